@@ -1,0 +1,183 @@
+/**
+ * The HTTP API (Fastify): native `/v1` REST, health, the OpenAPI document (generated from the
+ * route schemas) and its rendered reference at `/docs`.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import fastifyStatic from "@fastify/static";
+import fastifySwagger from "@fastify/swagger";
+import fastifySwaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { RecordingRequest, type App } from "../app/index.js";
+import { toHlsPlaylist, type Manifest } from "../media/index.js";
+import { TERMINAL } from "../store/index.js";
+import { MeetrecError } from "../util/errors.js";
+import type { Logger } from "../util/log.js";
+import { KeyRing } from "./auth.js";
+import { Problem, problem, sendProblem, toProblem } from "./problem.js";
+import { RecordingView, toView } from "./views.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Backend the bearer key belongs to (set on /v1 routes). */
+    backend: string;
+  }
+}
+
+const VERSION = "0.1.0";
+const IdParams = z.object({ id: z.string().uuid().describe("Recording id") });
+const errors = { 400: Problem, 401: Problem, 404: Problem, 409: Problem, 422: Problem };
+
+/**
+ * Builds the server (not listening). `app` does the work; the API only validates, authorizes
+ * and shapes answers.
+ */
+export async function buildServer(app: App, log: Logger): Promise<FastifyInstance> {
+  // The instance is returned as a plain FastifyInstance: callers only listen, inject and close.
+  const server = Fastify({ loggerInstance: log, bodyLimit: 64 * 1024, disableRequestLogging: false, trustProxy: false })
+    .withTypeProvider<ZodTypeProvider>();
+  server.setValidatorCompiler(validatorCompiler);
+  server.setSerializerCompiler(serializerCompiler);
+  server.setErrorHandler((err, req, reply) => {
+    const p = toProblem(err, req);
+    if (p.status >= 500) req.log.error({ err }, "request failed");
+    return sendProblem(reply, p);
+  });
+  server.setNotFoundHandler((req, reply) => sendProblem(reply, problem(404, "not_found", `No route ${req.method} ${req.url.split("?")[0]}`, req.url.split("?")[0])));
+
+  await server.register(fastifySwagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: { title: "meetrec API", version: VERSION, description: "Record web video meetings. Authenticate with `Authorization: Bearer <backend API key>`." },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await server.register(fastifySwaggerUi, { routePrefix: "/docs" });
+  await server.register(fastifyStatic, { root: join(app.config.dataDir, "recordings"), serve: false });
+
+  server.get("/openapi.json", { schema: { hide: true } }, async () => server.swagger());
+  server.get("/healthz", { schema: { tags: ["health"], summary: "Alive", security: [], response: { 200: z.object({ status: z.literal("ok"), version: z.string() }) } } },
+    async () => ({ status: "ok" as const, version: VERSION }));
+  server.get("/readyz", {
+    schema: {
+      tags: ["health"], summary: "Can accept a recording now", security: [],
+      response: { 200: z.object({ ready: z.boolean(), active: z.number(), queued: z.number() }), 503: z.object({ ready: z.boolean(), active: z.number(), queued: z.number() }) },
+    },
+  }, async (_req, reply) => {
+    const body = { ready: app.ready, active: app.dispatcher.active, queued: app.dispatcher.waiting };
+    return reply.code(body.ready ? 200 : 503).send(body);
+  });
+
+  const keys = new KeyRing(app.config);
+  const base = (req: FastifyRequest) => app.config.publicUrl?.replace(/\/$/, "") ?? `${req.protocol}://${req.host}`;
+
+  await server.register(async (v1) => {
+    v1.decorateRequest("backend", "");
+    v1.addHook("onRequest", async (req, reply) => {
+      const backend = keys.backendFor(req.headers.authorization);
+      if (!backend) {
+        reply.header("www-authenticate", 'Bearer realm="meetrec"');
+        return sendProblem(reply, problem(401, "unauthorized", "Missing or wrong API key: send Authorization: Bearer <key> (see backends.<name>.apiKey)", req.url.split("?")[0]));
+      }
+      req.backend = backend;
+    });
+    const r = v1.withTypeProvider<ZodTypeProvider>();
+
+    r.post("/recordings", {
+      schema: { tags: ["recordings"], summary: "Start recording a meeting", body: RecordingRequest, response: { 201: RecordingView, ...errors } },
+    }, async (req, reply) => {
+      const rec = await app.create(req.backend, req.body);
+      return reply.code(201).header("location", `/v1/recordings/${rec.id}`).send(toView(rec, base(req), await app.events(rec.id)));
+    });
+
+    r.get("/recordings", {
+      schema: {
+        tags: ["recordings"], summary: "List recordings, newest first",
+        querystring: z.strictObject({
+          status: z.enum(["queued", "starting", "recording", "stopping", "finalizing", "delivering", "completed", "failed", "aborted"]).optional(),
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+        }),
+        response: { 200: z.object({ recordings: z.array(RecordingView) }), ...errors },
+      },
+    }, async (req) => {
+      const list = await app.list({ status: req.query.status, backend: req.backend, limit: req.query.limit });
+      return { recordings: list.map((x) => toView(x, base(req))) };
+    });
+
+    r.get("/recordings/:id", {
+      schema: { tags: ["recordings"], summary: "A recording with its progress and event timeline", params: IdParams, response: { 200: RecordingView, ...errors } },
+    }, async (req) => {
+      const rec = await app.get(req.params.id, req.backend);
+      return toView(rec, base(req), await app.events(rec.id));
+    });
+
+    r.post("/recordings/:id/stop", {
+      schema: { tags: ["recordings"], summary: "Stop a recording (it is then finalized)", params: IdParams, response: { 202: RecordingView, ...errors } },
+    }, async (req, reply) => {
+      const rec = await app.stop(req.params.id, req.backend);
+      return reply.code(202).send(toView(rec, base(req)));
+    });
+
+    r.delete("/recordings/:id", {
+      schema: { tags: ["recordings"], summary: "Stop if live, then delete the recording and its files", params: IdParams, response: { 204: z.null(), ...errors } },
+    }, async (req, reply) => {
+      await app.delete(req.params.id, req.backend);
+      return reply.code(204).send(null);
+    });
+
+    r.get("/recordings/:id/file", {
+      schema: {
+        tags: ["recordings"], summary: "Download the finished file (HTTP Range supported, RFC 9110 §14)", params: IdParams,
+        response: { 200: z.any().describe("video/mp4 or audio/mp4"), 206: z.any(), ...errors },
+      },
+    }, async (req, reply) => {
+      const rec = await app.get(req.params.id, req.backend);
+      app.filePath(rec); // throws not_ready / not_found
+      reply.header("content-disposition", `attachment; filename="${rec.id}-${rec.file!.name}"`);
+      return reply.sendFile(`${rec.id}/${rec.file!.name}`, { acceptRanges: true, cacheControl: false });
+    });
+
+    r.get("/recordings/:id/live.m3u8", {
+      schema: { tags: ["recordings"], summary: "HLS playlist of the segments stored so far (watch while it records)", params: IdParams, response: { 200: z.string(), ...errors } },
+    }, async (req, reply) => {
+      const rec = await app.get(req.params.id, req.backend);
+      let manifest: Manifest;
+      try {
+        manifest = JSON.parse(await readFile(join(app.mediaDir(rec.id), "manifest.json"), "utf8")) as Manifest;
+      } catch {
+        throw new MeetrecError("not_ready", "No media yet; try again once the recording is recording");
+      }
+      if (rec.file) throw new MeetrecError("not_ready", "The recording is finalized and its segments were stitched; download /file instead");
+      return reply.type("application/vnd.apple.mpegurl").send(toHlsPlaylist(manifest, TERMINAL.includes(rec.status), (f) => `media/${f}`));
+    });
+
+    r.get("/recordings/:id/media/:period/:file", {
+      schema: {
+        tags: ["recordings"], summary: "An init or media segment named by live.m3u8",
+        params: z.object({ id: z.string().uuid(), period: z.string().regex(/^p\d{1,6}$/), file: z.string().regex(/^(init\.mp4|\d{6}\.m4s)$/) }),
+        response: { 200: z.any(), ...errors },
+      },
+    }, async (req, reply) => {
+      await app.get(req.params.id, req.backend);
+      return reply.type("video/mp4").sendFile(`${req.params.id}/${req.params.period}/${req.params.file}`, { cacheControl: false });
+    });
+  }, { prefix: "/v1" });
+
+  return server as unknown as FastifyInstance;
+}
+
+/** Parses `listen` (`host:port` or `unix:/path`) into Fastify listen options. */
+export function listenOptions(listen: string): { host: string; port: number } | { path: string } {
+  if (listen.startsWith("unix:")) return { path: listen.slice(5) };
+  const i = listen.lastIndexOf(":");
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, "");
+  const port = Number(listen.slice(i + 1));
+  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new MeetrecError("config_invalid", `listen: "${listen}" is not host:port or unix:/path`);
+  }
+  return { host: host || "127.0.0.1", port };
+}

@@ -1,0 +1,61 @@
+/**
+ * Errors as `application/problem+json` (RFC 9457): `type`, `title`, `status`, `detail`,
+ * `instance`, plus the stable `code` and, for validation failures, `errors` (one per bad field).
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { MeetrecError } from "../util/errors.js";
+
+/** The problem document (RFC 9457 §3.1 members plus meetrec's extensions). */
+export const Problem = z.object({
+  type: z.string().describe("URI of the problem type: urn:meetrec:problem:{code}"),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string().describe("What went wrong and what to do"),
+  instance: z.string().optional(),
+  code: z.string().describe("Stable machine-readable code"),
+  errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+});
+export type Problem = z.infer<typeof Problem>;
+
+const TITLES: Record<number, string> = {
+  400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict", 413: "Content Too Large",
+  415: "Unsupported Media Type", 416: "Range Not Satisfiable", 422: "Unprocessable Content", 429: "Too Many Requests",
+  500: "Internal Server Error", 503: "Service Unavailable",
+};
+
+/** Builds a problem document. */
+export function problem(status: number, code: string, detail: string, instance?: string, errors?: Problem["errors"]): Problem {
+  return { type: `urn:meetrec:problem:${code}`, title: TITLES[status] ?? "Error", status, detail, instance, code, ...(errors ? { errors } : {}) };
+}
+
+/** Sends `p` with `content-type: application/problem+json`. */
+export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
+  return reply.code(p.status).type("application/problem+json").send(p);
+}
+
+/** Maps anything thrown in a route (or by Fastify itself) to a problem document. Never leaks internals. */
+export function toProblem(err: unknown, req: FastifyRequest): Problem {
+  const instance = req.url.split("?")[0];
+  if (err instanceof MeetrecError) {
+    const errors = err.code === "validation_failed" && err.details?.field ? [{ field: String(err.details.field), message: err.message }] : undefined;
+    return problem(err.status, err.code, err.message, instance, errors);
+  }
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const errors = err.validation.map((v) => {
+      const field = [err.validationContext, ...v.instancePath.split("/").filter(Boolean)].join(".");
+      const params = v.params as { issue?: { code?: string; keys?: string[] } };
+      const extra = params.issue?.code === "unrecognized_keys" ? `: ${params.issue.keys?.join(", ")}` : "";
+      return { field, message: `${v.message}${extra}` };
+    });
+    return problem(422, "validation_failed", `The request is invalid: ${errors.map((e) => `${e.field}: ${e.message}`).join("; ")}`, instance, errors);
+  }
+  const fe = err as FastifyError;
+  if (fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return problem(415, "bad_request", "Send the body as application/json", instance);
+  if (fe.code === "FST_ERR_CTP_BODY_TOO_LARGE") return problem(413, "bad_request", "The request body is too large", instance);
+  if (fe.code === "FST_ERR_CTP_EMPTY_JSON_BODY") return problem(400, "bad_request", "The JSON body is empty; send a JSON object", instance);
+  if (fe.statusCode === 400 || err instanceof SyntaxError) return problem(400, "bad_request", `The body is not valid JSON: ${fe.message}`, instance);
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return problem(fe.statusCode, "bad_request", fe.message, instance);
+  return problem(500, "internal", "Internal error; the server log has the details (search for this path and time)", instance);
+}

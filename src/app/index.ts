@@ -1,0 +1,177 @@
+/**
+ * The embedded application: store + in-process dispatch + workers on this machine, behind
+ * one small interface that the API and the CLI use.
+ */
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { PulseServer, defaultPulseDir, type CaptureSession } from "../capture/index.js";
+import type { Config } from "../config/index.js";
+import { InProcessDispatcher } from "../dispatch/index.js";
+import { RecordingMedia } from "../media/index.js";
+import { RecordingStore, TERMINAL, type Recording, type RecordingEvent, type RecordingStatus } from "../store/index.js";
+import { MeetrecError } from "../util/errors.js";
+import type { Logger } from "../util/log.js";
+import { RecordingJob, finalizeRecording } from "../worker/index.js";
+import { RecordingRequest, resolveOptions } from "./request.js";
+
+export { RecordingRequest, resolveOptions, checkOrigin } from "./request.js";
+
+export interface AppOptions {
+  /** SQLite file; default `{dataDir}/meetrec.db`. */
+  databaseFile?: string;
+  /** Observes each capture session (tests, benchmarks). */
+  onSession?(id: string, session: CaptureSession): void;
+}
+
+/** The running application. */
+export class App {
+  private pulseServer?: Promise<PulseServer>;
+  private readonly jobs = new Map<string, RecordingJob>();
+  readonly dispatcher: InProcessDispatcher;
+
+  private constructor(readonly config: Config, readonly store: RecordingStore, readonly log: Logger, private readonly opts: AppOptions) {
+    this.dispatcher = new InProcessDispatcher(config.concurrency, (id) => this.runJob(id), log);
+  }
+
+  /**
+   * Opens the store and resumes work left by a previous run: `queued` recordings are
+   * dispatched again; recordings that were live are finalized from the segments they have
+   * (ending `failed` with code `interrupted`, file included). Nothing is deleted.
+   * @throws MeetrecError `store_failed`.
+   */
+  static async start(config: Config, log: Logger, opts: AppOptions = {}): Promise<App> {
+    const store = await RecordingStore.openSqlite(opts.databaseFile ?? join(config.dataDir, "meetrec.db"));
+    const app = new App(config, store, log, opts);
+    await app.recoverInterrupted();
+    return app;
+  }
+
+  private async recoverInterrupted(): Promise<void> {
+    for (const rec of await this.store.list({ limit: 10000 })) {
+      if (rec.status === "queued") {
+        this.dispatcher.submit(rec.id);
+      } else if (!TERMINAL.includes(rec.status)) {
+        const log = this.log.child({ recordingId: rec.id });
+        log.warn({ status: rec.status }, "recording was interrupted by a restart; finalizing what was captured");
+        const error = new MeetrecError("interrupted", "meetrec restarted during the recording; the media captured before the restart was finalized");
+        let cur = rec;
+        if (cur.status === "starting" || cur.status === "recording") cur = await this.store.transition(rec.id, "stopping", { reason: "interrupted" });
+        if (cur.status === "stopping") cur = await this.store.transition(rec.id, "finalizing", { reason: "interrupted" });
+        if (cur.status === "delivering") {
+          await this.store.transition(rec.id, "completed", { reason: "interrupted" });
+          continue;
+        }
+        const media = await RecordingMedia.open(this.config.dataDir, rec.id, { mode: rec.options.mode, segmentSeconds: this.config.capture.segmentSeconds });
+        await finalizeRecording({ config: this.config, store: this.store, log }, cur, media, { endReason: "failed", error, abortWhenEmpty: false });
+      }
+    }
+  }
+
+  private pulse(): Promise<PulseServer> {
+    this.pulseServer ??= PulseServer.ensure(this.config.capture.pulseDir ?? defaultPulseDir(), this.config.capture.pulseaudioPath)
+      .catch((err) => { this.pulseServer = undefined; throw err; });
+    return this.pulseServer;
+  }
+
+  private runJob(id: string) {
+    const done = (async () => {
+      const rec = await this.store.get(id);
+      if (!rec || rec.status !== "queued") return;
+      const job = new RecordingJob(rec, { config: this.config, store: this.store, pulse: () => this.pulse(), log: this.log, onSession: this.opts.onSession });
+      this.jobs.set(id, job);
+      try {
+        await job.run();
+      } finally {
+        this.jobs.delete(id);
+      }
+    })();
+    return {
+      stop: (reason: "stopped" | "deleted") => this.jobs.get(id)?.stop(reason),
+      done,
+    };
+  }
+
+  /**
+   * Creates a recording for `backend` and queues it.
+   * @throws MeetrecError `validation_failed` | `origin_not_allowed` (nothing is created).
+   */
+  async create(backend: string, req: RecordingRequest): Promise<Recording> {
+    const options = resolveOptions(this.config, backend, req);
+    const rec = await this.store.create({ id: randomUUID(), backend, options, metadata: req.metadata ?? {} });
+    this.log.info({ recordingId: rec.id, backend, origin: new URL(options.url).origin, mode: options.mode, browser: options.browser }, "recording created");
+    this.dispatcher.submit(rec.id);
+    return rec;
+  }
+
+  /** @throws MeetrecError `not_found` (also for another backend's recording). */
+  async get(id: string, backend?: string): Promise<Recording> {
+    const rec = await this.store.get(id);
+    if (!rec || (backend && rec.backend !== backend)) throw new MeetrecError("not_found", `No recording ${id}`);
+    return rec;
+  }
+
+  list(opts: { status?: RecordingStatus; backend?: string; limit?: number }): Promise<Recording[]> {
+    return this.store.list(opts);
+  }
+
+  events(id: string): Promise<RecordingEvent[]> {
+    return this.store.events(id);
+  }
+
+  /**
+   * Asks a recording to stop. Queued → `aborted` at once; live → stops in the background.
+   * Already ended → returned unchanged.
+   */
+  async stop(id: string, backend?: string): Promise<Recording> {
+    const rec = await this.get(id, backend);
+    if (TERMINAL.includes(rec.status)) return rec;
+    const outcome = this.dispatcher.stop(id, "stopped");
+    if (outcome === "dequeued" || (outcome === "unknown" && rec.status === "queued")) {
+      return this.store.transition(id, "aborted", { reason: "stopped_while_queued", message: "Stopped before it started", endReason: "stopped" });
+    }
+    if (outcome === "unknown" && rec.status === "starting") this.jobs.get(id)?.stop("stopped");
+    return (await this.store.get(id))!;
+  }
+
+  /** Stops `id` if live, waits for it to end, then removes its files and its row. */
+  async delete(id: string, backend?: string): Promise<void> {
+    const rec = await this.get(id, backend);
+    if (!TERMINAL.includes(rec.status)) {
+      if (this.dispatcher.stop(id, "deleted") === "dequeued" || rec.status === "queued") {
+        await this.store.transition(id, "aborted", { reason: "deleted", endReason: "deleted" }).catch(() => undefined);
+      }
+      await this.dispatcher.settled(id);
+    }
+    await rm(join(this.config.dataDir, "recordings", id), { recursive: true, force: true });
+    await this.store.delete(id);
+    this.log.info({ recordingId: id }, "recording deleted");
+  }
+
+  /** Absolute path of the finished file. @throws MeetrecError `not_ready` when there is none. */
+  filePath(rec: Recording): string {
+    if (!rec.file) throw new MeetrecError("not_ready", `Recording ${rec.id} has no file yet (status ${rec.status}); wait for status completed`);
+    const path = join(this.config.dataDir, "recordings", rec.id, rec.file.name);
+    if (!existsSync(path)) throw new MeetrecError("not_found", `The file of recording ${rec.id} is gone from ${this.config.dataDir}`);
+    return path;
+  }
+
+  /** Directory of a recording's media. */
+  mediaDir(id: string): string {
+    return join(this.config.dataDir, "recordings", id);
+  }
+
+  /** True when a recording could start now (for /readyz). */
+  get ready(): boolean {
+    return this.dispatcher.hasCapacity;
+  }
+
+  /** Stops every live recording (finalizing them), then closes the store and the sound daemon if we started it. */
+  async close(): Promise<void> {
+    const left = await this.dispatcher.close();
+    for (const id of left) await this.store.transition(id, "aborted", { reason: "shutdown", endReason: "stopped" }).catch(() => undefined);
+    if (this.pulseServer) await (await this.pulseServer.catch(() => undefined))?.close();
+    await this.store.close();
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * What a platform may ask for when it starts a recording, and how the request becomes the
+ * stored recording options (defaults, backend overrides, limits, allowed origins).
+ */
+import { z } from "zod";
+import { JoinSteps, stepOrigins } from "../capture/index.js";
+import type { BackendConfig, Config } from "../config/index.js";
+import type { RecordingOptions } from "../store/index.js";
+import { MeetrecError } from "../util/errors.js";
+
+const httpUrl = z.string().max(4000).url().refine((u) => /^https?:$/.test(new URL(u).protocol), "must be an http or https URL");
+
+/** Body of `POST /v1/recordings`. Unknown fields are refused. */
+export const RecordingRequest = z.strictObject({
+  url: httpUrl.describe("Meeting URL the recorder opens"),
+  join: JoinSteps.optional().describe("Steps run in order after the page has loaded"),
+  mode: z.enum(["video", "audio"]).optional().describe("`audio` records sound only"),
+  browser: z.enum(["chromium", "firefox"]).optional(),
+  video: z.strictObject({
+    width: z.number().int().min(160).max(3840).multipleOf(2).optional(),
+    height: z.number().int().min(120).max(2160).multipleOf(2).optional(),
+    fps: z.number().int().min(1).max(60).optional(),
+    bitrateKbps: z.number().int().min(100).max(50000).optional(),
+  }).optional().describe("Frame size (px), frame rate (fps), bitrate (kbit/s)"),
+  maxDurationSeconds: z.number().int().min(1).optional().describe("The recording stops by itself after this long"),
+  metadata: z.record(z.string().max(100), z.union([z.string().max(2000), z.number(), z.boolean(), z.null()]))
+    .refine((m) => Object.keys(m).length <= 50, "at most 50 keys").optional()
+    .describe("Opaque key/value pairs returned with the recording"),
+});
+export type RecordingRequest = z.infer<typeof RecordingRequest>;
+
+/**
+ * Checks that `origin` may be opened for `backend`.
+ * @throws MeetrecError `origin_not_allowed`.
+ */
+export function checkOrigin(backendName: string, backend: BackendConfig, origin: string): void {
+  if (backend.allowedOrigins.length === 0) return;
+  const allowed = backend.allowedOrigins.map((o) => new URL(o).origin);
+  if (!allowed.includes(origin)) {
+    throw new MeetrecError("origin_not_allowed", `Backend ${backendName} may not record pages on ${origin}; allowed origins: ${allowed.join(", ")}. Add it to backends.${backendName}.allowedOrigins.`, { details: { origin } });
+  }
+}
+
+/**
+ * Applies defaults and backend overrides, enforces limits and origins.
+ * @throws MeetrecError `validation_failed` | `origin_not_allowed`.
+ */
+export function resolveOptions(cfg: Config, backendName: string, req: RecordingRequest): RecordingOptions {
+  const backend = cfg.backends[backendName];
+  const join = req.join ?? [];
+  for (const origin of [new URL(req.url).origin, ...stepOrigins(join)]) checkOrigin(backendName, backend, origin);
+  const ceiling = Math.min(cfg.maxDurationSeconds, backend.maxDurationSeconds ?? Infinity);
+  const maxDurationSeconds = req.maxDurationSeconds ?? ceiling;
+  if (maxDurationSeconds > ceiling) {
+    throw new MeetrecError("validation_failed", `maxDurationSeconds ${maxDurationSeconds} is above this server's limit of ${ceiling} s`, { details: { field: "maxDurationSeconds" } });
+  }
+  return {
+    url: req.url,
+    join,
+    mode: req.mode ?? "video",
+    browser: req.browser ?? "chromium",
+    video: { ...cfg.video, ...backend.video, ...req.video },
+    maxDurationSeconds,
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * Sound: one PulseAudio daemon per machine (started if absent, works as root), and one null
+ * sink per recording. The browser plays into its recording's sink only (`PULSE_SINK`), and
+ * the encoder reads that sink's monitor source.
+ */
+import { execFile } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { MeetrecError } from "../util/errors.js";
+import { ManagedProcess, sleep } from "../util/process.js";
+
+const run = promisify(execFile);
+
+/** Default runtime directory of the daemon: `/tmp/meetrec-pulse-{uid}`. */
+export function defaultPulseDir(): string {
+  return `/tmp/meetrec-pulse-${process.getuid?.() ?? 0}`;
+}
+
+/** A connection to meetrec's PulseAudio daemon (started by us or found running). */
+export class PulseServer {
+  private constructor(readonly dir: string, private readonly proc?: ManagedProcess) {}
+
+  /** `PULSE_SERVER` value (`unix:/…/native`). */
+  get server(): string {
+    return `unix:${join(this.dir, "native")}`;
+  }
+
+  /** True when this object started the daemon (and will stop it on close). */
+  get owned(): boolean {
+    return this.proc !== undefined;
+  }
+
+  /** Runs `pactl` against this daemon. @throws Error from pactl. */
+  async pactl(args: string[]): Promise<string> {
+    const { stdout } = await run("pactl", ["--server", this.server, ...args], { timeout: 10000 });
+    return stdout.trim();
+  }
+
+  private static async alive(dir: string): Promise<boolean> {
+    try {
+      await run("pactl", ["--server", `unix:${join(dir, "native")}`, "info"], { timeout: 3000 });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Connects to the daemon in `dir`, starting one if none answers. The daemon loads only the
+   * native protocol (socket in `dir`, anonymous auth: access is by file permission) and a
+   * `meetrec_discard` null sink as default, so a stream without a sink never reaches a recording.
+   * @throws MeetrecError `audio_failed` when the daemon cannot be started.
+   */
+  static async ensure(dir = defaultPulseDir(), pulseaudioPath = "pulseaudio"): Promise<PulseServer> {
+    if (await PulseServer.alive(dir)) return new PulseServer(dir);
+    mkdirSync(join(dir, "state"), { recursive: true, mode: 0o700 });
+    const script = join(dir, "meetrec.pa");
+    writeFileSync(script, [
+      `load-module module-native-protocol-unix socket=${join(dir, "native")} auth-anonymous=1`,
+      "load-module module-null-sink sink_name=meetrec_discard sink_properties=device.description=meetrec-discard",
+      "set-default-sink meetrec_discard",
+      "",
+    ].join("\n"));
+    const proc = new ManagedProcess(pulseaudioPath, [
+      "-n", "-F", script, "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "--use-pid-file=no",
+      "--log-target=stderr", "--log-level=error",
+    ], { env: { ...process.env, PULSE_RUNTIME_PATH: dir, PULSE_STATE_PATH: join(dir, "state"), HOME: dir }, detached: false });
+    for (let i = 0; i < 100; i++) {
+      if (!proc.running) break;
+      if (await PulseServer.alive(dir)) return new PulseServer(dir, proc);
+      await sleep(100);
+    }
+    await proc.stop("SIGKILL");
+    if (await PulseServer.alive(dir)) return new PulseServer(dir); // another process won the race
+    throw new MeetrecError("audio_failed", `Cannot start PulseAudio in ${dir}: ${proc.stderr.trim().slice(-500) || "no answer in 10 s"}. Is the pulseaudio package installed?`);
+  }
+
+  /**
+   * Creates a null sink named `name` (letters, digits, `_`).
+   * @throws MeetrecError `audio_failed` when pactl fails.
+   */
+  async createSink(name: string): Promise<NullSink> {
+    try {
+      const index = await this.pactl(["load-module", "module-null-sink", `sink_name=${name}`,
+        `sink_properties=device.description=${name}`, "rate=48000", "channels=2"]);
+      return new NullSink(this, name, index);
+    } catch (err) {
+      throw new MeetrecError("audio_failed", `Cannot create audio sink ${name}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Names of the sinks that currently exist. */
+  async sinks(): Promise<string[]> {
+    const out = await this.pactl(["list", "short", "sinks"]);
+    return out.split("\n").filter(Boolean).map((l) => l.split("\t")[1]);
+  }
+
+  /** Stops the daemon if this object started it. Idempotent. */
+  async close(): Promise<void> {
+    await this.proc?.stop("SIGTERM", 3000);
+  }
+}
+
+/** A recording's private null sink. `monitor` is the source the encoder reads. */
+export class NullSink {
+  private closed = false;
+  constructor(private readonly server: PulseServer, readonly name: string, readonly moduleIndex: string) {}
+
+  get monitor(): string {
+    return `${this.name}.monitor`;
+  }
+
+  /** Environment that routes a process's sound into this sink. */
+  env(): Record<string, string> {
+    return { PULSE_SERVER: this.server.server, PULSE_SINK: this.name };
+  }
+
+  /** Unloads the sink. Idempotent; never throws. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.server.pactl(["unload-module", this.moduleIndex]).catch(() => undefined);
+  }
+}

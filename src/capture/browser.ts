@@ -1,0 +1,132 @@
+/**
+ * The recorder's browser: Chromium (CDP) or Firefox ESR (WebDriver BiDi) through
+ * puppeteer-core, headed on the recording's display, kiosk, window = video size, autoplay on,
+ * camera/microphone prompts accepted with fake devices (no real device is ever published),
+ * sound into the recording's sink, profile in a private directory.
+ */
+import { mkdirSync } from "node:fs";
+import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import { MeetrecError } from "../util/errors.js";
+
+/** Which browser records. */
+export type BrowserKind = "chromium" | "firefox";
+
+export interface BrowserOptions {
+  kind: BrowserKind;
+  executablePath: string;
+  /** DISPLAY value, e.g. `:17`. */
+  display: string;
+  width: number;
+  height: number;
+  /** Private profile directory (created). */
+  profileDir: string;
+  /** Extra environment (PulseAudio routing). */
+  env: Record<string, string>;
+}
+
+/** Chromium switches: kiosk, autoplay, fake devices, and no calls home. */
+export function chromiumArgs(o: Pick<BrowserOptions, "width" | "height">, asRoot: boolean): string[] {
+  return [
+    ...(asRoot ? ["--no-sandbox"] : []),
+    "--kiosk", `--window-size=${o.width},${o.height}`, "--window-position=0,0", "--start-fullscreen",
+    "--autoplay-policy=no-user-gesture-required",
+    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-default-apps",
+    "--no-first-run", "--no-default-browser-check", "--disable-breakpad", "--disable-crash-reporter",
+    "--disable-features=WebRtcHideLocalIpsWithMdns,Translate,MediaRouter,OptimizationHints,AutofillServerCommunication",
+    "--disable-notifications", "--disable-infobars", "--noerrdialogs", "--hide-scrollbars", "--disable-session-crashed-bubble",
+    "--disable-dev-shm-usage", "--password-store=basic", "--use-mock-keychain",
+  ];
+}
+
+/** Firefox preferences: autoplay, fake devices without prompts, no telemetry or updates. */
+export const FIREFOX_PREFS: Record<string, unknown> = {
+  "media.autoplay.default": 0,
+  "media.autoplay.blocking_policy": 0,
+  "media.navigator.permission.disabled": true,
+  "media.navigator.streams.fake": true,
+  "media.peerconnection.ice.obfuscate_host_addresses": false,
+  "permissions.default.microphone": 1,
+  "permissions.default.camera": 1,
+  "full-screen-api.allow-trusted-requests-only": false,
+  "browser.shell.checkDefaultBrowser": false,
+  "app.update.enabled": false,
+  "app.update.auto": false,
+  "datareporting.policy.dataSubmissionEnabled": false,
+  "datareporting.healthreport.uploadEnabled": false,
+  "toolkit.telemetry.enabled": false,
+  "browser.safebrowsing.malware.enabled": false,
+  "browser.safebrowsing.phishing.enabled": false,
+  "network.captive-portal-service.enabled": false,
+  "network.connectivity-service.enabled": false,
+  "extensions.update.enabled": false,
+  "browser.tabs.warnOnClose": false,
+  "browser.sessionstore.resume_from_crash": false,
+};
+
+/** A launched browser and its one page. */
+export class RecorderBrowser {
+  private closed = false;
+  private constructor(readonly kind: BrowserKind, readonly browser: Browser, readonly page: Page) {}
+
+  /** PID of the browser's main process. */
+  get pid(): number | undefined {
+    return this.browser.process()?.pid;
+  }
+
+  /**
+   * Launches the browser and returns it with one blank page sized to the window.
+   * @throws MeetrecError `browser_failed` when the browser does not start.
+   */
+  static async launch(o: BrowserOptions): Promise<RecorderBrowser> {
+    mkdirSync(o.profileDir, { recursive: true });
+    const env = { ...process.env, DISPLAY: o.display, ...o.env } as Record<string, string>;
+    let browser: Browser;
+    try {
+      if (o.kind === "chromium") {
+        browser = await puppeteer.launch({
+          browser: "chrome",
+          executablePath: o.executablePath,
+          headless: false,
+          userDataDir: o.profileDir,
+          defaultViewport: null,
+          args: chromiumArgs(o, process.getuid?.() === 0),
+          ignoreDefaultArgs: ["--enable-automation", "--mute-audio"],
+          env,
+          protocolTimeout: 60000,
+        });
+      } else {
+        browser = await puppeteer.launch({
+          browser: "firefox",
+          executablePath: o.executablePath,
+          headless: false,
+          userDataDir: o.profileDir,
+          defaultViewport: null,
+          args: ["--kiosk", `--width=${o.width}`, `--height=${o.height}`],
+          extraPrefsFirefox: FIREFOX_PREFS,
+          env,
+          protocolTimeout: 60000,
+        });
+      }
+    } catch (err) {
+      throw new MeetrecError("browser_failed", `Cannot start ${o.kind} (${o.executablePath}): ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      const pages = await browser.pages();
+      const page = pages[0] ?? (await browser.newPage());
+      return new RecorderBrowser(o.kind, browser, page);
+    } catch (err) {
+      await browser.close().catch(() => undefined);
+      throw new MeetrecError("browser_failed", `${o.kind} started but has no usable page: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Closes the browser (kills it if it does not close in 5 s). Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const proc = this.browser.process();
+    await Promise.race([this.browser.close().catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
+    if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * The encoder: ffmpeg grabs the display (x11grab) and the sink's monitor source (pulse) and
+ * writes fragmented MP4 (CMAF) through the HLS muxer: `init.mp4` plus media segments
+ * `000001.m4s`, `000002.m4s` … of `segmentSeconds` each, every one starting on a keyframe
+ * (forced keyframe interval = segment duration). A segment counts as closed once the muxer
+ * lists it in its playlist (RFC 8216 §4.3.2.1 EXTINF), which it does after the segment file
+ * is complete.
+ */
+import { EventEmitter } from "node:events";
+import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { ManagedProcess } from "../util/process.js";
+
+/** What one encoder run captures and how. */
+export interface EncoderOptions {
+  mode: "video" | "audio";
+  /** DISPLAY to grab (video mode). */
+  display?: string;
+  width: number;
+  height: number;
+  fps: number;
+  bitrateKbps: number;
+  audioBitrateKbps: number;
+  /** PulseAudio monitor source name (`meetrec_x.monitor`). */
+  monitor: string;
+  /** `PULSE_SERVER` value. */
+  pulseServer: string;
+  /** Media segment duration, s. */
+  segmentSeconds: number;
+  x264Preset: string;
+  /** Directory ffmpeg writes into (created by the caller). */
+  dir: string;
+  ffmpegPath?: string;
+}
+
+/** A closed media segment, still in the encoder's directory. */
+export interface ClosedSegment {
+  /** 1-based sequence number within the period. */
+  seq: number;
+  path: string;
+  /** Duration from the playlist, ms. */
+  durationMs: number;
+}
+
+/** The playlist the muxer maintains in the encoder directory. */
+export const PLAYLIST = "live.m3u8";
+export const INIT_SEGMENT = "init.mp4";
+
+/** Builds ffmpeg's argument array for one encoder run (no shell involved). */
+export function encoderArgs(o: EncoderOptions): string[] {
+  const seg = o.segmentSeconds;
+  const input: string[] = [];
+  const maps: string[] = [];
+  const codecs: string[] = [];
+  if (o.mode === "video") {
+    const gop = Math.max(1, Math.round(o.fps * seg));
+    input.push("-thread_queue_size", "512", "-f", "x11grab", "-draw_mouse", "0", "-framerate", String(o.fps),
+      "-video_size", `${o.width}x${o.height}`, "-i", `${o.display}.0+0,0`);
+    maps.push("-map", "0:v:0", "-map", "1:a:0");
+    codecs.push("-c:v", "libx264", "-preset", o.x264Preset, "-profile:v", "high", "-pix_fmt", "yuv420p",
+      "-b:v", `${o.bitrateKbps}k`, "-maxrate", `${Math.round(o.bitrateKbps * 1.5)}k`, "-bufsize", `${o.bitrateKbps * 2}k`,
+      "-g", String(gop), "-keyint_min", String(gop), "-sc_threshold", "0",
+      "-force_key_frames", `expr:gte(t,n_forced*${seg})`);
+  } else {
+    maps.push("-map", "0:a:0");
+  }
+  input.push("-thread_queue_size", "512", "-f", "pulse", "-sample_rate", "48000", "-channels", "2",
+    "-fragment_size", "3840", "-i", o.monitor);
+  codecs.push("-c:a", "aac", "-b:a", `${o.audioBitrateKbps}k`, "-ar", "48000", "-ac", "2");
+  return [
+    "-hide_banner", "-loglevel", "warning", "-nostdin", "-y",
+    ...input, ...maps, ...codecs,
+    "-f", "hls", "-hls_time", String(seg), "-hls_list_size", "0", "-hls_playlist_type", "event",
+    "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", INIT_SEGMENT, "-start_number", "1",
+    "-hls_segment_filename", join(o.dir, "%06d.m4s"), "-hls_flags", "independent_segments+temp_file",
+    join(o.dir, PLAYLIST),
+  ];
+}
+
+/**
+ * Parses a media playlist into closed segments (URI + EXTINF duration). Tolerates a playlist
+ * caught mid-write: only entries whose URI line is newline-terminated count.
+ */
+export function parsePlaylist(text: string): { uri: string; durationMs: number }[] {
+  const out: { uri: string; durationMs: number }[] = [];
+  const lines = text.split("\n");
+  const complete = lines.length - 1; // the piece after the last newline is partial (or empty)
+  let pending: number | undefined;
+  for (let i = 0; i < complete; i++) {
+    const line = lines[i].trim();
+    if (line.startsWith("#EXTINF:")) pending = Math.round(parseFloat(line.slice(8)) * 1000);
+    else if (line && !line.startsWith("#") && pending !== undefined) {
+      out.push({ uri: line, durationMs: pending });
+      pending = undefined;
+    }
+  }
+  return out;
+}
+
+/** How an encoder run ended. `requested` is true when {@link Encoder.stop} asked for it. */
+export interface EncoderExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  requested: boolean;
+}
+
+/**
+ * One ffmpeg run. Emits `init` (path) once, then `segment` ({@link ClosedSegment}) in order,
+ * and `exit` ({code, signal, stderr}) after the last segment has been emitted.
+ */
+export class Encoder extends EventEmitter {
+  private readonly proc: ManagedProcess;
+  private emitted = 0;
+  private initSeen = false;
+  private timer?: NodeJS.Timeout;
+  private polling = Promise.resolve();
+  private stopRequested = false;
+  /** Resolves once ffmpeg has exited and every closed segment has been emitted. */
+  readonly finished: Promise<EncoderExit>;
+  /** Wall-clock time the encoder process was started, ms since epoch. */
+  readonly startedAt = Date.now();
+
+  constructor(readonly options: EncoderOptions) {
+    super();
+    this.proc = new ManagedProcess(options.ffmpegPath ?? "ffmpeg", encoderArgs(options), {
+      env: { ...process.env, PULSE_SERVER: options.pulseServer, ...(options.display ? { DISPLAY: options.display } : {}) },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    this.timer = setInterval(() => this.schedulePoll(), 250);
+    this.finished = this.proc.exited.then(async ({ code, signal }) => {
+      clearInterval(this.timer);
+      this.schedulePoll();
+      await this.polling;
+      const info: EncoderExit = { code, signal, stderr: this.proc.stderr, requested: this.stopRequested };
+      this.emit("exit", info);
+      return info;
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.proc.pid;
+  }
+
+  get running(): boolean {
+    return this.proc.running;
+  }
+
+  private schedulePoll(): void {
+    this.polling = this.polling.then(() => this.poll()).catch((err) => { this.emit("warning", err); });
+  }
+
+  private async poll(): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(join(this.options.dir, PLAYLIST), "utf8");
+    } catch {
+      return; // not written yet
+    }
+    if (!this.initSeen) {
+      try {
+        await stat(join(this.options.dir, INIT_SEGMENT));
+      } catch {
+        return;
+      }
+      this.initSeen = true;
+      this.emit("init", join(this.options.dir, INIT_SEGMENT));
+    }
+    const entries = parsePlaylist(text);
+    while (this.emitted < entries.length) {
+      const e = entries[this.emitted];
+      this.emitted++;
+      this.emit("segment", { seq: this.emitted, path: join(this.options.dir, e.uri), durationMs: e.durationMs } satisfies ClosedSegment);
+    }
+  }
+
+  /**
+   * Asks ffmpeg to finish (SIGINT: it closes the open segment and the playlist), SIGKILL
+   * after `graceMs` (default 8000 ms). Resolves when every segment has been emitted. Idempotent.
+   */
+  async stop(graceMs = 8000): Promise<EncoderExit> {
+    this.stopRequested = true;
+    await this.proc.stop("SIGINT", graceMs);
+    return this.finished;
+  }
+
+  /** Kills ffmpeg at once (tests, crash simulation). */
+  kill(signal: NodeJS.Signals = "SIGKILL"): void {
+    this.proc.child.kill(signal);
+  }
+}

@@ -1,0 +1,7 @@
+/** capture: one recording session (display, sink, browser, join steps, encoder). */
+export { CaptureSession, type SessionOptions, type SessionHooks, type SessionPids } from "./session.js";
+export { PulseServer, NullSink, defaultPulseDir } from "./audio.js";
+export { XvfbDisplay } from "./display.js";
+export { RecorderBrowser, type BrowserKind } from "./browser.js";
+export { Encoder, encoderArgs, parsePlaylist, type ClosedSegment, type EncoderOptions, type EncoderExit } from "./encoder.js";
+export { JoinStep, JoinSteps, runJoinSteps, describeStep, stepOrigins } from "./join.js";

@@ -1,0 +1,203 @@
+/**
+ * One recording session on this machine: it owns the display, the sink, the browser and the
+ * encoder runs, and closes all of them (in reverse order) whatever happens. Media is handed
+ * to the caller's hooks in order; the session itself stores nothing.
+ */
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { CaptureConfig, VideoSettings } from "../config/index.js";
+import { MeetrecError, errorMessage } from "../util/errors.js";
+import type { Logger } from "../util/log.js";
+import { sleep } from "../util/process.js";
+import { NullSink, PulseServer } from "./audio.js";
+import { RecorderBrowser, type BrowserKind } from "./browser.js";
+import { XvfbDisplay } from "./display.js";
+import { Encoder, type ClosedSegment, type EncoderExit } from "./encoder.js";
+import { runJoinSteps, type JoinStep } from "./join.js";
+
+export interface SessionOptions {
+  recordingId: string;
+  url: string;
+  join: JoinStep[];
+  mode: "video" | "audio";
+  browser: BrowserKind;
+  video: VideoSettings;
+  capture: CaptureConfig;
+  /** Scratch directory of this session (browser profile, encoder output before it is stored). */
+  workDir: string;
+  pulse: PulseServer;
+  log: Logger;
+}
+
+/** Callbacks through which the session hands over what it captures. All are awaited in order. */
+export interface SessionHooks {
+  /** A new encoder run begins; returns the period number the media will be stored under. */
+  beginPeriod(reason: string, startedAt: Date): Promise<number>;
+  init(period: number, path: string): Promise<void>;
+  segment(period: number, seg: ClosedSegment): Promise<void>;
+  /** Something worth putting on the recording's timeline. */
+  event(type: string, message: string, data?: Record<string, unknown>): void;
+  /** The session cannot go on (the encoder died too often). Called at most once. */
+  failed(err: MeetrecError): void;
+}
+
+/** Processes of a session, for supervision, tests and benchmarks. */
+export interface SessionPids {
+  display?: number;
+  browser?: number;
+  encoder?: number;
+}
+
+/** See module doc. Use {@link CaptureSession.start}, then {@link CaptureSession.stop}. */
+export class CaptureSession {
+  private display?: XvfbDisplay;
+  private sink?: NullSink;
+  private browser?: RecorderBrowser;
+  private encoder?: Encoder;
+  private period = 0;
+  private restarts = 0;
+  private stopping = false;
+  private closed = false;
+  private ingest: Promise<void> = Promise.resolve();
+  private ingestError?: unknown;
+
+  constructor(private readonly o: SessionOptions, private readonly hooks: SessionHooks) {}
+
+  get pids(): SessionPids {
+    return { display: this.display?.pid, browser: this.browser?.pid, encoder: this.encoder?.pid };
+  }
+
+  /** DISPLAY of the session (video and audio mode both have one: the browser needs it). */
+  get displayName(): string | undefined {
+    return this.display?.name;
+  }
+
+  /**
+   * Starts display, sink and browser, opens the meeting, runs the join steps and starts the
+   * first encoder run. On failure everything already started is closed before it throws.
+   * @throws MeetrecError `display_failed` | `audio_failed` | `browser_failed` | `join_failed`.
+   */
+  async start(signal?: AbortSignal): Promise<void> {
+    const { o } = this;
+    const log = o.log;
+    try {
+      mkdirSync(o.workDir, { recursive: true });
+      const width = o.mode === "video" ? o.video.width : 640;
+      const height = o.mode === "video" ? o.video.height : 360;
+      this.display = await XvfbDisplay.start({ width, height, xvfbPath: o.capture.xvfbPath });
+      log.debug({ display: this.display.name }, "display started");
+      this.sink = await o.pulse.createSink(`meetrec_${o.recordingId.replace(/[^a-zA-Z0-9]/g, "").slice(0, 32)}`);
+      this.abortIfStopped(signal);
+      this.browser = await RecorderBrowser.launch({
+        kind: o.browser,
+        executablePath: o.browser === "chromium" ? o.capture.chromiumPath : o.capture.firefoxPath,
+        display: this.display.name, width, height,
+        profileDir: join(o.workDir, "profile"), env: this.sink.env(),
+      });
+      this.browser.browser.on("disconnected", () => {
+        if (!this.stopping) this.hooks.event("browser_disconnected", "The browser closed or crashed during the recording");
+      });
+      log.debug({ browser: o.browser, pid: this.browser.pid }, "browser started");
+      this.abortIfStopped(signal);
+      try {
+        await this.browser.page.goto(o.url, { waitUntil: "load", timeout: o.capture.pageLoadTimeoutMs });
+      } catch (err) {
+        throw new MeetrecError("join_failed", `Cannot open the meeting page ${new URL(o.url).origin}: ${errorMessage(err).split("\n")[0]}`, { cause: err });
+      }
+      await runJoinSteps(this.browser.page, o.join, o.capture.joinStepTimeoutMs, signal);
+      this.abortIfStopped(signal);
+      await this.startEncoder("start");
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  private abortIfStopped(signal?: AbortSignal): void {
+    if (signal?.aborted) throw new MeetrecError("join_failed", "Stopped while joining the meeting");
+  }
+
+  private async startEncoder(reason: string): Promise<void> {
+    const startedAt = new Date();
+    const period = await this.hooks.beginPeriod(reason, startedAt);
+    this.period = period;
+    const dir = join(this.o.workDir, `p${period}`);
+    mkdirSync(dir, { recursive: true });
+    const { video, capture } = this.o;
+    const enc = new Encoder({
+      mode: this.o.mode, display: this.display!.name, width: video.width, height: video.height, fps: video.fps,
+      bitrateKbps: video.bitrateKbps, audioBitrateKbps: capture.audioBitrateKbps, monitor: this.sink!.monitor,
+      pulseServer: this.o.pulse.server, segmentSeconds: capture.segmentSeconds, x264Preset: capture.x264Preset,
+      dir, ffmpegPath: capture.ffmpegPath,
+    });
+    this.encoder = enc;
+    const queue = (fn: () => Promise<void>) => {
+      this.ingest = this.ingest.then(fn).catch((err) => {
+        this.ingestError = err;
+        this.o.log.error({ err: errorMessage(err) }, "storing media failed");
+        this.hooks.event("store_error", `Storing media failed: ${errorMessage(err)}`);
+      });
+    };
+    enc.on("init", (path: string) => queue(() => this.hooks.init(period, path)));
+    enc.on("segment", (seg: ClosedSegment) => queue(() => this.hooks.segment(period, seg)));
+    enc.on("exit", (info: EncoderExit) => void this.onEncoderExit(period, info));
+    this.o.log.info({ period, pid: enc.pid, reason }, "encoder started");
+  }
+
+  private async onEncoderExit(period: number, info: EncoderExit): Promise<void> {
+    if (info.requested || this.stopping || this.closed) return;
+    const detail = info.stderr.trim().split("\n").slice(-3).join(" | ");
+    this.hooks.event("encoder_exited", `Encoder exited unexpectedly (code ${info.code ?? info.signal}) in period ${period}`, { period, code: info.code, signal: info.signal, stderr: detail });
+    this.o.log.warn({ period, code: info.code, signal: info.signal, stderr: detail }, "encoder exited unexpectedly");
+    if (this.restarts >= this.o.capture.maxEncoderRestarts) {
+      this.hooks.failed(new MeetrecError("encoder_failed", `The encoder died ${this.restarts + 1} times (last: ${detail || `code ${info.code ?? info.signal}`}); the segments captured so far are kept`));
+      return;
+    }
+    this.restarts++;
+    await sleep(Math.min(2000, 250 * this.restarts));
+    if (this.stopping || this.closed) return;
+    try {
+      await this.startEncoder("encoder_restart");
+    } catch (err) {
+      this.hooks.failed(new MeetrecError("encoder_failed", `Cannot restart the encoder: ${errorMessage(err)}`));
+    }
+  }
+
+  /** The encoder of the current period (tests and supervision). */
+  get currentEncoder(): Encoder | undefined {
+    return this.encoder;
+  }
+
+  /** Current period number (0 before the first encoder run). */
+  get currentPeriod(): number {
+    return this.period;
+  }
+
+  /**
+   * Stops capturing: the encoder closes its open segment, every closed segment is handed to
+   * the hooks, then browser, sink and display are closed. Idempotent.
+   * @throws the first error a hook raised while storing media (after everything is closed).
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    try {
+      if (this.encoder) await this.encoder.stop();
+      await this.ingest;
+    } finally {
+      await this.close();
+    }
+    if (this.ingestError) throw this.ingestError;
+  }
+
+  /** Closes every resource at once (no graceful encoder stop). Idempotent, never throws. */
+  async close(): Promise<void> {
+    this.stopping = true;
+    if (this.closed) return;
+    this.closed = true;
+    if (this.encoder?.running) this.encoder.kill("SIGKILL");
+    await this.browser?.close().catch(() => undefined);
+    await this.sink?.close().catch(() => undefined);
+    await this.display?.close().catch(() => undefined);
+    rmSync(join(this.o.workDir, "profile"), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+/**
+ * The `meetrec` command.
+ */
+import { Command } from "commander";
+import { loadConfig } from "../config/index.js";
+import { MeetrecError } from "../util/errors.js";
+import { record } from "./record.js";
+import { serve } from "./serve.js";
+
+const program = new Command()
+  .name("meetrec")
+  .description("Self-hosted recording server for web video meetings")
+  .version("0.1.0")
+  .showHelpAfterError();
+
+program.command("serve")
+  .description("run the server (API, store, dispatch and recording workers in one process)")
+  .option("-c, --config <file>", "YAML config file (default: $MEETREC_CONFIG, else built-in defaults)")
+  .action(async (o: { config?: string }) => serve(o));
+
+program.command("record")
+  .description("record one meeting on this machine, without a server")
+  .argument("<url>", "meeting URL")
+  .option("-c, --config <file>", "YAML config file")
+  .option("--join <steps.json>", "JSON file with the join steps")
+  .option("--duration <seconds>", "stop after this many seconds (default: until Ctrl-C or the configured limit)")
+  .option("--out <file>", "where to write the file (default: ./recording.mp4 or ./recording.m4a)")
+  .option("--browser <name>", "chromium or firefox", "chromium")
+  .option("--audio-only", "record sound only (M4A)")
+  .option("--width <px>", "video width")
+  .option("--height <px>", "video height")
+  .option("--fps <n>", "frames per second")
+  .option("--json", "print a JSON summary on stdout")
+  .action(async (url: string, o) => { process.exitCode = await record(url, o); });
+
+const config = program.command("config").description("configuration tools");
+config.command("check")
+  .description("validate the configuration (file + MEETREC_* environment) and print a summary without secrets")
+  .option("-c, --config <file>", "YAML config file")
+  .action((o: { config?: string }) => {
+    const cfg = loadConfig(o.config);
+    const backends = Object.entries(cfg.backends).map(([n, b]) => `${n} (origins: ${b.allowedOrigins.length ? b.allowedOrigins.join(", ") : "any"})`);
+    process.stdout.write([
+      "configuration is valid",
+      `  listen:      ${cfg.listen}`,
+      `  dataDir:     ${cfg.dataDir}`,
+      `  concurrency: ${cfg.concurrency}`,
+      `  video:       ${cfg.video.width}x${cfg.video.height}@${cfg.video.fps} ${cfg.video.bitrateKbps} kbit/s`,
+      `  backends:    ${backends.length ? backends.join("; ") : "none (serve creates \"default\" with a generated key)"}`,
+      "",
+    ].join("\n"));
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  if (err instanceof MeetrecError) {
+    process.stderr.write(`meetrec: ${err.code}: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`meetrec: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

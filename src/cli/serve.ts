@@ -1,0 +1,37 @@
+/**
+ * `meetrec serve`: the embedded server (API + store + dispatch + workers in one process).
+ */
+import { existsSync, rmSync } from "node:fs";
+import { loadConfig, ensureDefaultBackend } from "../config/index.js";
+import { App } from "../app/index.js";
+import { buildServer, listenOptions } from "../api/index.js";
+import { createLogger } from "../util/log.js";
+
+/** Starts the server and resolves once it listens; SIGINT/SIGTERM stop it gracefully (live recordings are finalized). */
+export async function serve(opts: { config?: string }): Promise<void> {
+  const config = loadConfig(opts.config);
+  const log = createLogger(process.env.MEETREC_LOG_LEVEL ?? config.logLevel);
+  const keyFile = ensureDefaultBackend(config);
+  if (keyFile) log.info({ keyFile }, "no backend configured: created backend \"default\"; its API key is in this file");
+  for (const [name, b] of Object.entries(config.backends)) {
+    if (b.allowedOrigins.length === 0) log.warn({ backend: name }, "backend has no allowedOrigins: its key holder can make the recorder open any web page");
+  }
+  const app = await App.start(config, log);
+  const server = await buildServer(app, log);
+  const where = listenOptions(config.listen);
+  if ("path" in where && existsSync(where.path)) rmSync(where.path);
+  await server.listen(where);
+  log.info({ listen: config.listen, dataDir: config.dataDir, concurrency: config.concurrency }, "meetrec is listening");
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    log.info({ signal }, "shutting down: stopping and finalizing live recordings");
+    await server.close();
+    await app.close();
+    log.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}

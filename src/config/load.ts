@@ -1,0 +1,106 @@
+/**
+ * Loads the configuration: YAML file (optional) → environment overrides → validation.
+ */
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { MeetrecError } from "../util/errors.js";
+import { Config } from "./schema.js";
+
+/** Environment variables that are not config keys. */
+const NOT_KEYS = new Set(["MEETREC_CONFIG", "MEETREC_API_KEY"]);
+
+const camel = (s: string) => s.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let cur = obj;
+  for (const key of path.slice(0, -1)) {
+    if (typeof cur[key] !== "object" || cur[key] === null) cur[key] = {};
+    cur = cur[key] as Record<string, unknown>;
+  }
+  cur[path[path.length - 1]] = value;
+}
+
+/**
+ * Applies `MEETREC_*` environment variables to a raw config object: `MEETREC_DATA_DIR` sets
+ * `dataDir`, `MEETREC_CAPTURE__SEGMENT_SECONDS` sets `capture.segmentSeconds` (`__` separates
+ * levels, values parsed as YAML scalars). `MEETREC_API_KEY` sets `backends.default.apiKey`.
+ */
+export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith("MEETREC_") || value === undefined || NOT_KEYS.has(name)) continue;
+    const path = name.slice("MEETREC_".length).split("__").map(camel);
+    let parsed: unknown = value;
+    try { parsed = parseYaml(value); } catch { /* keep string */ }
+    if (parsed === null) parsed = value;
+    setPath(raw, path, parsed);
+  }
+  if (env.MEETREC_API_KEY) setPath(raw, ["backends", "default", "apiKey"], env.MEETREC_API_KEY);
+  return raw;
+}
+
+/**
+ * Validates a raw object. @throws MeetrecError `config_invalid` naming every bad key
+ * (`capture.segmentSeconds: Too big: expected number to be <=10`).
+ */
+export function parseConfig(raw: unknown, source = "configuration"): Config {
+  const result = Config.safeParse(raw ?? {});
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => {
+      const key = i.path.join(".") || "(root)";
+      return `${key}: ${i.message}`;
+    });
+    throw new MeetrecError("config_invalid", `Invalid ${source}:\n  ${lines.join("\n  ")}`, { details: { issues: lines } });
+  }
+  return result.data;
+}
+
+/**
+ * Loads `path` (or `MEETREC_CONFIG`; no file is fine), applies the environment and validates.
+ * @throws MeetrecError `config_invalid` for unreadable YAML or invalid keys.
+ */
+export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  const file = path ?? env.MEETREC_CONFIG;
+  let raw: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      throw new MeetrecError("config_invalid", `Cannot read config file ${file}: ${(err as Error).message}`);
+    }
+    try {
+      raw = (parseYaml(text) as Record<string, unknown>) ?? {};
+    } catch (err) {
+      throw new MeetrecError("config_invalid", `Config file ${file} is not valid YAML: ${(err as Error).message}`);
+    }
+    if (typeof raw !== "object" || Array.isArray(raw)) {
+      throw new MeetrecError("config_invalid", `Config file ${file} must be a YAML mapping at the top level`);
+    }
+  }
+  const cfg = parseConfig(applyEnv(raw, env), file ? `config file ${file}` : "configuration");
+  cfg.dataDir = resolve(cfg.dataDir);
+  return cfg;
+}
+
+/**
+ * With no backend configured, creates the `default` backend with a random key stored in
+ * `{dataDir}/api-key` (mode 0600, reused on the next start). Returns the key file path, or
+ * undefined when backends were configured.
+ */
+export function ensureDefaultBackend(cfg: Config): string | undefined {
+  if (Object.keys(cfg.backends).length > 0) return undefined;
+  mkdirSync(cfg.dataDir, { recursive: true });
+  const file = join(cfg.dataDir, "api-key");
+  let key: string;
+  if (existsSync(file)) {
+    key = readFileSync(file, "utf8").trim();
+  } else {
+    key = randomBytes(24).toString("base64url");
+    writeFileSync(file, key + "\n", { mode: 0o600 });
+    chmodSync(file, 0o600);
+  }
+  cfg.backends.default = { apiKey: key, allowedOrigins: [] };
+  return file;
+}

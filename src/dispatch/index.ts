@@ -1,0 +1,2 @@
+/** dispatch: hands recordings to workers. Embedded mode: an in-process pool. */
+export { InProcessDispatcher, type Runner, type RunningJob, type StopOutcome } from "./in-process.js";

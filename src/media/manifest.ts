@@ -1,0 +1,81 @@
+/**
+ * The manifest: `recordings/{id}/manifest.json`, rewritten atomically after every segment.
+ * It is the source of truth for what media exists; finalize, the live playlist and recovery
+ * read only this file and the segments it names.
+ */
+
+/** One durable media segment. Paths are relative to the recording directory. */
+export interface ManifestSegment {
+  /** 1-based sequence within the period. */
+  seq: number;
+  /** `p{period}/{seq:06}.m4s`. */
+  file: string;
+  /** Start on the recording's media timeline (sum of all earlier segments), ms. */
+  startMs: number;
+  durationMs: number;
+  bytes: number;
+  /** Lowercase hex SHA-256 of the file. */
+  sha256: string;
+}
+
+/** One encoder run: its own init segment and media segments. */
+export interface ManifestPeriod {
+  /** 1-based period number. */
+  index: number;
+  /** Why the period began: `start`, `encoder_restart`, … */
+  reason: string;
+  /** Wall-clock start of the encoder run (ISO 8601). */
+  startedAt: string;
+  /** `p{period}/init.mp4`, once written. */
+  init?: string;
+  initSha256?: string;
+  segments: ManifestSegment[];
+}
+
+export interface Manifest {
+  version: 1;
+  recordingId: string;
+  mode: "video" | "audio";
+  segmentSeconds: number;
+  periods: ManifestPeriod[];
+  updatedAt: string;
+}
+
+/** Total media duration of all segments, ms. */
+export function manifestDurationMs(m: Manifest): number {
+  return m.periods.reduce((t, p) => t + p.segments.reduce((s, x) => s + x.durationMs, 0), 0);
+}
+
+/** Number of media segments over all periods. */
+export function manifestSegmentCount(m: Manifest): number {
+  return m.periods.reduce((t, p) => t + p.segments.length, 0);
+}
+
+/** Total bytes of init and media segments. */
+export function manifestBytes(m: Manifest): number {
+  return m.periods.reduce((t, p) => t + p.segments.reduce((s, x) => s + x.bytes, 0), 0);
+}
+
+/** Periods that have an init segment and at least one media segment (the ones finalize uses). */
+export function playablePeriods(m: Manifest): ManifestPeriod[] {
+  return m.periods.filter((p) => p.init && p.segments.length > 0);
+}
+
+/**
+ * An HLS media playlist (RFC 8216) over the manifest: one EXT-X-MAP per period, periods
+ * separated by EXT-X-DISCONTINUITY (§4.3.2.3), EXT-X-ENDLIST when `ended`.
+ * `uri(file)` maps a manifest path to the URI written in the playlist.
+ */
+export function toHlsPlaylist(m: Manifest, ended: boolean, uri: (file: string) => string = (f) => f): string {
+  const periods = playablePeriods(m);
+  const maxMs = Math.max(m.segmentSeconds * 1000, ...periods.flatMap((p) => p.segments.map((s) => s.durationMs)));
+  const lines = ["#EXTM3U", "#EXT-X-VERSION:7", `#EXT-X-TARGETDURATION:${Math.ceil(maxMs / 1000)}`,
+    "#EXT-X-MEDIA-SEQUENCE:0", `#EXT-X-PLAYLIST-TYPE:${ended ? "VOD" : "EVENT"}`, "#EXT-X-INDEPENDENT-SEGMENTS"];
+  periods.forEach((p, i) => {
+    if (i > 0) lines.push("#EXT-X-DISCONTINUITY");
+    lines.push(`#EXT-X-MAP:URI="${uri(p.init!)}"`);
+    for (const s of p.segments) lines.push(`#EXTINF:${(s.durationMs / 1000).toFixed(3)},`, uri(s.file));
+  });
+  if (ended) lines.push("#EXT-X-ENDLIST");
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,66 @@
+/**
+ * ffprobe: what a media file contains.
+ */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { MeetrecError } from "../util/errors.js";
+
+const run = promisify(execFile);
+
+/** One stream of a probed file. */
+export interface ProbeStream {
+  index: number;
+  type: "video" | "audio" | string;
+  codec: string;
+  width?: number;
+  height?: number;
+  /** Frames per second (video). */
+  fps?: number;
+  sampleRate?: number;
+  channels?: number;
+  durationSeconds?: number;
+}
+
+export interface ProbeResult {
+  format: string;
+  durationSeconds: number;
+  bytes: number;
+  bitRate?: number;
+  streams: ProbeStream[];
+}
+
+function rate(r: string | undefined): number | undefined {
+  if (!r) return undefined;
+  const [n, d] = r.split("/").map(Number);
+  return d ? n / d : n || undefined;
+}
+
+/**
+ * Probes `path` with ffprobe. @throws MeetrecError `finalize_failed` when ffprobe cannot read it.
+ */
+export async function probe(path: string, ffprobePath = "ffprobe"): Promise<ProbeResult> {
+  let stdout: string;
+  try {
+    ({ stdout } = await run(ffprobePath, ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", path], { maxBuffer: 16 << 20 }));
+  } catch (err) {
+    throw new MeetrecError("finalize_failed", `ffprobe cannot read ${path}: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`, { cause: err });
+  }
+  const j = JSON.parse(stdout) as { format: Record<string, string>; streams: Record<string, unknown>[] };
+  return {
+    format: j.format.format_name,
+    durationSeconds: Number(j.format.duration ?? 0),
+    bytes: Number(j.format.size ?? 0),
+    bitRate: j.format.bit_rate ? Number(j.format.bit_rate) : undefined,
+    streams: j.streams.map((s) => ({
+      index: s.index as number,
+      type: s.codec_type as string,
+      codec: s.codec_name as string,
+      width: s.width as number | undefined,
+      height: s.height as number | undefined,
+      fps: s.codec_type === "video" ? rate(s.avg_frame_rate as string) : undefined,
+      sampleRate: s.sample_rate ? Number(s.sample_rate) : undefined,
+      channels: s.channels as number | undefined,
+      durationSeconds: s.duration ? Number(s.duration) : undefined,
+    })),
+  };
+}

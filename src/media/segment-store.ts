@@ -1,0 +1,139 @@
+/**
+ * The local segment store: `{dataDir}/recordings/{id}/` with `manifest.json`,
+ * `p{period}/init.mp4`, `p{period}/{seq:06}.m4s` and the final file. A segment is durable
+ * (fsync'd, renamed into place, directory fsync'd, manifest rewritten atomically) before
+ * {@link RecordingMedia.addSegment} resolves.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { MeetrecError } from "../util/errors.js";
+import type { Manifest, ManifestPeriod, ManifestSegment } from "./manifest.js";
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest("hex");
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Moves `src` to `dest` durably: fsync file, rename, fsync directory. Same filesystem only. */
+async function durableMove(src: string, dest: string): Promise<void> {
+  await fsyncPath(src);
+  await mkdir(dirname(dest), { recursive: true });
+  await rename(src, dest);
+  await fsyncPath(dirname(dest));
+}
+
+/** Writes `text` to `path` atomically (temp file, fsync, rename, fsync directory). */
+export async function atomicWrite(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, "w");
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  await fsyncPath(dirname(path));
+}
+
+const pad = (n: number) => String(n).padStart(6, "0");
+
+/** The media of one recording in the local store. Calls must not overlap (the caller serializes them). */
+export class RecordingMedia {
+  private constructor(readonly dir: string, private manifest: Manifest) {}
+
+  /** Path of the manifest file. */
+  get manifestPath(): string {
+    return join(this.dir, "manifest.json");
+  }
+
+  /** A snapshot of the current manifest. */
+  get current(): Manifest {
+    return structuredClone(this.manifest);
+  }
+
+  /**
+   * Opens (or creates) the media directory of `recordingId` under `root`.
+   * @throws MeetrecError `store_failed` when the existing manifest is unreadable.
+   */
+  static async open(root: string, recordingId: string, init: { mode: "video" | "audio"; segmentSeconds: number }): Promise<RecordingMedia> {
+    const dir = join(root, "recordings", recordingId);
+    await mkdir(dir, { recursive: true });
+    let manifest: Manifest;
+    try {
+      manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as Manifest;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+        throw new MeetrecError("store_failed", `Manifest of ${recordingId} is unreadable: ${(err as Error).message}`, { cause: err });
+      }
+      manifest = { version: 1, recordingId, mode: init.mode, segmentSeconds: init.segmentSeconds, periods: [], updatedAt: new Date().toISOString() };
+    }
+    const media = new RecordingMedia(dir, manifest);
+    await media.save();
+    return media;
+  }
+
+  private async save(): Promise<void> {
+    this.manifest.updatedAt = new Date().toISOString();
+    await atomicWrite(this.manifestPath, JSON.stringify(this.manifest, null, 1));
+  }
+
+  private period(index: number): ManifestPeriod {
+    const p = this.manifest.periods.find((x) => x.index === index);
+    if (!p) throw new MeetrecError("store_failed", `Period ${index} was never opened`);
+    return p;
+  }
+
+  /** Starts period `manifest.periods.length + 1`; returns its number. */
+  async beginPeriod(reason: string, startedAt = new Date()): Promise<number> {
+    const index = this.manifest.periods.length + 1;
+    this.manifest.periods.push({ index, reason, startedAt: startedAt.toISOString(), segments: [] });
+    await this.save();
+    return index;
+  }
+
+  /** Moves the period's init segment from `src` into the store. */
+  async addInit(period: number, src: string): Promise<void> {
+    const p = this.period(period);
+    const file = `p${period}/init.mp4`;
+    await durableMove(src, join(this.dir, file));
+    p.init = file;
+    p.initSha256 = await sha256File(join(this.dir, file));
+    await this.save();
+  }
+
+  /**
+   * Moves a closed media segment from `src` into the store and records it in the manifest.
+   * Returns the manifest entry. @throws on I/O failure (the source file is left in place).
+   */
+  async addSegment(period: number, seq: number, src: string, durationMs: number): Promise<ManifestSegment> {
+    const p = this.period(period);
+    const file = `p${period}/${pad(seq)}.m4s`;
+    const dest = join(this.dir, file);
+    const sha256 = await sha256File(src);
+    const { size } = await stat(src);
+    await durableMove(src, dest);
+    const startMs = this.manifest.periods.reduce((t, x) => t + x.segments.reduce((s, y) => s + y.durationMs, 0), 0);
+    const seg: ManifestSegment = { seq, file, startMs, durationMs, bytes: size, sha256 };
+    p.segments.push(seg);
+    await this.save();
+    return seg;
+  }
+
+  /** Removes the segments (all periods) once a final file exists; keeps manifest and final file. */
+  async removeSegments(): Promise<void> {
+    for (const p of this.manifest.periods) await rm(join(this.dir, `p${p.index}`), { recursive: true, force: true });
+  }
+}

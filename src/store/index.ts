@@ -1,0 +1,3 @@
+/** store: recordings, their event timeline. */
+export { RecordingStore, type Progress } from "./sqlite.js";
+export * from "./types.js";

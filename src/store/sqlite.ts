@@ -1,0 +1,237 @@
+/**
+ * The store on SQLite (better-sqlite3) through Kysely, so the same queries can later run on
+ * PostgreSQL. Every status change updates the row and appends its event in one transaction.
+ */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import SQLite from "better-sqlite3";
+import { CamelCasePlugin, Kysely, Migrator, SqliteDialect, sql, type Generated, type Migration } from "kysely";
+import { MeetrecError } from "../util/errors.js";
+import {
+  TERMINAL, TRANSITIONS, type Recording, type RecordingEvent, type RecordingOptions, type RecordingStatus, type TransitionPatch,
+} from "./types.js";
+
+interface RecordingsTable {
+  id: string;
+  backend: string;
+  status: RecordingStatus;
+  options: string;
+  metadata: string;
+  endReason: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  updatedAt: string;
+  capturedMs: number;
+  segmentCount: number;
+  bytes: number;
+  periodCount: number;
+  file: string | null;
+}
+
+interface EventsTable {
+  id: Generated<number>;
+  recordingId: string;
+  at: string;
+  type: string;
+  status: string | null;
+  reason: string | null;
+  message: string | null;
+  data: string | null;
+}
+
+interface Database {
+  recordings: RecordingsTable;
+  events: EventsTable;
+}
+
+/** Schema migrations, in order. Written in Kysely's builder so they run on SQLite and PostgreSQL. */
+const MIGRATIONS: Record<string, Migration> = {
+  "0001_init": {
+    async up(db: Kysely<unknown>) {
+      await db.schema.createTable("recordings")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("backend", "text", (c) => c.notNull())
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("options", "text", (c) => c.notNull())
+        .addColumn("metadata", "text", (c) => c.notNull())
+        .addColumn("end_reason", "text")
+        .addColumn("error_code", "text")
+        .addColumn("error_message", "text")
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addColumn("started_at", "text")
+        .addColumn("ended_at", "text")
+        .addColumn("updated_at", "text", (c) => c.notNull())
+        .addColumn("captured_ms", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("segment_count", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("bytes", "bigint", (c) => c.notNull().defaultTo(0))
+        .addColumn("period_count", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("file", "text")
+        .execute();
+      await db.schema.createIndex("recordings_status").on("recordings").column("status").execute();
+      await db.schema.createTable("events")
+        .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+        .addColumn("recording_id", "text", (c) => c.notNull())
+        .addColumn("at", "text", (c) => c.notNull())
+        .addColumn("type", "text", (c) => c.notNull())
+        .addColumn("status", "text")
+        .addColumn("reason", "text")
+        .addColumn("message", "text")
+        .addColumn("data", "text")
+        .execute();
+      await db.schema.createIndex("events_recording").on("events").column("recording_id").execute();
+    },
+  },
+};
+
+function toRecording(r: RecordingsTable): Recording {
+  return {
+    id: r.id,
+    backend: r.backend,
+    status: r.status,
+    options: JSON.parse(r.options) as RecordingOptions,
+    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+    endReason: r.endReason as Recording["endReason"],
+    error: r.errorCode ? { code: r.errorCode, message: r.errorMessage ?? "" } : null,
+    createdAt: r.createdAt,
+    startedAt: r.startedAt,
+    endedAt: r.endedAt,
+    updatedAt: r.updatedAt,
+    capturedMs: Number(r.capturedMs),
+    segmentCount: Number(r.segmentCount),
+    bytes: Number(r.bytes),
+    periodCount: Number(r.periodCount),
+    file: r.file ? JSON.parse(r.file) : null,
+  };
+}
+
+function toEvent(e: Omit<EventsTable, "id"> & { id: number }): RecordingEvent {
+  return { ...e, status: e.status as RecordingStatus | null, data: e.data ? JSON.parse(e.data) : null };
+}
+
+/** Progress counters updated after every durable segment. */
+export interface Progress {
+  capturedMs: number;
+  segmentCount: number;
+  bytes: number;
+  periodCount: number;
+}
+
+/** The recordings store. All methods are safe to call concurrently (SQLite serializes writes). */
+export class RecordingStore {
+  private constructor(private readonly db: Kysely<Database>) {}
+
+  /**
+   * Opens (creating if needed) the SQLite database at `file` (`:memory:` for tests) and
+   * applies pending migrations. @throws MeetrecError `store_failed`.
+   */
+  static async openSqlite(file: string): Promise<RecordingStore> {
+    if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
+    const sqlite = new SQLite(file);
+    sqlite.pragma("journal_mode = WAL");
+    sqlite.pragma("synchronous = FULL");
+    sqlite.pragma("busy_timeout = 5000");
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), plugins: [new CamelCasePlugin()] });
+    const migrator = new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } });
+    const { error } = await migrator.migrateToLatest();
+    if (error) {
+      await db.destroy();
+      throw new MeetrecError("store_failed", `Database migration failed for ${file}: ${(error as Error).message}`, { cause: error });
+    }
+    return new RecordingStore(db);
+  }
+
+  /** Inserts a new `queued` recording and its first event. */
+  async create(input: { id: string; backend: string; options: RecordingOptions; metadata: Record<string, unknown> }): Promise<Recording> {
+    const now = new Date().toISOString();
+    const row: RecordingsTable = {
+      id: input.id, backend: input.backend, status: "queued", options: JSON.stringify(input.options),
+      metadata: JSON.stringify(input.metadata), endReason: null, errorCode: null, errorMessage: null,
+      createdAt: now, startedAt: null, endedAt: null, updatedAt: now, capturedMs: 0, segmentCount: 0, bytes: 0, periodCount: 0, file: null,
+    };
+    await this.db.transaction().execute(async (tx) => {
+      await tx.insertInto("recordings").values(row).execute();
+      await tx.insertInto("events").values({ recordingId: input.id, at: now, type: "status", status: "queued", reason: "created", message: null, data: null }).execute();
+    });
+    return toRecording(row);
+  }
+
+  /** The recording, or undefined. */
+  async get(id: string): Promise<Recording | undefined> {
+    const r = await this.db.selectFrom("recordings").selectAll().where("id", "=", id).executeTakeFirst();
+    return r ? toRecording(r) : undefined;
+  }
+
+  /** Recordings, newest first, optionally of one status / backend. */
+  async list(opts: { status?: RecordingStatus; backend?: string; limit?: number } = {}): Promise<Recording[]> {
+    let q = this.db.selectFrom("recordings").selectAll().orderBy("createdAt", "desc").limit(opts.limit ?? 100);
+    if (opts.status) q = q.where("status", "=", opts.status);
+    if (opts.backend) q = q.where("backend", "=", opts.backend);
+    return (await q.execute()).map(toRecording);
+  }
+
+  /**
+   * Moves `id` to `to`, storing the patch and a `status` event in one transaction.
+   * @throws MeetrecError `not_found`, or `conflict` when the transition is not allowed.
+   */
+  async transition(id: string, to: RecordingStatus, patch: TransitionPatch = {}): Promise<Recording> {
+    return this.db.transaction().execute(async (tx) => {
+      const cur = await tx.selectFrom("recordings").selectAll().where("id", "=", id).executeTakeFirst();
+      if (!cur) throw new MeetrecError("not_found", `No recording ${id}`);
+      if (!TRANSITIONS[cur.status].includes(to)) {
+        throw new MeetrecError("conflict", `Recording ${id} cannot go from ${cur.status} to ${to}`);
+      }
+      const now = new Date().toISOString();
+      const upd: Partial<RecordingsTable> = { status: to, updatedAt: now };
+      if (to === "starting") upd.startedAt = now;
+      if (TERMINAL.includes(to)) upd.endedAt = now;
+      if (patch.endReason) upd.endReason = patch.endReason;
+      if (patch.error) { upd.errorCode = patch.error.code; upd.errorMessage = patch.error.message; }
+      if (patch.file) upd.file = JSON.stringify(patch.file);
+      await tx.updateTable("recordings").set(upd).where("id", "=", id).execute();
+      await tx.insertInto("events").values({
+        recordingId: id, at: now, type: "status", status: to, reason: patch.reason ?? null,
+        message: patch.message ?? patch.error?.message ?? null, data: patch.data ? JSON.stringify(patch.data) : null,
+      }).execute();
+      return toRecording({ ...cur, ...upd } as RecordingsTable);
+    });
+  }
+
+  /** Updates the progress counters. */
+  async progress(id: string, p: Progress): Promise<void> {
+    await this.db.updateTable("recordings").set({ ...p, updatedAt: new Date().toISOString() }).where("id", "=", id).execute();
+  }
+
+  /** Appends a non-status event to the timeline. */
+  async addEvent(id: string, type: string, message: string, data?: Record<string, unknown>): Promise<void> {
+    await this.db.insertInto("events").values({
+      recordingId: id, at: new Date().toISOString(), type, status: null, reason: null, message, data: data ? JSON.stringify(data) : null,
+    }).execute();
+  }
+
+  /** The timeline of `id`, oldest first. */
+  async events(id: string): Promise<RecordingEvent[]> {
+    const rows = await this.db.selectFrom("events").selectAll().where("recordingId", "=", id).orderBy("id").execute();
+    return rows.map(toEvent);
+  }
+
+  /** Deletes the recording and its events. */
+  async delete(id: string): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom("events").where("recordingId", "=", id).execute();
+      await tx.deleteFrom("recordings").where("id", "=", id).execute();
+    });
+  }
+
+  /** Counts recordings per status. */
+  async countByStatus(): Promise<Record<string, number>> {
+    const rows = await this.db.selectFrom("recordings").select(["status", sql<number>`count(*)`.as("n")]).groupBy("status").execute();
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Recordings, their statuses and their event timeline.
+ */
+
+/** Status state machine (DESIGN.md "How a recording flows"). */
+export type RecordingStatus =
+  | "queued" | "starting" | "recording" | "stopping" | "finalizing" | "delivering"
+  | "completed" | "failed" | "aborted";
+
+export const TERMINAL: readonly RecordingStatus[] = ["completed", "failed", "aborted"];
+export const LIVE: readonly RecordingStatus[] = ["starting", "recording", "stopping"];
+
+/** Allowed transitions; anything else is a bug and is refused. */
+export const TRANSITIONS: Record<RecordingStatus, readonly RecordingStatus[]> = {
+  queued: ["starting", "aborted", "failed"],
+  starting: ["recording", "stopping", "failed", "aborted"],
+  recording: ["stopping", "failed"],
+  stopping: ["finalizing", "aborted", "failed"],
+  finalizing: ["delivering", "completed", "failed"],
+  delivering: ["completed", "failed"],
+  completed: [],
+  failed: [],
+  aborted: [],
+};
+
+/** Why a recording ended. */
+export type EndReason = "stopped" | "limit_reached" | "meeting_ended" | "failed" | "deleted";
+
+/** What the recording captures and how (stored as given after defaults are applied). */
+export interface RecordingOptions {
+  url: string;
+  join: unknown[];
+  mode: "video" | "audio";
+  browser: "chromium" | "firefox";
+  video: { width: number; height: number; fps: number; bitrateKbps: number };
+  maxDurationSeconds: number;
+}
+
+/** The finished file. */
+export interface RecordingFile {
+  name: string;
+  bytes: number;
+  durationSeconds: number;
+  /** Streams as probed: `video h264 1280x720 30fps`, `audio aac 48000Hz 2ch`. */
+  streams: string[];
+}
+
+export interface Recording {
+  id: string;
+  backend: string;
+  status: RecordingStatus;
+  options: RecordingOptions;
+  metadata: Record<string, unknown>;
+  endReason: EndReason | null;
+  error: { code: string; message: string } | null;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  updatedAt: string;
+  /** Media captured so far (sum of durable segments), ms. */
+  capturedMs: number;
+  segmentCount: number;
+  /** Bytes of durable segments. */
+  bytes: number;
+  periodCount: number;
+  file: RecordingFile | null;
+}
+
+/** One entry of a recording's timeline. */
+export interface RecordingEvent {
+  id: number;
+  recordingId: string;
+  at: string;
+  /** `status` for a transition; otherwise `period_started`, `encoder_exited`, `warning`, … */
+  type: string;
+  status: RecordingStatus | null;
+  reason: string | null;
+  message: string | null;
+  data: Record<string, unknown> | null;
+}
+
+/** Extra fields set together with a transition. */
+export interface TransitionPatch {
+  reason?: string;
+  message?: string;
+  endReason?: EndReason;
+  error?: { code: string; message: string };
+  file?: RecordingFile;
+  data?: Record<string, unknown>;
+}

@@ -1,0 +1,2 @@
+/** worker: runs recordings on this machine (capture → media → store). */
+export { RecordingJob, finalizeRecording, describeStreams, type JobDeps, type StopReason } from "./recording-job.js";

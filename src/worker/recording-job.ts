@@ -1,0 +1,186 @@
+/**
+ * Runs one recording from `queued` to a terminal status on this machine: capture session →
+ * durable segments → stop (API, max duration, failure) → finalize. Every status change goes
+ * through the store (with its event); nothing is left `starting` or `recording` when this
+ * function returns, whatever was thrown.
+ */
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { CaptureSession, type JoinStep, type PulseServer } from "../capture/index.js";
+import type { Config } from "../config/index.js";
+import { RecordingMedia, finalize, manifestBytes, manifestDurationMs, manifestSegmentCount, type FinalFile } from "../media/index.js";
+import type { EndReason, Recording, RecordingFile, RecordingStore } from "../store/index.js";
+import { MeetrecError, errorMessage } from "../util/errors.js";
+import type { Logger } from "../util/log.js";
+
+/** What a job needs from the process around it. */
+export interface JobDeps {
+  config: Config;
+  store: RecordingStore;
+  /** The machine's PulseAudio daemon (started on first use). */
+  pulse(): Promise<PulseServer>;
+  log: Logger;
+  /** Observes each running session (tests and benchmarks read process ids from it). */
+  onSession?(id: string, session: CaptureSession): void;
+}
+
+/** Why a job is asked to stop: becomes the `endReason`. */
+export type StopReason = Extract<EndReason, "stopped" | "deleted" | "meeting_ended">;
+
+/** Describes a probed file for the API: `video h264 1280x720 30fps`. */
+export function describeStreams(f: FinalFile): string[] {
+  return f.probe.streams.map((s) => s.type === "video"
+    ? `video ${s.codec} ${s.width}x${s.height} ${Math.round(s.fps ?? 0)}fps`
+    : `${s.type} ${s.codec}${s.sampleRate ? ` ${s.sampleRate}Hz` : ""}${s.channels ? ` ${s.channels}ch` : ""}`);
+}
+
+function toRecordingFile(f: FinalFile): RecordingFile {
+  return { name: f.name, bytes: f.bytes, durationSeconds: Math.round(f.durationSeconds * 1000) / 1000, streams: describeStreams(f) };
+}
+
+/**
+ * Finalizes whatever media `id` has and moves it from `finalizing` to its end status.
+ * No media → `failed` (`finalize_failed`) or `aborted` when `abortWhenEmpty`.
+ */
+export async function finalizeRecording(
+  deps: Pick<JobDeps, "config" | "store" | "log">, rec: Recording, media: RecordingMedia,
+  end: { endReason: EndReason; error?: MeetrecError; abortWhenEmpty: boolean },
+): Promise<Recording> {
+  const { store, config, log } = deps;
+  const manifest = media.current;
+  if (manifestSegmentCount(manifest) === 0) {
+    if (end.abortWhenEmpty && !end.error) {
+      return store.transition(rec.id, "aborted", { reason: "nothing_captured", message: "Stopped before anything was captured", endReason: end.endReason });
+    }
+    const error = end.error ?? new MeetrecError("finalize_failed", "No media was captured");
+    return store.transition(rec.id, "failed", { reason: error.code, error: { code: error.code, message: error.message }, endReason: "failed" });
+  }
+  if (rec.status !== "finalizing") rec = await store.transition(rec.id, "finalizing", { reason: "stitching" });
+  try {
+    const file = await finalize(media.dir, manifest, { ffmpegPath: config.capture.ffmpegPath, ffprobePath: config.capture.ffprobePath });
+    log.info({ file: file.path, bytes: file.bytes, durationSeconds: file.durationSeconds }, "recording finalized");
+    await media.removeSegments();
+    if (end.error) {
+      return store.transition(rec.id, "failed", { reason: end.error.code, error: { code: end.error.code, message: end.error.message }, endReason: "failed", file: toRecordingFile(file) });
+    }
+    return store.transition(rec.id, "completed", { reason: end.endReason, endReason: end.endReason, file: toRecordingFile(file) });
+  } catch (err) {
+    const e = err instanceof MeetrecError ? err : new MeetrecError("finalize_failed", errorMessage(err));
+    log.error({ err: e.message }, "finalize failed");
+    return store.transition(rec.id, "failed", { reason: e.code, error: { code: e.code, message: e.message }, endReason: "failed" });
+  }
+}
+
+/** One recording's run. Create it, call {@link RecordingJob.run}; {@link RecordingJob.stop} from anywhere. */
+export class RecordingJob {
+  private readonly abort = new AbortController();
+  private stopReason: StopReason | "limit_reached" | undefined;
+  private failure?: MeetrecError;
+  private wake?: () => void;
+  private readonly log: Logger;
+
+  constructor(private rec: Recording, private readonly deps: JobDeps) {
+    this.log = deps.log.child({ recordingId: rec.id });
+  }
+
+  get id(): string {
+    return this.rec.id;
+  }
+
+  /** Asks the recording to end (idempotent; the first reason wins). */
+  stop(reason: StopReason = "stopped"): void {
+    this.stopReason ??= reason;
+    this.abort.abort();
+    this.wake?.();
+  }
+
+  private fail(err: MeetrecError): void {
+    this.failure ??= err;
+    this.abort.abort();
+    this.wake?.();
+  }
+
+  /** Runs to a terminal status and returns the final recording. Never throws for recording failures. */
+  async run(): Promise<Recording> {
+    const { store, config } = this.deps;
+    const rec = this.rec;
+    const o = rec.options;
+    const workDir = join(config.dataDir, "work", rec.id);
+    this.rec = await store.transition(rec.id, "starting", { reason: "dispatched" });
+    let media: RecordingMedia | undefined;
+    let session: CaptureSession | undefined;
+    try {
+      media = await RecordingMedia.open(config.dataDir, rec.id, { mode: o.mode, segmentSeconds: config.capture.segmentSeconds });
+      const m = media;
+      let firstSegment = true;
+      const t0 = Date.now();
+      session = new CaptureSession({
+        recordingId: rec.id, url: o.url, join: o.join as JoinStep[], mode: o.mode, browser: o.browser, video: o.video,
+        capture: config.capture, workDir, pulse: await this.deps.pulse(), log: this.log,
+      }, {
+        beginPeriod: async (reason, startedAt) => {
+          const index = await m.beginPeriod(reason, startedAt);
+          await store.addEvent(rec.id, "period_started", `Period ${index} started (${reason})`, { period: index, reason });
+          return index;
+        },
+        init: (period, path) => m.addInit(period, path),
+        segment: async (period, seg) => {
+          await m.addSegment(period, seg.seq, seg.path, seg.durationMs);
+          const cur = m.current;
+          await store.progress(rec.id, { capturedMs: manifestDurationMs(cur), segmentCount: manifestSegmentCount(cur), bytes: manifestBytes(cur), periodCount: cur.periods.length });
+          if (firstSegment) {
+            firstSegment = false;
+            await store.addEvent(rec.id, "first_segment", "First media segment is durable", { msSinceStart: Date.now() - t0 });
+          }
+        },
+        event: (type, message, data) => void store.addEvent(rec.id, type, message, data).catch(() => undefined),
+        failed: (err) => this.fail(err),
+      });
+      this.deps.onSession?.(rec.id, session);
+      try {
+        await session.start(this.abort.signal);
+      } catch (err) {
+        const e = err instanceof MeetrecError ? err : new MeetrecError("internal", errorMessage(err));
+        if (this.stopReason) {
+          this.log.info("stopped while starting");
+          return (this.rec = await store.transition(rec.id, "aborted", { reason: "stopped_while_starting", message: "Stopped before anything was captured", endReason: this.stopReason === "limit_reached" ? "stopped" : this.stopReason }));
+        }
+        this.log.warn({ code: e.code, err: e.message }, "recording could not start");
+        return (this.rec = await store.transition(rec.id, "failed", { reason: e.code, error: { code: e.code, message: e.message }, endReason: "failed" }));
+      }
+      this.rec = await store.transition(rec.id, "recording", { reason: "capturing", data: { pids: session.pids } });
+      this.log.info({ pids: session.pids, maxDurationSeconds: o.maxDurationSeconds }, "recording");
+      if (!this.stopReason && !this.failure) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          const timer = setTimeout(() => { this.stopReason ??= "limit_reached"; resolve(); }, o.maxDurationSeconds * 1000);
+          this.abort.signal.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
+        });
+      }
+      this.rec = await store.transition(rec.id, "stopping", { reason: this.failure ? this.failure.code : this.stopReason });
+      try {
+        await session.stop();
+      } catch (err) {
+        this.fail(new MeetrecError("store_failed", `Storing media failed: ${errorMessage(err)}`));
+      }
+      return (this.rec = await finalizeRecording(this.deps, this.rec, media, {
+        endReason: this.stopReason ?? "failed", error: this.failure, abortWhenEmpty: true,
+      }));
+    } catch (err) {
+      // A bug or an I/O error outside the capture path: never leave the recording live.
+      this.log.error({ err: errorMessage(err) }, "recording job crashed");
+      await session?.close();
+      const cur = await store.get(rec.id);
+      if (cur && !["completed", "failed", "aborted"].includes(cur.status)) {
+        const e = { code: "internal", message: `Recording job failed: ${errorMessage(err)}` };
+        if (media && cur.status === "stopping") {
+          return (this.rec = await finalizeRecording(this.deps, await store.transition(rec.id, "finalizing", { reason: "internal" }), media, { endReason: "failed", error: new MeetrecError("internal", e.message), abortWhenEmpty: false }));
+        }
+        return (this.rec = await store.transition(rec.id, "failed", { reason: "internal", error: e, endReason: "failed" }));
+      }
+      return cur ?? this.rec;
+    } finally {
+      await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+}
