@@ -46,29 +46,47 @@ export interface ClosedSegment {
 export const PLAYLIST = "live.m3u8";
 export const INIT_SEGMENT = "init.mp4";
 
-/** Builds ffmpeg's argument array for one encoder run (no shell involved). */
-export function encoderArgs(o: EncoderOptions): string[] {
+/**
+ * Builds ffmpeg's argument array for one encoder run (no shell involved).
+ *
+ * Both inputs stamp packets with the wallclock (x11grab and pulse use `av_gettime()`, µs since
+ * the epoch). ffmpeg would normally shift each input to start at 0 on its own, which loses
+ * their offset: the sound source starts later than the display grab, so audio would run
+ * early. Instead timestamps are kept (`-copyts`) and both chains subtract the same origin
+ * `originUs` (the wallclock when the encoder was spawned, µs), so media time 0 = `originUs`.
+ * `aresample` pads the start of the sound with silence and keeps it on the clock.
+ * `originUs` defaults to now.
+ */
+export function encoderArgs(o: EncoderOptions, originUs = Date.now() * 1000): string[] {
   const seg = o.segmentSeconds;
   const input: string[] = [];
   const maps: string[] = [];
   const codecs: string[] = [];
+  const shift = `PTS-${originUs}/(TB*1000000)`;
   if (o.mode === "video") {
+    // Constant output frame rate + fixed GOP = a keyframe exactly every segment duration, and
+    // the same time base (1/fps) in every period, so periods join by stream copy.
     const gop = Math.max(1, Math.round(o.fps * seg));
     input.push("-thread_queue_size", "512", "-f", "x11grab", "-draw_mouse", "0", "-framerate", String(o.fps),
       "-video_size", `${o.width}x${o.height}`, "-i", `${o.display}.0+0,0`);
     maps.push("-map", "0:v:0", "-map", "1:a:0");
-    codecs.push("-c:v", "libx264", "-preset", o.x264Preset, "-profile:v", "high", "-pix_fmt", "yuv420p",
+    codecs.push("-filter:v", `setpts=${shift}`, "-r", String(o.fps), "-fps_mode", "cfr",
+      "-c:v", "libx264", "-preset", o.x264Preset, "-profile:v", "high", "-pix_fmt", "yuv420p",
       "-b:v", `${o.bitrateKbps}k`, "-maxrate", `${Math.round(o.bitrateKbps * 1.5)}k`, "-bufsize", `${o.bitrateKbps * 2}k`,
-      "-g", String(gop), "-keyint_min", String(gop), "-sc_threshold", "0",
-      "-force_key_frames", `expr:gte(t,n_forced*${seg})`);
+      "-g", String(gop), "-keyint_min", String(gop), "-sc_threshold", "0");
   } else {
     maps.push("-map", "0:a:0");
   }
   input.push("-thread_queue_size", "512", "-f", "pulse", "-sample_rate", "48000", "-channels", "2",
     "-fragment_size", "3840", "-i", o.monitor);
-  codecs.push("-c:a", "aac", "-b:a", `${o.audioBitrateKbps}k`, "-ar", "48000", "-ac", "2");
+  // Audio keeps pulse's per-packet wallclock stamps (its time filter converges; anchoring on
+  // the first packet alone was off by 0.2–0.6 s), and aresample inserts silence or drops
+  // samples as soon as the stamps and the sample count disagree by more than 20 ms, so the
+  // sound stays continuous and within ~50 ms of the picture (measured, docs/benchmarks.md).
+  codecs.push("-filter:a", `asetpts=${shift},aresample=async=1:min_hard_comp=0.02:first_pts=0`,
+    "-c:a", "aac", "-b:a", `${o.audioBitrateKbps}k`, "-ar", "48000", "-ac", "2");
   return [
-    "-hide_banner", "-loglevel", "warning", "-nostdin", "-y",
+    "-hide_banner", "-loglevel", "warning", "-nostdin", "-y", "-copyts",
     ...input, ...maps, ...codecs,
     "-f", "hls", "-hls_time", String(seg), "-hls_list_size", "0", "-hls_playlist_type", "event",
     "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", INIT_SEGMENT, "-start_number", "1",
@@ -118,12 +136,12 @@ export class Encoder extends EventEmitter {
   private stopRequested = false;
   /** Resolves once ffmpeg has exited and every closed segment has been emitted. */
   readonly finished: Promise<EncoderExit>;
-  /** Wall-clock time the encoder process was started, ms since epoch. */
+  /** Wall-clock time the encoder process was started, ms since epoch: media time 0 of its period. */
   readonly startedAt = Date.now();
 
   constructor(readonly options: EncoderOptions) {
     super();
-    this.proc = new ManagedProcess(options.ffmpegPath ?? "ffmpeg", encoderArgs(options), {
+    this.proc = new ManagedProcess(options.ffmpegPath ?? "ffmpeg", encoderArgs(options, this.startedAt * 1000), {
       env: { ...process.env, PULSE_SERVER: options.pulseServer, ...(options.display ? { DISPLAY: options.display } : {}) },
       stdio: ["ignore", "ignore", "pipe"],
     });

@@ -55,6 +55,7 @@ export class CaptureSession {
   private browser?: RecorderBrowser;
   private encoder?: Encoder;
   private period = 0;
+  private firstOrigin?: number;
   private restarts = 0;
   private stopping = false;
   private closed = false;
@@ -131,6 +132,7 @@ export class CaptureSession {
       dir, ffmpegPath: capture.ffmpegPath,
     });
     this.encoder = enc;
+    this.firstOrigin ??= enc.startedAt;
     const queue = (fn: () => Promise<void>) => {
       this.ingest = this.ingest.then(fn).catch((err) => {
         this.ingestError = err;
@@ -161,6 +163,11 @@ export class CaptureSession {
     } catch (err) {
       this.hooks.failed(new MeetrecError("encoder_failed", `Cannot restart the encoder: ${errorMessage(err)}`));
     }
+  }
+
+  /** Wallclock (ms since epoch) at media time 0 of the first period, once capture has begun. */
+  get captureStartedAt(): number | undefined {
+    return this.firstOrigin;
   }
 
   /** The encoder of the current period (tests and supervision). */

@@ -1,18 +1,20 @@
 /**
  * Finalize: stitch every period's init + media segments into one file by stream copy (no
- * re-encode). Each period gets a VOD playlist (RFC 8216) and the periods are joined by
- * ffmpeg's concat demuxer, which rebases each period's timestamps onto the previous one.
- * Output: MP4 with `faststart` (moov first) for video, M4A for audio-only.
+ * re-encode). A period's init segment followed by its media segments is one valid fragmented
+ * MP4 stream (ISO/IEC 23000-19 CMAF); it is piped into ffmpeg and remuxed. Several periods
+ * are remuxed one by one and joined by ffmpeg's concat demuxer, which places each period
+ * after the previous one on the timeline. Output: MP4 with `faststart` (moov first) for video,
+ * M4A for audio-only.
  */
-import { execFile } from "node:child_process";
+import { spawn } from "node:child_process";
+import { createReadStream } from "node:fs";
 import { rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
+import { once } from "node:events";
 import { MeetrecError } from "../util/errors.js";
-import { manifestDurationMs, playablePeriods, toHlsPlaylist, type Manifest } from "./manifest.js";
-import { probe, type ProbeResult } from "./probe.js";
-
-const run = promisify(execFile);
+import { manifestDurationMs, playablePeriods, type Manifest, type ManifestPeriod } from "./manifest.js";
+import { probe } from "./probe.js";
+import type { ProbeResult } from "./probe.js";
 
 /** Largest allowed difference between the file's duration and the segments' total, s. */
 export const DURATION_TOLERANCE_S = 0.5;
@@ -32,6 +34,42 @@ export function finalFileName(mode: "video" | "audio"): string {
   return mode === "audio" ? "recording.m4a" : "recording.mp4";
 }
 
+/** Runs ffmpeg with `args`, writing `inputs` (files, in order) to its stdin. @throws Error with ffmpeg's stderr. */
+async function ffmpegWithInput(ffmpeg: string, args: string[], inputs: string[]): Promise<void> {
+  const child = spawn(ffmpeg, args, { stdio: [inputs.length ? "pipe" : "ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code) => resolve(code));
+  });
+  if (child.stdin) {
+    child.stdin.on("error", () => undefined); // EPIPE when ffmpeg dies: its exit code tells
+    const stdin = child.stdin;
+    try {
+      for (const file of inputs) {
+        for await (const chunk of createReadStream(file)) {
+          if (!stdin.write(chunk)) await once(stdin, "drain");
+        }
+      }
+    } catch {
+      /* ffmpeg died: reported through its exit code */
+    }
+    stdin.end();
+  }
+  const code = await exited;
+  if (code !== 0) throw new Error(stderr.trim().slice(-800) || `ffmpeg exited with ${code}`);
+}
+
+const COMMON = ["-hide_banner", "-loglevel", "error", "-nostdin", "-y"];
+
+/** Remuxes one period (init + segments through stdin) into `out`. */
+function remuxPeriod(dir: string, p: ManifestPeriod, out: string, ffmpeg: string, faststart: boolean): Promise<void> {
+  const inputs = [join(dir, p.init!), ...p.segments.map((s) => join(dir, s.file))];
+  return ffmpegWithInput(ffmpeg, [...COMMON, "-f", "mp4", "-i", "pipe:0", "-map", "0", "-c", "copy",
+    ...(faststart ? ["-movflags", "+faststart"] : []), out], inputs);
+}
+
 /**
  * Stitches the manifest's periods in `dir` into `dir/{name}`.
  * @throws MeetrecError `finalize_failed` when there is nothing to stitch, ffmpeg fails, or the
@@ -41,28 +79,33 @@ export function finalFileName(mode: "video" | "audio"): string {
 export async function finalize(dir: string, manifest: Manifest, opts: { ffmpegPath?: string; ffprobePath?: string; name?: string } = {}): Promise<FinalFile> {
   const periods = playablePeriods(manifest);
   if (periods.length === 0) throw new MeetrecError("finalize_failed", "No media segment was captured: nothing to finalize");
+  const ffmpeg = opts.ffmpegPath ?? "ffmpeg";
   const name = opts.name ?? finalFileName(manifest.mode);
-  const list: string[] = ["ffconcat version 1.0"];
-  for (const p of periods) {
-    const one: Manifest = { ...manifest, periods: [p] };
-    // Paths in the period playlist are relative to the playlist's own directory.
-    const playlist = toHlsPlaylist(one, true, (f) => f.slice(f.indexOf("/") + 1));
-    const file = join(dir, `p${p.index}`, "index.m3u8");
-    await writeFile(file, playlist);
-    list.push(`file '${file.replace(/'/g, "'\\''")}'`);
-  }
-  const listFile = join(dir, "finalize.ffconcat");
-  await writeFile(listFile, list.join("\n") + "\n");
+  const ext = name.slice(name.lastIndexOf("."));
   const out = join(dir, name);
-  const tmp = join(dir, `.${name}.partial${name.slice(name.lastIndexOf("."))}`);
+  const tmp = join(dir, `.${name}.partial${ext}`);
+  const scratch: string[] = [tmp];
   try {
-    await run(opts.ffmpegPath ?? "ffmpeg", ["-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-      "-f", "concat", "-safe", "0", "-i", listFile, "-map", "0", "-c", "copy", "-movflags", "+faststart", tmp],
-    { maxBuffer: 16 << 20 });
+    if (periods.length === 1) {
+      await remuxPeriod(dir, periods[0], tmp, ffmpeg, true);
+    } else {
+      const list = ["ffconcat version 1.0"];
+      for (const p of periods) {
+        const file = join(dir, `p${p.index}`, `period${ext}`);
+        scratch.push(file);
+        await remuxPeriod(dir, p, file, ffmpeg, false);
+        list.push(`file '${file.replace(/'/g, "'\\''")}'`);
+      }
+      const listFile = join(dir, "finalize.ffconcat");
+      scratch.push(listFile);
+      await writeFile(listFile, list.join("\n") + "\n");
+      await ffmpegWithInput(ffmpeg, [...COMMON, "-f", "concat", "-safe", "0", "-i", listFile, "-map", "0", "-c", "copy", "-movflags", "+faststart", tmp], []);
+    }
   } catch (err) {
-    await rm(tmp, { force: true });
-    throw new MeetrecError("finalize_failed", `Stitching ${periods.length} period(s) failed: ${(err as { stderr?: string }).stderr?.trim().slice(-800) || (err as Error).message}`, { cause: err });
+    await Promise.all(scratch.map((f) => rm(f, { force: true })));
+    throw new MeetrecError("finalize_failed", `Stitching ${periods.length} period(s) failed: ${(err as Error).message}; segments kept for another try`, { cause: err });
   }
+  await Promise.all(scratch.slice(1).map((f) => rm(f, { force: true })));
   const info = await probe(tmp, opts.ffprobePath);
   const expected = manifestDurationMs(manifest) / 1000;
   if (Math.abs(info.durationSeconds - expected) > DURATION_TOLERANCE_S) {
@@ -70,6 +113,5 @@ export async function finalize(dir: string, manifest: Manifest, opts: { ffmpegPa
     throw new MeetrecError("finalize_failed", `Stitched file lasts ${info.durationSeconds.toFixed(2)} s but its segments total ${expected.toFixed(2)} s (tolerance ${DURATION_TOLERANCE_S} s); segments kept for another try`);
   }
   await rename(tmp, out);
-  await rm(listFile, { force: true });
   return { name, path: out, bytes: info.bytes, durationSeconds: info.durationSeconds, probe: info };
 }

@@ -77,6 +77,7 @@ export class RecordingJob {
   private stopReason: StopReason | "limit_reached" | undefined;
   private failure?: MeetrecError;
   private wake?: () => void;
+  private limitTimer?: NodeJS.Timeout;
   private readonly log: Logger;
 
   constructor(private rec: Recording, private readonly deps: JobDeps) {
@@ -98,6 +99,15 @@ export class RecordingJob {
     this.failure ??= err;
     this.abort.abort();
     this.wake?.();
+  }
+
+  /** (Re)arms the max-duration stop to fire in `ms` milliseconds. */
+  private armLimit(ms: number): void {
+    clearTimeout(this.limitTimer);
+    this.limitTimer = setTimeout(() => {
+      this.stopReason ??= "limit_reached";
+      this.wake?.();
+    }, Math.max(0, ms));
   }
 
   /** Runs to a terminal status and returns the final recording. Never throws for recording failures. */
@@ -153,17 +163,19 @@ export class RecordingJob {
       if (!this.stopReason && !this.failure) {
         await new Promise<void>((resolve) => {
           this.wake = resolve;
-          const timer = setTimeout(() => { this.stopReason ??= "limit_reached"; resolve(); }, o.maxDurationSeconds * 1000);
-          this.abort.signal.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
+          // Media time 0 is the first encoder's spawn: the limit is counted from there (wallclock,
+          // so a restart gap counts against it too).
+          this.armLimit((session!.captureStartedAt ?? Date.now()) + o.maxDurationSeconds * 1000 - Date.now());
         });
       }
+      clearTimeout(this.limitTimer);
       this.rec = await store.transition(rec.id, "stopping", { reason: this.failure ? this.failure.code : this.stopReason });
       try {
         await session.stop();
       } catch (err) {
         this.fail(new MeetrecError("store_failed", `Storing media failed: ${errorMessage(err)}`));
       }
-      return (this.rec = await finalizeRecording(this.deps, this.rec, media, {
+      return (this.rec = await finalizeRecording({ ...this.deps, log: this.log }, this.rec, media, {
         endReason: this.stopReason ?? "failed", error: this.failure, abortWhenEmpty: true,
       }));
     } catch (err) {
@@ -174,12 +186,13 @@ export class RecordingJob {
       if (cur && !["completed", "failed", "aborted"].includes(cur.status)) {
         const e = { code: "internal", message: `Recording job failed: ${errorMessage(err)}` };
         if (media && cur.status === "stopping") {
-          return (this.rec = await finalizeRecording(this.deps, await store.transition(rec.id, "finalizing", { reason: "internal" }), media, { endReason: "failed", error: new MeetrecError("internal", e.message), abortWhenEmpty: false }));
+          return (this.rec = await finalizeRecording({ ...this.deps, log: this.log }, await store.transition(rec.id, "finalizing", { reason: "internal" }), media, { endReason: "failed", error: new MeetrecError("internal", e.message), abortWhenEmpty: false }));
         }
         return (this.rec = await store.transition(rec.id, "failed", { reason: "internal", error: e, endReason: "failed" }));
       }
       return cur ?? this.rec;
     } finally {
+      clearTimeout(this.limitTimer);
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     }
   }

@@ -61,3 +61,47 @@ export function rmsDb(x: Float32Array): number {
   for (const v of x) s += v * v;
   return 10 * Math.log10(s / Math.max(1, x.length) + 1e-20);
 }
+
+/** Mean luma (0–255) of every frame, decoded at `fps`, with the frame times in s. */
+export function lumaTrack(file: string, fps = 30): { t: number; luma: number }[] {
+  const w = 32, h = 18;
+  const buf = execFileSync("ffmpeg", ["-v", "error", "-i", file, "-an", "-vf", `fps=${fps},scale=${w}:${h}`, "-f", "rawvideo", "-pix_fmt", "gray", "-"], { maxBuffer: 256 << 20 });
+  const out: { t: number; luma: number }[] = [];
+  for (let i = 0; i * w * h < buf.length; i++) {
+    let s = 0;
+    for (let k = i * w * h; k < (i + 1) * w * h; k++) s += buf[k];
+    out.push({ t: i / fps, luma: s / (w * h) });
+  }
+  return out;
+}
+
+/** Times (s) where `values` rises above `threshold` after being below it. */
+export function onsets(track: { t: number; v: number }[], threshold: number): number[] {
+  const out: number[] = [];
+  for (let i = 1; i < track.length; i++) if (track[i - 1].v < threshold && track[i].v >= threshold) out.push(track[i].t);
+  return out;
+}
+
+/** Energy of `freq` in consecutive windows of `windowS` seconds. */
+export function toneTrack(x: Float32Array, rate: number, freq: number, windowS = 0.01): { t: number; v: number }[] {
+  const n = Math.round(rate * windowS);
+  const out: { t: number; v: number }[] = [];
+  for (let i = 0; i + n <= x.length; i += n) out.push({ t: i / rate, v: goertzel(x.subarray(i, i + n), rate, freq) });
+  return out;
+}
+
+/**
+ * Audio-minus-video offsets (s) between each flash onset and the nearest beep onset
+ * (positive: sound late).
+ */
+export function avOffsets(file: string, beepHz: number): number[] {
+  const flashes = onsets(lumaTrack(file).map((f) => ({ t: f.t, v: f.luma })), 200);
+  const rate = 16000;
+  const tt = toneTrack(audioSamples(file, rate), rate, beepHz);
+  const peak = Math.max(...tt.map((x) => x.v));
+  const beeps = onsets(tt, peak * 0.1);
+  return flashes.map((f) => {
+    const b = beeps.reduce((best, x) => (Math.abs(x - f) < Math.abs(best - f) ? x : best), Infinity);
+    return b - f;
+  }).filter((d) => Math.abs(d) < 1);
+}

@@ -1,0 +1,143 @@
+/**
+ * End to end: a real Janus VideoRoom meeting with two fake publishers (magenta + 440 Hz,
+ * yellow + 1000 Hz), recorded through the API by `meetrec serve` running in the meeting's
+ * network namespace. Every test checks the file itself.
+ */
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startMeeting, type Meeting } from "../fixtures/meeting.js";
+import { audioSamples, colourFraction, frameDiff, frameRgb, toneLevelsDb } from "../helpers/media-check.js";
+import { descendants, startServer, type TestServer } from "../helpers/server.js";
+
+let meeting: Meeting;
+let server: TestServer;
+
+beforeAll(async () => {
+  meeting = await startMeeting();
+  server = await startServer({ netns: meeting.netns });
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+  await meeting?.stop();
+});
+
+const TERMINAL = ["completed", "failed", "aborted"];
+
+interface Probe { format: { duration: string }; streams: { codec_type: string; codec_name: string; width?: number; height?: number }[] }
+function ffprobe(file: string): Probe {
+  return JSON.parse(execFileSync("ffprobe", ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", file], { encoding: "utf8" }));
+}
+
+async function download(id: string, name: string): Promise<string> {
+  const r = await server.api("GET", `/v1/recordings/${id}/file`);
+  expect(r.status).toBe(200);
+  const file = join(server.dir, name);
+  writeFileSync(file, r.body);
+  return file;
+}
+
+async function record(body: Record<string, unknown>): Promise<any> {
+  const r = await server.api("POST", "/v1/recordings", { url: meeting.viewerUrl, join: meeting.joinSteps(), ...body });
+  expect(r.status, r.body.toString()).toBe(201);
+  return r.json();
+}
+
+/** Both publishers' colours in each sampled frame, and the picture changing between samples. */
+function expectMeetingPicture(file: string, times: number[]): void {
+  const frames = times.map((t) => frameRgb(file, t));
+  for (const [i, f] of frames.entries()) {
+    for (const p of meeting.publishers) {
+      expect(colourFraction(f, p.rgb), `${p.name}'s colour at ${times[i]} s`).toBeGreaterThan(0.02);
+    }
+  }
+  for (let i = 1; i < frames.length; i++) {
+    expect(frameDiff(frames[i - 1], frames[i]), `picture changes between ${times[i - 1]} s and ${times[i]} s`).toBeGreaterThan(0.3);
+  }
+}
+
+/** Each publisher's tone well above the noise floor. */
+function expectMeetingSound(file: string): void {
+  const levels = toneLevelsDb(audioSamples(file, 16000), 16000, meeting.publishers.map((p) => p.toneHz));
+  for (const [i, p] of meeting.publishers.entries()) expect(levels[i], `${p.name}'s ${p.toneHz} Hz tone (dB over floor)`).toBeGreaterThan(20);
+}
+
+describe("recording a Janus meeting through the API", () => {
+  for (const browser of ["chromium", "firefox"] as const) {
+    test(`${browser}: video + audio, stopped by maxDurationSeconds`, async () => {
+      const created = await record({ browser, maxDurationSeconds: 12, video: { width: 1280, height: 720, fps: 30 } });
+      expect(created.status).toBe("queued");
+      const rec = await server.waitFor(created.id, (r) => TERMINAL.includes(r.status));
+      expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+      expect(rec.endReason).toBe("limit_reached");
+      expect(rec.events.map((e: any) => e.status).filter(Boolean)).toEqual(["queued", "starting", "recording", "stopping", "finalizing", "completed"]);
+      expect(rec.file.streams).toEqual(["video h264 1280x720 30fps", "audio aac 48000Hz 2ch"]);
+
+      const file = await download(rec.id, `${browser}.mp4`);
+      const p = ffprobe(file);
+      expect(p.streams.map((s) => s.codec_type).sort()).toEqual(["audio", "video"]);
+      expect(p.streams.find((s) => s.codec_type === "video")).toMatchObject({ codec_name: "h264", width: 1280, height: 720 });
+      expect(Math.abs(Number(p.format.duration) - 12)).toBeLessThanOrEqual(1);
+      expect(Math.abs(Number(p.format.duration) - rec.capturedSeconds)).toBeLessThanOrEqual(0.5);
+      expectMeetingPicture(file, [2, 4, 6, 8, 10]);
+      expectMeetingSound(file);
+    });
+  }
+
+  test("audio only: AAC in M4A, both tones", async () => {
+    const created = await record({ mode: "audio", maxDurationSeconds: 8 });
+    const rec = await server.waitFor(created.id, (r) => TERMINAL.includes(r.status));
+    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+    expect(rec.file.name).toBe("recording.m4a");
+    const file = await download(rec.id, "audio.m4a");
+    const p = ffprobe(file);
+    expect(p.streams.map((s) => `${s.codec_type} ${s.codec_name}`)).toEqual(["audio aac"]);
+    expect(Math.abs(Number(p.format.duration) - 8)).toBeLessThanOrEqual(1);
+    expectMeetingSound(file);
+  });
+
+  test("ffmpeg killed mid-recording: a new period starts and the file stays continuous", async () => {
+    const created = await record({ maxDurationSeconds: 16, video: { width: 960, height: 540, fps: 25 } });
+    const live = await server.waitFor(created.id, (r) => r.segmentCount >= 3 || TERMINAL.includes(r.status), 60_000);
+    expect(live.status).toBe("recording");
+    const encoderPid = live.events.find((e: any) => e.status === "recording").data.pids.encoder as number;
+    const killedAt = Date.now();
+    process.kill(encoderPid, "SIGKILL");
+    const rec = await server.waitFor(created.id, (r) => TERMINAL.includes(r.status));
+    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+    expect(rec.periods).toBe(2);
+    const types = rec.events.map((e: any) => e.type);
+    expect(types).toContain("encoder_exited");
+    const p2 = rec.events.find((e: any) => e.type === "period_started" && e.data.period === 2);
+    const gapS = (Date.parse(p2.at) - killedAt) / 1000;
+    expect(gapS).toBeLessThan(3);
+
+    const file = await download(rec.id, "restart.mp4");
+    const p = ffprobe(file);
+    const duration = Number(p.format.duration);
+    expect(Math.abs(duration - rec.capturedSeconds)).toBeLessThanOrEqual(0.5);
+    // Lost at most the open segment plus the restart gap.
+    expect(duration).toBeGreaterThanOrEqual(16 - (gapS + 2 + 1));
+    // Both sides of the restart show the meeting and move.
+    expectMeetingPicture(file, [1, 3, duration - 4, duration - 2]);
+    expectMeetingSound(file);
+  });
+
+  test("a join step that times out ends failed/join_failed and leaves nothing running", async () => {
+    const r = await server.api("POST", "/v1/recordings", {
+      url: meeting.viewerUrl,
+      join: [{ click: "#start" }, { waitFor: "#this-is-not-on-the-page", timeoutMs: 2000 }],
+    });
+    expect(r.status).toBe(201);
+    const rec = await server.waitFor(r.json().id, (x) => TERMINAL.includes(x.status), 60_000);
+    expect(rec.status).toBe("failed");
+    expect(rec.error.code).toBe("join_failed");
+    expect(rec.error.message).toMatch(/step 1 \(waitFor "#this-is-not-on-the-page"\).*timed out after 2000 ms/);
+    const left = descendants(server.child.pid!).filter((d) => /Xvfb|chromium|firefox|ffmpeg/.test(d.args));
+    expect(left).toEqual([]);
+    const sinks = execFileSync("pactl", ["--server", `unix:${server.pulseDir}/native`, "list", "short", "sinks"], { encoding: "utf8" });
+    expect(sinks).not.toContain(`meetrec_${rec.id.replace(/-/g, "").slice(0, 32)}`);
+  });
+});
