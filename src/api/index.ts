@@ -36,7 +36,7 @@ const errors = { 400: Problem, 401: Problem, 404: Problem, 409: Problem, 422: Pr
  */
 export async function buildServer(app: App, log: Logger): Promise<FastifyInstance> {
   // The instance is returned as a plain FastifyInstance: callers only listen, inject and close.
-  const server = Fastify({ loggerInstance: log, bodyLimit: 64 * 1024, disableRequestLogging: false, trustProxy: false })
+  const server = Fastify({ loggerInstance: log, bodyLimit: 64 * 1024, trustProxy: false })
     .withTypeProvider<ZodTypeProvider>();
   server.setValidatorCompiler(validatorCompiler);
   server.setSerializerCompiler(serializerCompiler);

@@ -8,7 +8,7 @@ import type { BackendConfig, Config } from "../config/index.js";
 import type { RecordingOptions } from "../store/index.js";
 import { MeetrecError } from "../util/errors.js";
 
-const httpUrl = z.string().max(4000).url().refine((u) => /^https?:$/.test(new URL(u).protocol), "must be an http or https URL");
+const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http or https URL" }).max(4000);
 
 /** Body of `POST /v1/recordings`. Unknown fields are refused. */
 export const RecordingRequest = z.strictObject({

@@ -21,6 +21,8 @@ export interface EncoderOptions {
   fps: number;
   bitrateKbps: number;
   audioBitrateKbps: number;
+  /** Delay added to the sound, ms (cancels the capture chain's bias; default 0). */
+  audioDelayMs?: number;
   /** PulseAudio monitor source name (`meetrec_x.monitor`). */
   monitor: string;
   /** `PULSE_SERVER` value. */
@@ -83,7 +85,8 @@ export function encoderArgs(o: EncoderOptions, originUs = Date.now() * 1000): st
   // the first packet alone was off by 0.2–0.6 s), and aresample inserts silence or drops
   // samples as soon as the stamps and the sample count disagree by more than 20 ms, so the
   // sound stays continuous and within ~50 ms of the picture (measured, docs/benchmarks.md).
-  codecs.push("-filter:a", `asetpts=${shift},aresample=async=1:min_hard_comp=0.02:first_pts=0`,
+  const audioShift = `PTS-${originUs - Math.round((o.audioDelayMs ?? 0) * 1000)}/(TB*1000000)`;
+  codecs.push("-filter:a", `asetpts=${audioShift},aresample=async=1:min_hard_comp=0.02:first_pts=0`,
     "-c:a", "aac", "-b:a", `${o.audioBitrateKbps}k`, "-ar", "48000", "-ac", "2");
   return [
     "-hide_banner", "-loglevel", "warning", "-nostdin", "-y", "-copyts",

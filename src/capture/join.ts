@@ -19,7 +19,7 @@ export const JoinStep = z.union([
   z.strictObject({ press: z.string().min(1).max(40), timeoutMs: timeout }),
   z.strictObject({ waitFor: selector, timeoutMs: timeout }),
   z.strictObject({ wait: z.number().int().min(0).max(600000) }),
-  z.strictObject({ goto: z.string().url(), timeoutMs: timeout }),
+  z.strictObject({ goto: z.url({ protocol: /^https?$/, error: "must be an http or https URL" }), timeoutMs: timeout }),
 ]);
 export type JoinStep = z.infer<typeof JoinStep>;
 
@@ -41,9 +41,12 @@ export function stepOrigins(steps: JoinStep[]): string[] {
   return steps.filter((s): s is Extract<JoinStep, { goto: string }> => "goto" in s).map((s) => new URL(s.goto).origin);
 }
 
-async function runStep(page: Page, step: JoinStep, timeoutMs: number): Promise<void> {
+async function runStep(page: Page, step: JoinStep, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   if ("wait" in step) {
-    await new Promise((r) => setTimeout(r, step.wait));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, step.wait);
+      signal?.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
+    });
   } else if ("click" in step) {
     const el = await page.waitForSelector(step.click, { visible: true, timeout: timeoutMs });
     await el!.click();
@@ -69,7 +72,7 @@ export async function runJoinSteps(page: Page, steps: JoinStep[], defaultTimeout
     if (signal?.aborted) throw new MeetrecError("join_failed", `Join aborted before step ${index} (${describeStep(step)})`);
     const t = "timeoutMs" in step && step.timeoutMs ? step.timeoutMs : defaultTimeoutMs;
     try {
-      await runStep(page, step, t);
+      await runStep(page, step, t, signal);
     } catch (err) {
       const why = (err as Error).name === "TimeoutError" ? `timed out after ${t} ms` : (err as Error).message.split("\n")[0];
       throw new MeetrecError("join_failed", `Join step ${index} (${describeStep(step)}) failed: ${why}. Check the selector against the meeting page, or raise its timeoutMs.`, { details: { step: index }, cause: err });

@@ -59,6 +59,7 @@ export class CaptureSession {
   private restarts = 0;
   private stopping = false;
   private closed = false;
+  private closing?: Promise<void>;
   private ingest: Promise<void> = Promise.resolve();
   private ingestError?: unknown;
 
@@ -81,20 +82,23 @@ export class CaptureSession {
   async start(signal?: AbortSignal): Promise<void> {
     const { o } = this;
     const log = o.log;
+    // A stop while joining closes the browser at once: every pending page call then fails fast.
+    const onAbort = () => void this.close();
+    signal?.addEventListener("abort", onAbort, { once: true });
     try {
       mkdirSync(o.workDir, { recursive: true });
       const width = o.mode === "video" ? o.video.width : 640;
       const height = o.mode === "video" ? o.video.height : 360;
-      this.display = await XvfbDisplay.start({ width, height, xvfbPath: o.capture.xvfbPath });
+      this.display = await this.adopt(XvfbDisplay.start({ width, height, xvfbPath: o.capture.xvfbPath }));
       log.debug({ display: this.display.name }, "display started");
-      this.sink = await o.pulse.createSink(`meetrec_${o.recordingId.replace(/[^a-zA-Z0-9]/g, "").slice(0, 32)}`);
+      this.sink = await this.adopt(o.pulse.createSink(`meetrec_${o.recordingId.replace(/[^a-zA-Z0-9]/g, "").slice(0, 32)}`));
       this.abortIfStopped(signal);
-      this.browser = await RecorderBrowser.launch({
+      this.browser = await this.adopt(RecorderBrowser.launch({
         kind: o.browser,
         executablePath: o.browser === "chromium" ? o.capture.chromiumPath : o.capture.firefoxPath,
         display: this.display.name, width, height,
         profileDir: join(o.workDir, "profile"), env: this.sink.env(),
-      });
+      }));
       this.browser.browser.on("disconnected", () => {
         if (!this.stopping) this.hooks.event("browser_disconnected", "The browser closed or crashed during the recording");
       });
@@ -111,7 +115,19 @@ export class CaptureSession {
     } catch (err) {
       await this.close();
       throw err;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** Awaits a resource being started; if the session was closed meanwhile, closes it and throws. */
+  private async adopt<T extends { close(): Promise<void> }>(starting: Promise<T>): Promise<T> {
+    const r = await starting;
+    if (this.closed) {
+      await r.close().catch(() => undefined);
+      throw new MeetrecError("join_failed", "Stopped while joining the meeting");
+    }
+    return r;
   }
 
   private abortIfStopped(signal?: AbortSignal): void {
@@ -127,7 +143,7 @@ export class CaptureSession {
     const { video, capture } = this.o;
     const enc = new Encoder({
       mode: this.o.mode, display: this.display!.name, width: video.width, height: video.height, fps: video.fps,
-      bitrateKbps: video.bitrateKbps, audioBitrateKbps: capture.audioBitrateKbps, monitor: this.sink!.monitor,
+      bitrateKbps: video.bitrateKbps, audioBitrateKbps: capture.audioBitrateKbps, audioDelayMs: capture.audioDelayMs, monitor: this.sink!.monitor,
       pulseServer: this.o.pulse.server, segmentSeconds: capture.segmentSeconds, x264Preset: capture.x264Preset,
       dir, ffmpegPath: capture.ffmpegPath,
     });
@@ -196,15 +212,20 @@ export class CaptureSession {
     if (this.ingestError) throw this.ingestError;
   }
 
-  /** Closes every resource at once (no graceful encoder stop). Idempotent, never throws. */
-  async close(): Promise<void> {
+  /**
+   * Closes every resource at once (no graceful encoder stop). Idempotent, never throws; every
+   * caller resolves only when everything is closed.
+   */
+  close(): Promise<void> {
     this.stopping = true;
-    if (this.closed) return;
     this.closed = true;
-    if (this.encoder?.running) this.encoder.kill("SIGKILL");
-    await this.browser?.close().catch(() => undefined);
-    await this.sink?.close().catch(() => undefined);
-    await this.display?.close().catch(() => undefined);
-    rmSync(join(this.o.workDir, "profile"), { recursive: true, force: true });
+    this.closing ??= (async () => {
+      if (this.encoder?.running) this.encoder.kill("SIGKILL");
+      await this.browser?.close().catch(() => undefined);
+      await this.sink?.close().catch(() => undefined);
+      await this.display?.close().catch(() => undefined);
+      rmSync(join(this.o.workDir, "profile"), { recursive: true, force: true });
+    })();
+    return this.closing;
   }
 }

@@ -1,0 +1,177 @@
+/**
+ * Recording lifecycle through the API and the CLI, against a local test page on 127.0.0.1
+ * (no WebRTC needed): A/V sync, live HLS, queueing, stop in every phase, delete, a page that
+ * never loads, a server killed mid-recording, and `meetrec record`.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { REPO_ROOT } from "../fixtures/meeting.js";
+import { BEEP_HZ, startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
+import { audioSamples, avOffsets, colourFraction, frameRgb, toneLevelsDb } from "../helpers/media-check.js";
+import { descendants, startServer, type TestServer } from "../helpers/server.js";
+
+const TERMINAL = ["completed", "failed", "aborted"];
+const BG: [number, number, number] = [0x20, 0x60, 0xc0];
+let page: SyncPage;
+let server: TestServer;
+
+beforeAll(async () => {
+  page = await startSyncPage();
+  server = await startServer({ env: { MEETREC_CONCURRENCY: "1", MEETREC_CAPTURE__PAGE_LOAD_TIMEOUT_MS: "3000" } });
+});
+afterAll(async () => {
+  await server?.stop();
+  await page?.close();
+});
+
+const capture = (extra: Record<string, unknown> = {}) =>
+  server.api("POST", "/v1/recordings", { url: page.url, video: { width: 640, height: 360, fps: 30 }, ...extra });
+
+function noCaptureProcessesLeft(): void {
+  expect(descendants(server.child.pid!).filter((d) => /Xvfb|chromium|firefox|ffmpeg/.test(d.args))).toEqual([]);
+}
+
+describe("recording a local page", () => {
+  test("sound and picture stay in step (flash + beep every 2 s)", async () => {
+    const r = await capture({ maxDurationSeconds: 11, video: { width: 640, height: 360, fps: 30 } });
+    const rec = await server.waitFor(r.json().id, (x) => TERMINAL.includes(x.status));
+    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+    const file = join(server.dir, "sync.mp4");
+    writeFileSync(file, (await server.api("GET", `/v1/recordings/${rec.id}/file`)).body);
+    const offsets = avOffsets(file, BEEP_HZ);
+    expect(offsets.length).toBeGreaterThanOrEqual(3);
+    // ITU-R BT.1359 detectability: sound ≤ 45 ms early / ≤ 125 ms late; we allow 150 ms for the browser's own latency.
+    for (const d of offsets) expect(Math.abs(d), `A/V offsets ${offsets.map((x) => Math.round(x * 1000))} ms`).toBeLessThan(0.15);
+    expect(toneLevelsDb(audioSamples(file, 16000, 1, 1.5), 16000, [500])[0]).toBeGreaterThan(20);
+    expect(colourFraction(frameRgb(file, 3), BG)).toBeGreaterThan(0.5);
+  });
+
+  test("live HLS while recording, queueing at capacity, stop while queued, stop → completed, delete", async () => {
+    const a = (await capture({ metadata: { room: "lifecycle" } })).json();
+    const live = await server.waitFor(a.id, (x) => x.segmentCount >= 2 || TERMINAL.includes(x.status), 60_000);
+    expect(live.status).toBe("recording");
+    expect(live.capturedSeconds).toBeGreaterThanOrEqual(3.5);
+
+    const playlist = await server.api("GET", `/v1/recordings/${a.id}/live.m3u8`);
+    expect(playlist.status).toBe(200);
+    expect(playlist.headers["content-type"]).toContain("mpegurl");
+    const text = playlist.body.toString();
+    expect(text).toContain('#EXT-X-MAP:URI="media/p1/init.mp4"');
+    expect(text).toContain("#EXT-X-PLAYLIST-TYPE:EVENT");
+    const seg = await server.api("GET", `/v1/recordings/${a.id}/media/p1/000001.m4s`);
+    expect(seg.status).toBe(200);
+    expect(seg.body.subarray(4, 8).toString()).toMatch(/styp|moof/);
+
+    // Capacity is 1: a second request waits queued, and /readyz says no.
+    const b = (await capture()).json();
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await server.api("GET", `/v1/recordings/${b.id}`)).json().status).toBe("queued");
+    expect((await server.api("GET", "/readyz")).status).toBe(503);
+    const stoppedB = await server.api("POST", `/v1/recordings/${b.id}/stop`);
+    expect(stoppedB.status).toBe(202);
+    expect(stoppedB.json().status).toBe("aborted");
+
+    const stop = await server.api("POST", `/v1/recordings/${a.id}/stop`);
+    expect(stop.status).toBe(202);
+    const done = await server.waitFor(a.id, (x) => TERMINAL.includes(x.status));
+    expect(done).toMatchObject({ status: "completed", endReason: "stopped", metadata: { room: "lifecycle" } });
+    expect(Math.abs(done.file.durationSeconds - done.capturedSeconds)).toBeLessThanOrEqual(0.5);
+    expect(done.events.find((e: any) => e.type === "first_segment").data.msSinceStart).toBeGreaterThan(0);
+    expect((await server.api("GET", `/v1/recordings/${a.id}/live.m3u8`)).status).toBe(409);
+    noCaptureProcessesLeft();
+
+    const list = (await server.api("GET", "/v1/recordings?status=completed")).json();
+    expect(list.recordings.map((r: any) => r.id)).toContain(a.id);
+    expect((await server.api("DELETE", `/v1/recordings/${a.id}`)).status).toBe(204);
+    expect(existsSync(join(server.dataDir, "recordings", a.id))).toBe(false);
+    expect((await server.api("GET", `/v1/recordings/${a.id}`)).status).toBe(404);
+  });
+
+  test("stop while joining → aborted, nothing left running", async () => {
+    const c = (await capture({ join: [{ wait: 30000 }] })).json();
+    await server.waitFor(c.id, (x) => x.status === "starting", 30_000);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect((await server.api("POST", `/v1/recordings/${c.id}/stop`)).status).toBe(202);
+    const rec = await server.waitFor(c.id, (x) => TERMINAL.includes(x.status), 40_000);
+    expect(rec.status).toBe("aborted");
+    expect(rec.file).toBeNull();
+    noCaptureProcessesLeft();
+  });
+
+  test("a page that never loads → failed/join_failed", async () => {
+    const r = await server.api("POST", "/v1/recordings", { url: `${page.origin}/slow` });
+    const rec = await server.waitFor(r.json().id, (x) => TERMINAL.includes(x.status), 60_000);
+    expect(rec.status).toBe("failed");
+    expect(rec.error.code).toBe("join_failed");
+    expect(rec.error.message).toContain("Cannot open the meeting page");
+    noCaptureProcessesLeft();
+  });
+});
+
+describe("a server killed mid-recording", () => {
+  test("after restart the captured media is finalized and downloadable (failed/interrupted)", async () => {
+    const s1 = await startServer();
+    let s2: TestServer | undefined;
+    try {
+      const id = (await s1.api("POST", "/v1/recordings", { url: page.url, video: { width: 640, height: 360, fps: 15 } })).json().id;
+      const live = await s1.waitFor(id, (x) => x.segmentCount >= 3, 60_000);
+      expect(live.status).toBe("recording");
+      for (const d of descendants(s1.child.pid!)) { try { process.kill(d.pid, "SIGKILL"); } catch { /* gone */ } }
+      s1.child.kill("SIGKILL");
+      await new Promise((r) => s1.child.once("exit", r));
+      s2 = await startServer({ env: { MEETREC_DATA_DIR: s1.dataDir } });
+      const rec = await s2.waitFor(id, (x) => TERMINAL.includes(x.status), 30_000);
+      expect(rec.status).toBe("failed");
+      expect(rec.error.code).toBe("interrupted");
+      expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(5.5);
+      const file = join(s2.dir, "after-crash.mp4");
+      writeFileSync(file, (await s2.api("GET", `/v1/recordings/${id}/file`)).body);
+      expect(colourFraction(frameRgb(file, 2), BG)).toBeGreaterThan(0.5);
+    } finally {
+      await s2?.stop();
+      await s1.stop();
+    }
+  });
+});
+
+describe("meetrec record (CLI)", () => {
+  const run = (args: string[]) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), "record", page.url, ...args], {
+      cwd: REPO_ROOT, env: { ...process.env, MEETREC_CAPTURE__PULSE_DIR: join(server.dir, "cli-pulse") },
+    });
+    let stdout = "", stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+
+  test("--audio-only --json: a JSON summary and an M4A with the page's tone", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "meetrec-cli-")), "call.m4a");
+    const r = await run(["--audio-only", "--duration", "5", "--json", "--out", out]);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary).toMatchObject({ status: "completed", endReason: "limit_reached", file: out, streams: ["audio aac 48000Hz 2ch"] });
+    expect(Math.abs(summary.durationSeconds - 5)).toBeLessThanOrEqual(1);
+    expect(toneLevelsDb(audioSamples(out, 16000), 16000, [500])[0]).toBeGreaterThan(20);
+  });
+
+  test("progress lines while recording, a video file at the size asked for", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "meetrec-cli-")), "call.mp4");
+    const r = await run(["--duration", "5", "--width", "480", "--height", "270", "--fps", "15", "--out", out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/recording\s+elapsed 00:0\d\s+captured 00:0\d\s+segments \d/);
+    expect(r.stderr).toContain(`recorded`);
+    const probe = JSON.parse(execFileSync("ffprobe", ["-v", "error", "-print_format", "json", "-show_streams", out], { encoding: "utf8" }));
+    expect(probe.streams.find((s: any) => s.codec_type === "video")).toMatchObject({ width: 480, height: 270 });
+    expect(readFileSync(out).length).toBeGreaterThan(10_000);
+  });
+
+  test("bad arguments are refused before anything starts", async () => {
+    const r = await run(["--browser", "netscape"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/validation_failed: browser/);
+  });
+});

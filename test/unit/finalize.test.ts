@@ -1,0 +1,107 @@
+/**
+ * Segment store + finalize with real ffmpeg: periods encoded like the encoder does (fMP4
+ * HLS segments, CFR, keyframe per segment), stored, stitched by stream copy, then checked.
+ */
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { parsePlaylist } from "../../src/capture/index.js";
+import { RecordingMedia, finalize } from "../../src/media/index.js";
+import { audioSamples, colourFraction, frameRgb, toneLevelsDb } from "../helpers/media-check.js";
+
+/** Encodes `seconds` of a solid colour + tone into an HLS fMP4 directory; returns its segments. */
+function encodePeriod(dir: string, colour: string, toneHz: number, seconds: number, audioOnly = false) {
+  mkdirSync(dir, { recursive: true });
+  execFileSync("ffmpeg", ["-v", "error", "-y",
+    ...(audioOnly ? [] : ["-f", "lavfi", "-i", `color=c=${colour}:s=320x180:r=25:d=${seconds}`]),
+    "-f", "lavfi", "-i", `sine=f=${toneHz}:sample_rate=48000:d=${seconds}`,
+    ...(audioOnly ? [] : ["-r", "25", "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p"]),
+    "-c:a", "aac", "-ac", "2",
+    "-f", "hls", "-hls_time", "2", "-hls_list_size", "0", "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4",
+    "-start_number", "1", "-hls_segment_filename", join(dir, "%06d.m4s"), join(dir, "live.m3u8")]);
+  return parsePlaylist(readFileSync(join(dir, "live.m3u8"), "utf8")).map((e, i) => ({ seq: i + 1, path: join(dir, e.uri), durationMs: e.durationMs }));
+}
+
+async function store(root: string, id: string, periods: { dir: string; segs: { seq: number; path: string; durationMs: number }[] }[], mode: "video" | "audio" = "video") {
+  const media = await RecordingMedia.open(root, id, { mode, segmentSeconds: 2 });
+  for (const p of periods) {
+    const n = await media.beginPeriod(n0(media));
+    await media.addInit(n, join(p.dir, "init.mp4"));
+    for (const s of p.segs) await media.addSegment(n, s.seq, s.path, s.durationMs);
+  }
+  return media;
+}
+const n0 = (m: RecordingMedia) => (m.current.periods.length === 0 ? "start" : "encoder_restart");
+
+describe("segment store", () => {
+  test("segments are moved in, checksummed, and listed in the manifest on disk", async () => {
+    const root = mkdtempSync(join(tmpdir(), "meetrec-media-"));
+    const enc = join(root, "enc");
+    const segs = encodePeriod(enc, "red", 440, 4);
+    const media = await store(root, "rec1", [{ dir: enc, segs }]);
+    const onDisk = JSON.parse(readFileSync(join(media.dir, "manifest.json"), "utf8"));
+    expect(onDisk.periods).toHaveLength(1);
+    expect(onDisk.periods[0].init).toBe("p1/init.mp4");
+    expect(onDisk.periods[0].segments.map((s: any) => s.file)).toEqual(["p1/000001.m4s", "p1/000002.m4s"]);
+    for (const s of onDisk.periods[0].segments) {
+      const bytes = readFileSync(join(media.dir, s.file));
+      expect(s.bytes).toBe(bytes.length);
+      expect(s.sha256).toBe(createHash("sha256").update(bytes).digest("hex"));
+    }
+    expect(onDisk.periods[0].segments[1].startMs).toBe(onDisk.periods[0].segments[0].durationMs);
+    expect(readdirSync(enc).filter((f) => f.endsWith(".m4s"))).toEqual([]); // moved, not copied
+  });
+});
+
+describe("finalize", () => {
+  test("two periods stitch by stream copy into one continuous MP4 with both pictures and tones", async () => {
+    const root = mkdtempSync(join(tmpdir(), "meetrec-media-"));
+    const p1 = { dir: join(root, "e1"), segs: encodePeriod(join(root, "e1"), "red", 440, 5) };
+    const p2 = { dir: join(root, "e2"), segs: encodePeriod(join(root, "e2"), "blue", 1000, 4) };
+    const media = await store(root, "rec2", [p1, p2]);
+    const out = await finalize(media.dir, media.current);
+    expect(out.name).toBe("recording.mp4");
+    expect(Math.abs(out.durationSeconds - 9)).toBeLessThan(0.2);
+    expect(out.probe.streams.map((s) => `${s.type}:${s.codec}`)).toEqual(["video:h264", "audio:aac"]);
+    // faststart: moov before mdat
+    const head = readFileSync(out.path).subarray(0, 4096).toString("latin1");
+    expect(head.indexOf("moov")).toBeGreaterThan(-1);
+    expect(head.indexOf("moov")).toBeLessThan(head.indexOf("mdat") === -1 ? Infinity : head.indexOf("mdat"));
+    // video timestamps strictly increasing, no jumps
+    const dts = execFileSync("ffprobe", ["-v", "error", "-select_streams", "v", "-show_entries", "packet=dts_time", "-of", "csv=p=0", out.path], { encoding: "utf8" }).trim().split("\n").map(Number);
+    for (let i = 1; i < dts.length; i++) expect(dts[i] - dts[i - 1]).toBeGreaterThan(0), expect(dts[i] - dts[i - 1]).toBeLessThan(0.1);
+    expect(colourFraction(frameRgb(out.path, 2), [255, 0, 0], 60)).toBeGreaterThan(0.9);
+    expect(colourFraction(frameRgb(out.path, 7), [0, 0, 255], 60)).toBeGreaterThan(0.9);
+    expect(toneLevelsDb(audioSamples(out.path, 16000, 0.5, 4), 16000, [440])[0]).toBeGreaterThan(30);
+    expect(toneLevelsDb(audioSamples(out.path, 16000, 5.5, 3), 16000, [1000])[0]).toBeGreaterThan(30);
+  });
+
+  test("audio only → M4A", async () => {
+    const root = mkdtempSync(join(tmpdir(), "meetrec-media-"));
+    const p1 = { dir: join(root, "e1"), segs: encodePeriod(join(root, "e1"), "red", 700, 5, true) };
+    const media = await store(root, "rec3", [p1], "audio");
+    const out = await finalize(media.dir, media.current);
+    expect(out.name).toBe("recording.m4a");
+    expect(out.probe.streams.map((s) => s.type)).toEqual(["audio"]);
+    expect(Math.abs(out.durationSeconds - 5)).toBeLessThan(0.2);
+  });
+
+  test("a damaged segment fails finalize with finalize_failed and keeps every segment", async () => {
+    const root = mkdtempSync(join(tmpdir(), "meetrec-media-"));
+    const p1 = { dir: join(root, "e1"), segs: encodePeriod(join(root, "e1"), "red", 440, 6) };
+    const media = await store(root, "rec4", [p1]);
+    writeFileSync(join(media.dir, "p1/000002.m4s"), Buffer.alloc(5000, 7));
+    await expect(finalize(media.dir, media.current)).rejects.toMatchObject({ code: "finalize_failed" });
+    for (const s of media.current.periods[0].segments) expect(existsSync(join(media.dir, s.file))).toBe(true);
+    expect(existsSync(join(media.dir, "recording.mp4"))).toBe(false);
+  });
+
+  test("nothing captured → finalize_failed", async () => {
+    const root = mkdtempSync(join(tmpdir(), "meetrec-media-"));
+    const media = await RecordingMedia.open(root, "rec5", { mode: "video", segmentSeconds: 2 });
+    await expect(finalize(media.dir, media.current)).rejects.toMatchObject({ code: "finalize_failed" });
+  });
+});

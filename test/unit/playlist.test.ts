@@ -1,0 +1,63 @@
+import { describe, expect, test } from "vitest";
+import { encoderArgs, parsePlaylist, JoinSteps } from "../../src/capture/index.js";
+import { toHlsPlaylist, type Manifest } from "../../src/media/index.js";
+
+describe("encoder playlist parsing (RFC 8216 EXTINF)", () => {
+  test("closed segments with their durations; a line caught mid-write is not counted", () => {
+    const text = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2.000000,\n000001.m4s\n#EXTINF:1.966667,\n000002.m4s\n#EXTINF:2.0,\n00000";
+    expect(parsePlaylist(text)).toEqual([{ uri: "000001.m4s", durationMs: 2000 }, { uri: "000002.m4s", durationMs: 1967 }]);
+    expect(parsePlaylist("")).toEqual([]);
+  });
+});
+
+describe("live playlist from the manifest", () => {
+  const m: Manifest = {
+    version: 1, recordingId: "r", mode: "video", segmentSeconds: 2, updatedAt: "",
+    periods: [
+      { index: 1, reason: "start", startedAt: "", init: "p1/init.mp4", segments: [{ seq: 1, file: "p1/000001.m4s", startMs: 0, durationMs: 2000, bytes: 1, sha256: "" }] },
+      { index: 2, reason: "encoder_restart", startedAt: "", segments: [] },
+      { index: 3, reason: "encoder_restart", startedAt: "", init: "p3/init.mp4", segments: [{ seq: 1, file: "p3/000001.m4s", startMs: 2000, durationMs: 2500, bytes: 1, sha256: "" }] },
+    ],
+  };
+  test("one EXT-X-MAP per period, DISCONTINUITY between them, empty periods skipped", () => {
+    const text = toHlsPlaylist(m, false, (f) => `media/${f}`);
+    expect(text.split("\n")).toEqual([
+      "#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-TARGETDURATION:3", "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:EVENT", "#EXT-X-INDEPENDENT-SEGMENTS",
+      "#EXT-X-MAP:URI=\"media/p1/init.mp4\"", "#EXTINF:2.000,", "media/p1/000001.m4s",
+      "#EXT-X-DISCONTINUITY", "#EXT-X-MAP:URI=\"media/p3/init.mp4\"", "#EXTINF:2.500,", "media/p3/000001.m4s", "",
+    ]);
+    expect(toHlsPlaylist(m, true)).toMatch(/#EXT-X-PLAYLIST-TYPE:VOD[\s\S]*#EXT-X-ENDLIST\n$/);
+  });
+});
+
+describe("encoder arguments", () => {
+  const base = { display: ":5", width: 1280, height: 720, fps: 30, bitrateKbps: 2500, audioBitrateKbps: 128, monitor: "s.monitor", pulseServer: "unix:/x", segmentSeconds: 2, x264Preset: "veryfast", dir: "/d" };
+  test("video: x11grab + pulse, keyframe every segment, constant frame rate, fMP4 segments", () => {
+    const a = encoderArgs({ ...base, mode: "video" }, 1_000_000);
+    const at = (flag: string) => a[a.indexOf(flag) + 1];
+    expect(a).toContain("x11grab");
+    expect(at("-video_size")).toBe("1280x720");
+    expect(at("-g")).toBe("60");
+    expect(at("-keyint_min")).toBe("60");
+    expect(at("-r")).toBe("30");
+    expect(at("-hls_segment_type")).toBe("fmp4");
+    expect(at("-hls_time")).toBe("2");
+    expect(at("-filter:v")).toBe("setpts=PTS-1000000/(TB*1000000)");
+    expect(a.at(-1)).toBe("/d/live.m3u8");
+  });
+  test("audio only: no display grab", () => {
+    const a = encoderArgs({ ...base, mode: "audio" });
+    expect(a).not.toContain("x11grab");
+    expect(a).not.toContain("libx264");
+    expect(a).toContain("aac");
+  });
+});
+
+describe("join steps", () => {
+  test("accepted shapes", () => {
+    expect(JoinSteps.safeParse([{ click: "#a" }, { fill: { selector: "#n", text: "rec" } }, { press: "Enter" }, { waitFor: "video", timeoutMs: 5000 }, { wait: 500 }, { goto: "https://m.example.com/x" }]).success).toBe(true);
+  });
+  test.each([[[{ click: "" }]], [[{ hover: "#a" }]], [[{ click: "#a", fill: { selector: "#b", text: "" } }]], [[{ wait: -1 }]], [[{ goto: "javascript:alert(1)" }]]])("refused: %j", (steps) => {
+    expect(JoinSteps.safeParse(steps).success).toBe(false);
+  });
+});
