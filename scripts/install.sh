@@ -32,12 +32,16 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
-# npm ci only when the lock file changed since the last install.
+# npm dependencies, only when package.json or the lock file changed since the last install.
+# `npm install` (not `npm ci`): it installs the versions pinned in package-lock.json, but npm 11's
+# `ci` insists on lock entries for every platform's optional rollup binary, which the registry
+# these machines use does not serve (npm/cli#4828), so `ci` can never pass here.
 stamp=node_modules/.meetrec-lock.sha256
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
+want=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "install: npm ci"
-  npm ci --no-audit --no-fund
+  echo "install: npm install (versions from package-lock.json)"
+  npm install --no-audit --no-fund
+  want=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
   echo "$want" > "$stamp"
 fi
 

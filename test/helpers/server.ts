@@ -71,12 +71,13 @@ export function descendants(pid: number): { pid: number; args: string }[] {
 }
 
 /**
- * Starts a server and waits for /healthz. `env` adds MEETREC_* settings.
+ * Starts a server and waits for /healthz. `env` adds MEETREC_* settings; `dataDir` (default:
+ * inside the test directory, removed on stop) keeps the recordings elsewhere.
  * @throws Error when it does not answer within 30 s.
  */
-export async function startServer(opts: { netns?: Netns; env?: Record<string, string> } = {}): Promise<TestServer> {
+export async function startServer(opts: { netns?: Netns; env?: Record<string, string>; dataDir?: string } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), "meetrec-test-"));
-  const dataDir = join(dir, "data");
+  const dataDir = opts.dataDir ?? join(dir, "data");
   const socket = join(dir, "api.sock");
   const pulseDir = join(dir, "pulse");
   const argv = [process.execPath, "--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), "serve"];
