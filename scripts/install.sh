@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # Runtime: browsers, display, sound, encoder. Tests and the demo: Janus + its demo pages,
 # iproute2 for network namespaces, procps for process checks.
 PACKAGES=(chromium firefox-esr xvfb pulseaudio pulseaudio-utils ffmpeg
-          janus janus-demos iproute2 procps ca-certificates fonts-dejavu-core)
+          janus janus-demos iproute2 procps ca-certificates fonts-dejavu-core
+          x11-xserver-utils)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
