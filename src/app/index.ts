@@ -13,7 +13,7 @@ import { RecordingMedia } from "../media/index.js";
 import { RecordingStore, TERMINAL, type Recording, type RecordingEvent, type RecordingStatus } from "../store/index.js";
 import { MeetrecError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
-import { RecordingJob, finalizeRecording } from "../worker/index.js";
+import { RecordingJob, finalizeRecording, type StopReason } from "../worker/index.js";
 import { RecordingRequest, resolveOptions } from "./request.js";
 
 export { RecordingRequest, resolveOptions, checkOrigin } from "./request.js";
@@ -28,7 +28,6 @@ export interface AppOptions {
 /** The running application. */
 export class App {
   private pulseServer?: Promise<PulseServer>;
-  private readonly jobs = new Map<string, RecordingJob>();
   readonly dispatcher: InProcessDispatcher;
 
   private constructor(readonly config: Config, readonly store: RecordingStore, readonly log: Logger, private readonly opts: AppOptions) {
@@ -49,10 +48,10 @@ export class App {
   }
 
   private async recoverInterrupted(): Promise<void> {
-    for (const rec of await this.store.list({ limit: 10000 })) {
+    for (const rec of await this.store.listUnfinished()) {
       if (rec.status === "queued") {
         this.dispatcher.submit(rec.id);
-      } else if (!TERMINAL.includes(rec.status)) {
+      } else {
         const log = this.log.child({ recordingId: rec.id });
         log.warn({ status: rec.status }, "recording was interrupted by a restart; finalizing what was captured");
         const error = new MeetrecError("interrupted", "meetrec restarted during the recording; the media captured before the restart was finalized");
@@ -76,19 +75,17 @@ export class App {
   }
 
   private runJob(id: string) {
+    let job: RecordingJob | undefined;
+    let pendingStop: StopReason | undefined; // a stop that arrives before the job exists is kept, not lost
     const done = (async () => {
       const rec = await this.store.get(id);
       if (!rec || rec.status !== "queued") return;
-      const job = new RecordingJob(rec, { config: this.config, store: this.store, pulse: () => this.pulse(), log: this.log, onSession: this.opts.onSession });
-      this.jobs.set(id, job);
-      try {
-        await job.run();
-      } finally {
-        this.jobs.delete(id);
-      }
+      job = new RecordingJob(rec, { config: this.config, store: this.store, pulse: () => this.pulse(), log: this.log, onSession: this.opts.onSession });
+      if (pendingStop) job.stop(pendingStop);
+      await job.run();
     })();
     return {
-      stop: (reason: "stopped" | "deleted") => this.jobs.get(id)?.stop(reason),
+      stop: (reason: StopReason) => (job ? job.stop(reason) : void (pendingStop ??= reason)),
       done,
     };
   }
@@ -131,7 +128,6 @@ export class App {
     if (outcome === "dequeued" || (outcome === "unknown" && rec.status === "queued")) {
       return this.store.transition(id, "aborted", { reason: "stopped_while_queued", message: "Stopped before it started", endReason: "stopped" });
     }
-    if (outcome === "unknown" && rec.status === "starting") this.jobs.get(id)?.stop("stopped");
     return (await this.store.get(id))!;
   }
 

@@ -69,7 +69,8 @@ export function encoderArgs(o: EncoderOptions, originUs = Date.now() * 1000): st
     // Constant output frame rate + fixed GOP = a keyframe exactly every segment duration, and
     // the same time base (1/fps) in every period, so periods join by stream copy.
     const gop = Math.max(1, Math.round(o.fps * seg));
-    input.push("-thread_queue_size", "512", "-f", "x11grab", "-draw_mouse", "0", "-framerate", String(o.fps),
+    // Raw frames are large (6 MB at 1080p): a queue of ~2 s bounds memory when the encoder lags.
+    input.push("-thread_queue_size", String(Math.max(8, Math.round(o.fps * 2))), "-f", "x11grab", "-draw_mouse", "0", "-framerate", String(o.fps),
       "-video_size", `${o.width}x${o.height}`, "-i", `${o.display}.0+0,0`);
     maps.push("-map", "0:v:0", "-map", "1:a:0");
     codecs.push("-filter:v", `setpts=${shift}`, "-r", String(o.fps), "-fps_mode", "cfr",

@@ -172,6 +172,12 @@ export class RecordingStore {
     return (await q.execute()).map(toRecording);
   }
 
+  /** Recordings not in a terminal status, oldest first (what a restart must pick up). */
+  async listUnfinished(): Promise<Recording[]> {
+    const rows = await this.db.selectFrom("recordings").selectAll().where("status", "not in", [...TERMINAL]).orderBy("createdAt").execute();
+    return rows.map(toRecording);
+  }
+
   /**
    * Moves `id` to `to`, storing the patch and a `status` event in one transaction.
    * @throws MeetrecError `not_found`, or `conflict` when the transition is not allowed.
