@@ -177,7 +177,7 @@ async function avRig(runs = 3): Promise<number[]> {
 function machine(): string {
   const cpu = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "?";
   const mem = Math.round(Number(/MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))![1]) / 1048576);
-  const v = (cmd: string, args: string[]) => { try { return execFileSync(cmd, args, { encoding: "utf8" }).split("\n")[0]; } catch { return "?"; } };
+  const v = (cmd: string, args: string[]) => { try { return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).split("\n")[0]; } catch { return "?"; } };
   return [`- CPU: ${cpu}, ${readdirSync("/sys/devices/system/cpu").filter((d) => /^cpu\d+$/.test(d)).length} cores; ${mem} GiB memory; kernel ${v("uname", ["-r"])}`,
     `- ${v("chromium", ["--version"])}; ${v("firefox-esr", ["--version"])}; ${v("ffmpeg", ["-version"])}`,
     `- Node ${process.version}`].join("\n");
