@@ -17,7 +17,7 @@ import { MeetrecError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { KeyRing } from "./auth.js";
 import { Problem, problem, sendProblem, toProblem } from "./problem.js";
-import { RecordingView, toView } from "./views.js";
+import { RecordingView, toDeliveryViews, toView } from "./views.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -112,8 +112,16 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
       schema: { tags: ["recordings"], summary: "A recording with its progress and event timeline", params: IdParams, response: { 200: RecordingView, ...errors } },
     }, async (req) => {
       const rec = await app.get(req.params.id, req.backend);
-      return toView(rec, base(req), await app.events(rec.id));
+      const { deliveries, attempts } = await app.deliveries(rec.id);
+      return { ...toView(rec, base(req), await app.events(rec.id)), deliveries: toDeliveryViews(deliveries, attempts) };
     });
+
+    r.post("/recordings/:id/redeliver", {
+      schema: {
+        tags: ["recordings"], summary: "Deliver again now: retry unfinished deliveries and send the file to every file target again",
+        params: IdParams, response: { 202: z.object({ scheduled: z.number().describe("Deliveries now due") }), ...errors },
+      },
+    }, async (req, reply) => reply.code(202).send({ scheduled: await app.redeliver(req.params.id, req.backend) }));
 
     r.post("/recordings/:id/stop", {
       schema: { tags: ["recordings"], summary: "Stop a recording (it is then finalized)", params: IdParams, response: { 202: RecordingView, ...errors } },

@@ -2,7 +2,7 @@
  * The recording as the API shows it.
  */
 import { z } from "zod";
-import type { Recording, RecordingEvent } from "../store/index.js";
+import type { Delivery, DeliveryAttempt } from "../store/index.js";
 
 const Status = z.enum(["queued", "starting", "recording", "stopping", "finalizing", "delivering", "completed", "failed", "aborted"]);
 
@@ -13,6 +13,15 @@ export const EventView = z.object({
   reason: z.string().nullable(),
   message: z.string().nullable(),
   data: z.record(z.string(), z.unknown()).nullable(),
+});
+
+export const DeliveryView = z.object({
+  target: z.string().describe("webhook:{name} | spool | …"),
+  kind: z.enum(["file", "notify"]),
+  event: z.string().nullable().describe("webhook event type, for notifications"),
+  status: z.enum(["pending", "succeeded", "failed"]),
+  attempts: z.array(z.object({ at: z.string(), outcome: z.enum(["ok", "error"]), message: z.string().nullable(), nextAttemptAt: z.string().nullable() })),
+  nextAttemptAt: z.string().nullable(),
 });
 
 export const RecordingView = z.object({
@@ -39,18 +48,20 @@ export const RecordingView = z.object({
     name: z.string(), bytes: z.number(), durationSeconds: z.number(), streams: z.array(z.string()), url: z.string(),
   }).nullable(),
   events: z.array(EventView).optional(),
+  deliveries: z.array(DeliveryView).optional().describe("Where the file and the notifications went, with every attempt"),
 });
-export type RecordingView = z.infer<typeof RecordingView>;
+export type RecordingViewSchema = z.infer<typeof RecordingView>;
+export { toView, type RecordingViewData } from "../app/view.js";
 
-/** Builds the view; `base` is the absolute URL prefix of the API (`http://host:port`). */
-export function toView(rec: Recording, base: string, events?: RecordingEvent[]): RecordingView {
-  const o = rec.options;
-  return {
-    id: rec.id, status: rec.status, backend: rec.backend, url: o.url, mode: o.mode, browser: o.browser, video: o.video,
-    maxDurationSeconds: o.maxDurationSeconds, metadata: rec.metadata, endReason: rec.endReason, error: rec.error,
-    createdAt: rec.createdAt, startedAt: rec.startedAt, endedAt: rec.endedAt, updatedAt: rec.updatedAt,
-    capturedSeconds: Math.round(rec.capturedMs) / 1000, segmentCount: rec.segmentCount, bytes: rec.bytes, periods: rec.periodCount,
-    file: rec.file ? { ...rec.file, url: `${base}/v1/recordings/${rec.id}/file` } : null,
-    ...(events ? { events: events.map((e) => ({ at: e.at, type: e.type, status: e.status, reason: e.reason, message: e.message, data: e.data })) } : {}),
-  };
+
+/** Deliveries with their attempts, as the API shows them. */
+export function toDeliveryViews(deliveries: Delivery[], attempts: DeliveryAttempt[]): z.infer<typeof DeliveryView>[] {
+  return deliveries.map((d) => ({
+    target: d.target,
+    kind: d.kind,
+    event: d.kind === "notify" ? ((d.payload as { type?: string } | null)?.type ?? null) : null,
+    status: d.status,
+    attempts: attempts.filter((a) => a.deliveryId === d.id).map((a) => ({ at: a.at, outcome: a.outcome, message: a.message, nextAttemptAt: a.nextAttemptAt })),
+    nextAttemptAt: d.status === "pending" ? d.nextAttemptAt : null,
+  }));
 }

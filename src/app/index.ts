@@ -10,7 +10,9 @@ import { PulseServer, defaultPulseDir, type CaptureSession } from "../capture/in
 import type { Config } from "../config/index.js";
 import { InProcessDispatcher } from "../dispatch/index.js";
 import { RecordingMedia } from "../media/index.js";
-import { RecordingStore, TERMINAL, type Recording, type RecordingEvent, type RecordingStatus } from "../store/index.js";
+import { RecordingStore, TERMINAL, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent, type RecordingStatus } from "../store/index.js";
+import { DeliveryService } from "../delivery/index.js";
+import { toView } from "./view.js";
 import { MeetrecError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { RecordingJob, finalizeRecording, type StopReason } from "../worker/index.js";
@@ -30,8 +32,17 @@ export class App {
   private pulseServer?: Promise<PulseServer>;
   readonly dispatcher: InProcessDispatcher;
 
+  readonly delivery: DeliveryService;
+
   private constructor(readonly config: Config, readonly store: RecordingStore, readonly log: Logger, private readonly opts: AppOptions) {
     this.dispatcher = new InProcessDispatcher(config.concurrency, (id) => this.runJob(id), log);
+    this.delivery = new DeliveryService({ config, store, log, describe: (rec) => toView(rec, this.baseUrl), filePath: (rec) => this.filePath(rec) });
+  }
+
+  /** Absolute base URL used in webhook payloads and sidecars (`publicUrl`, else derived from `listen`). */
+  get baseUrl(): string {
+    if (this.config.publicUrl) return this.config.publicUrl.replace(/\/$/, "");
+    return this.config.listen.startsWith("unix:") ? "http://localhost" : `http://${this.config.listen}`;
   }
 
   /**
@@ -44,6 +55,7 @@ export class App {
     const store = await RecordingStore.openSqlite(opts.databaseFile ?? join(config.dataDir, "meetrec.db"));
     const app = new App(config, store, log, opts);
     await app.recoverInterrupted();
+    app.delivery.start();
     return app;
   }
 
@@ -51,6 +63,8 @@ export class App {
     for (const rec of await this.store.listUnfinished()) {
       if (rec.status === "queued") {
         this.dispatcher.submit(rec.id);
+      } else if (rec.status === "delivering") {
+        await this.delivery.ensureFileDeliveries(rec); // the delivery loop takes it from here
       } else {
         const log = this.log.child({ recordingId: rec.id });
         log.warn({ status: rec.status }, "recording was interrupted by a restart; finalizing what was captured");
@@ -58,10 +72,6 @@ export class App {
         let cur = rec;
         if (cur.status === "starting" || cur.status === "recording") cur = await this.store.transition(rec.id, "stopping", { reason: "interrupted" });
         if (cur.status === "stopping") cur = await this.store.transition(rec.id, "finalizing", { reason: "interrupted" });
-        if (cur.status === "delivering") {
-          await this.store.transition(rec.id, "completed", { reason: "interrupted" });
-          continue;
-        }
         const media = await RecordingMedia.open(this.config.dataDir, rec.id, { mode: rec.options.mode, segmentSeconds: this.config.capture.segmentSeconds });
         await finalizeRecording({ config: this.config, store: this.store, log }, cur, media, { endReason: "failed", error, abortWhenEmpty: false });
       }
@@ -145,6 +155,22 @@ export class App {
     this.log.info({ recordingId: id }, "recording deleted");
   }
 
+  /** The deliveries of a recording and the attempts made. */
+  async deliveries(id: string): Promise<{ deliveries: Delivery[]; attempts: DeliveryAttempt[] }> {
+    return { deliveries: await this.store.deliveries(id), attempts: await this.store.deliveryAttempts(id) };
+  }
+
+  /**
+   * Delivers a recording again by hand. @throws MeetrecError `not_ready` when it has nothing to
+   * deliver yet (no file and no delivery).
+   */
+  async redeliver(id: string, backend?: string): Promise<number> {
+    const rec = await this.get(id, backend);
+    const n = await this.delivery.redeliver(rec);
+    if (n === 0) throw new MeetrecError("not_ready", `Recording ${id} has nothing to deliver (status ${rec.status}; no file target or no file yet)`);
+    return n;
+  }
+
   /** Absolute path of the finished file. @throws MeetrecError `not_ready` when there is none. */
   filePath(rec: Recording): string {
     if (!rec.file) throw new MeetrecError("not_ready", `Recording ${rec.id} has no file yet (status ${rec.status}); wait for status completed`);
@@ -167,6 +193,7 @@ export class App {
   async close(): Promise<void> {
     const left = await this.dispatcher.close();
     for (const id of left) await this.store.transition(id, "aborted", { reason: "shutdown", endReason: "stopped" }).catch(() => undefined);
+    await this.delivery.close();
     if (this.pulseServer) await (await this.pulseServer.catch(() => undefined))?.close();
     await this.store.close();
   }

@@ -13,6 +13,37 @@ export const VideoSettings = z.strictObject({
 });
 export type VideoSettings = z.infer<typeof VideoSettings>;
 
+/** Events a webhook can subscribe to. */
+export const WEBHOOK_EVENTS = ["recording.started", "recording.updated", "recording.completed", "recording.failed"] as const;
+
+/** A webhook endpoint, signed per the Standard Webhooks specification. */
+export const WebhookTarget = z.strictObject({
+  /** Name used in delivery records (`webhook:{name}`); default: its position (`webhook:0`). */
+  name: z.string().regex(/^[a-zA-Z0-9_-]+$/).optional(),
+  url: z.url({ protocol: /^https?$/, error: "must be an http or https URL" }),
+  /** Signing secret: `whsec_` + base64 of 24–64 random bytes (Standard Webhooks §"Signature scheme"). */
+  secret: z.string().regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, "must be whsec_ followed by base64 of at least 24 random bytes"),
+  /** Events to send; default all. */
+  events: z.array(z.enum(WEBHOOK_EVENTS)).optional(),
+});
+export type WebhookTarget = z.infer<typeof WebhookTarget>;
+
+/** A spool directory an importer (BigBlueButton / PILOS style) picks finished files up from. */
+export const SpoolTarget = z.strictObject({
+  /** Local directory (created if missing). */
+  path: z.string().min(1),
+  /** Metadata key whose value names a sub-directory (tenant / instance); letters, digits, . _ - only. */
+  subdirFromMetadata: z.string().optional(),
+});
+export type SpoolTarget = z.infer<typeof SpoolTarget>;
+
+/** Where a backend's finished recordings go. */
+export const DeliveryTargets = z.strictObject({
+  webhooks: z.array(WebhookTarget).default([]),
+  spool: SpoolTarget.optional(),
+});
+export type DeliveryTargets = z.infer<typeof DeliveryTargets>;
+
 /** A platform allowed to use this server. */
 export const BackendConfig = z.strictObject({
   /** Bearer API key of this backend (≥ 16 characters). */
@@ -26,6 +57,8 @@ export const BackendConfig = z.strictObject({
   video: VideoSettings.partial().optional(),
   /** Longest recording this backend may ask for, in seconds. */
   maxDurationSeconds: z.number().int().positive().optional(),
+  /** Delivery targets of this backend's recordings. */
+  delivery: DeliveryTargets.prefault({}),
 });
 export type BackendConfig = z.infer<typeof BackendConfig>;
 
@@ -73,6 +106,18 @@ export const Config = z.strictObject({
   /** Default and ceiling for `maxDurationSeconds`. */
   maxDurationSeconds: z.number().int().positive().default(4 * 3600),
   capture: CaptureConfig.prefault({}),
+  delivery: z.strictObject({
+    /** Retry schedule: first retry after `initialDelayMs`, each next one `factor` times later, at most `maxDelayMs` (±20 % jitter). Never given up. */
+    retry: z.strictObject({
+      initialDelayMs: z.number().int().min(10).default(5000),
+      maxDelayMs: z.number().int().min(10).default(3600_000),
+      factor: z.number().min(1).max(10).default(2),
+    }).prefault({}),
+    /** How often due deliveries are looked for, ms. */
+    pollIntervalMs: z.number().int().min(10).max(60000).default(500),
+    /** Time limit of one attempt (one webhook request), ms. */
+    attemptTimeoutMs: z.number().int().min(100).default(30000),
+  }).prefault({}),
   backends: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/, "backend names are letters, digits, - and _"), BackendConfig).default({}),
 });
 export type Config = z.infer<typeof Config>;

@@ -2,13 +2,15 @@
  * The store on SQLite (better-sqlite3) through Kysely, so the same queries can later run on
  * PostgreSQL. Every status change updates the row and appends its event in one transaction.
  */
+import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
 import { CamelCasePlugin, Kysely, Migrator, SqliteDialect, sql, type Generated, type Migration } from "kysely";
 import { MeetrecError } from "../util/errors.js";
 import {
-  TERMINAL, TRANSITIONS, type Recording, type RecordingEvent, type RecordingOptions, type RecordingStatus, type TransitionPatch,
+  TERMINAL, TRANSITIONS, type Delivery, type DeliveryAttempt, type DeliveryKind, type DeliveryStatus, type Recording, type RecordingEvent,
+  type RecordingOptions, type RecordingStatus, type TransitionPatch,
 } from "./types.js";
 
 interface RecordingsTable {
@@ -42,9 +44,36 @@ interface EventsTable {
   data: string | null;
 }
 
+interface DeliveriesTable {
+  id: string;
+  recordingId: string;
+  target: string;
+  kind: DeliveryKind;
+  payload: string | null;
+  status: DeliveryStatus;
+  attempts: number;
+  lastError: string | null;
+  nextAttemptAt: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface DeliveryAttemptsTable {
+  id: Generated<number>;
+  deliveryId: string;
+  recordingId: string;
+  attempt: number;
+  at: string;
+  outcome: "ok" | "error";
+  message: string | null;
+  nextAttemptAt: string | null;
+}
+
 interface Database {
   recordings: RecordingsTable;
   events: EventsTable;
+  deliveries: DeliveriesTable;
+  deliveryAttempts: DeliveryAttemptsTable;
 }
 
 /** Schema migrations, in order. Written in Kysely's builder so they run on SQLite and PostgreSQL. */
@@ -84,6 +113,36 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex("events_recording").on("events").column("recording_id").execute();
     },
   },
+  "0002_deliveries": {
+    async up(db: Kysely<unknown>) {
+      await db.schema.createTable("deliveries")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("recording_id", "text", (c) => c.notNull())
+        .addColumn("target", "text", (c) => c.notNull())
+        .addColumn("kind", "text", (c) => c.notNull())
+        .addColumn("payload", "text")
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("attempts", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("last_error", "text")
+        .addColumn("next_attempt_at", "text", (c) => c.notNull())
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addColumn("updated_at", "text", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("deliveries_status").on("deliveries").columns(["status", "next_attempt_at"]).execute();
+      await db.schema.createIndex("deliveries_recording").on("deliveries").column("recording_id").execute();
+      await db.schema.createTable("delivery_attempts")
+        .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+        .addColumn("delivery_id", "text", (c) => c.notNull())
+        .addColumn("recording_id", "text", (c) => c.notNull())
+        .addColumn("attempt", "integer", (c) => c.notNull())
+        .addColumn("at", "text", (c) => c.notNull())
+        .addColumn("outcome", "text", (c) => c.notNull())
+        .addColumn("message", "text")
+        .addColumn("next_attempt_at", "text")
+        .execute();
+      await db.schema.createIndex("delivery_attempts_delivery").on("delivery_attempts").column("delivery_id").execute();
+    },
+  },
 };
 
 function toRecording(r: RecordingsTable): Recording {
@@ -111,6 +170,13 @@ function toEvent(e: Omit<EventsTable, "id"> & { id: number }): RecordingEvent {
   return { ...e, status: e.status as RecordingStatus | null, data: e.data ? JSON.parse(e.data) : null };
 }
 
+function toDelivery(r: DeliveriesTable): Delivery {
+  return {
+    id: r.id, recordingId: r.recordingId, target: r.target, kind: r.kind, payload: r.payload ? JSON.parse(r.payload) : null,
+    status: r.status, attempts: Number(r.attempts), lastError: r.lastError, nextAttemptAt: r.nextAttemptAt, createdAt: r.createdAt, updatedAt: r.updatedAt,
+  };
+}
+
 /** Progress counters updated after every durable segment. */
 export interface Progress {
   capturedMs: number;
@@ -120,8 +186,17 @@ export interface Progress {
 }
 
 /** The recordings store. All methods are safe to call concurrently (SQLite serializes writes). */
+/** Called after a status change has been committed, with the recording as it is now. */
+export type TransitionListener = (rec: Recording, from: RecordingStatus) => void;
+
 export class RecordingStore {
+  private readonly listeners: TransitionListener[] = [];
   private constructor(private readonly db: Kysely<Database>) {}
+
+  /** Registers `fn` to be told of every committed status change (it must not throw). */
+  onTransition(fn: TransitionListener): void {
+    this.listeners.push(fn);
+  }
 
   /**
    * Opens (creating if needed) the SQLite database at `file` (`:memory:` for tests) and
@@ -183,9 +258,11 @@ export class RecordingStore {
    * @throws MeetrecError `not_found`, or `conflict` when the transition is not allowed.
    */
   async transition(id: string, to: RecordingStatus, patch: TransitionPatch = {}): Promise<Recording> {
-    return this.db.transaction().execute(async (tx) => {
+    let from: RecordingStatus = "queued";
+    const rec = await this.db.transaction().execute(async (tx) => {
       const cur = await tx.selectFrom("recordings").selectAll().where("id", "=", id).executeTakeFirst();
       if (!cur) throw new MeetrecError("not_found", `No recording ${id}`);
+      from = cur.status;
       if (!TRANSITIONS[cur.status].includes(to)) {
         throw new MeetrecError("conflict", `Recording ${id} cannot go from ${cur.status} to ${to}`);
       }
@@ -203,6 +280,8 @@ export class RecordingStore {
       }).execute();
       return toRecording({ ...cur, ...upd } as RecordingsTable);
     });
+    for (const fn of this.listeners) fn(rec, from);
+    return rec;
   }
 
   /** Updates the progress counters. */
@@ -227,8 +306,72 @@ export class RecordingStore {
   async delete(id: string): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
       await tx.deleteFrom("events").where("recordingId", "=", id).execute();
+      await tx.deleteFrom("deliveryAttempts").where("recordingId", "=", id).execute();
+      await tx.deleteFrom("deliveries").where("recordingId", "=", id).execute();
       await tx.deleteFrom("recordings").where("id", "=", id).execute();
     });
+  }
+
+  /** Queues a delivery, due now. */
+  async addDelivery(d: { recordingId: string; target: string; kind: DeliveryKind; payload?: unknown }): Promise<Delivery> {
+    const now = new Date().toISOString();
+    const row: DeliveriesTable = {
+      id: randomUUID(), recordingId: d.recordingId, target: d.target, kind: d.kind, payload: d.payload === undefined ? null : JSON.stringify(d.payload),
+      status: "pending", attempts: 0, lastError: null, nextAttemptAt: now, createdAt: now, updatedAt: now,
+    };
+    await this.db.insertInto("deliveries").values(row).execute();
+    return toDelivery(row);
+  }
+
+  /** Pending deliveries, oldest first (the caller picks the due ones, one per recording + target). */
+  async pendingDeliveries(limit = 500): Promise<Delivery[]> {
+    const rows = await this.db.selectFrom("deliveries").selectAll().where("status", "=", "pending").orderBy("createdAt").orderBy("id").limit(limit).execute();
+    return rows.map(toDelivery);
+  }
+
+  /** Deliveries of a recording, oldest first. */
+  async deliveries(recordingId: string): Promise<Delivery[]> {
+    const rows = await this.db.selectFrom("deliveries").selectAll().where("recordingId", "=", recordingId).orderBy("createdAt").orderBy("id").execute();
+    return rows.map(toDelivery);
+  }
+
+  /** Attempts of a recording's deliveries, oldest first. */
+  async deliveryAttempts(recordingId: string): Promise<DeliveryAttempt[]> {
+    const rows = await this.db.selectFrom("deliveryAttempts").selectAll().where("recordingId", "=", recordingId).orderBy("id").execute();
+    return rows.map((r) => ({ ...r, id: Number(r.id) }));
+  }
+
+  /**
+   * Stores the outcome of one attempt: `ok` → succeeded; `error` → stays pending until
+   * `nextAttemptAt` (or `failed` when `nextAttemptAt` is null: given up).
+   */
+  async recordAttempt(id: string, outcome: { ok: true; message?: string } | { ok: false; message: string; nextAttemptAt: Date | null }): Promise<Delivery> {
+    return this.db.transaction().execute(async (tx) => {
+      const cur = await tx.selectFrom("deliveries").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
+      const now = new Date().toISOString();
+      const attempt = cur.attempts + 1;
+      const next = outcome.ok ? null : outcome.nextAttemptAt?.toISOString() ?? null;
+      const upd: Partial<DeliveriesTable> = {
+        attempts: attempt, updatedAt: now,
+        status: outcome.ok ? "succeeded" : next ? "pending" : "failed",
+        lastError: outcome.ok ? null : outcome.message,
+        ...(next ? { nextAttemptAt: next } : {}),
+      };
+      await tx.updateTable("deliveries").set(upd).where("id", "=", id).execute();
+      await tx.insertInto("deliveryAttempts").values({
+        deliveryId: id, recordingId: cur.recordingId, attempt, at: now, outcome: outcome.ok ? "ok" : "error",
+        message: outcome.message ?? null, nextAttemptAt: next,
+      }).execute();
+      return toDelivery({ ...cur, ...upd } as DeliveriesTable);
+    });
+  }
+
+  /** Makes every unfinished delivery of a recording due now (failed ones are retried too). Returns how many. */
+  async retryDeliveries(recordingId: string): Promise<number> {
+    const now = new Date().toISOString();
+    const r = await this.db.updateTable("deliveries").set({ status: "pending", nextAttemptAt: now, updatedAt: now })
+      .where("recordingId", "=", recordingId).where("status", "!=", "succeeded").executeTakeFirst();
+    return Number(r.numUpdatedRows);
   }
 
   /** Counts recordings per status. */

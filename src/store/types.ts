@@ -88,3 +88,37 @@ export interface TransitionPatch {
   file?: RecordingFile;
   data?: Record<string, unknown>;
 }
+
+/** `file`: hands the finished file over (required before `completed`); `notify`: tells about a change. */
+export type DeliveryKind = "file" | "notify";
+export type DeliveryStatus = "pending" | "succeeded" | "failed";
+
+/** One thing to hand over for a recording, retried until it succeeds. */
+export interface Delivery {
+  id: string;
+  recordingId: string;
+  /** `webhook:{name}`, `spool`, … */
+  target: string;
+  kind: DeliveryKind;
+  /** What to send (notifications: the event). */
+  payload: unknown;
+  status: DeliveryStatus;
+  attempts: number;
+  lastError: string | null;
+  /** When the next attempt is due (ISO 8601). */
+  nextAttemptAt: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** One stored attempt of a delivery. */
+export interface DeliveryAttempt {
+  id: number;
+  deliveryId: string;
+  recordingId: string;
+  attempt: number;
+  at: string;
+  outcome: "ok" | "error";
+  message: string | null;
+  nextAttemptAt: string | null;
+}

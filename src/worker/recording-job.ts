@@ -8,6 +8,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { CaptureSession, type JoinStep, type PulseServer } from "../capture/index.js";
 import type { Config } from "../config/index.js";
+import { fileTargets } from "../delivery/index.js";
 import { RecordingMedia, finalize, manifestBytes, manifestDurationMs, manifestSegmentCount, type FinalFile } from "../media/index.js";
 import type { EndReason, Recording, RecordingFile, RecordingStore } from "../store/index.js";
 import { MeetrecError, errorMessage } from "../util/errors.js";
@@ -63,7 +64,9 @@ export async function finalizeRecording(
     if (end.error) {
       return store.transition(rec.id, "failed", { reason: end.error.code, error: { code: end.error.code, message: end.error.message }, endReason: "failed", file: toRecordingFile(file) });
     }
-    return store.transition(rec.id, "completed", { reason: end.endReason, endReason: end.endReason, file: toRecordingFile(file) });
+    // With file targets (spool, …) the recording is `delivering` until each has the file.
+    const to = fileTargets(config, rec.backend).length > 0 ? "delivering" : "completed";
+    return store.transition(rec.id, to, { reason: end.endReason, endReason: end.endReason, file: toRecordingFile(file) });
   } catch (err) {
     const e = err instanceof MeetrecError ? err : new MeetrecError("finalize_failed", errorMessage(err));
     log.error({ err: e.message }, "finalize failed");

@@ -1,0 +1,187 @@
+/**
+ * Delivery: hands finished recordings over and tells platforms about changes, retrying each
+ * target with capped exponential backoff until it succeeds. Every attempt is stored. Deliveries
+ * of one recording to one target go out in order (a later event waits for the earlier one).
+ *
+ * - `notify` deliveries (webhooks) are created on every status change.
+ * - `file` deliveries (spool; later S3, platform upload, e-mail) are created when a recording
+ *   reaches `delivering` (or ends `failed` with a file); once all of them have succeeded a
+ *   `delivering` recording becomes `completed`. A failed delivery never deletes anything.
+ */
+import type { Config, WebhookTarget } from "../config/index.js";
+import type { Delivery, Recording, RecordingStatus, RecordingStore } from "../store/index.js";
+import { errorMessage } from "../util/errors.js";
+import type { Logger } from "../util/log.js";
+import { deliverToSpool } from "./spool.js";
+import { sendWebhook, type WebhookEvent } from "./webhook.js";
+
+/** What the service needs from the process around it. */
+export interface DeliveryDeps {
+  config: Config;
+  store: RecordingStore;
+  log: Logger;
+  /** The recording as the API shows it (webhook payloads, spool sidecars). */
+  describe(rec: Recording): unknown;
+  /** Absolute path of a recording's finished file. */
+  filePath(rec: Recording): string;
+}
+
+/** Names of the file targets a recording of `backend` must reach before it is `completed`. */
+export function fileTargets(config: Config, backend: string): string[] {
+  const d = config.backends[backend]?.delivery;
+  return d?.spool ? ["spool"] : [];
+}
+
+function webhookName(w: WebhookTarget, i: number): string {
+  return `webhook:${w.name ?? i}`;
+}
+
+/** Webhook event type for a status change (Standard Webhooks `type`). */
+export function eventType(to: RecordingStatus): string {
+  if (to === "recording") return "recording.started";
+  if (to === "completed") return "recording.completed";
+  if (to === "failed" || to === "aborted") return "recording.failed";
+  return "recording.updated";
+}
+
+/** Delay before attempt `n + 1` after `n` failed attempts, ms (capped, ±20 % jitter). */
+export function backoffMs(failedAttempts: number, retry: Config["delivery"]["retry"], random = Math.random): number {
+  const base = Math.min(retry.maxDelayMs, retry.initialDelayMs * retry.factor ** Math.max(0, failedAttempts - 1));
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+export class DeliveryService {
+  private timer?: NodeJS.Timeout;
+  private readonly inFlight = new Set<string>();
+  private running: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly deps: DeliveryDeps) {
+    deps.store.onTransition((rec, from) => {
+      void this.onTransition(rec, from).catch((err) => deps.log.error({ recordingId: rec.id, err: errorMessage(err) }, "could not queue deliveries"));
+    });
+  }
+
+  /** Starts the retry loop. */
+  start(): void {
+    this.timer = setInterval(() => { this.running = this.running.then(() => this.tick()).catch(() => undefined); }, this.deps.config.delivery.pollIntervalMs);
+    this.timer.unref();
+  }
+
+  private async onTransition(rec: Recording, _from: RecordingStatus): Promise<void> {
+    const backend = this.deps.config.backends[rec.backend];
+    if (!backend) return;
+    const type = eventType(rec.status);
+    const event: WebhookEvent = { type, timestamp: new Date().toISOString(), data: this.deps.describe(rec) };
+    for (const [i, w] of backend.delivery.webhooks.entries()) {
+      if (w.events && !w.events.includes(type as never)) continue;
+      await this.deps.store.addDelivery({ recordingId: rec.id, target: webhookName(w, i), kind: "notify", payload: event });
+    }
+    if (rec.file && (rec.status === "delivering" || rec.status === "failed")) {
+      for (const target of fileTargets(this.deps.config, rec.backend)) {
+        await this.deps.store.addDelivery({ recordingId: rec.id, target, kind: "file" });
+      }
+    }
+    this.kick();
+  }
+
+  /** Runs a tick soon (after new work was queued). */
+  private kick(): void {
+    if (this.closed) return;
+    this.running = this.running.then(() => this.tick()).catch(() => undefined);
+  }
+
+  /** One pass: starts every due delivery that is first in line for its recording + target. */
+  async tick(): Promise<void> {
+    if (this.closed) return;
+    const now = Date.now();
+    const firstInLine = new Set<string>();
+    for (const d of await this.deps.store.pendingDeliveries()) {
+      const lane = `${d.recordingId}\u0000${d.target}`;
+      if (firstInLine.has(lane)) continue;
+      firstInLine.add(lane);
+      if (this.inFlight.has(lane) || Date.parse(d.nextAttemptAt) > now) continue;
+      this.inFlight.add(lane);
+      void this.attempt(d).finally(() => { this.inFlight.delete(lane); });
+    }
+  }
+
+  private async attempt(d: Delivery): Promise<void> {
+    const { store, config } = this.deps;
+    const log = this.deps.log.child({ recordingId: d.recordingId, target: d.target, attempt: d.attempts + 1 });
+    const rec = await store.get(d.recordingId);
+    if (!rec) return;
+    try {
+      const detail = await this.deliver(d, rec);
+      await store.recordAttempt(d.id, { ok: true, message: detail });
+      log.info({ detail }, "delivered");
+      if (d.kind === "file") await this.completeIfDelivered(rec.id);
+    } catch (err) {
+      const next = new Date(Date.now() + backoffMs(d.attempts + 1, config.delivery.retry));
+      const message = errorMessage(err);
+      await store.recordAttempt(d.id, { ok: false, message, nextAttemptAt: next });
+      log.warn({ err: message, nextAttemptAt: next.toISOString() }, "delivery failed; will retry");
+    }
+  }
+
+  private async deliver(d: Delivery, rec: Recording): Promise<string> {
+    const backend = this.deps.config.backends[rec.backend];
+    if (!backend) throw new Error(`backend ${rec.backend} is no longer configured`);
+    if (d.target.startsWith("webhook:")) {
+      const name = d.target.slice("webhook:".length);
+      const w = backend.delivery.webhooks.find((x, i) => (x.name ?? String(i)) === name);
+      if (!w) throw new Error(`webhook ${name} is no longer configured for backend ${rec.backend}`);
+      return sendWebhook(w, d.id, d.payload as WebhookEvent, this.deps.config.delivery.attemptTimeoutMs);
+    }
+    if (d.target === "spool") {
+      if (!backend.delivery.spool) throw new Error(`backend ${rec.backend} has no spool directory any more`);
+      return `written to ${await deliverToSpool(backend.delivery.spool, rec, this.deps.filePath(rec), this.deps.describe(rec))}`;
+    }
+    throw new Error(`unknown delivery target ${d.target}`);
+  }
+
+  private async completeIfDelivered(id: string): Promise<void> {
+    const rec = await this.deps.store.get(id);
+    if (rec?.status !== "delivering") return;
+    const files = (await this.deps.store.deliveries(id)).filter((x) => x.kind === "file");
+    if (files.every((x) => x.status === "succeeded")) {
+      await this.deps.store.transition(id, "completed", { reason: "delivered", message: `Delivered to ${files.map((x) => x.target).join(", ")}` });
+    }
+  }
+
+  /**
+   * Delivers `id` again by hand: every unfinished delivery is retried now, and the file is
+   * sent again to each file target that has nothing pending (an importer may have lost it).
+   * Returns how many deliveries are now due.
+   */
+  async redeliver(rec: Recording): Promise<number> {
+    let n = await this.deps.store.retryDeliveries(rec.id);
+    if (rec.file) {
+      const pending = new Set((await this.deps.store.deliveries(rec.id)).filter((d) => d.status === "pending").map((d) => d.target));
+      for (const target of fileTargets(this.deps.config, rec.backend)) {
+        if (pending.has(target)) continue;
+        await this.deps.store.addDelivery({ recordingId: rec.id, target, kind: "file" });
+        n++;
+      }
+    }
+    this.kick();
+    return n;
+  }
+
+  /** Queues the file deliveries of a `delivering` recording that has none (after a crash between the two). */
+  async ensureFileDeliveries(rec: Recording): Promise<void> {
+    const existing = new Set((await this.deps.store.deliveries(rec.id)).filter((d) => d.kind === "file").map((d) => d.target));
+    for (const target of fileTargets(this.deps.config, rec.backend)) {
+      if (!existing.has(target)) await this.deps.store.addDelivery({ recordingId: rec.id, target, kind: "file" });
+    }
+    await this.completeIfDelivered(rec.id);
+  }
+
+  /** Stops the loop and waits for attempts under way. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.running;
+    while (this.inFlight.size > 0) await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Webhooks signed per the Standard Webhooks specification (standardwebhooks.com): headers
+ * `webhook-id`, `webhook-timestamp` (Unix seconds), `webhook-signature` (`v1,` + base64
+ * HMAC-SHA256 over `id.timestamp.body` with the base64-decoded `whsec_` secret). Signing is
+ * done by the `standardwebhooks` library.
+ */
+import { Webhook } from "standardwebhooks";
+import type { WebhookTarget } from "../config/index.js";
+
+/** The body of every webhook: `{type, timestamp, data}` (Standard Webhooks payload structure). */
+export interface WebhookEvent {
+  type: string;
+  timestamp: string;
+  data: unknown;
+}
+
+/**
+ * POSTs `event` to `target.url`. `msgId` is stable across retries of the same event, so a
+ * receiver can drop duplicates. Resolves on any 2xx.
+ * @throws Error naming the HTTP status (and the start of the answer) or the network error.
+ */
+export async function sendWebhook(target: WebhookTarget, msgId: string, event: WebhookEvent, timeoutMs: number): Promise<string> {
+  const body = JSON.stringify(event);
+  const now = new Date();
+  const signature = new Webhook(target.secret).sign(msgId, now, body);
+  let res: Response;
+  try {
+    res = await fetch(target.url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "user-agent": "meetrec-webhooks/0.1",
+        "webhook-id": msgId,
+        "webhook-timestamp": String(Math.floor(now.getTime() / 1000)),
+        "webhook-signature": signature,
+      },
+      body,
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: "manual",
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`${new URL(target.url).origin} unreachable: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
+  const text = (await res.text().catch(() => "")).slice(0, 200);
+  if (res.status < 200 || res.status > 299) throw new Error(`${new URL(target.url).origin} answered ${res.status}${text ? `: ${text}` : ""}`);
+  return `HTTP ${res.status}`;
+}
