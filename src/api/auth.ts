@@ -12,7 +12,7 @@ export class KeyRing {
   private readonly keys: { backend: string; digest: Buffer }[];
 
   constructor(cfg: Config) {
-    this.keys = Object.entries(cfg.backends).map(([backend, b]) => ({ backend, digest: digest(b.apiKey) }));
+    this.keys = Object.entries(cfg.backends).flatMap(([backend, b]) => (b.apiKey ? [{ backend, digest: digest(b.apiKey) }] : []));
   }
 
   /** The backend name for an `Authorization` header value, or undefined. Checks every key (no early exit). */

@@ -16,6 +16,7 @@ import { TERMINAL } from "../store/index.js";
 import { MeetrecError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { KeyRing } from "./auth.js";
+import { registerTalkRoutes } from "./talk.js";
 import { Problem, problem, sendProblem, toProblem } from "./problem.js";
 import { RecordingView, toDeliveryViews, toView } from "./views.js";
 
@@ -71,6 +72,8 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
     const body = { ready: app.ready, active: app.dispatcher.active, queued: app.dispatcher.waiting };
     return reply.code(body.ready ? 200 : 503).send(body);
   });
+
+  await registerTalkRoutes(server as unknown as FastifyInstance, app, VERSION);
 
   const keys = new KeyRing(app.config);
   const base = (req: FastifyRequest) => app.config.publicUrl?.replace(/\/$/, "") ?? `${req.protocol}://${req.host}`;

@@ -13,6 +13,7 @@ import { RecordingMedia } from "../media/index.js";
 import { RecordingStore, TERMINAL, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent, type RecordingStatus } from "../store/index.js";
 import { DeliveryService } from "../delivery/index.js";
 import { toView } from "./view.js";
+import { ALLOW_ALL_BACKEND, canonicalBackendUrl, type TalkInfo } from "../talk/index.js";
 import { MeetrecError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { RecordingJob, finalizeRecording, type StopReason } from "../worker/index.js";
@@ -30,11 +31,17 @@ export interface AppOptions {
 /** The running application. */
 export class App {
   private pulseServer?: Promise<PulseServer>;
+  /** Serializes Talk starts so that two concurrent starts of one conversation make one recording. */
+  private talkLock: Promise<void> = Promise.resolve();
   readonly dispatcher: InProcessDispatcher;
 
   readonly delivery: DeliveryService;
 
   private constructor(readonly config: Config, readonly store: RecordingStore, readonly log: Logger, private readonly opts: AppOptions) {
+    if (config.talk.allowAll && !config.backends[ALLOW_ALL_BACKEND]) {
+      log.warn("talk.allowAll is on: any Talk instance that knows the common secret may record (development only)");
+      config.backends[ALLOW_ALL_BACKEND] = { allowedOrigins: [], delivery: { webhooks: [] }, talk: { url: "http://talk-any.invalid/", secret: config.talk.secret!, maxMessageSize: 1024 } };
+    }
     this.dispatcher = new InProcessDispatcher(config.concurrency, (id) => this.runJob(id), log);
     this.delivery = new DeliveryService({ config, store, log, describe: (rec) => toView(rec, this.baseUrl), filePath: (rec) => this.filePath(rec) });
   }
@@ -110,6 +117,61 @@ export class App {
     this.log.info({ recordingId: rec.id, backend, origin: new URL(options.url).origin, mode: options.mode, browser: options.browser }, "recording created");
     this.dispatcher.submit(rec.id);
     return rec;
+  }
+
+  /**
+   * The backend a Talk request comes from (`Talk-Recording-Backend`, trailing `/` ignored), with
+   * the secret to check it; with `talk.allowAll`, any URL maps to the synthetic backend
+   * `talk-any` and the common secret.
+   */
+  talkBackendFor(url: string): { backend: string; secret: string; maxMessageSize: number } | undefined {
+    const want = canonicalBackendUrl(url);
+    for (const [name, b] of Object.entries(this.config.backends)) {
+      if (b.talk && name !== ALLOW_ALL_BACKEND && canonicalBackendUrl(b.talk.url) === want) return { backend: name, secret: b.talk.secret, maxMessageSize: b.talk.maxMessageSize };
+    }
+    const any = this.config.backends[ALLOW_ALL_BACKEND]?.talk;
+    return any ? { backend: ALLOW_ALL_BACKEND, secret: any.secret, maxMessageSize: any.maxMessageSize } : undefined;
+  }
+
+  /** The live recording of Talk conversation `token` for `backend`, if any. */
+  private async liveTalkRecording(backend: string, backendUrl: string, token: string): Promise<Recording | undefined> {
+    return (await this.store.listUnfinished()).find((r) => {
+      const t = r.metadata.talk as TalkInfo | undefined;
+      return r.backend === backend && t?.token === token && t.backendUrl === backendUrl && !["finalizing", "delivering"].includes(r.status);
+    });
+  }
+
+  /**
+   * Talk asked to record conversation `token` (protocol §1 start). Idempotent: a second start
+   * while one is live does nothing. Video uses the backend's size, else Talk's 1920×1080.
+   */
+  async talkStart(backend: string, backendUrl: string, token: string, start: { status: 1 | 2; owner: string; actor: { type: string; id: string } }): Promise<Recording> {
+    const run = this.talkLock.then(async () => {
+      const live = await this.liveTalkRecording(backend, backendUrl, token);
+      if (live) return live;
+      const b = this.config.backends[backend];
+      const talk: TalkInfo = { token, backendUrl, owner: start.owner, actor: start.actor, status: start.status };
+      const options = {
+        url: `${backendUrl}/index.php/call/${token}/recording`, join: [], mode: start.status === 2 ? ("audio" as const) : ("video" as const),
+        browser: "chromium" as const, video: { ...this.config.video, width: 1920, height: 1080, ...b?.video },
+        maxDurationSeconds: Math.min(this.config.maxDurationSeconds, b?.maxDurationSeconds ?? Infinity),
+      };
+      const rec = await this.store.create({ id: randomUUID(), backend, options, metadata: { talk } });
+      this.log.info({ recordingId: rec.id, backend, talkToken: token, mode: options.mode }, "Talk asked for a recording");
+      this.dispatcher.submit(rec.id);
+      return rec;
+    });
+    this.talkLock = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  /** Talk asked to stop conversation `token`; false when nothing of it is live (→ 404). */
+  async talkStop(backend: string, backendUrl: string, token: string, actor?: { type: string; id: string }): Promise<boolean> {
+    const live = await this.liveTalkRecording(backend, backendUrl, token);
+    if (!live) return false;
+    await this.store.mergeMetadata(live.id, { talk: { ...(live.metadata.talk as TalkInfo), stopActor: actor ?? null } });
+    await this.stop(live.id);
+    return true;
   }
 
   /** @throws MeetrecError `not_found` (also for another backend's recording). */

@@ -104,10 +104,15 @@ export class CaptureSession {
       });
       log.debug({ browser: o.browser, pid: this.browser.pid }, "browser started");
       this.abortIfStopped(signal);
+      let status: number | undefined;
       try {
-        await this.browser.page.goto(o.url, { waitUntil: "load", timeout: o.capture.pageLoadTimeoutMs });
+        status = (await this.browser.page.goto(o.url, { waitUntil: "load", timeout: o.capture.pageLoadTimeoutMs }))?.status();
       } catch (err) {
         throw new MeetrecError("join_failed", `Cannot open the meeting page ${new URL(o.url).origin}: ${errorMessage(err).split("\n")[0]}`, { cause: err });
+      }
+      // An error page is not a meeting (Talk answers 404 once a call is no longer starting).
+      if (status !== undefined && status >= 400) {
+        throw new MeetrecError("join_failed", `The meeting page answered HTTP ${status} (${new URL(o.url).origin}${new URL(o.url).pathname}); check the URL, or whether the meeting is still open`);
       }
       await runJoinSteps(this.browser.page, o.join, o.capture.joinStepTimeoutMs, signal);
       this.abortIfStopped(signal);

@@ -14,7 +14,7 @@ export async function serve(opts: { config?: string }): Promise<void> {
   const keyFile = ensureDefaultBackend(config);
   if (keyFile) log.info({ keyFile }, "no backend configured: created backend \"default\"; its API key is in this file");
   for (const [name, b] of Object.entries(config.backends)) {
-    if (b.allowedOrigins.length === 0) log.warn({ backend: name }, "backend has no allowedOrigins: its key holder can make the recorder open any web page");
+    if (b.apiKey && b.allowedOrigins.length === 0) log.warn({ backend: name }, "backend has no allowedOrigins: its key holder can make the recorder open any web page");
   }
   const app = await App.start(config, log);
   const server = await buildServer(app, log);

@@ -1,2 +1,2 @@
-export { Config, BackendConfig, CaptureConfig, VideoSettings, WebhookTarget, SpoolTarget, DeliveryTargets, WEBHOOK_EVENTS } from "./schema.js";
+export { Config, BackendConfig, CaptureConfig, VideoSettings, WebhookTarget, SpoolTarget, DeliveryTargets, WEBHOOK_EVENTS, TalkBackend } from "./schema.js";
 export { loadConfig, parseConfig, applyEnv, ensureDefaultBackend } from "./load.js";

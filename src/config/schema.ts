@@ -44,10 +44,23 @@ export const DeliveryTargets = z.strictObject({
 });
 export type DeliveryTargets = z.infer<typeof DeliveryTargets>;
 
-/** A platform allowed to use this server. */
+/** A Nextcloud Talk instance that may use this server through Talk's recording protocol. */
+export const TalkBackend = z.strictObject({
+  /** Talk's absolute base URL with webroot (`https://cloud.example.com/`), as Talk sends it in `Talk-Recording-Backend`. */
+  url: z.url({ protocol: /^https?$/, error: "must be an http or https URL" }),
+  /** Shared secret entered in Talk's admin settings (HMAC-SHA256 key both ways). */
+  secret: z.string().min(16, "must be at least 16 characters"),
+  /** Largest request body Talk may send, bytes. */
+  maxMessageSize: z.number().int().min(64).max(1 << 20).default(1024),
+});
+export type TalkBackend = z.infer<typeof TalkBackend>;
+
+/** A platform allowed to use this server: by API key (native API), as a Talk instance, or both. */
 export const BackendConfig = z.strictObject({
-  /** Bearer API key of this backend (≥ 16 characters). */
-  apiKey: z.string().min(16, "must be at least 16 characters"),
+  /** Bearer API key of this backend for the native API (≥ 16 characters); absent = no native API access. */
+  apiKey: z.string().min(16, "must be at least 16 characters").optional(),
+  /** This backend is a Nextcloud Talk instance (recording-server protocol at /api/v1). */
+  talk: TalkBackend.optional(),
   /**
    * Origins (`https://meet.example.com`) meeting URLs may be on; empty = any origin
    * (meetrec then warns at start: a key holder can make the recorder open any page).
@@ -118,6 +131,18 @@ export const Config = z.strictObject({
     /** Time limit of one attempt (one webhook request), ms. */
     attemptTimeoutMs: z.number().int().min(100).default(30000),
   }).prefault({}),
+  /** Nextcloud Talk settings shared by all Talk backends. */
+  talk: z.strictObject({
+    /** Accept any Talk instance that knows `secret` (development only). */
+    allowAll: z.boolean().default(false),
+    /** Common secret used with `allowAll`. */
+    secret: z.string().min(16).optional(),
+    /** Signaling servers (HPB) and their internal secrets, for joining calls. */
+    signaling: z.strictObject({
+      internalSecret: z.string().optional(),
+      servers: z.array(z.strictObject({ url: z.url(), internalSecret: z.string().min(1) })).default([]),
+    }).prefault({}),
+  }).prefault({}).refine((t) => !t.allowAll || t.secret, { message: "allowAll needs talk.secret (the common secret)", path: ["secret"] }),
   backends: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/, "backend names are letters, digits, - and _"), BackendConfig).default({}),
 });
 export type Config = z.infer<typeof Config>;

@@ -14,6 +14,7 @@ import { errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { deliverToSpool } from "./spool.js";
 import { sendWebhook, type WebhookEvent } from "./webhook.js";
+import { sendTalkCallback, talkFileName, uploadToTalk, type TalkInfo } from "../talk/index.js";
 
 /** What the service needs from the process around it. */
 export interface DeliveryDeps {
@@ -28,8 +29,24 @@ export interface DeliveryDeps {
 
 /** Names of the file targets a recording of `backend` must reach before it is `completed`. */
 export function fileTargets(config: Config, backend: string): string[] {
-  const d = config.backends[backend]?.delivery;
-  return d?.spool ? ["spool"] : [];
+  const b = config.backends[backend];
+  return [...(b?.talk ? ["talk:upload"] : []), ...(b?.delivery.spool ? ["spool"] : [])];
+}
+
+/**
+ * The Talk status callback a change calls for (protocol §2), or undefined: `started` when
+ * capture begins; `stopped` when it stops (or a stop came before capture began); `failed`
+ * when it fails before it was stopped. Talk waits in "Starting" until `started` or `failed`.
+ */
+export function talkCallback(rec: Recording, from: RecordingStatus): unknown {
+  const t = rec.metadata.talk as TalkInfo | undefined;
+  if (!t) return undefined;
+  const stopped = () => ({ type: "stopped", stopped: { token: t.token, ...(t.stopActor ? { actor: t.stopActor } : {}) } });
+  if (rec.status === "recording") return { type: "started", started: { token: t.token, status: t.status, actor: t.actor } };
+  if (rec.status === "stopping") return stopped();
+  if (rec.status === "aborted" && from !== "stopping") return stopped();
+  if (rec.status === "failed" && ["queued", "starting", "recording"].includes(from)) return { type: "failed", failed: { token: t.token } };
+  return undefined;
 }
 
 function webhookName(w: WebhookTarget, i: number): string {
@@ -77,6 +94,8 @@ export class DeliveryService {
       if (w.events && !w.events.includes(type as never)) continue;
       await this.deps.store.addDelivery({ recordingId: rec.id, target: webhookName(w, i), kind: "notify", payload: event });
     }
+    const callback = talkCallback(rec, _from);
+    if (callback) await this.deps.store.addDelivery({ recordingId: rec.id, target: "talk:callback", kind: "notify", payload: callback });
     if (rec.file && (rec.status === "delivering" || rec.status === "failed")) {
       for (const target of fileTargets(this.deps.config, rec.backend)) {
         await this.deps.store.addDelivery({ recordingId: rec.id, target, kind: "file" });
@@ -132,6 +151,19 @@ export class DeliveryService {
       const w = backend.delivery.webhooks.find((x, i) => (x.name ?? String(i)) === name);
       if (!w) throw new Error(`webhook ${name} is no longer configured for backend ${rec.backend}`);
       return sendWebhook(w, d.id, d.payload as WebhookEvent, this.deps.config.delivery.attemptTimeoutMs);
+    }
+    if (d.target === "talk:callback" || d.target === "talk:upload") {
+      const t = rec.metadata.talk as TalkInfo | undefined;
+      if (!backend.talk || !t) throw new Error(`recording ${rec.id} has no Talk backend or conversation`);
+      const timeoutMs = this.deps.config.delivery.attemptTimeoutMs;
+      if (d.target === "talk:callback") return sendTalkCallback(backend.talk.secret, t.backendUrl, d.payload, timeoutMs);
+      const file = this.deps.filePath(rec);
+      const ext = file.slice(file.lastIndexOf(".") + 1);
+      return uploadToTalk({
+        secret: backend.talk.secret, backendUrl: t.backendUrl, token: t.token, owner: t.owner, file,
+        fileName: talkFileName(new Date(rec.startedAt ?? rec.createdAt), ext),
+        contentType: rec.options.mode === "audio" ? "audio/mp4" : "video/mp4", timeoutMs: Math.max(timeoutMs, 600_000),
+      });
     }
     if (d.target === "spool") {
       if (!backend.delivery.spool) throw new Error(`backend ${rec.backend} has no spool directory any more`);

@@ -284,6 +284,16 @@ export class RecordingStore {
     return rec;
   }
 
+  /** Merges `patch` into the recording's metadata (shallow). */
+  async mergeMetadata(id: string, patch: Record<string, unknown>): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      const cur = await tx.selectFrom("recordings").select("metadata").where("id", "=", id).executeTakeFirst();
+      if (!cur) return;
+      const next = { ...(JSON.parse(cur.metadata) as Record<string, unknown>), ...patch };
+      await tx.updateTable("recordings").set({ metadata: JSON.stringify(next), updatedAt: new Date().toISOString() }).where("id", "=", id).execute();
+    });
+  }
+
   /** Updates the progress counters. */
   async progress(id: string, p: Progress): Promise<void> {
     await this.db.updateTable("recordings").set({ ...p, updatedAt: new Date().toISOString() }).where("id", "=", id).execute();

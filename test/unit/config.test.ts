@@ -47,7 +47,7 @@ describe("configuration", () => {
     const file = ensureDefaultBackend(a)!;
     const b = loadConfig(undefined, { MEETREC_DATA_DIR: dir });
     ensureDefaultBackend(b);
-    expect(a.backends.default.apiKey.length).toBeGreaterThanOrEqual(32);
+    expect(a.backends.default.apiKey!.length).toBeGreaterThanOrEqual(32);
     expect(b.backends.default.apiKey).toBe(a.backends.default.apiKey);
     expect((statSync(file).mode & 0o777).toString(8)).toBe("600");
   });

@@ -1,0 +1,80 @@
+/**
+ * Requests meetrec sends to Talk (shared/protocols/nextcloud-talk.md §2): status callbacks and
+ * the file upload. Every request carries `OCS-APIRequest: true`, a fresh 64-character
+ * `Talk-Recording-Random`, `Talk-Recording-Checksum` and a `User-Agent` naming meetrec.
+ */
+import { openAsBlob } from "node:fs";
+import { talkChecksum, talkRandom } from "./hmac.js";
+
+export const USER_AGENT = "meetrec/0.1.0 (Nextcloud Talk recording server)";
+
+/** A failed request to Talk; `status` 0 for network errors, `talkError` = Talk's `{"error": code}`. */
+export class TalkRequestError extends Error {
+  constructor(message: string, readonly status: number, readonly talkError?: string) {
+    super(message);
+    this.name = "TalkRequestError";
+  }
+}
+
+async function send(url: string, init: RequestInit, timeoutMs: number): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new TalkRequestError(`Talk at ${new URL(url).origin} unreachable: ${cause?.code ?? cause?.message ?? (err as Error).message}`, 0);
+  }
+  if (res.status >= 200 && res.status < 300) return res;
+  const text = await res.text().catch(() => "");
+  let code: string | undefined;
+  try { code = (JSON.parse(text) as { error?: string }).error; } catch { /* OCS XML or empty */ }
+  const hint = res.status === 401 || res.status === 403 ? " (is the secret in Talk's admin settings the same as this backend's talk.secret?)" : "";
+  throw new TalkRequestError(`Talk answered ${res.status}${code ? ` (${code})` : ""}${hint}`, res.status, code);
+}
+
+function headers(secret: string, signed: string | Buffer): Record<string, string> {
+  const random = talkRandom(64);
+  return {
+    "OCS-APIRequest": "true",
+    "Accept": "application/json",
+    "User-Agent": USER_AGENT,
+    "Talk-Recording-Random": random,
+    "Talk-Recording-Checksum": talkChecksum(secret, random, signed),
+  };
+}
+
+/**
+ * POSTs a status callback (`started` / `stopped` / `failed`) to
+ * `{backendUrl}/ocs/v2.php/apps/spreed/api/v1/recording/backend`; checksum over the JSON body.
+ * @throws TalkRequestError on any non-2xx answer or network error.
+ */
+export async function sendTalkCallback(secret: string, backendUrl: string, body: unknown, timeoutMs: number): Promise<string> {
+  const json = JSON.stringify(body);
+  const res = await send(`${backendUrl}/ocs/v2.php/apps/spreed/api/v1/recording/backend`, {
+    method: "POST", headers: { ...headers(secret, json), "Content-Type": "application/json" }, body: json,
+  }, timeoutMs);
+  return `HTTP ${res.status}`;
+}
+
+/** `Recording YYYY-MM-DD HH-MM-SS.ext` in UTC, as Talk's own recorder names files. */
+export function talkFileName(startedAt: Date, ext: string): string {
+  const p = (n: number) => String(n).padStart(2, "0");
+  const d = startedAt;
+  return `Recording ${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}-${p(d.getUTCMinutes())}-${p(d.getUTCSeconds())}.${ext}`;
+}
+
+/**
+ * Uploads the file with `POST …/recording/{token}/store` as multipart/form-data (`owner`,
+ * `file`); checksum over the conversation token, not the body (protocol §2 Upload). The file is
+ * streamed from disk.
+ * @throws TalkRequestError (`talkError` = `size`, `invalid_file`, … on 400).
+ */
+export async function uploadToTalk(o: { secret: string; backendUrl: string; token: string; owner: string; file: string; fileName: string; contentType: string; timeoutMs: number }): Promise<string> {
+  const form = new FormData();
+  form.set("owner", o.owner);
+  form.set("file", new File([await openAsBlob(o.file)], o.fileName, { type: o.contentType }));
+  const res = await send(`${o.backendUrl}/ocs/v2.php/apps/spreed/api/v1/recording/${encodeURIComponent(o.token)}/store`, {
+    method: "POST", headers: headers(o.secret, o.token), body: form,
+  }, o.timeoutMs);
+  return `uploaded as "${o.fileName}" (HTTP ${res.status})`;
+}

@@ -1,0 +1,19 @@
+/** Nextcloud Talk: HMACs, the recording's Talk context, callbacks and upload. */
+export { talkChecksum, checksumMatches, talkRandom, canonicalBackendUrl } from "./hmac.js";
+
+/** Backend name used for any Talk instance when `talk.allowAll` is on. */
+export const ALLOW_ALL_BACKEND = "talk-any";
+
+/** What a Talk recording remembers about its conversation (stored in `metadata.talk`). */
+export interface TalkInfo {
+  token: string;
+  /** Talk base URL without trailing slash. */
+  backendUrl: string;
+  owner: string;
+  actor: { type: string; id: string };
+  /** 1 = video, 2 = audio only. */
+  status: 1 | 2;
+  /** Actor of the stop request, when Talk sent one. */
+  stopActor?: { type: string; id: string } | null;
+}
+export { sendTalkCallback, uploadToTalk, talkFileName, TalkRequestError, USER_AGENT } from "./client.js";

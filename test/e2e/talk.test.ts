@@ -1,0 +1,187 @@
+/**
+ * meetrec as Nextcloud Talk's recording server, against a Talk test double that speaks and
+ * checks Talk's side exactly (shared/protocols/nextcloud-talk.md).
+ */
+import { createHmac, randomBytes } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { stringify } from "yaml";
+import { TalkDouble } from "../fixtures/talk-double.js";
+import { unixRequest } from "../helpers/server.js";
+import { startServer, type TestServer } from "../helpers/server.js";
+
+const SECRET = randomBytes(24).toString("hex");
+const TERMINAL = ["completed", "failed", "aborted"];
+let talk: TalkDouble;
+let server: TestServer;
+
+beforeAll(async () => {
+  talk = new TalkDouble(SECRET);
+  await talk.start();
+  const dir = mkdtempSync(join(tmpdir(), "meetrec-talk-"));
+  const config = join(dir, "meetrec.yaml");
+  writeFileSync(config, stringify({
+    delivery: { retry: { initialDelayMs: 300, maxDelayMs: 2000, factor: 2 }, pollIntervalMs: 100 },
+    backends: {
+      default: { apiKey: "test-key-0123456789abcdef" },
+      cloud: { talk: { url: talk.url, secret: SECRET }, video: { width: 640, height: 360, fps: 15 } },
+    },
+  }));
+  server = await startServer({ env: { MEETREC_CONFIG: config } });
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await talk?.stop();
+});
+
+const start = (status = 1, owner = "alice") => ({ type: "start", start: { status, owner, actor: { type: "users", id: owner } } });
+const stop = (actor?: string) => ({ type: "stop", stop: actor ? { actor: { type: "users", id: actor } } : {} });
+
+/** Final files on meetrec's disk. */
+function finalFiles(): Buffer[] {
+  const root = join(server.dataDir, "recordings");
+  return readdirSync(root).flatMap((id) => readdirSync(join(root, id)).filter((f) => /^recording\.(mp4|m4a)$/.test(f)).map((f) => readFileSync(join(root, id, f))));
+}
+
+async function waitUntil<T>(what: string, fn: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Checks a callback as Talk does, and returns its body. */
+function verifyCallback(cb: { headers: Record<string, string | undefined>; body: unknown }): void {
+  expect(cb.headers["ocs-apirequest"]).toBe("true");
+  expect(cb.headers["talk-recording-random"]!.length).toBeGreaterThanOrEqual(32);
+  const want = createHmac("sha256", SECRET).update(cb.headers["talk-recording-random"]!).update(JSON.stringify(cb.body)).digest("hex");
+  expect(cb.headers["talk-recording-checksum"]).toBe(want);
+  expect(cb.headers["user-agent"]).toMatch(/^meetrec\/\d/);
+}
+
+describe("Talk → meetrec requests", () => {
+  test("welcome answers the version, without the signaling feature header", async () => {
+    const r = await unixRequest(server.socket, "GET", "/api/v1/welcome");
+    expect(r.status).toBe(200);
+    expect(r.json()).toEqual({ version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
+    expect(r.headers["x-spreed-signaling-features"]).toBeUndefined();
+  });
+
+  test("checks in the protocol's order, with its status codes; nothing is created", async () => {
+    const s = server.socket;
+    const cases: [string, Promise<{ status: number }>, number][] = [
+      ["no backend header", talk.roomRequest(s, "room1", start(), { backend: null }), 403],
+      ["unknown backend", talk.roomRequest(s, "room1", start(), { backend: "https://other.example.com/" }), 403],
+      ["no random", talk.roomRequest(s, "room1", start(), { random: null }), 403],
+      ["no checksum", talk.roomRequest(s, "room1", start(), { checksum: null }), 403],
+      ["empty body", talk.roomRequest(s, "room1", undefined, { raw: "" }), 400],
+      ["body over maxMessageSize", talk.roomRequest(s, "room1", { ...start(), pad: "x".repeat(2000) }), 400],
+      ["wrong checksum", talk.roomRequest(s, "room1", start(), { checksum: "0".repeat(64) }), 403],
+      ["malformed JSON", talk.roomRequest(s, "room1", undefined, { raw: "{\"type\": \"start\"" }), 400],
+      ["not a start or stop", talk.roomRequest(s, "room1", { type: "pause" }), 400],
+      ["start without owner", talk.roomRequest(s, "room1", { type: "start", start: { actor: { type: "users", id: "a" } } }), 400],
+      ["stop of an unknown conversation", talk.roomRequest(s, "nosuchroom", stop("bob")), 404],
+    ];
+    for (const [name, res, status] of cases) expect((await res).status, name).toBe(status);
+    // the backend URL without its trailing slash is the same backend (check 1 passes, check 4 fails)
+    expect((await talk.roomRequest(s, "room1", start(), { backend: talk.url.replace(/\/$/, ""), checksum: "f".repeat(64) })).status).toBe(403);
+    expect((await server.api("GET", "/v1/recordings?limit=1000")).json().recordings).toEqual([]);
+    expect(readdirSync(server.dataDir).includes("recordings") ? readdirSync(join(server.dataDir, "recordings")) : []).toEqual([]);
+    expect(server.log()).toContain("Checksum verification failed");
+    expect(server.log()).not.toContain(SECRET);
+  });
+});
+
+describe("a Talk recording end to end", () => {
+  test("start (twice) → started → stop → stopped → upload; file identical to meetrec's", async () => {
+    const s = server.socket;
+    expect((await talk.roomRequest(s, "abc123", start(1, "alice"))).status).toBe(200);
+    expect((await talk.roomRequest(s, "abc123", start(1, "alice"))).status).toBe(200);
+    const started = await waitUntil("started callback", () => talk.callbacks.find((c) => c.body.type === "started" && c.body.started.token === "abc123"));
+    verifyCallback(started);
+    expect(started.body).toEqual({ type: "started", started: { token: "abc123", status: 1, actor: { type: "users", id: "alice" } } });
+    const list = (await server.api("GET", "/v1/recordings?limit=1000")).json().recordings;
+    expect(list).toHaveLength(0); // Talk's recordings belong to the Talk backend, not to API key holders
+    await new Promise((r) => setTimeout(r, 4000));
+    expect((await talk.roomRequest(s, "abc123", stop("bob"))).status).toBe(200);
+    const stopped = await waitUntil("stopped callback", () => talk.callbacks.find((c) => c.body.type === "stopped" && c.body.stopped.token === "abc123"));
+    verifyCallback(stopped);
+    expect(stopped.body).toEqual({ type: "stopped", stopped: { token: "abc123", actor: { type: "users", id: "bob" } } });
+    const upload = await waitUntil("upload", () => talk.uploads.find((u) => u.token === "abc123"));
+    expect(upload.owner).toBe("alice");
+    expect(upload.contentType).toBe("video/mp4");
+    expect(upload.fileName).toMatch(/^Recording \d{4}-\d{2}-\d{2} \d{2}-\d{2}-\d{2}\.mp4$/);
+    expect(upload.at).toBeGreaterThan(stopped.at);
+    expect(upload.bytes.subarray(4, 8).toString()).toBe("ftyp");
+    expect(finalFiles().some((f) => Buffer.compare(f, upload.bytes) === 0)).toBe(true);
+    expect(talk.callbacks.filter((c) => c.body.type === "started" && c.body.started.token === "abc123")).toHaveLength(1);
+    expect(talk.refused).toEqual([]);
+  });
+
+  test("audio only (status 2) → M4A uploaded as audio/mp4; a stop without actor → stopped without actor", async () => {
+    const s = server.socket;
+    expect((await talk.roomRequest(s, "audio7", start(2, "carol"))).status).toBe(200);
+    await waitUntil("started", () => talk.callbacks.find((c) => c.body.type === "started" && c.body.started.token === "audio7"));
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await talk.roomRequest(s, "audio7", stop())).status).toBe(200);
+    const stopped = await waitUntil("stopped", () => talk.callbacks.find((c) => c.body.type === "stopped" && c.body.stopped.token === "audio7"));
+    expect(stopped.body).toEqual({ type: "stopped", stopped: { token: "audio7" } });
+    const upload = await waitUntil("upload", () => talk.uploads.find((u) => u.token === "audio7"));
+    expect(upload).toMatchObject({ owner: "carol", contentType: "audio/mp4" });
+    expect(upload.fileName).toMatch(/\.m4a$/);
+  });
+
+  test("an upload refused with 400 size is kept and retried; a stop before capture began → stopped", async () => {
+    const s = server.socket;
+    talk.rejectUploadsWithSize = 2;
+    expect((await talk.roomRequest(s, "big1", start(1, "dave"))).status).toBe(200);
+    await waitUntil("started", () => talk.callbacks.find((c) => c.body.type === "started" && c.body.started.token === "big1"));
+    await new Promise((r) => setTimeout(r, 3000));
+    await talk.roomRequest(s, "big1", stop("dave"));
+    const upload = await waitUntil("upload after two refusals", () => talk.uploads.find((u) => u.token === "big1"));
+    expect(upload.bytes.length).toBeGreaterThan(1000);
+    expect(talk.rejectUploadsWithSize).toBe(0);
+
+    // a start immediately followed by a stop: Talk must still leave "Starting"
+    await talk.roomRequest(s, "quick1", start(1, "erin"));
+    expect((await talk.roomRequest(s, "quick1", stop("erin"))).status).toBe(200);
+    await waitUntil("quick1 stopped", () => talk.callbacks.find((c) => c.body.type === "stopped" && c.body.stopped.token === "quick1"));
+    expect(talk.callbacks.filter((c) => c.body.failed?.token === "quick1")).toEqual([]);
+  });
+
+  test("a call page that answers 404 → failed callback (Talk leaves \"Starting\"), no upload", async () => {
+    talk.notStarting.add("gone404");
+    expect((await talk.roomRequest(server.socket, "gone404", start(1, "gina"))).status).toBe(200);
+    const failed = await waitUntil("failed callback", () => talk.callbacks.find((c) => c.body.type === "failed" && c.body.failed.token === "gone404"));
+    verifyCallback(failed);
+    expect(failed.body).toEqual({ type: "failed", failed: { token: "gone404" } });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(talk.callbacks.filter((c) => JSON.stringify(c.body).includes("gone404")).map((c) => c.body.type)).toEqual(["failed"]);
+    expect(talk.uploads.filter((u) => u.token === "gone404")).toEqual([]);
+    expect(server.log()).toMatch(/answered HTTP 404/);
+  });
+
+  test("Talk down for 30 s: the callbacks arrive, in order, once it is back", async () => {
+    const s = server.socket;
+    talk.down = true;
+    const t0 = Date.now();
+    expect((await talk.roomRequest(s, "down1", start(1, "frank"))).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 6000));
+    expect((await talk.roomRequest(s, "down1", stop("frank"))).status).toBe(200);
+    await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - t0))));
+    expect(talk.callbacks.filter((c) => JSON.stringify(c.body).includes("down1"))).toEqual([]);
+    talk.down = false;
+    const back = Date.now();
+    const stopped = await waitUntil("stopped after Talk is back", () => talk.callbacks.find((c) => c.body.type === "stopped" && c.body.stopped.token === "down1"), 20_000);
+    const started = talk.callbacks.find((c) => c.body.type === "started" && c.body.started.token === "down1")!;
+    expect(started.at).toBeLessThanOrEqual(stopped.at);
+    expect(started.at - back).toBeLessThan(5000);
+    await waitUntil("upload after Talk is back", () => talk.uploads.find((u) => u.token === "down1"), 30_000);
+  });
+});
