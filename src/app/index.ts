@@ -13,7 +13,7 @@ import { RecordingMedia } from "../media/index.js";
 import { RecordingStore, TERMINAL, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent, type RecordingStatus } from "../store/index.js";
 import { DeliveryService } from "../delivery/index.js";
 import { toView } from "./view.js";
-import { ALLOW_ALL_BACKEND, canonicalBackendUrl, type TalkInfo } from "../talk/index.js";
+import { ALLOW_ALL_BACKEND, canonicalBackendUrl, talkJoinAdapter, type TalkInfo } from "../talk/index.js";
 import { MeetrecError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { RecordingJob, finalizeRecording, type StopReason } from "../worker/index.js";
@@ -97,7 +97,14 @@ export class App {
     const done = (async () => {
       const rec = await this.store.get(id);
       if (!rec || rec.status !== "queued") return;
-      job = new RecordingJob(rec, { config: this.config, store: this.store, pulse: () => this.pulse(), log: this.log, onSession: this.opts.onSession });
+      job = new RecordingJob(rec, {
+        config: this.config, store: this.store, pulse: () => this.pulse(), log: this.log, onSession: this.opts.onSession,
+        adapterFor: (r) => {
+          const talk = r.metadata.talk as TalkInfo | undefined;
+          const secret = this.config.backends[r.backend]?.talk?.secret;
+          return talk && secret ? talkJoinAdapter(this.config, secret, talk) : undefined;
+        },
+      });
       if (pendingStop) job.stop(pendingStop);
       await job.run();
     })();

@@ -14,6 +14,18 @@ import { RecorderBrowser, type BrowserKind } from "./browser.js";
 import { XvfbDisplay } from "./display.js";
 import { Encoder, type ClosedSegment, type EncoderExit } from "./encoder.js";
 import { runJoinSteps, type JoinStep } from "./join.js";
+import type { Page } from "puppeteer-core";
+
+/**
+ * Platform-specific joining (e.g. Nextcloud Talk's `OCA.Talk.*` calls), run after the page has
+ * loaded and the declarative join steps have run.
+ */
+export interface PlatformAdapter {
+  /** Joins the call. @throws MeetrecError `join_failed` with a reason that says what to fix. */
+  join(page: Page, signal?: AbortSignal): Promise<void>;
+  /** Leaves the call cleanly before the browser is closed. Must not throw. */
+  leave(page: Page): Promise<void>;
+}
 
 export interface SessionOptions {
   recordingId: string;
@@ -27,6 +39,8 @@ export interface SessionOptions {
   workDir: string;
   pulse: PulseServer;
   log: Logger;
+  /** Platform join adapter, if the meeting needs one. */
+  adapter?: PlatformAdapter;
 }
 
 /** Callbacks through which the session hands over what it captures. All are awaited in order. */
@@ -115,6 +129,8 @@ export class CaptureSession {
         throw new MeetrecError("join_failed", `The meeting page answered HTTP ${status} (${new URL(o.url).origin}${new URL(o.url).pathname}); check the URL, or whether the meeting is still open`);
       }
       await runJoinSteps(this.browser.page, o.join, o.capture.joinStepTimeoutMs, signal);
+      this.abortIfStopped(signal);
+      if (o.adapter) await o.adapter.join(this.browser.page, signal);
       this.abortIfStopped(signal);
       await this.startEncoder("start");
     } catch (err) {
@@ -226,6 +242,10 @@ export class CaptureSession {
     this.closed = true;
     this.closing ??= (async () => {
       if (this.encoder?.running) this.encoder.kill("SIGKILL");
+      if (this.o.adapter && this.browser) {
+        const page = this.browser.page;
+        await Promise.race([this.o.adapter.leave(page).catch(() => undefined), sleep(3000)]);
+      }
       await this.browser?.close().catch(() => undefined);
       await this.sink?.close().catch(() => undefined);
       await this.display?.close().catch(() => undefined);

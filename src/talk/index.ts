@@ -17,3 +17,4 @@ export interface TalkInfo {
   stopActor?: { type: string; id: string } | null;
 }
 export { sendTalkCallback, uploadToTalk, talkFileName, TalkRequestError, USER_AGENT } from "./client.js";
+export { talkJoinAdapter, internalSecretFor, sameSignalingServer } from "./join-adapter.js";

@@ -6,7 +6,7 @@
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { CaptureSession, type JoinStep, type PulseServer } from "../capture/index.js";
+import { CaptureSession, type JoinStep, type PlatformAdapter, type PulseServer } from "../capture/index.js";
 import type { Config } from "../config/index.js";
 import { fileTargets } from "../delivery/index.js";
 import { RecordingMedia, finalize, manifestBytes, manifestDurationMs, manifestSegmentCount, type FinalFile } from "../media/index.js";
@@ -21,6 +21,8 @@ export interface JobDeps {
   /** The machine's PulseAudio daemon (started on first use). */
   pulse(): Promise<PulseServer>;
   log: Logger;
+  /** The platform join adapter of a recording, if it needs one (Talk). */
+  adapterFor?(rec: Recording): PlatformAdapter | undefined;
   /** Observes each running session (tests and benchmarks read process ids from it). */
   onSession?(id: string, session: CaptureSession): void;
 }
@@ -129,7 +131,7 @@ export class RecordingJob {
       const t0 = Date.now();
       session = new CaptureSession({
         recordingId: rec.id, url: o.url, join: o.join as JoinStep[], mode: o.mode, browser: o.browser, video: o.video,
-        capture: config.capture, workDir, pulse: await this.deps.pulse(), log: this.log,
+        capture: config.capture, workDir, pulse: await this.deps.pulse(), log: this.log, adapter: this.deps.adapterFor?.(rec),
       }, {
         beginPeriod: async (reason, startedAt) => {
           const index = await m.beginPeriod(reason, startedAt);

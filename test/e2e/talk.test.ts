@@ -8,18 +8,23 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { stringify } from "yaml";
-import { TalkDouble } from "../fixtures/talk-double.js";
+import { JOINED_RGB, TalkDouble } from "../fixtures/talk-double.js";
+import { audioSamples, colourFraction, frameRgb, toneLevelsDb } from "../helpers/media-check.js";
 import { unixRequest } from "../helpers/server.js";
 import { startServer, type TestServer } from "../helpers/server.js";
 
 const SECRET = randomBytes(24).toString("hex");
 const TERMINAL = ["completed", "failed", "aborted"];
+const INTERNAL = randomBytes(16).toString("hex");
 let talk: TalkDouble;
+let badHpb: TalkDouble; // a second Talk whose signaling server has another internal secret than meetrec's
 let server: TestServer;
 
 beforeAll(async () => {
-  talk = new TalkDouble(SECRET);
+  talk = new TalkDouble(SECRET, INTERNAL);
   await talk.start();
+  badHpb = new TalkDouble(SECRET, "the-signaling-server-has-this-one");
+  await badHpb.start();
   const dir = mkdtempSync(join(tmpdir(), "meetrec-talk-"));
   const config = join(dir, "meetrec.yaml");
   writeFileSync(config, stringify({
@@ -27,7 +32,9 @@ beforeAll(async () => {
     backends: {
       default: { apiKey: "test-key-0123456789abcdef" },
       cloud: { talk: { url: talk.url, secret: SECRET }, video: { width: 640, height: 360, fps: 15 } },
+      cloud2: { talk: { url: badHpb.url, secret: SECRET }, video: { width: 640, height: 360, fps: 15 } },
     },
+    talk: { signaling: { internalSecret: INTERNAL, servers: [{ url: badHpb.signalingUrl.replace(/^ws/, "http"), internalSecret: "not-what-the-hpb-has" }] } },
   }));
   server = await startServer({ env: { MEETREC_CONFIG: config } });
 });
@@ -35,6 +42,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   await talk?.stop();
+  await badHpb?.stop();
 });
 
 const start = (status = 1, owner = "alice") => ({ type: "start", start: { status, owner, actor: { type: "users", id: owner } } });
@@ -120,6 +128,16 @@ describe("a Talk recording end to end", () => {
     expect(upload.at).toBeGreaterThan(stopped.at);
     expect(upload.bytes.subarray(4, 8).toString()).toBe("ftyp");
     expect(finalFiles().some((f) => Buffer.compare(f, upload.bytes) === 0)).toBe(true);
+    // joined through OCA.Talk with the right HMACs, left with signalingKill before the upload
+    expect(talk.settingsRequests.filter((r) => r.token === "abc123")).toEqual([{ token: "abc123", ok: true }]);
+    expect(talk.joins.filter((j) => j.token === "abc123")).toEqual([{ token: "abc123", ok: true, backend: talk.url }]);
+    const kill = talk.kills.find((k) => k.token === "abc123")!;
+    expect(kill.at).toBeLessThan(upload.at);
+    // the picture is the joined call (green), not the waiting page
+    const file = join(server.dir, "talk.mp4");
+    writeFileSync(file, upload.bytes);
+    expect(colourFraction(frameRgb(file, 2), JOINED_RGB)).toBeGreaterThan(0.9);
+    expect(toneLevelsDb(audioSamples(file, 16000, 1, 2), 16000, [700])[0]).toBeGreaterThan(20);
     expect(talk.callbacks.filter((c) => c.body.type === "started" && c.body.started.token === "abc123")).toHaveLength(1);
     expect(talk.refused).toEqual([]);
   });
@@ -165,6 +183,15 @@ describe("a Talk recording end to end", () => {
     expect(talk.callbacks.filter((c) => JSON.stringify(c.body).includes("gone404")).map((c) => c.body.type)).toEqual(["failed"]);
     expect(talk.uploads.filter((u) => u.token === "gone404")).toEqual([]);
     expect(server.log()).toMatch(/answered HTTP 404/);
+  });
+
+  test("a signaling server that rejects the internal secret → failed, with a reason that names the secret", async () => {
+    expect((await badHpb.roomRequest(server.socket, "hpb1", start(1, "hank"))).status).toBe(200);
+    const failed = await waitUntil("failed callback", () => badHpb.callbacks.find((c) => c.body.type === "failed"));
+    expect(failed.body).toEqual({ type: "failed", failed: { token: "hpb1" } });
+    expect(badHpb.joins).toEqual([{ token: "hpb1", ok: false, backend: badHpb.url }]);
+    expect(server.log()).toMatch(/rejected meetrec's internal secret/);
+    expect(server.log()).not.toContain("not-what-the-hpb-has");
   });
 
   test("Talk down for 30 s: the callbacks arrive, in order, once it is back", async () => {
