@@ -3,7 +3,9 @@
  * The `meetrec` command.
  */
 import { Command } from "commander";
-import { loadConfig } from "../config/index.js";
+import { writeFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { importNextcloudFile, importedYaml, loadConfig, parseConfig } from "../config/index.js";
 import { MeetrecError } from "../util/errors.js";
 import { record } from "./record.js";
 import { serve } from "./serve.js";
@@ -50,6 +52,20 @@ config.command("check")
       `  backends:    ${backends.length ? backends.join("; ") : "none (serve creates \"default\" with a generated key)"}`,
       "",
     ].join("\n"));
+  });
+
+config.command("import-nextcloud")
+  .description("convert a Nextcloud Talk recording server's server.conf into meetrec.yaml (keys that cannot be carried over are listed)")
+  .argument("<server.conf>", "the recording server's configuration file")
+  .option("-o, --out <file>", "write the YAML here (default: standard output)")
+  .action((file: string, o: { out?: string }) => {
+    const result = importNextcloudFile(file);
+    const yaml = importedYaml(result, file);
+    parseConfig(parseYaml(yaml)); // what we write must be valid
+    if (o.out) writeFileSync(o.out, yaml, { mode: 0o600 });
+    else process.stdout.write(yaml);
+    for (const n of result.notCarried) process.stderr.write(`not carried over: ${n}\n`);
+    if (o.out) process.stderr.write(`wrote ${o.out} (${Object.keys((result.config.backends as object) ?? {}).length} Talk backend(s)); check it with: meetrec config check -c ${o.out}\n`);
   });
 
 program.parseAsync().catch((err: unknown) => {

@@ -9,8 +9,10 @@ import { createLogger } from "../util/log.js";
 
 /** Starts the server and resolves once it listens; SIGINT/SIGTERM stop it gracefully (live recordings are finalized). */
 export async function serve(opts: { config?: string }): Promise<void> {
-  const config = loadConfig(opts.config);
+  let notCarried: string[] = [];
+  const config = loadConfig(opts.config, process.env, (keys) => { notCarried = keys; });
   const log = createLogger(process.env.MEETREC_LOG_LEVEL ?? config.logLevel);
+  for (const key of notCarried) log.warn({ key }, "server.conf key not carried over");
   const keyFile = ensureDefaultBackend(config);
   if (keyFile) log.info({ keyFile }, "no backend configured: created backend \"default\"; its API key is in this file");
   for (const [name, b] of Object.entries(config.backends)) {

@@ -7,6 +7,7 @@ import { join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { MeetrecError } from "../util/errors.js";
 import { Config } from "./schema.js";
+import { importNextcloudConf } from "./nextcloud-import.js";
 
 /** Environment variables that are not config keys. */
 const NOT_KEYS = new Set(["MEETREC_CONFIG", "MEETREC_API_KEY"]);
@@ -58,9 +59,11 @@ export function parseConfig(raw: unknown, source = "configuration"): Config {
 
 /**
  * Loads `path` (or `MEETREC_CONFIG`; no file is fine), applies the environment and validates.
+ * A Nextcloud recording server `server.conf` is accepted too; `onNotCarried` is told which of
+ * its keys have no meetrec equivalent.
  * @throws MeetrecError `config_invalid` for unreadable YAML or invalid keys.
  */
-export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env, onNotCarried?: (keys: string[]) => void): Config {
   const file = path ?? env.MEETREC_CONFIG;
   let raw: Record<string, unknown> = {};
   if (file) {
@@ -70,7 +73,12 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
     } catch (err) {
       throw new MeetrecError("config_invalid", `Cannot read config file ${file}: ${(err as Error).message}`);
     }
-    try {
+    if (file.endsWith(".conf") && /^\s*\[(backend|signaling|http|ffmpeg)\]/m.test(text)) {
+      // A Nextcloud Talk recording server's server.conf: converted on the fly.
+      const imported = importNextcloudConf(text);
+      onNotCarried?.(imported.notCarried);
+      raw = imported.config;
+    } else try {
       raw = (parseYaml(text) as Record<string, unknown>) ?? {};
     } catch (err) {
       throw new MeetrecError("config_invalid", `Config file ${file} is not valid YAML: ${(err as Error).message}`);

@@ -14,7 +14,7 @@ import { errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { deliverToSpool } from "./spool.js";
 import { sendWebhook, type WebhookEvent } from "./webhook.js";
-import { sendTalkCallback, talkFileName, uploadToTalk, type TalkInfo } from "../talk/index.js";
+import { sendTalkCallback, talkFileName, uploadRecordingToTalk, type TalkInfo } from "../talk/index.js";
 
 /** What the service needs from the process around it. */
 export interface DeliveryDeps {
@@ -159,7 +159,7 @@ export class DeliveryService {
       if (d.target === "talk:callback") return sendTalkCallback(backend.talk.secret, t.backendUrl, d.payload, timeoutMs);
       const file = this.deps.filePath(rec);
       const ext = file.slice(file.lastIndexOf(".") + 1);
-      return uploadToTalk({
+      return uploadRecordingToTalk({
         secret: backend.talk.secret, backendUrl: t.backendUrl, token: t.token, owner: t.owner, file,
         fileName: talkFileName(new Date(rec.startedAt ?? rec.createdAt), ext),
         contentType: rec.options.mode === "audio" ? "audio/mp4" : "video/mp4", timeoutMs: Math.max(timeoutMs, 600_000),

@@ -63,13 +63,80 @@ export function talkFileName(startedAt: Date, ext: string): string {
   return `Recording ${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}-${p(d.getUTCMinutes())}-${p(d.getUTCSeconds())}.${ext}`;
 }
 
+/** Size of a WebDAV chunk: Nextcloud's chunking v2 wants ≥ 5 MiB for all but the last. */
+export const CHUNK_BYTES = 10 * 1024 * 1024;
+
+interface UploadArgs { secret: string; backendUrl: string; token: string; owner: string; file: string; fileName: string; contentType: string; timeoutMs: number }
+
+/**
+ * Uploads in chunks (newer Talk): `request-upload` → WebDAV chunking v2 on the returned
+ * create-only share (MKCOL, PUT 1…n, MOVE .file with Destination + OC-Total-Length, basic auth
+ * share token : password) → `store` with `{owner, fileName}`. Returns undefined when Talk
+ * answers 404 to `request-upload` (an older Talk: use the single multipart upload).
+ * @throws TalkRequestError for any other failure.
+ */
+export async function uploadChunked(o: UploadArgs, chunkBytes = CHUNK_BYTES): Promise<string | undefined> {
+  const api = `${o.backendUrl}/ocs/v2.php/apps/spreed/api/v1/recording/${encodeURIComponent(o.token)}`;
+  let share: { token: string; password: string; fileName: string };
+  try {
+    const res = await send(`${api}/request-upload`, {
+      method: "POST", headers: { ...headers(o.secret, o.token), "Content-Type": "application/json" }, body: JSON.stringify({ owner: o.owner, fileName: o.fileName }),
+    }, o.timeoutMs);
+    share = ((await res.json()) as { ocs: { data: typeof share } }).ocs.data;
+  } catch (err) {
+    if (err instanceof TalkRequestError && err.status === 404) return undefined;
+    throw err;
+  }
+  const blob = await openAsBlob(o.file);
+  const auth = `Basic ${Buffer.from(`${share.token}:${share.password}`).toString("base64")}`;
+  const uploadDir = `${o.backendUrl}/public.php/dav/uploads/${encodeURIComponent(share.token)}/meetrec-${talkRandom(16)}`;
+  const dav = {
+    Authorization: auth,
+    Destination: `${o.backendUrl}/public.php/dav/files/${encodeURIComponent(share.token)}/${encodeURIComponent(share.fileName)}`,
+    "OC-Total-Length": String(blob.size),
+    "User-Agent": USER_AGENT,
+  };
+  await send(uploadDir, { method: "MKCOL", headers: dav }, o.timeoutMs);
+  for (let n = 1, at = 0; at < blob.size || n === 1; n++, at += chunkBytes) {
+    await send(`${uploadDir}/${n}`, { method: "PUT", headers: { ...dav, "Content-Type": "application/octet-stream" }, body: blob.slice(at, at + chunkBytes) }, o.timeoutMs);
+    if (at + chunkBytes >= blob.size) break;
+  }
+  await send(`${uploadDir}/.file`, { method: "MOVE", headers: dav }, o.timeoutMs);
+  const res = await send(`${api}/store`, {
+    method: "POST", headers: { ...headers(o.secret, o.token), "Content-Type": "application/json" }, body: JSON.stringify({ owner: o.owner, fileName: share.fileName }),
+  }, o.timeoutMs);
+  return `uploaded in ${Math.max(1, Math.ceil(blob.size / chunkBytes))} chunk(s) as "${share.fileName}" (HTTP ${res.status})`;
+}
+
+/**
+ * Hands the recording to Talk: chunked when Talk supports it, else (404 on `request-upload`)
+ * or when the chunked upload fails, the single multipart `store`. A refusal of both is thrown,
+ * and the delivery retries it later; the file stays until Talk has it.
+ * @throws TalkRequestError from the last method tried.
+ */
+export async function uploadRecordingToTalk(o: UploadArgs): Promise<string> {
+  let chunkedError: unknown;
+  try {
+    const done = await uploadChunked(o);
+    if (done) return done;
+  } catch (err) {
+    chunkedError = err;
+  }
+  try {
+    return await uploadToTalk(o);
+  } catch (err) {
+    if (chunkedError) throw new TalkRequestError(`chunked upload: ${(chunkedError as Error).message}; single upload: ${(err as Error).message}`, (err as TalkRequestError).status ?? 0, (err as TalkRequestError).talkError);
+    throw err;
+  }
+}
+
 /**
  * Uploads the file with `POST …/recording/{token}/store` as multipart/form-data (`owner`,
  * `file`); checksum over the conversation token, not the body (protocol §2 Upload). The file is
  * streamed from disk.
  * @throws TalkRequestError (`talkError` = `size`, `invalid_file`, … on 400).
  */
-export async function uploadToTalk(o: { secret: string; backendUrl: string; token: string; owner: string; file: string; fileName: string; contentType: string; timeoutMs: number }): Promise<string> {
+export async function uploadToTalk(o: UploadArgs): Promise<string> {
   const form = new FormData();
   form.set("owner", o.owner);
   form.set("file", new File([await openAsBlob(o.file)], o.fileName, { type: o.contentType }));

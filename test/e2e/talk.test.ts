@@ -151,7 +151,7 @@ describe("a Talk recording end to end", () => {
     const stopped = await waitUntil("stopped", () => talk.callbacks.find((c) => c.body.type === "stopped" && c.body.stopped.token === "audio7"));
     expect(stopped.body).toEqual({ type: "stopped", stopped: { token: "audio7" } });
     const upload = await waitUntil("upload", () => talk.uploads.find((u) => u.token === "audio7"));
-    expect(upload).toMatchObject({ owner: "carol", contentType: "audio/mp4" });
+    expect(upload).toMatchObject({ owner: "carol", contentType: "audio/mp4", method: "multipart" });
     expect(upload.fileName).toMatch(/\.m4a$/);
   });
 
@@ -171,6 +171,23 @@ describe("a Talk recording end to end", () => {
     expect((await talk.roomRequest(s, "quick1", stop("erin"))).status).toBe(200);
     await waitUntil("quick1 stopped", () => talk.callbacks.find((c) => c.body.type === "stopped" && c.body.stopped.token === "quick1"));
     expect(talk.callbacks.filter((c) => c.body.failed?.token === "quick1")).toEqual([]);
+  });
+
+  test("a newer Talk gets the chunked upload (request-upload + WebDAV chunking v2 + store)", async () => {
+    talk.chunking = true;
+    try {
+      expect((await talk.roomRequest(server.socket, "chunk1", start(1, "ivan"))).status).toBe(200);
+      await waitUntil("started", () => talk.callbacks.find((c) => c.body.type === "started" && c.body.started.token === "chunk1"));
+      await new Promise((r) => setTimeout(r, 3000));
+      await talk.roomRequest(server.socket, "chunk1", stop("ivan"));
+      const upload = await waitUntil("chunked upload", () => talk.uploads.find((u) => u.token === "chunk1"));
+      expect(upload).toMatchObject({ method: "chunked", owner: "ivan", chunks: 1 });
+      expect(upload.fileName).toMatch(/^Recording .*\.mp4$/);
+      expect(finalFiles().some((f) => Buffer.compare(f, upload.bytes) === 0)).toBe(true);
+      expect(talk.refused).toEqual([]);
+    } finally {
+      talk.chunking = false;
+    }
   });
 
   test("a call page that answers 404 → failed callback (Talk leaves \"Starting\"), no upload", async () => {

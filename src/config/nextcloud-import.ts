@@ -1,0 +1,113 @@
+/**
+ * Reads the Nextcloud Talk recording server's `server.conf` (INI; shared/protocols/
+ * nextcloud-talk.md §4) and turns it into meetrec configuration, listing every key that cannot
+ * be carried over and why.
+ */
+import { readFileSync } from "node:fs";
+import { parse as parseIni } from "ini";
+import { stringify } from "yaml";
+import { MeetrecError } from "../util/errors.js";
+
+/** The result: a raw meetrec config object plus what was left behind. */
+export interface ImportResult {
+  config: Record<string, unknown>;
+  /** `section.key: why` for every key that has no meetrec equivalent. */
+  notCarried: string[];
+}
+
+const list = (v: unknown) => String(v ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+const bool = (v: unknown) => ["true", "yes", "1", "on"].includes(String(v ?? "").trim().toLowerCase());
+const int = (v: unknown) => (v === undefined || String(v).trim() === "" ? undefined : Number.parseInt(String(v), 10));
+/** Python logging levels → pino levels. */
+const LEVELS: Record<number, string> = { 10: "debug", 20: "info", 30: "warn", 40: "error", 50: "fatal" };
+
+/**
+ * Converts the text of a `server.conf`. @throws MeetrecError `config_invalid` when a backend or
+ * signaling server named in a list has no section or no url.
+ */
+export function importNextcloudConf(text: string): ImportResult {
+  const ini = parseIni(text) as Record<string, Record<string, string>>;
+  const notCarried: string[] = [];
+  const config: Record<string, unknown> = {};
+  const used = new Set<string>();
+  const take = (section: string, key: string) => { used.add(`${section}.${key}`); return ini[section]?.[key]; };
+  const skip = (section: string, key: string, why: string) => {
+    if (ini[section]?.[key] !== undefined) notCarried.push(`[${section}] ${key}: ${why}`);
+    used.add(`${section}.${key}`);
+  };
+
+  const listen = take("http", "listen");
+  if (listen) config.listen = listen.trim();
+  const level = int(take("logs", "level"));
+  if (level !== undefined) config.logLevel = LEVELS[level] ?? "info";
+
+  const commonVideo = { width: int(take("backend", "videowidth")), height: int(take("backend", "videoheight")) };
+  const commonMax = int(take("backend", "maxmessagesize"));
+  const commonSecret = take("backend", "secret");
+  skip("backend", "skipverify", "TLS verification cannot be turned off in meetrec yet; install the backend's CA instead");
+  skip("backend", "directory", "meetrec keeps all recordings under dataDir; set dataDir instead");
+  const backends: Record<string, unknown> = {};
+  for (const id of list(take("backend", "backends"))) {
+    const section = ini[id];
+    if (!section?.url) throw new MeetrecError("config_invalid", `server.conf: backend "${id}" is listed in [backend] backends but has no [${id}] section with a url`);
+    const secret = take(id, "secret") ?? commonSecret;
+    if (!secret) throw new MeetrecError("config_invalid", `server.conf: backend "${id}" has no secret and [backend] has no common secret`);
+    take(id, "url");
+    const video = { width: int(take(id, "videowidth")) ?? commonVideo.width, height: int(take(id, "videoheight")) ?? commonVideo.height };
+    const max = int(take(id, "maxmessagesize")) ?? commonMax;
+    skip(id, "skipverify", "TLS verification cannot be turned off in meetrec yet; install the backend's CA instead");
+    skip(id, "directory", "meetrec keeps all recordings under dataDir");
+    const name = id.replace(/[^a-zA-Z0-9_-]/g, "-");
+    backends[name] = {
+      talk: { url: section.url.trim(), secret, ...(max ? { maxMessageSize: max } : {}) },
+      ...(video.width && video.height ? { video: { width: video.width, height: video.height } } : {}),
+    };
+  }
+  if (Object.keys(backends).length) config.backends = backends;
+
+  const talk: Record<string, unknown> = {};
+  if (bool(take("backend", "allowall"))) {
+    talk.allowAll = true;
+    if (commonSecret) talk.secret = commonSecret;
+  }
+  const signaling: Record<string, unknown> = {};
+  const internal = take("signaling", "internalsecret");
+  if (internal) signaling.internalSecret = internal;
+  const servers = list(take("signaling", "signalings")).map((id) => {
+    const url = take(id, "url");
+    if (!url) throw new MeetrecError("config_invalid", `server.conf: signaling server "${id}" is listed in [signaling] signalings but has no [${id}] section with a url`);
+    const secret = take(id, "internalsecret") ?? internal;
+    if (!secret) throw new MeetrecError("config_invalid", `server.conf: signaling server "${id}" has no internalsecret and [signaling] has none either`);
+    return { url: url.trim(), internalSecret: secret };
+  });
+  if (servers.length) signaling.servers = servers;
+  if (Object.keys(signaling).length) talk.signaling = signaling;
+  if (Object.keys(talk).length) config.talk = talk;
+
+  for (const key of Object.keys(ini.ffmpeg ?? {})) skip("ffmpeg", key, "meetrec encodes H.264/AAC in fragmented MP4 segments (see video and capture settings); ffmpeg arguments are not configurable");
+  skip("recording", "browser", "the browser is chosen per recording (Talk recordings use Chromium)");
+  for (const key of Object.keys(ini.stats ?? {})) skip("stats", key, "meetrec has no stats endpoint restricted by IP yet");
+  for (const [section, keys] of Object.entries(ini)) {
+    if (typeof keys !== "object") continue;
+    for (const key of Object.keys(keys)) if (!used.has(`${section}.${key}`)) notCarried.push(`[${section}] ${key}: unknown to meetrec`);
+  }
+  return { config, notCarried };
+}
+
+/** Reads and converts `path`; @throws MeetrecError `config_invalid` when unreadable. */
+export function importNextcloudFile(path: string): ImportResult {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new MeetrecError("config_invalid", `Cannot read ${path}: ${(err as Error).message}`);
+  }
+  return importNextcloudConf(text);
+}
+
+/** The YAML to write, with the keys that were not carried over as comments at the top. */
+export function toYaml(r: ImportResult, source: string): string {
+  const head = [`# meetrec configuration imported from ${source}`];
+  if (r.notCarried.length) head.push("# Not carried over:", ...r.notCarried.map((n) => `#   ${n}`));
+  return `${head.join("\n")}\n${stringify(r.config)}`;
+}

@@ -1,0 +1,103 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { parse } from "yaml";
+import { importNextcloudConf, loadConfig, parseConfig } from "../../src/config/index.js";
+import { REPO_ROOT } from "../fixtures/meeting.js";
+
+const SERVER_CONF = `[logs]
+level = 30
+
+[http]
+listen = 127.0.0.1:8000
+
+[app]
+unknownkey = 1
+
+[backend]
+allowall = false
+secret = common-secret-0123456789
+backends = cloud1, cloud2
+skipverify = false
+maxmessagesize = 2048
+videowidth = 1920
+videoheight = 1080
+directory = /tmp
+
+[cloud1]
+url = https://cloud1.example.com/
+secret = cloud1-secret-0123456789
+videowidth = 1280
+videoheight = 720
+
+[cloud2]
+url = https://cloud2.example.com/nextcloud/
+skipverify = true
+
+[signaling]
+internalsecret = common-internal
+signalings = hpb1, hpb2
+
+[hpb1]
+url = https://signaling1.example.com/
+internalsecret = hpb1-internal
+
+[hpb2]
+url = wss://signaling2.example.com/
+
+[ffmpeg]
+outputvideo = -c:v libvpx -deadline:v realtime -crf 10 -b:v 1M
+extensionvideo = .webm
+
+[recording]
+browser = firefox
+
+[stats]
+allowed_ips = 127.0.0.1
+`;
+
+describe("importing a Talk recording server's server.conf", () => {
+  test("backends, secrets, sizes and signaling servers carry over; the rest is named", () => {
+    const r = importNextcloudConf(SERVER_CONF);
+    const cfg = parseConfig(r.config);
+    expect(cfg.listen).toBe("127.0.0.1:8000");
+    expect(cfg.logLevel).toBe("warn");
+    expect(cfg.backends.cloud1).toMatchObject({ talk: { url: "https://cloud1.example.com/", secret: "cloud1-secret-0123456789", maxMessageSize: 2048 }, video: { width: 1280, height: 720 } });
+    expect(cfg.backends.cloud2).toMatchObject({ talk: { url: "https://cloud2.example.com/nextcloud/", secret: "common-secret-0123456789" }, video: { width: 1920, height: 1080 } });
+    expect(cfg.backends.cloud1.apiKey).toBeUndefined();
+    expect(cfg.talk.allowAll).toBe(false);
+    expect(cfg.talk.signaling).toEqual({ internalSecret: "common-internal", servers: [
+      { url: "https://signaling1.example.com/", internalSecret: "hpb1-internal" },
+      { url: "wss://signaling2.example.com/", internalSecret: "common-internal" },
+    ] });
+    const left = r.notCarried.join("\n");
+    for (const k of ["[backend] skipverify", "[backend] directory", "[cloud2] skipverify", "[ffmpeg] outputvideo", "[ffmpeg] extensionvideo", "[recording] browser", "[stats] allowed_ips", "[app] unknownkey: unknown to meetrec"]) expect(left).toContain(k);
+    expect(left).not.toContain("[cloud1] url");
+  });
+
+  test("a listed backend without a section is an error that names it", () => {
+    expect(() => importNextcloudConf("[backend]\nbackends = ghost\nsecret = s0123456789abcdef\n")).toThrow(/backend "ghost".*\[ghost\]/);
+  });
+
+  test("meetrec config import-nextcloud writes a valid meetrec.yaml (0600) with the left-over keys as comments", () => {
+    const dir = mkdtempSync(join(tmpdir(), "meetrec-import-"));
+    writeFileSync(join(dir, "server.conf"), SERVER_CONF);
+    const out = join(dir, "meetrec.yaml");
+    execFileSync(process.execPath, ["--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), "config", "import-nextcloud", join(dir, "server.conf"), "-o", out], { cwd: REPO_ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    const text = readFileSync(out, "utf8");
+    expect(text).toMatch(/^# meetrec configuration imported from .*server\.conf\n# Not carried over:\n#   \[backend\] skipverify/);
+    expect(parseConfig(parse(text)).backends.cloud1.talk!.url).toBe("https://cloud1.example.com/");
+    expect((statSync(out).mode & 0o777).toString(8)).toBe("600");
+  });
+
+  test("serve can also read the server.conf directly, and says what it left out", () => {
+    const dir = mkdtempSync(join(tmpdir(), "meetrec-import-"));
+    writeFileSync(join(dir, "server.conf"), SERVER_CONF);
+    let left: string[] = [];
+    const cfg = loadConfig(join(dir, "server.conf"), {}, (k) => { left = k; });
+    expect(Object.keys(cfg.backends)).toEqual(["cloud1", "cloud2"]);
+    expect(left.length).toBeGreaterThan(5);
+  });
+});
