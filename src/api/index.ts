@@ -116,7 +116,10 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
     }, async (req) => {
       const rec = await app.get(req.params.id, req.backend);
       const { deliveries, attempts } = await app.deliveries(rec.id);
-      return { ...toView(rec, base(req), await app.events(rec.id)), deliveries: toDeliveryViews(deliveries, attempts) };
+      const view = toView(rec, base(req), await app.events(rec.id));
+      const url = await app.fileUrl(rec);
+      if (view.file && url) view.file.url = url;
+      return { ...view, deliveries: toDeliveryViews(deliveries, attempts) };
     });
 
     r.post("/recordings/:id/redeliver", {

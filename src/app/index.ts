@@ -11,7 +11,7 @@ import type { Config } from "../config/index.js";
 import { InProcessDispatcher } from "../dispatch/index.js";
 import { RecordingMedia } from "../media/index.js";
 import { RecordingStore, TERMINAL, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent, type RecordingStatus } from "../store/index.js";
-import { DeliveryService } from "../delivery/index.js";
+import { DeliveryService, deleteFromS3, presignedUrl } from "../delivery/index.js";
 import { toView } from "./view.js";
 import { ALLOW_ALL_BACKEND, canonicalBackendUrl, talkJoinAdapter, type TalkInfo } from "../talk/index.js";
 import { MeetrecError } from "../util/errors.js";
@@ -219,6 +219,9 @@ export class App {
       }
       await this.dispatcher.settled(id);
     }
+    const s3 = this.config.backends[rec.backend]?.delivery.s3;
+    const loc = (await this.store.get(id))?.file?.s3;
+    if (s3 && loc) await deleteFromS3(s3, loc); // throws (and deletes nothing) when the bucket cannot be reached
     await rm(join(this.config.dataDir, "recordings", id), { recursive: true, force: true });
     await this.store.delete(id);
     this.log.info({ recordingId: id }, "recording deleted");
@@ -238,6 +241,13 @@ export class App {
     const n = await this.delivery.redeliver(rec);
     if (n === 0) throw new MeetrecError("not_ready", `Recording ${id} has nothing to deliver (status ${rec.status}; no file target or no file yet)`);
     return n;
+  }
+
+  /** Download URL of the file: a presigned bucket URL once the S3 delivery succeeded, else undefined (the API serves it). */
+  async fileUrl(rec: Recording): Promise<string | undefined> {
+    const s3 = this.config.backends[rec.backend]?.delivery.s3;
+    if (!s3 || !rec.file?.s3) return undefined;
+    return presignedUrl(s3, rec.file.s3, `${rec.id}-${rec.file.name}`);
   }
 
   /** Absolute path of the finished file. @throws MeetrecError `not_ready` when there is none. */

@@ -37,10 +37,29 @@ export const SpoolTarget = z.strictObject({
 });
 export type SpoolTarget = z.infer<typeof SpoolTarget>;
 
+/** An S3-compatible bucket the final file is uploaded to; the API then links to it with a presigned URL. */
+export const S3Target = z.strictObject({
+  bucket: z.string().min(3),
+  region: z.string().default("us-east-1"),
+  /** Endpoint of an S3-compatible service (MinIO, Ceph, …); default: AWS. */
+  endpoint: z.url().optional(),
+  /** Path-style addressing (`endpoint/bucket/key`), needed by most S3-compatible services. */
+  forcePathStyle: z.boolean().default(false),
+  /** Key prefix, e.g. `tenant-a/`; objects go to `{prefix}recordings/{id}/{file name}`. */
+  prefix: z.string().default(""),
+  /** Credentials; default: the AWS SDK's chain (AWS_ACCESS_KEY_ID, …). */
+  accessKeyId: z.string().optional(),
+  secretAccessKey: z.string().optional(),
+  /** Lifetime of the presigned download URL, s (SigV4 allows at most 7 days). */
+  presignSeconds: z.number().int().min(60).max(604800).default(604800),
+});
+export type S3Target = z.infer<typeof S3Target>;
+
 /** Where a backend's finished recordings go. */
 export const DeliveryTargets = z.strictObject({
   webhooks: z.array(WebhookTarget).default([]),
   spool: SpoolTarget.optional(),
+  s3: S3Target.optional(),
 });
 export type DeliveryTargets = z.infer<typeof DeliveryTargets>;
 

@@ -13,6 +13,7 @@ import type { Delivery, Recording, RecordingStatus, RecordingStore } from "../st
 import { errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { deliverToSpool } from "./spool.js";
+import { uploadToS3 } from "./s3.js";
 import { sendWebhook, type WebhookEvent } from "./webhook.js";
 import { sendTalkCallback, talkFileName, uploadRecordingToTalk, type TalkInfo } from "../talk/index.js";
 
@@ -30,7 +31,7 @@ export interface DeliveryDeps {
 /** Names of the file targets a recording of `backend` must reach before it is `completed`. */
 export function fileTargets(config: Config, backend: string): string[] {
   const b = config.backends[backend];
-  return [...(b?.talk ? ["talk:upload"] : []), ...(b?.delivery.spool ? ["spool"] : [])];
+  return [...(b?.talk ? ["talk:upload"] : []), ...(b?.delivery.s3 ? ["s3"] : []), ...(b?.delivery.spool ? ["spool"] : [])];
 }
 
 /**
@@ -164,6 +165,13 @@ export class DeliveryService {
         fileName: talkFileName(new Date(rec.startedAt ?? rec.createdAt), ext),
         contentType: rec.options.mode === "audio" ? "audio/mp4" : "video/mp4", timeoutMs: Math.max(timeoutMs, 600_000),
       });
+    }
+    if (d.target === "s3") {
+      const t = backend.delivery.s3;
+      if (!t || !rec.file) throw new Error(`backend ${rec.backend} has no S3 target any more, or the recording has no file`);
+      const loc = await uploadToS3(t, rec.id, this.deps.filePath(rec), rec.file.name, rec.options.mode === "audio" ? "audio/mp4" : "video/mp4");
+      await this.deps.store.mergeFile(rec.id, { s3: loc });
+      return `uploaded to s3://${loc.bucket}/${loc.key}`;
     }
     if (d.target === "spool") {
       if (!backend.delivery.spool) throw new Error(`backend ${rec.backend} has no spool directory any more`);

@@ -10,7 +10,7 @@ import { CamelCasePlugin, Kysely, Migrator, SqliteDialect, sql, type Generated, 
 import { MeetrecError } from "../util/errors.js";
 import {
   TERMINAL, TRANSITIONS, type Delivery, type DeliveryAttempt, type DeliveryKind, type DeliveryStatus, type Recording, type RecordingEvent,
-  type RecordingOptions, type RecordingStatus, type TransitionPatch,
+  type RecordingFile, type RecordingOptions, type RecordingStatus, type TransitionPatch,
 } from "./types.js";
 
 interface RecordingsTable {
@@ -282,6 +282,15 @@ export class RecordingStore {
     });
     for (const fn of this.listeners) fn(rec, from);
     return rec;
+  }
+
+  /** Merges `patch` into the recording's file description (after a delivery placed a copy somewhere). */
+  async mergeFile(id: string, patch: Partial<RecordingFile>): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      const cur = await tx.selectFrom("recordings").select("file").where("id", "=", id).executeTakeFirst();
+      if (!cur?.file) return;
+      await tx.updateTable("recordings").set({ file: JSON.stringify({ ...JSON.parse(cur.file), ...patch }) }).where("id", "=", id).execute();
+    });
   }
 
   /** Merges `patch` into the recording's metadata (shallow). */

@@ -43,6 +43,8 @@ export interface RecordingFile {
   durationSeconds: number;
   /** Streams as probed: `video h264 1280x720 30fps`, `audio aac 48000Hz 2ch`. */
   streams: string[];
+  /** Where a copy was delivered in a bucket (set once the S3 delivery succeeded). */
+  s3?: { bucket: string; key: string };
 }
 
 export interface Recording {

@@ -1,0 +1,60 @@
+/**
+ * S3 delivery: the final file is uploaded (multipart for large files, via @aws-sdk/lib-storage)
+ * to `{prefix}recordings/{id}/{file name}`, the layout of DESIGN.md; downloads use presigned GET
+ * URLs (SigV4 query signing, at most 7 days).
+ */
+import { createReadStream } from "node:fs";
+import { DeleteObjectCommand, GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import type { S3Target } from "../config/index.js";
+
+const clients = new Map<string, S3Client>();
+
+/** One client per target configuration (connections are reused). */
+export function s3Client(t: S3Target): S3Client {
+  const k = JSON.stringify([t.endpoint, t.region, t.forcePathStyle, t.accessKeyId]);
+  let c = clients.get(k);
+  if (!c) {
+    c = new S3Client({
+      region: t.region, endpoint: t.endpoint, forcePathStyle: t.forcePathStyle,
+      ...(t.accessKeyId && t.secretAccessKey ? { credentials: { accessKeyId: t.accessKeyId, secretAccessKey: t.secretAccessKey } } : {}),
+      maxAttempts: 2,
+    });
+    clients.set(k, c);
+  }
+  return c;
+}
+
+/** Object key of a recording's final file. */
+export function s3Key(t: S3Target, id: string, fileName: string): string {
+  return `${t.prefix}recordings/${id}/${fileName}`;
+}
+
+/**
+ * Uploads `file` (streamed, 8 MiB parts, 2 at a time) and returns its location.
+ * @throws the SDK's error (network, credentials, bucket) — the delivery retries it.
+ */
+export async function uploadToS3(t: S3Target, id: string, file: string, fileName: string, contentType: string): Promise<{ bucket: string; key: string }> {
+  const key = s3Key(t, id, fileName);
+  await new Upload({
+    client: s3Client(t),
+    params: { Bucket: t.bucket, Key: key, Body: createReadStream(file), ContentType: contentType },
+    partSize: 8 * 1024 * 1024,
+    queueSize: 2,
+  }).done();
+  return { bucket: t.bucket, key };
+}
+
+/** A presigned GET URL for the object, valid `t.presignSeconds`. */
+export function presignedUrl(t: S3Target, loc: { bucket: string; key: string }, downloadName?: string): Promise<string> {
+  return getSignedUrl(s3Client(t), new GetObjectCommand({
+    Bucket: loc.bucket, Key: loc.key,
+    ...(downloadName ? { ResponseContentDisposition: `attachment; filename="${downloadName.replace(/"/g, "")}"` } : {}),
+  }), { expiresIn: t.presignSeconds });
+}
+
+/** Deletes the object (recording deleted). */
+export async function deleteFromS3(t: S3Target, loc: { bucket: string; key: string }): Promise<void> {
+  await s3Client(t).send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
+}
