@@ -43,7 +43,7 @@ export class App {
       config.backends[ALLOW_ALL_BACKEND] = { allowedOrigins: [], delivery: { webhooks: [] }, talk: { url: "http://talk-any.invalid/", secret: config.talk.secret!, maxMessageSize: 1024 } };
     }
     this.dispatcher = new InProcessDispatcher(config.concurrency, (id) => this.runJob(id), log);
-    this.delivery = new DeliveryService({ config, store, log, describe: (rec) => toView(rec, this.baseUrl), filePath: (rec) => this.filePath(rec) });
+    this.delivery = new DeliveryService({ config, store, log, describe: (rec) => toView(rec, this.baseUrl), filePath: (rec) => this.filePath(rec), fileUrl: (rec) => this.fileUrl(rec) });
   }
 
   /** Absolute base URL used in webhook payloads and sidecars (`publicUrl`, else derived from `listen`). */

@@ -55,11 +55,31 @@ export const S3Target = z.strictObject({
 });
 export type S3Target = z.infer<typeof S3Target>;
 
+/** E-mail to the recording's owner when it is ready (SMTP). */
+export const EmailTarget = z.strictObject({
+  smtp: z.strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(587),
+    /** TLS from the first byte (port 465); otherwise STARTTLS when offered. */
+    secure: z.boolean().default(false),
+    user: z.string().optional(),
+    password: z.string().optional(),
+  }),
+  /** Sender, e.g. `meetrec <recordings@example.com>`. */
+  from: z.string().min(3),
+  /** Metadata key that holds the owner's address (`metadata.ownerEmail`). */
+  toFromMetadata: z.string().default("ownerEmail"),
+  /** Recipient when the metadata has none; without either, no e-mail is sent. */
+  to: z.string().optional(),
+});
+export type EmailTarget = z.infer<typeof EmailTarget>;
+
 /** Where a backend's finished recordings go. */
 export const DeliveryTargets = z.strictObject({
   webhooks: z.array(WebhookTarget).default([]),
   spool: SpoolTarget.optional(),
   s3: S3Target.optional(),
+  email: EmailTarget.optional(),
 });
 export type DeliveryTargets = z.infer<typeof DeliveryTargets>;
 

@@ -3,3 +3,4 @@ export { DeliveryService, fileTargets, eventType, backoffMs, talkCallback, type 
 export { sendWebhook, type WebhookEvent } from "./webhook.js";
 export { deliverToSpool, spoolDir } from "./spool.js";
 export { uploadToS3, presignedUrl, deleteFromS3, s3Key } from "./s3.js";
+export { sendRecordingMail, emailRecipient } from "./email.js";

@@ -14,6 +14,7 @@ import { errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { deliverToSpool } from "./spool.js";
 import { uploadToS3 } from "./s3.js";
+import { emailRecipient, sendRecordingMail } from "./email.js";
 import { sendWebhook, type WebhookEvent } from "./webhook.js";
 import { sendTalkCallback, talkFileName, uploadRecordingToTalk, type TalkInfo } from "../talk/index.js";
 
@@ -26,6 +27,8 @@ export interface DeliveryDeps {
   describe(rec: Recording): unknown;
   /** Absolute path of a recording's finished file. */
   filePath(rec: Recording): string;
+  /** Public download URL of the file (presigned bucket URL), when there is one. */
+  fileUrl?(rec: Recording): Promise<string | undefined>;
 }
 
 /** Names of the file targets a recording of `backend` must reach before it is `completed`. */
@@ -94,6 +97,11 @@ export class DeliveryService {
     for (const [i, w] of backend.delivery.webhooks.entries()) {
       if (w.events && !w.events.includes(type as never)) continue;
       await this.deps.store.addDelivery({ recordingId: rec.id, target: webhookName(w, i), kind: "notify", payload: event });
+    }
+    // The owner's mail goes out once the recording is completed, so its link is final (a presigned
+    // bucket URL when the file is in S3).
+    if (rec.status === "completed" && rec.file && backend.delivery.email && emailRecipient(backend.delivery.email, rec.metadata)) {
+      await this.deps.store.addDelivery({ recordingId: rec.id, target: "email", kind: "notify" });
     }
     const callback = talkCallback(rec, _from);
     if (callback) await this.deps.store.addDelivery({ recordingId: rec.id, target: "talk:callback", kind: "notify", payload: callback });
@@ -172,6 +180,14 @@ export class DeliveryService {
       const loc = await uploadToS3(t, rec.id, this.deps.filePath(rec), rec.file.name, rec.options.mode === "audio" ? "audio/mp4" : "video/mp4");
       await this.deps.store.mergeFile(rec.id, { s3: loc });
       return `uploaded to s3://${loc.bucket}/${loc.key}`;
+    }
+    if (d.target === "email") {
+      const t = backend.delivery.email;
+      const to = t && emailRecipient(t, rec.metadata);
+      if (!t || !to || !rec.file) throw new Error(`backend ${rec.backend} has no e-mail target, or the recording has no owner address or file`);
+      const link = (await this.deps.fileUrl?.(rec)) ?? (this.deps.describe(rec) as { file: { url: string } }).file.url;
+      const title = typeof rec.metadata.title === "string" ? rec.metadata.title : undefined;
+      return sendRecordingMail(t, to, { id: rec.id, link, durationSeconds: rec.file.durationSeconds, bytes: rec.file.bytes, title });
     }
     if (d.target === "spool") {
       if (!backend.delivery.spool) throw new Error(`backend ${rec.backend} has no spool directory any more`);

@@ -1,0 +1,42 @@
+/**
+ * E-mail to the owner when a recording is ready (nodemailer over SMTP): plain text and HTML,
+ * with the download link, duration and size.
+ */
+import nodemailer from "nodemailer";
+import type { EmailTarget } from "../config/index.js";
+
+/** The owner's address: `metadata[toFromMetadata]`, else the target's default `to`. */
+export function emailRecipient(t: EmailTarget, metadata: Record<string, unknown>): string | undefined {
+  const v = metadata[t.toFromMetadata];
+  return typeof v === "string" && /^[^\s@<>]+@[^\s@<>]+$/.test(v) ? v : t.to;
+}
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/**
+ * Sends the "recording ready" mail. @throws the SMTP error (the delivery retries it).
+ */
+export async function sendRecordingMail(t: EmailTarget, to: string, r: { id: string; link: string; durationSeconds: number; bytes: number; title?: string }): Promise<string> {
+  const transport = nodemailer.createTransport({
+    host: t.smtp.host, port: t.smtp.port, secure: t.smtp.secure,
+    ...(t.smtp.user ? { auth: { user: t.smtp.user, pass: t.smtp.password ?? "" } } : {}),
+    connectionTimeout: 15000, greetingTimeout: 15000, socketTimeout: 60000,
+  });
+  const minutes = Math.floor(r.durationSeconds / 60);
+  const seconds = Math.round(r.durationSeconds % 60);
+  const length = `${minutes} min ${seconds} s`;
+  const size = `${(r.bytes / 1048576).toFixed(1)} MiB`;
+  const title = r.title ?? "Your meeting";
+  try {
+    const info = await transport.sendMail({
+      from: t.from, to,
+      subject: `Recording ready: ${title}`,
+      text: `${title} was recorded (${length}, ${size}).\n\nDownload: ${r.link}\n\nRecording ${r.id}\n`,
+      html: `<p>${esc(title)} was recorded (${esc(length)}, ${esc(size)}).</p><p><a href="${esc(r.link)}">Download the recording</a></p><p style="color:#777">Recording ${esc(r.id)}</p>`,
+      headers: { "X-Meetrec-Recording": r.id },
+    });
+    return `sent to ${to} (${info.response})`;
+  } finally {
+    transport.close();
+  }
+}
