@@ -33,6 +33,7 @@ export class App {
   private pulseServer?: Promise<PulseServer>;
   /** Serializes Talk starts so that two concurrent starts of one conversation make one recording. */
   private talkLock: Promise<void> = Promise.resolve();
+  private retentionTimer?: NodeJS.Timeout;
   readonly dispatcher: InProcessDispatcher;
 
   readonly delivery: DeliveryService;
@@ -63,6 +64,8 @@ export class App {
     const app = new App(config, store, log, opts);
     await app.recoverInterrupted();
     app.delivery.start();
+    app.retentionTimer = setInterval(() => void app.sweepRetention().catch(() => undefined), config.retentionSweepIntervalMs);
+    app.retentionTimer.unref();
     return app;
   }
 
@@ -243,6 +246,32 @@ export class App {
     return n;
   }
 
+  /**
+   * Removes the media (local directory and bucket object) of every ended recording older than
+   * its backend's `retentionDays`, as of `now`. The row stays, with a `retention_purged` event,
+   * so the history remains; unfinished deliveries are given up. Returns the ids purged.
+   */
+  async sweepRetention(now = new Date()): Promise<string[]> {
+    const purged: string[] = [];
+    for (const [backend, b] of Object.entries(this.config.backends)) {
+      if (!b.retentionDays) continue;
+      for (const rec of await this.store.expired(backend, new Date(now.getTime() - b.retentionDays * 86400_000))) {
+        try {
+          if (b.delivery.s3 && rec.file?.s3) await deleteFromS3(b.delivery.s3, rec.file.s3);
+          await rm(this.mediaDir(rec.id), { recursive: true, force: true });
+          const why = `Media removed by retention (${b.retentionDays} days after the end)`;
+          await this.store.dropFile(rec.id, why);
+          await this.store.addEvent(rec.id, "retention_purged", why, { file: rec.file?.name, bucket: rec.file?.s3 ? `s3://${rec.file.s3.bucket}/${rec.file.s3.key}` : null });
+          this.log.info({ recordingId: rec.id, backend, retentionDays: b.retentionDays }, "retention: media removed");
+          purged.push(rec.id);
+        } catch (err) {
+          this.log.error({ recordingId: rec.id, err: (err as Error).message }, "retention: could not remove media; will try again at the next sweep");
+        }
+      }
+    }
+    return purged;
+  }
+
   /** Download URL of the file: a presigned bucket URL once the S3 delivery succeeded, else undefined (the API serves it). */
   async fileUrl(rec: Recording): Promise<string | undefined> {
     const s3 = this.config.backends[rec.backend]?.delivery.s3;
@@ -270,6 +299,7 @@ export class App {
 
   /** Stops every live recording (finalizing them), then closes the store and the sound daemon if we started it. */
   async close(): Promise<void> {
+    clearInterval(this.retentionTimer);
     const left = await this.dispatcher.close();
     for (const id of left) await this.store.transition(id, "aborted", { reason: "shutdown", endReason: "stopped" }).catch(() => undefined);
     await this.delivery.close();

@@ -111,6 +111,8 @@ export const BackendConfig = z.strictObject({
   maxDurationSeconds: z.number().int().positive().optional(),
   /** Delivery targets of this backend's recordings. */
   delivery: DeliveryTargets.prefault({}),
+  /** Days after its end a recording's media (disk and bucket) is removed; absent = kept. */
+  retentionDays: z.number().positive().optional(),
 });
 export type BackendConfig = z.infer<typeof BackendConfig>;
 
@@ -171,6 +173,8 @@ export const Config = z.strictObject({
     attemptTimeoutMs: z.number().int().min(100).default(30000),
   }).prefault({}),
   /** Nextcloud Talk settings shared by all Talk backends. */
+  /** How often expired recordings are looked for, ms. */
+  retentionSweepIntervalMs: z.number().int().min(1000).default(3600_000),
   talk: z.strictObject({
     /** Accept any Talk instance that knows `secret` (development only). */
     allowAll: z.boolean().default(false),

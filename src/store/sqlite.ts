@@ -293,6 +293,22 @@ export class RecordingStore {
     });
   }
 
+  /** Ended recordings of `backend` that ended before `before` and still have a file. */
+  async expired(backend: string, before: Date): Promise<Recording[]> {
+    const rows = await this.db.selectFrom("recordings").selectAll().where("backend", "=", backend)
+      .where("status", "in", [...TERMINAL]).where("endedAt", "<", before.toISOString()).where("file", "is not", null).execute();
+    return rows.map(toRecording);
+  }
+
+  /** Forgets the file (its media was removed) and gives up the recording's unfinished deliveries, with `reason`. */
+  async dropFile(id: string, reason: string): Promise<void> {
+    const now = new Date().toISOString();
+    await this.db.transaction().execute(async (tx) => {
+      await tx.updateTable("recordings").set({ file: null, updatedAt: now }).where("id", "=", id).execute();
+      await tx.updateTable("deliveries").set({ status: "failed", lastError: reason, updatedAt: now }).where("recordingId", "=", id).where("status", "=", "pending").execute();
+    });
+  }
+
   /** Merges `patch` into the recording's metadata (shallow). */
   async mergeMetadata(id: string, patch: Record<string, unknown>): Promise<void> {
     await this.db.transaction().execute(async (tx) => {

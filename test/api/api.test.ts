@@ -2,8 +2,7 @@
  * The API's edges: authentication, validation, problem+json, origins, 404s, Range downloads
  * and delete, against a real App (SQLite store, dispatch) through Fastify's inject.
  */
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -12,6 +11,7 @@ import { buildServer } from "../../src/api/index.js";
 import { App } from "../../src/app/index.js";
 import { parseConfig } from "../../src/config/index.js";
 import { createLogger } from "../../src/util/log.js";
+import { completedRecording as completedRecordingOf } from "../helpers/recordings.js";
 
 const OPEN = "open-backend-key-0123456789";
 const STRICT = "strict-backend-key-0123456789";
@@ -50,20 +50,7 @@ function expectProblem(res: { statusCode: number; headers: Record<string, unknow
   return p;
 }
 
-/** A completed recording with a real file, put straight into the store. */
-async function completedRecording(backend = "open"): Promise<{ id: string; file: string; bytes: Buffer }> {
-  const rec = await app.store.create({
-    id: crypto.randomUUID(), backend, metadata: {},
-    options: { url: "https://meet.example.com/r", join: [], mode: "video", browser: "chromium", video: { width: 320, height: 240, fps: 10, bitrateKbps: 300 }, maxDurationSeconds: 60 },
-  });
-  const recDir = join(dir, "recordings", rec.id);
-  mkdirSync(recDir, { recursive: true });
-  const file = join(recDir, "recording.mp4");
-  execFileSync("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=10:d=3", "-c:v", "libx264", "-preset", "ultrafast", "-movflags", "+faststart", file]);
-  for (const s of ["starting", "recording", "stopping", "finalizing"] as const) await app.store.transition(rec.id, s);
-  await app.store.transition(rec.id, "completed", { endReason: "stopped", file: { name: "recording.mp4", bytes: statSync(file).size, durationSeconds: 3, streams: ["video h264 320x240 10fps"] } });
-  return { id: rec.id, file, bytes: readFileSync(file) };
-}
+const completedRecording = (backend = "open") => completedRecordingOf(app, backend);
 
 describe("health and documentation (no key needed)", () => {
   test("healthz, readyz, openapi.json, docs", async () => {

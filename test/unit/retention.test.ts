@@ -1,0 +1,41 @@
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { App } from "../../src/app/index.js";
+import { parseConfig } from "../../src/config/index.js";
+import { createLogger } from "../../src/util/log.js";
+import { completedRecording } from "../helpers/recordings.js";
+
+let dir: string;
+let app: App;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "meetrec-retention-"));
+  app = await App.start(parseConfig({ dataDir: dir, backends: {
+    short: { apiKey: "short-backend-key-0123456789", retentionDays: 7 },
+    forever: { apiKey: "forever-backend-key-0123456789" },
+  } }), createLogger("silent"));
+});
+afterAll(async () => {
+  await app?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("retention", () => {
+  test("media older than retentionDays is removed, the row and its history stay; other backends keep theirs", async () => {
+    const a = await completedRecording(app, "short");
+    const b = await completedRecording(app, "forever");
+    expect(await app.sweepRetention(new Date(Date.now() + 6 * 86400_000))).toEqual([]);
+    expect(existsSync(a.file)).toBe(true);
+    expect(await app.sweepRetention(new Date(Date.now() + 8 * 86400_000))).toEqual([a.id]);
+    expect(existsSync(app.mediaDir(a.id))).toBe(false);
+    expect(existsSync(b.file)).toBe(true);
+    const rec = await app.get(a.id);
+    expect(rec.status).toBe("completed");
+    expect(rec.file).toBeNull();
+    const ev = (await app.events(a.id)).find((e) => e.type === "retention_purged")!;
+    expect(ev.message).toContain("7 days");
+    expect(await app.sweepRetention(new Date(Date.now() + 30 * 86400_000))).toEqual([]); // nothing twice
+  });
+});
