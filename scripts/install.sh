@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # iproute2 for network namespaces, procps for process checks.
 PACKAGES=(chromium firefox-esr xvfb pulseaudio pulseaudio-utils ffmpeg
           janus janus-demos iproute2 procps ca-certificates fonts-dejavu-core
-          x11-xserver-utils)
+          x11-xserver-utils openssh-server openssh-client rsync)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

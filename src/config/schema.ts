@@ -30,10 +30,17 @@ export type WebhookTarget = z.infer<typeof WebhookTarget>;
 
 /** A spool directory an importer (BigBlueButton / PILOS style) picks finished files up from. */
 export const SpoolTarget = z.strictObject({
-  /** Local directory (created if missing). */
+  /**
+   * Local directory (created if missing), or an rsync-over-SSH destination `[user@]host:path`
+   * (with an `rrsync`-restricted key, `path` is relative to the rrsync root).
+   */
   path: z.string().min(1),
   /** Metadata key whose value names a sub-directory (tenant / instance); letters, digits, . _ - only. */
   subdirFromMetadata: z.string().optional(),
+  /** Remote spool only: private key file, SSH port, known_hosts file (host keys are always checked). */
+  sshKey: z.string().optional(),
+  sshPort: z.number().int().min(1).max(65535).default(22),
+  knownHostsFile: z.string().optional(),
 });
 export type SpoolTarget = z.infer<typeof SpoolTarget>;
 

@@ -2,10 +2,14 @@
  * Spool-directory delivery for importers (BigBlueButton / PILOS style): the file and a JSON
  * sidecar are written under temporary names, fsync'd and renamed into place, so an importer
  * watching the directory never sees a partial file. The sidecar is renamed last: its presence
- * means the recording is complete.
+ * means the recording is complete. A `[user@]host:path` destination is written with rsync over
+ * SSH (rsync itself writes to a temporary name and renames; the sidecar is sent second).
  */
-import { copyFile, mkdir, open, rename, rm, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { copyFile, mkdir, mkdtemp, open, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
+import { promisify } from "node:util";
 import type { SpoolTarget } from "../config/index.js";
 
 const SAFE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -20,7 +24,7 @@ async function fsync(path: string): Promise<void> {
  * `subdirFromMetadata`. @throws Error when that value is missing or unsafe (the recording's
  * metadata must be fixed; the delivery is retried).
  */
-export function spoolDir(target: SpoolTarget, metadata: Record<string, unknown>): string {
+export function spoolDir(target: Pick<SpoolTarget, "path" | "subdirFromMetadata">, metadata: Record<string, unknown>): string {
   if (!target.subdirFromMetadata) return target.path;
   const value = metadata[target.subdirFromMetadata];
   if (typeof value !== "string" || !SAFE.test(value) || value.includes("..")) {
@@ -34,6 +38,7 @@ export function spoolDir(target: SpoolTarget, metadata: Record<string, unknown>)
  * `.partial` name. Returns the final file path. Idempotent: a retry overwrites both.
  */
 export async function deliverToSpool(target: SpoolTarget, rec: { id: string; metadata: Record<string, unknown> }, file: string, sidecar: unknown): Promise<string> {
+  if (isRemote(target.path)) return rsyncToSpool(target, rec, file, sidecar);
   const dir = spoolDir(target, rec.metadata);
   await mkdir(dir, { recursive: true });
   const dest = join(dir, `${rec.id}${extname(file)}`);
@@ -54,4 +59,44 @@ export async function deliverToSpool(target: SpoolTarget, rec: { id: string; met
     throw err;
   }
   return dest;
+}
+
+const run = promisify(execFile);
+
+/** `host:path` / `user@host:path` (not a local path that happens to contain a colon after a slash). */
+export function isRemote(path: string): boolean {
+  return /^[^/:]+:/.test(path);
+}
+
+/** The ssh command rsync runs: key, port, strict host keys, never a prompt. */
+export function sshCommand(t: SpoolTarget): string {
+  const q = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
+  return ["ssh", "-p", String(t.sshPort), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=15",
+    ...(t.sshKey ? ["-i", q(t.sshKey), "-o", "IdentitiesOnly=yes"] : []),
+    ...(t.knownHostsFile ? ["-o", `UserKnownHostsFile=${q(t.knownHostsFile)}`] : [])].join(" ");
+}
+
+async function rsyncToSpool(t: SpoolTarget, rec: { id: string; metadata: Record<string, unknown> }, file: string, sidecar: unknown): Promise<string> {
+  const sub = t.subdirFromMetadata ? spoolDir({ ...t, path: "" }, rec.metadata).replace(/^\/+/, "") : "";
+  const base = t.path.replace(/\/+$/, "");
+  const destDir = sub ? `${base}${base.endsWith(":") ? "" : "/"}${sub}/` : `${base}${base.endsWith(":") ? "" : "/"}`;
+  const tmp = await mkdtemp(join(tmpdir(), "meetrec-rsync-"));
+  const name = `${rec.id}${extname(file)}`;
+  try {
+    const local = join(tmp, name);
+    const meta = join(tmp, `${rec.id}.json`);
+    await copyFile(file, local);
+    await writeFile(meta, JSON.stringify(sidecar, null, 2));
+    const rsync = (src: string) => run("rsync", ["--mkpath", "--chmod=F644", "--timeout=60", "-e", sshCommand(t), src, destDir], { timeout: 30 * 60_000 });
+    try {
+      await rsync(local);
+      await rsync(meta);
+    } catch (err) {
+      const stderr = String((err as { stderr?: string }).stderr ?? "").trim().split("\n").slice(-2).join(" | ");
+      throw new Error(`rsync to ${destDir} failed: ${stderr || (err as Error).message}`);
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return `${destDir}${name}`;
 }

@@ -1,0 +1,58 @@
+/**
+ * Spool over rsync + SSH to a local sshd on 127.0.0.1 whose key is restricted by rrsync: fails
+ * while sshd is down, succeeds on retry; tenant sub-directory; file and sidecar complete.
+ */
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { stringify } from "yaml";
+import { prepareSshd, type Sshd } from "../fixtures/sshd.js";
+import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
+import { startServer, type TestServer } from "../helpers/server.js";
+
+let page: SyncPage;
+let server: TestServer;
+let sshd: Sshd;
+
+beforeAll(async () => {
+  page = await startSyncPage();
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+  sshd = prepareSshd(port);
+  const dir = mkdtempSync(join(tmpdir(), "meetrec-rsync-"));
+  const config = join(dir, "meetrec.yaml");
+  writeFileSync(config, stringify({
+    delivery: { retry: { initialDelayMs: 300, maxDelayMs: 1000, factor: 2 }, pollIntervalMs: 100 },
+    backends: { default: { apiKey: "test-key-0123456789abcdef", delivery: { spool: {
+      path: "root@127.0.0.1:incoming", subdirFromMetadata: "instance", sshKey: sshd.clientKey, sshPort: port, knownHostsFile: sshd.knownHosts,
+    } } } },
+  }));
+  server = await startServer({ env: { MEETREC_CONFIG: config } });
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await sshd?.stop();
+  await page?.close();
+});
+
+describe("spool over rsync + SSH (rrsync-restricted key)", () => {
+  test("fails while sshd is down, then delivers file and sidecar under the instance directory", async () => {
+    const { id } = (await server.api("POST", "/v1/recordings", { url: page.url, maxDurationSeconds: 4, video: { width: 320, height: 180, fps: 10 }, metadata: { instance: "pilos-2" } })).json();
+    const stuck = await server.waitFor(id, (r) => r.status === "delivering" && r.deliveries?.find((d: any) => d.target === "spool")?.attempts.length >= 2, 60_000);
+    expect(stuck.deliveries.find((d: any) => d.target === "spool").attempts[0].message).toMatch(/rsync to root@127\.0\.0\.1:incoming\/pilos-2\/ failed: .*(refused|closed|Connection)/i);
+    await sshd.start();
+    const done = await server.waitFor(id, (r) => r.status === "completed", 30_000);
+    const dir = join(sshd.root, "incoming", "pilos-2");
+    expect(readdirSync(dir).sort()).toEqual([`${id}.json`, `${id}.mp4`]); // no temporary files left
+    const api = (await server.api("GET", `/v1/recordings/${id}/file`)).body;
+    expect(Buffer.compare(readFileSync(join(dir, `${id}.mp4`)), api)).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, `${id}.json`), "utf8"))).toMatchObject({ id, metadata: { instance: "pilos-2" } });
+    expect(done.deliveries.find((d: any) => d.target === "spool").attempts.at(-1)).toMatchObject({ outcome: "ok", message: `written to root@127.0.0.1:incoming/pilos-2/${id}.mp4` });
+    expect(existsSync(join(sshd.root, "..", "incoming"))).toBe(false); // rrsync kept it inside its root
+  });
+});
