@@ -10,7 +10,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { stringify } from "yaml";
 import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
 import { startServer, type TestServer } from "../helpers/server.js";
 
@@ -48,8 +47,7 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), "meetrec-delivery-"));
   spoolRoot = join(dir, "spool");
   writeFileSync(spoolRoot, "a file where the spool directory should be: delivery must fail until it is gone");
-  const config = join(dir, "meetrec.yaml");
-  writeFileSync(config, stringify({
+  server = await startServer({ config: {
     delivery: { retry: { initialDelayMs: 300, maxDelayMs: 1000, factor: 2 }, pollIntervalMs: 100 },
     backends: {
       default: {
@@ -60,8 +58,7 @@ beforeAll(async () => {
         },
       },
     },
-  }));
-  server = await startServer({ env: { MEETREC_CONFIG: config } });
+  } });
 });
 
 afterAll(async () => {

@@ -2,12 +2,8 @@
  * E-mail to the owner through a real SMTP server (smtp-server on 127.0.0.1): the first attempt
  * is refused, the retry is delivered; the mail has text and HTML parts with the link.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { stringify } from "yaml";
 import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
 import { startServer, type TestServer } from "../helpers/server.js";
 
@@ -36,14 +32,11 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => smtp.listen(0, "127.0.0.1", r));
   const port = (smtp.server.address() as { port: number }).port;
-  const dir = mkdtempSync(join(tmpdir(), "meetrec-mail-"));
-  const config = join(dir, "meetrec.yaml");
-  writeFileSync(config, stringify({
+  server = await startServer({ config: {
     publicUrl: "https://rec.example.com",
     delivery: { retry: { initialDelayMs: 300, maxDelayMs: 1000, factor: 2 }, pollIntervalMs: 100 },
     backends: { default: { apiKey: "test-key-0123456789abcdef", delivery: { email: { smtp: { host: "127.0.0.1", port, secure: false }, from: "meetrec <rec@example.com>" } } } },
-  }));
-  server = await startServer({ env: { MEETREC_CONFIG: config } });
+  } });
 });
 
 afterAll(async () => {

@@ -2,15 +2,12 @@
  * Spool over rsync + SSH to a local sshd on 127.0.0.1 whose key is restricted by rrsync: fails
  * while sshd is down, succeeds on retry; tenant sub-directory; file and sidecar complete.
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { stringify } from "yaml";
 import { prepareSshd, type Sshd } from "../fixtures/sshd.js";
 import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
-import { startServer, type TestServer } from "../helpers/server.js";
+import { freePort, startServer, type TestServer } from "../helpers/server.js";
 
 let page: SyncPage;
 let server: TestServer;
@@ -18,20 +15,14 @@ let sshd: Sshd;
 
 beforeAll(async () => {
   page = await startSyncPage();
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise((r) => probe.close(r));
+  const port = await freePort();
   sshd = prepareSshd(port);
-  const dir = mkdtempSync(join(tmpdir(), "meetrec-rsync-"));
-  const config = join(dir, "meetrec.yaml");
-  writeFileSync(config, stringify({
+  server = await startServer({ config: {
     delivery: { retry: { initialDelayMs: 300, maxDelayMs: 1000, factor: 2 }, pollIntervalMs: 100 },
     backends: { default: { apiKey: "test-key-0123456789abcdef", delivery: { spool: {
       path: "root@127.0.0.1:incoming", subdirFromMetadata: "instance", sshKey: sshd.clientKey, sshPort: port, knownHostsFile: sshd.knownHosts,
     } } } },
-  }));
-  server = await startServer({ env: { MEETREC_CONFIG: config } });
+  } });
 });
 
 afterAll(async () => {

@@ -3,16 +3,14 @@
  * uploaded; `file.url` is a presigned GET URL that downloads the same bytes; DELETE removes the
  * object from the bucket too.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import S3rver from "s3rver";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { stringify } from "yaml";
 import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
-import { startServer, type TestServer } from "../helpers/server.js";
+import { freePort, startServer, type TestServer } from "../helpers/server.js";
 
 let page: SyncPage;
 let server: TestServer;
@@ -20,20 +18,11 @@ let s3: S3rver | undefined;
 let port: number;
 let dir: string;
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const p = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return p;
-}
-
 beforeAll(async () => {
   page = await startSyncPage();
   port = await freePort();
   dir = mkdtempSync(join(tmpdir(), "meetrec-s3-"));
-  const config = join(dir, "meetrec.yaml");
-  writeFileSync(config, stringify({
+  server = await startServer({ config: {
     delivery: { retry: { initialDelayMs: 300, maxDelayMs: 1000, factor: 2 }, pollIntervalMs: 100, attemptTimeoutMs: 5000 },
     backends: {
       default: {
@@ -41,8 +30,7 @@ beforeAll(async () => {
         delivery: { s3: { bucket: "recordings", endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, prefix: "tenant-a/", accessKeyId: "S3RVER", secretAccessKey: "S3RVER", presignSeconds: 3600 } },
       },
     },
-  }));
-  server = await startServer({ env: { MEETREC_CONFIG: config } });
+  } });
 });
 
 afterAll(async () => {

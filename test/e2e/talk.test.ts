@@ -3,11 +3,9 @@
  * checks Talk's side exactly (shared/protocols/nextcloud-talk.md).
  */
 import { createHmac, randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { stringify } from "yaml";
 import { JOINED_RGB, TalkDouble } from "../fixtures/talk-double.js";
 import { audioSamples, colourFraction, frameRgb, toneLevelsDb } from "../helpers/media-check.js";
 import { unixRequest } from "../helpers/server.js";
@@ -25,9 +23,7 @@ beforeAll(async () => {
   await talk.start();
   badHpb = new TalkDouble(SECRET, "the-signaling-server-has-this-one");
   await badHpb.start();
-  const dir = mkdtempSync(join(tmpdir(), "meetrec-talk-"));
-  const config = join(dir, "meetrec.yaml");
-  writeFileSync(config, stringify({
+  server = await startServer({ config: {
     delivery: { retry: { initialDelayMs: 300, maxDelayMs: 2000, factor: 2 }, pollIntervalMs: 100 },
     backends: {
       default: { apiKey: "test-key-0123456789abcdef" },
@@ -35,8 +31,7 @@ beforeAll(async () => {
       cloud2: { talk: { url: badHpb.url, secret: SECRET }, video: { width: 640, height: 360, fps: 15 } },
     },
     talk: { signaling: { internalSecret: INTERNAL, servers: [{ url: badHpb.signalingUrl.replace(/^ws/, "http"), internalSecret: "not-what-the-hpb-has" }] } },
-  }));
-  server = await startServer({ env: { MEETREC_CONFIG: config } });
+  } });
 });
 
 afterAll(async () => {

@@ -5,7 +5,9 @@
  * so stopping the server stops it too.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { stringify } from "yaml";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -71,12 +73,17 @@ export function descendants(pid: number): { pid: number; args: string }[] {
 }
 
 /**
- * Starts a server and waits for /healthz. `env` adds MEETREC_* settings; `dataDir` (default:
- * inside the test directory, removed on stop) keeps the recordings elsewhere.
+ * Starts a server and waits for /healthz. `env` adds MEETREC_* settings; `config` is written as
+ * its meetrec.yaml; `dataDir` (default: inside the test directory, removed on stop) keeps the
+ * recordings elsewhere.
  * @throws Error when it does not answer within 30 s.
  */
-export async function startServer(opts: { netns?: Netns; env?: Record<string, string>; dataDir?: string } = {}): Promise<TestServer> {
+export async function startServer(opts: { netns?: Netns; env?: Record<string, string>; dataDir?: string; config?: Record<string, unknown> } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), "meetrec-test-"));
+  if (opts.config) {
+    writeFileSync(join(dir, "meetrec.yaml"), stringify(opts.config));
+    opts = { ...opts, env: { MEETREC_CONFIG: join(dir, "meetrec.yaml"), ...opts.env } };
+  }
   const dataDir = opts.dataDir ?? join(dir, "data");
   const socket = join(dir, "api.sock");
   const pulseDir = join(dir, "pulse");
@@ -133,4 +140,13 @@ export async function startServer(opts: { netns?: Netns; env?: Record<string, st
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** A TCP port on 127.0.0.1 that is free right now (for a server a test starts later). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
 }
