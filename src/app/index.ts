@@ -41,7 +41,7 @@ export class App {
   private constructor(readonly config: Config, readonly store: RecordingStore, readonly log: Logger, private readonly opts: AppOptions) {
     if (config.talk.allowAll && !config.backends[ALLOW_ALL_BACKEND]) {
       log.warn("talk.allowAll is on: any Talk instance that knows the common secret may record (development only)");
-      config.backends[ALLOW_ALL_BACKEND] = { allowedOrigins: [], delivery: { webhooks: [] }, talk: { url: "http://talk-any.invalid/", secret: config.talk.secret!, maxMessageSize: 1024 } };
+      config.backends[ALLOW_ALL_BACKEND] = { allowedOrigins: [], delivery: { webhooks: [] }, talk: { url: "http://talk-any.invalid/", secret: config.talk.secret!, maxMessageSize: 1024, skipVerify: false } };
     }
     this.dispatcher = new InProcessDispatcher(config.concurrency, (id) => this.runJob(id), log);
     this.delivery = new DeliveryService({ config, store, log, describe: (rec) => toView(rec, this.baseUrl), filePath: (rec) => this.filePath(rec), fileUrl: (rec) => this.fileUrl(rec) });
@@ -165,6 +165,7 @@ export class App {
         url: `${backendUrl}/index.php/call/${token}/recording`, join: [], mode: start.status === 2 ? ("audio" as const) : ("video" as const),
         browser: "chromium" as const, video: { ...this.config.video, width: 1920, height: 1080, ...b?.video },
         maxDurationSeconds: Math.min(this.config.maxDurationSeconds, b?.maxDurationSeconds ?? Infinity),
+        ...(b?.talk?.skipVerify ? { acceptInsecureCerts: true } : {}),
       };
       const rec = await this.store.create({ id: randomUUID(), backend, options, metadata: { talk } });
       this.log.info({ recordingId: rec.id, backend, talkToken: token, mode: options.mode }, "Talk asked for a recording");

@@ -22,6 +22,8 @@ export interface BrowserOptions {
   profileDir: string;
   /** Extra environment (PulseAudio routing). */
   env: Record<string, string>;
+  /** Accept invalid TLS certificates (self-signed test instances only). */
+  acceptInsecureCerts?: boolean;
 }
 
 /** Chromium switches: kiosk, autoplay, fake devices, and no calls home. */
@@ -94,6 +96,7 @@ export class RecorderBrowser {
           ignoreDefaultArgs: ["--enable-automation", "--mute-audio"],
           env,
           protocolTimeout: 60000,
+          acceptInsecureCerts: o.acceptInsecureCerts ?? false,
         });
       } else {
         browser = await puppeteer.launch({
@@ -106,6 +109,7 @@ export class RecorderBrowser {
           extraPrefsFirefox: FIREFOX_PREFS,
           env,
           protocolTimeout: 60000,
+          acceptInsecureCerts: o.acceptInsecureCerts ?? false,
         });
       }
     } catch (err) {

@@ -41,6 +41,8 @@ export interface SessionOptions {
   log: Logger;
   /** Platform join adapter, if the meeting needs one. */
   adapter?: PlatformAdapter;
+  /** Accept the meeting page's TLS certificate without verification. */
+  acceptInsecureCerts?: boolean;
 }
 
 /** Callbacks through which the session hands over what it captures. All are awaited in order. */
@@ -111,7 +113,7 @@ export class CaptureSession {
         kind: o.browser,
         executablePath: o.browser === "chromium" ? o.capture.chromiumPath : o.capture.firefoxPath,
         display: this.display.name, width, height,
-        profileDir: join(o.workDir, "profile"), env: this.sink.env(),
+        profileDir: join(o.workDir, "profile"), env: this.sink.env(), acceptInsecureCerts: o.acceptInsecureCerts,
       }));
       this.browser.browser.on("disconnected", () => {
         if (!this.stopping) this.hooks.event("browser_disconnected", "The browser closed or crashed during the recording");

@@ -44,7 +44,7 @@ export function importNextcloudConf(text: string): ImportResult {
   const commonVideo = { width: int(take("backend", "videowidth")), height: int(take("backend", "videoheight")) };
   const commonMax = int(take("backend", "maxmessagesize"));
   const commonSecret = take("backend", "secret");
-  skip("backend", "skipverify", "TLS verification cannot be turned off in meetrec yet; install the backend's CA instead");
+  const commonSkip = bool(take("backend", "skipverify"));
   skip("backend", "directory", "meetrec keeps all recordings under dataDir; set dataDir instead");
   const backends: Record<string, unknown> = {};
   for (const id of list(take("backend", "backends"))) {
@@ -55,11 +55,11 @@ export function importNextcloudConf(text: string): ImportResult {
     take(id, "url");
     const video = { width: int(take(id, "videowidth")) ?? commonVideo.width, height: int(take(id, "videoheight")) ?? commonVideo.height };
     const max = int(take(id, "maxmessagesize")) ?? commonMax;
-    skip(id, "skipverify", "TLS verification cannot be turned off in meetrec yet; install the backend's CA instead");
+    const skipVerify = take(id, "skipverify") === undefined ? commonSkip : bool(take(id, "skipverify"));
     skip(id, "directory", "meetrec keeps all recordings under dataDir");
     const name = id.replace(/[^a-zA-Z0-9_-]/g, "-");
     backends[name] = {
-      talk: { url: section.url.trim(), secret, ...(max ? { maxMessageSize: max } : {}) },
+      talk: { url: section.url.trim(), secret, ...(max ? { maxMessageSize: max } : {}), ...(skipVerify ? { skipVerify: true } : {}) },
       ...(video.width && video.height ? { video: { width: video.width, height: video.height } } : {}),
     };
   }

@@ -98,6 +98,8 @@ export const TalkBackend = z.strictObject({
   secret: z.string().min(16, "must be at least 16 characters"),
   /** Largest request body Talk may send, bytes. */
   maxMessageSize: z.number().int().min(64).max(1 << 20).default(1024),
+  /** Accept Talk's TLS certificate without verification (self-signed test instances only): for callbacks, uploads and the recorder's browser. */
+  skipVerify: z.boolean().default(false),
 });
 export type TalkBackend = z.infer<typeof TalkBackend>;
 

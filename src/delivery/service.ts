@@ -165,13 +165,13 @@ export class DeliveryService {
       const t = rec.metadata.talk as TalkInfo | undefined;
       if (!backend.talk || !t) throw new Error(`recording ${rec.id} has no Talk backend or conversation`);
       const timeoutMs = this.deps.config.delivery.attemptTimeoutMs;
-      if (d.target === "talk:callback") return sendTalkCallback(backend.talk.secret, t.backendUrl, d.payload, timeoutMs);
+      if (d.target === "talk:callback") return sendTalkCallback(backend.talk.secret, t.backendUrl, d.payload, timeoutMs, backend.talk.skipVerify);
       const file = this.deps.filePath(rec);
       const ext = file.slice(file.lastIndexOf(".") + 1);
       return uploadRecordingToTalk({
         secret: backend.talk.secret, backendUrl: t.backendUrl, token: t.token, owner: t.owner, file,
         fileName: talkFileName(new Date(rec.startedAt ?? rec.createdAt), ext),
-        contentType: rec.options.mode === "audio" ? "audio/mp4" : "video/mp4", timeoutMs: Math.max(timeoutMs, 600_000),
+        contentType: rec.options.mode === "audio" ? "audio/mp4" : "video/mp4", timeoutMs: Math.max(timeoutMs, 600_000), skipVerify: backend.talk.skipVerify,
       });
     }
     if (d.target === "s3") {

@@ -34,6 +34,8 @@ export interface RecordingOptions {
   browser: "chromium" | "firefox";
   video: { width: number; height: number; fps: number; bitrateKbps: number };
   maxDurationSeconds: number;
+  /** Accept the meeting page's TLS certificate without verification (a Talk backend's skipVerify). */
+  acceptInsecureCerts?: boolean;
 }
 
 /** The finished file. */

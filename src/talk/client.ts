@@ -4,6 +4,7 @@
  * `Talk-Recording-Random`, `Talk-Recording-Checksum` and a `User-Agent` naming meetrec.
  */
 import { openAsBlob } from "node:fs";
+import { Agent } from "undici";
 import { talkChecksum, talkRandom } from "./hmac.js";
 
 export const USER_AGENT = "meetrec/0.1.0 (Nextcloud Talk recording server)";
@@ -16,10 +17,14 @@ export class TalkRequestError extends Error {
   }
 }
 
-async function send(url: string, init: RequestInit, timeoutMs: number): Promise<Response> {
+/** One connection pool that skips certificate verification, for backends with `skipVerify`. */
+let insecure: Agent | undefined;
+
+async function send(url: string, init: RequestInit, timeoutMs: number, skipVerify = false): Promise<Response> {
   let res: Response;
   try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
+    const dispatcher = skipVerify ? (insecure ??= new Agent({ connect: { rejectUnauthorized: false } })) : undefined;
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: "manual", ...(dispatcher ? { dispatcher } : {}) } as RequestInit);
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     throw new TalkRequestError(`Talk at ${new URL(url).origin} unreachable: ${cause?.code ?? cause?.message ?? (err as Error).message}`, 0);
@@ -48,11 +53,11 @@ function headers(secret: string, signed: string | Buffer): Record<string, string
  * `{backendUrl}/ocs/v2.php/apps/spreed/api/v1/recording/backend`; checksum over the JSON body.
  * @throws TalkRequestError on any non-2xx answer or network error.
  */
-export async function sendTalkCallback(secret: string, backendUrl: string, body: unknown, timeoutMs: number): Promise<string> {
+export async function sendTalkCallback(secret: string, backendUrl: string, body: unknown, timeoutMs: number, skipVerify = false): Promise<string> {
   const json = JSON.stringify(body);
   const res = await send(`${backendUrl}/ocs/v2.php/apps/spreed/api/v1/recording/backend`, {
     method: "POST", headers: { ...headers(secret, json), "Content-Type": "application/json" }, body: json,
-  }, timeoutMs);
+  }, timeoutMs, skipVerify);
   return `HTTP ${res.status}`;
 }
 
@@ -66,7 +71,7 @@ export function talkFileName(startedAt: Date, ext: string): string {
 /** Size of a WebDAV chunk: Nextcloud's chunking v2 wants ≥ 5 MiB for all but the last. */
 export const CHUNK_BYTES = 10 * 1024 * 1024;
 
-interface UploadArgs { secret: string; backendUrl: string; token: string; owner: string; file: string; fileName: string; contentType: string; timeoutMs: number }
+interface UploadArgs { secret: string; backendUrl: string; token: string; owner: string; file: string; fileName: string; contentType: string; timeoutMs: number; skipVerify?: boolean }
 
 /**
  * Uploads in chunks (newer Talk): `request-upload` → WebDAV chunking v2 on the returned
@@ -81,7 +86,7 @@ export async function uploadChunked(o: UploadArgs, chunkBytes = CHUNK_BYTES): Pr
   try {
     const res = await send(`${api}/request-upload`, {
       method: "POST", headers: { ...headers(o.secret, o.token), "Content-Type": "application/json" }, body: JSON.stringify({ owner: o.owner, fileName: o.fileName }),
-    }, o.timeoutMs);
+    }, o.timeoutMs, o.skipVerify);
     share = ((await res.json()) as { ocs: { data: typeof share } }).ocs.data;
   } catch (err) {
     if (err instanceof TalkRequestError && err.status === 404) return undefined;
@@ -96,15 +101,15 @@ export async function uploadChunked(o: UploadArgs, chunkBytes = CHUNK_BYTES): Pr
     "OC-Total-Length": String(blob.size),
     "User-Agent": USER_AGENT,
   };
-  await send(uploadDir, { method: "MKCOL", headers: dav }, o.timeoutMs);
+  await send(uploadDir, { method: "MKCOL", headers: dav }, o.timeoutMs, o.skipVerify);
   for (let n = 1, at = 0; at < blob.size || n === 1; n++, at += chunkBytes) {
-    await send(`${uploadDir}/${n}`, { method: "PUT", headers: { ...dav, "Content-Type": "application/octet-stream" }, body: blob.slice(at, at + chunkBytes) }, o.timeoutMs);
+    await send(`${uploadDir}/${n}`, { method: "PUT", headers: { ...dav, "Content-Type": "application/octet-stream" }, body: blob.slice(at, at + chunkBytes) }, o.timeoutMs, o.skipVerify);
     if (at + chunkBytes >= blob.size) break;
   }
-  await send(`${uploadDir}/.file`, { method: "MOVE", headers: dav }, o.timeoutMs);
+  await send(`${uploadDir}/.file`, { method: "MOVE", headers: dav }, o.timeoutMs, o.skipVerify);
   const res = await send(`${api}/store`, {
     method: "POST", headers: { ...headers(o.secret, o.token), "Content-Type": "application/json" }, body: JSON.stringify({ owner: o.owner, fileName: share.fileName }),
-  }, o.timeoutMs);
+  }, o.timeoutMs, o.skipVerify);
   return `uploaded in ${Math.max(1, Math.ceil(blob.size / chunkBytes))} chunk(s) as "${share.fileName}" (HTTP ${res.status})`;
 }
 
@@ -142,6 +147,6 @@ export async function uploadToTalk(o: UploadArgs): Promise<string> {
   form.set("file", new File([await openAsBlob(o.file)], o.fileName, { type: o.contentType }));
   const res = await send(`${o.backendUrl}/ocs/v2.php/apps/spreed/api/v1/recording/${encodeURIComponent(o.token)}/store`, {
     method: "POST", headers: headers(o.secret, o.token), body: form,
-  }, o.timeoutMs);
+  }, o.timeoutMs, o.skipVerify);
   return `uploaded as "${o.fileName}" (HTTP ${res.status})`;
 }

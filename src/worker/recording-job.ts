@@ -131,7 +131,7 @@ export class RecordingJob {
       const t0 = Date.now();
       session = new CaptureSession({
         recordingId: rec.id, url: o.url, join: o.join as JoinStep[], mode: o.mode, browser: o.browser, video: o.video,
-        capture: config.capture, workDir, pulse: await this.deps.pulse(), log: this.log, adapter: this.deps.adapterFor?.(rec),
+        capture: config.capture, workDir, pulse: await this.deps.pulse(), log: this.log, adapter: this.deps.adapterFor?.(rec), acceptInsecureCerts: o.acceptInsecureCerts,
       }, {
         beginPeriod: async (reason, startedAt) => {
           const index = await m.beginPeriod(reason, startedAt);

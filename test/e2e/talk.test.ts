@@ -3,10 +3,11 @@
  * checks Talk's side exactly (shared/protocols/nextcloud-talk.md).
  */
 import { createHmac, randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { JOINED_RGB, TalkDouble } from "../fixtures/talk-double.js";
+import { JOINED_RGB, TalkDouble, selfSignedCert } from "../fixtures/talk-double.js";
 import { audioSamples, colourFraction, frameRgb, toneLevelsDb } from "../helpers/media-check.js";
 import { unixRequest } from "../helpers/server.js";
 import { startServer, type TestServer } from "../helpers/server.js";
@@ -17,18 +18,27 @@ const INTERNAL = randomBytes(16).toString("hex");
 let talk: TalkDouble;
 let badHpb: TalkDouble; // a second Talk whose signaling server has another internal secret than meetrec's
 let server: TestServer;
+let selfSigned: TalkDouble; // HTTPS with a self-signed certificate, skipVerify on
+let selfSignedStrict: TalkDouble; // the same, but meetrec verifies
 
 beforeAll(async () => {
   talk = new TalkDouble(SECRET, INTERNAL);
   await talk.start();
   badHpb = new TalkDouble(SECRET, "the-signaling-server-has-this-one");
   await badHpb.start();
+  const cert = selfSignedCert(mkdtempSync(join(tmpdir(), "meetrec-cert-")));
+  selfSigned = new TalkDouble(SECRET, INTERNAL);
+  await selfSigned.start(cert);
+  selfSignedStrict = new TalkDouble(SECRET, INTERNAL);
+  await selfSignedStrict.start(cert);
   server = await startServer({ config: {
     delivery: { retry: { initialDelayMs: 300, maxDelayMs: 2000, factor: 2 }, pollIntervalMs: 100 },
     backends: {
       default: { apiKey: "test-key-0123456789abcdef" },
       cloud: { talk: { url: talk.url, secret: SECRET }, video: { width: 640, height: 360, fps: 15 } },
       cloud2: { talk: { url: badHpb.url, secret: SECRET }, video: { width: 640, height: 360, fps: 15 } },
+      selfsigned: { talk: { url: selfSigned.url, secret: SECRET, skipVerify: true }, video: { width: 640, height: 360, fps: 15 } },
+      strict: { talk: { url: selfSignedStrict.url, secret: SECRET }, video: { width: 640, height: 360, fps: 15 } },
     },
     talk: { signaling: { internalSecret: INTERNAL, servers: [{ url: badHpb.signalingUrl.replace(/^ws/, "http"), internalSecret: "not-what-the-hpb-has" }] } },
   } });
@@ -38,6 +48,8 @@ afterAll(async () => {
   await server?.stop();
   await talk?.stop();
   await badHpb?.stop();
+  await selfSigned?.stop();
+  await selfSignedStrict?.stop();
 });
 
 const start = (status = 1, owner = "alice") => ({ type: "start", start: { status, owner, actor: { type: "users", id: owner } } });
@@ -195,6 +207,22 @@ describe("a Talk recording end to end", () => {
     expect(talk.callbacks.filter((c) => JSON.stringify(c.body).includes("gone404")).map((c) => c.body.type)).toEqual(["failed"]);
     expect(talk.uploads.filter((u) => u.token === "gone404")).toEqual([]);
     expect(server.log()).toMatch(/answered HTTP 404/);
+  });
+
+  test("a Talk with a self-signed certificate: skipVerify records and delivers over HTTPS; without it nothing is trusted", async () => {
+    expect((await selfSigned.roomRequest(server.socket, "tls1", start(1, "jo"))).status).toBe(200);
+    await waitUntil("started over https", () => selfSigned.callbacks.find((c) => c.body.type === "started"));
+    await new Promise((r) => setTimeout(r, 3000));
+    await selfSigned.roomRequest(server.socket, "tls1", stop("jo"));
+    const upload = await waitUntil("upload over https", () => selfSigned.uploads.find((u) => u.token === "tls1"));
+    const file = join(server.dir, "tls.mp4");
+    writeFileSync(file, upload.bytes);
+    expect(colourFraction(frameRgb(file, 2), JOINED_RGB)).toBeGreaterThan(0.9); // the browser accepted the page and joined
+
+    expect((await selfSignedStrict.roomRequest(server.socket, "tls2", start(1, "kim"))).status).toBe(200);
+    await waitUntil("the certificate refused", () => /Cannot open the meeting page https:\/\/127\.0\.0\.1.*CERT|ERR_CERT/.test(server.log()) && /self-signed certificate|SELF_SIGNED/i.test(server.log()), 60_000);
+    expect(selfSignedStrict.callbacks).toEqual([]);
+    expect(selfSignedStrict.settingsRequests).toEqual([]);
   });
 
   test("a signaling server that rejects the internal secret → failed, with a reason that names the secret", async () => {
