@@ -23,6 +23,11 @@ export const RecordingRequest = z.strictObject({
     bitrateKbps: z.number().int().min(100).max(50000).optional(),
   }).optional().describe("Frame size (px), frame rate (fps), bitrate (kbit/s)"),
   maxDurationSeconds: z.number().int().min(1).optional().describe("The recording stops by itself after this long"),
+  delivery: z.strictObject({
+    targets: z.array(z.enum(["s3", "spool", "email", "webhooks"])).optional().describe("Only these of the backend's targets (default: all it has)"),
+    email: z.strictObject({ to: z.email() }).optional().describe("Send the ready mail here"),
+    spool: z.strictObject({ subdir: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "letters, digits, . _ - (not starting with a dot)") }).optional(),
+  }).optional().describe("Per-recording choices among the backend's delivery targets"),
   metadata: z.record(z.string().max(100), z.union([z.string().max(2000), z.number(), z.boolean(), z.null()]))
     .refine((m) => Object.keys(m).length <= 50, "at most 50 keys").optional()
     .describe("Opaque key/value pairs returned with the recording"),
@@ -54,8 +59,19 @@ export function resolveOptions(cfg: Config, backendName: string, req: RecordingR
   if (maxDurationSeconds > ceiling) {
     throw new MeetrecError("validation_failed", `maxDurationSeconds ${maxDurationSeconds} is above this server's limit of ${ceiling} s`, { details: { field: "maxDurationSeconds" } });
   }
+  const d = req.delivery;
+  if (d) {
+    const has = { s3: !!backend.delivery.s3, spool: !!backend.delivery.spool, email: !!backend.delivery.email, webhooks: backend.delivery.webhooks.length > 0 };
+    const missing = (d.targets ?? []).filter((t) => !has[t]);
+    if (d.email && !has.email) missing.push("email");
+    if (d.spool && !has.spool) missing.push("spool");
+    if (missing.length) {
+      throw new MeetrecError("validation_failed", `Backend ${backendName} has no ${[...new Set(missing)].join(", ")} delivery target; configure it under backends.${backendName}.delivery first`, { details: { field: "delivery" } });
+    }
+  }
   return {
     url: req.url,
+    ...(d ? { delivery: d } : {}),
     join,
     mode: req.mode ?? "video",
     browser: req.browser ?? "chromium",

@@ -31,10 +31,19 @@ export interface DeliveryDeps {
   fileUrl?(rec: Recording): Promise<string | undefined>;
 }
 
-/** Names of the file targets a recording of `backend` must reach before it is `completed`. */
-export function fileTargets(config: Config, backend: string): string[] {
-  const b = config.backends[backend];
-  return [...(b?.talk ? ["talk:upload"] : []), ...(b?.delivery.s3 ? ["s3"] : []), ...(b?.delivery.spool ? ["spool"] : [])];
+/** Whether a recording uses one of its backend's optional targets (per-recording `delivery.targets`, default all). */
+function wants(rec: Pick<Recording, "options">, target: "s3" | "spool" | "email" | "webhooks"): boolean {
+  return rec.options.delivery?.targets?.includes(target) ?? true;
+}
+
+/** Names of the file targets a recording must reach before it is `completed`. */
+export function fileTargets(config: Config, rec: Pick<Recording, "backend" | "options">): string[] {
+  const b = config.backends[rec.backend];
+  return [
+    ...(b?.talk ? ["talk:upload"] : []),
+    ...(b?.delivery.s3 && wants(rec, "s3") ? ["s3"] : []),
+    ...(b?.delivery.spool && wants(rec, "spool") ? ["spool"] : []),
+  ];
 }
 
 /**
@@ -94,19 +103,19 @@ export class DeliveryService {
     if (!backend) return;
     const type = eventType(rec.status);
     const event: WebhookEvent = { type, timestamp: new Date().toISOString(), data: this.deps.describe(rec) };
-    for (const [i, w] of backend.delivery.webhooks.entries()) {
+    for (const [i, w] of (wants(rec, "webhooks") ? backend.delivery.webhooks : []).entries()) {
       if (w.events && !w.events.includes(type as never)) continue;
       await this.deps.store.addDelivery({ recordingId: rec.id, target: webhookName(w, i), kind: "notify", payload: event });
     }
     // The owner's mail goes out once the recording is completed, so its link is final (a presigned
     // bucket URL when the file is in S3).
-    if (rec.status === "completed" && rec.file && backend.delivery.email && emailRecipient(backend.delivery.email, rec.metadata)) {
+    if (rec.status === "completed" && rec.file && backend.delivery.email && wants(rec, "email") && (rec.options.delivery?.email?.to ?? emailRecipient(backend.delivery.email, rec.metadata))) {
       await this.deps.store.addDelivery({ recordingId: rec.id, target: "email", kind: "notify" });
     }
     const callback = talkCallback(rec, _from);
     if (callback) await this.deps.store.addDelivery({ recordingId: rec.id, target: "talk:callback", kind: "notify", payload: callback });
     if (rec.file && (rec.status === "delivering" || rec.status === "failed")) {
-      for (const target of fileTargets(this.deps.config, rec.backend)) {
+      for (const target of fileTargets(this.deps.config, rec)) {
         await this.deps.store.addDelivery({ recordingId: rec.id, target, kind: "file" });
       }
     }
@@ -183,7 +192,7 @@ export class DeliveryService {
     }
     if (d.target === "email") {
       const t = backend.delivery.email;
-      const to = t && emailRecipient(t, rec.metadata);
+      const to = t && (rec.options.delivery?.email?.to ?? emailRecipient(t, rec.metadata));
       if (!t || !to || !rec.file) throw new Error(`backend ${rec.backend} has no e-mail target, or the recording has no owner address or file`);
       const link = (await this.deps.fileUrl?.(rec)) ?? (this.deps.describe(rec) as { file: { url: string } }).file.url;
       const title = typeof rec.metadata.title === "string" ? rec.metadata.title : undefined;
@@ -191,7 +200,10 @@ export class DeliveryService {
     }
     if (d.target === "spool") {
       if (!backend.delivery.spool) throw new Error(`backend ${rec.backend} has no spool directory any more`);
-      return `written to ${await deliverToSpool(backend.delivery.spool, rec, this.deps.filePath(rec), this.deps.describe(rec))}`;
+      const sub = rec.options.delivery?.spool?.subdir;
+      const base = backend.delivery.spool.path;
+      const target = sub ? { ...backend.delivery.spool, path: `${base.endsWith(":") ? base : `${base.replace(/\/+$/, "")}/`}${sub}`, subdirFromMetadata: undefined } : backend.delivery.spool;
+      return `written to ${await deliverToSpool(target, rec, this.deps.filePath(rec), this.deps.describe(rec))}`;
     }
     throw new Error(`unknown delivery target ${d.target}`);
   }
@@ -214,7 +226,7 @@ export class DeliveryService {
     let n = await this.deps.store.retryDeliveries(rec.id);
     if (rec.file) {
       const pending = new Set((await this.deps.store.deliveries(rec.id)).filter((d) => d.status === "pending").map((d) => d.target));
-      for (const target of fileTargets(this.deps.config, rec.backend)) {
+      for (const target of fileTargets(this.deps.config, rec)) {
         if (pending.has(target)) continue;
         await this.deps.store.addDelivery({ recordingId: rec.id, target, kind: "file" });
         n++;
@@ -227,7 +239,7 @@ export class DeliveryService {
   /** Queues the file deliveries of a `delivering` recording that has none (after a crash between the two). */
   async ensureFileDeliveries(rec: Recording): Promise<void> {
     const existing = new Set((await this.deps.store.deliveries(rec.id)).filter((d) => d.kind === "file").map((d) => d.target));
-    for (const target of fileTargets(this.deps.config, rec.backend)) {
+    for (const target of fileTargets(this.deps.config, rec)) {
       if (!existing.has(target)) await this.deps.store.addDelivery({ recordingId: rec.id, target, kind: "file" });
     }
     await this.completeIfDelivered(rec.id);

@@ -36,6 +36,12 @@ export interface RecordingOptions {
   maxDurationSeconds: number;
   /** Accept the meeting page's TLS certificate without verification (a Talk backend's skipVerify). */
   acceptInsecureCerts?: boolean;
+  /** Per-recording choices among the backend's delivery targets. */
+  delivery?: {
+    targets?: ("s3" | "spool" | "email" | "webhooks")[];
+    email?: { to: string };
+    spool?: { subdir: string };
+  };
 }
 
 /** The finished file. */

@@ -67,7 +67,7 @@ export async function finalizeRecording(
       return store.transition(rec.id, "failed", { reason: end.error.code, error: { code: end.error.code, message: end.error.message }, endReason: "failed", file: toRecordingFile(file) });
     }
     // With file targets (spool, …) the recording is `delivering` until each has the file.
-    const to = fileTargets(config, rec.backend).length > 0 ? "delivering" : "completed";
+    const to = fileTargets(config, rec).length > 0 ? "delivering" : "completed";
     return store.transition(rec.id, to, { reason: end.endReason, endReason: end.endReason, file: toRecordingFile(file) });
   } catch (err) {
     const e = err instanceof MeetrecError ? err : new MeetrecError("finalize_failed", errorMessage(err));

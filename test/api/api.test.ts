@@ -120,6 +120,12 @@ describe("bad requests get a problem and create nothing", () => {
   test("a goto step to a disallowed origin → 422", async () => {
     expectProblem(await post({ url: "https://meet.example.com/r", join: [{ goto: "http://127.0.0.1:9/admin" }] }, STRICT), 422, "origin_not_allowed");
   });
+  test("a delivery target the backend does not have → 422 naming it; a bad recipient → 422", async () => {
+    const p = expectProblem(await post({ url: "https://meet.example.com/a", delivery: { targets: ["s3"] } }), 422, "validation_failed");
+    expect(p.detail).toContain("no s3 delivery target");
+    expectProblem(await post({ url: "https://meet.example.com/a", delivery: { email: { to: "not-an-address" } } }), 422, "validation_failed");
+    expectProblem(await post({ url: "https://meet.example.com/a", delivery: { spool: { subdir: "../x" } } }), 422, "validation_failed");
+  });
   test("nothing was created by any of them", async () => {
     for (const key of [OPEN, STRICT]) {
       expect((await server.inject({ url: "/v1/recordings", headers: auth(key) })).json().recordings).toEqual([]);

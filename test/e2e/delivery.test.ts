@@ -124,6 +124,18 @@ describe("delivery", () => {
     expect(spools.at(-1).status).toBe("succeeded");
   });
 
+  test("per recording: only the spool, into its own sub-directory, and no webhooks", async () => {
+    const before = received.length;
+    const created = (await server.api("POST", "/v1/recordings", { url: page.url, maxDurationSeconds: 3, video: { width: 320, height: 180, fps: 10 }, metadata: { tenant: "school-7" }, delivery: { targets: ["spool"], spool: { subdir: "one-off" } } })).json();
+    const rec = await server.waitFor(created.id, (r) => TERMINAL.includes(r.status), 60_000);
+    expect(rec.status).toBe("completed");
+    expect(existsSync(join(spoolRoot, "one-off", `${created.id}.mp4`))).toBe(true);
+    expect(existsSync(join(spoolRoot, "school-7", `${created.id}.mp4`))).toBe(false);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(received.slice(before).length).toBe(0);
+    expect(rec.deliveries.map((d: any) => d.target)).toEqual(["spool"]);
+  });
+
   test("a spool sub-directory name from metadata that is unsafe is refused, and the file stays", async () => {
     const created = (await server.api("POST", "/v1/recordings", { url: page.url, maxDurationSeconds: 3, video: { width: 320, height: 180, fps: 10 }, metadata: { tenant: "../etc" } })).json();
     const rec = await server.waitFor(created.id, (r) => r.status === "delivering" && r.deliveries?.some((d: any) => d.target === "spool" && d.attempts.length > 0), 60_000);
