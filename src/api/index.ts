@@ -58,7 +58,7 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
     transform: jsonSchemaTransform,
   });
   await server.register(fastifySwaggerUi, { routePrefix: "/docs" });
-  await server.register(fastifyStatic, { root: join(app.config.dataDir, "recordings"), serve: false });
+  await server.register(fastifyStatic, { root: app.config.dataDir, serve: false });
 
   server.get("/openapi.json", { schema: { hide: true } }, async () => server.swagger());
   server.get("/healthz", { schema: { tags: ["health"], summary: "Alive", security: [], response: { 200: z.object({ status: z.literal("ok"), version: z.string() }) } } },
@@ -152,7 +152,7 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
       const rec = await app.get(req.params.id, req.backend);
       app.filePath(rec); // throws not_ready / not_found
       reply.header("content-disposition", `attachment; filename="${rec.id}-${rec.file!.name}"`);
-      return reply.sendFile(`${rec.id}/${rec.file!.name}`, { acceptRanges: true, cacheControl: false });
+      return reply.sendFile(rec.file!.name, app.mediaDir(rec), { acceptRanges: true, cacheControl: false });
     });
 
     r.get("/recordings/:id/live.m3u8", {
@@ -161,7 +161,7 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
       const rec = await app.get(req.params.id, req.backend);
       let manifest: Manifest;
       try {
-        manifest = JSON.parse(await readFile(join(app.mediaDir(rec.id), "manifest.json"), "utf8")) as Manifest;
+        manifest = JSON.parse(await readFile(join(app.mediaDir(rec), "manifest.json"), "utf8")) as Manifest;
       } catch {
         throw new MeetrecError("not_ready", "No media yet; try again once the recording is recording");
       }
@@ -176,8 +176,8 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
         response: { 200: z.any(), ...errors },
       },
     }, async (req, reply) => {
-      await app.get(req.params.id, req.backend);
-      return reply.type("video/mp4").sendFile(`${req.params.id}/${req.params.period}/${req.params.file}`, { cacheControl: false });
+      const rec = await app.get(req.params.id, req.backend);
+      return reply.type("video/mp4").sendFile(`${req.params.period}/${req.params.file}`, app.mediaDir(rec), { cacheControl: false });
     });
   }, { prefix: "/v1" });
 

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PulseServer, defaultPulseDir, type CaptureSession } from "../capture/index.js";
-import type { Config } from "../config/index.js";
+import { mediaRoot, type Config } from "../config/index.js";
 import { InProcessDispatcher } from "../dispatch/index.js";
 import { RecordingMedia } from "../media/index.js";
 import { RecordingStore, TERMINAL, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent, type RecordingStatus } from "../store/index.js";
@@ -82,7 +82,7 @@ export class App {
         let cur = rec;
         if (cur.status === "starting" || cur.status === "recording") cur = await this.store.transition(rec.id, "stopping", { reason: "interrupted" });
         if (cur.status === "stopping") cur = await this.store.transition(rec.id, "finalizing", { reason: "interrupted" });
-        const media = await RecordingMedia.open(this.config.dataDir, rec.id, { mode: rec.options.mode, segmentSeconds: this.config.capture.segmentSeconds });
+        const media = await RecordingMedia.open(mediaRoot(this.config, rec.backend), rec.id, { mode: rec.options.mode, segmentSeconds: this.config.capture.segmentSeconds });
         await finalizeRecording({ config: this.config, store: this.store, log }, cur, media, { endReason: "failed", error, abortWhenEmpty: false });
       }
     }
@@ -226,7 +226,7 @@ export class App {
     const s3 = this.config.backends[rec.backend]?.delivery.s3;
     const loc = (await this.store.get(id))?.file?.s3;
     if (s3 && loc) await deleteFromS3(s3, loc); // throws (and deletes nothing) when the bucket cannot be reached
-    await rm(join(this.config.dataDir, "recordings", id), { recursive: true, force: true });
+    await rm(this.mediaDir(rec), { recursive: true, force: true });
     await this.store.delete(id);
     this.log.info({ recordingId: id }, "recording deleted");
   }
@@ -259,7 +259,7 @@ export class App {
       for (const rec of await this.store.expired(backend, new Date(now.getTime() - b.retentionDays * 86400_000))) {
         try {
           if (b.delivery.s3 && rec.file?.s3) await deleteFromS3(b.delivery.s3, rec.file.s3);
-          await rm(this.mediaDir(rec.id), { recursive: true, force: true });
+          await rm(this.mediaDir(rec), { recursive: true, force: true });
           const why = `Media removed by retention (${b.retentionDays} days after the end)`;
           await this.store.dropFile(rec.id, why);
           await this.store.addEvent(rec.id, "retention_purged", why, { file: rec.file?.name, bucket: rec.file?.s3 ? `s3://${rec.file.s3.bucket}/${rec.file.s3.key}` : null });
@@ -283,14 +283,14 @@ export class App {
   /** Absolute path of the finished file. @throws MeetrecError `not_ready` when there is none. */
   filePath(rec: Recording): string {
     if (!rec.file) throw new MeetrecError("not_ready", `Recording ${rec.id} has no file yet (status ${rec.status}); wait for status completed`);
-    const path = join(this.config.dataDir, "recordings", rec.id, rec.file.name);
-    if (!existsSync(path)) throw new MeetrecError("not_found", `The file of recording ${rec.id} is gone from ${this.config.dataDir}`);
+    const path = join(this.mediaDir(rec), rec.file.name);
+    if (!existsSync(path)) throw new MeetrecError("not_found", `The file of recording ${rec.id} is gone from ${mediaRoot(this.config, rec.backend)}`);
     return path;
   }
 
-  /** Directory of a recording's media. */
-  mediaDir(id: string): string {
-    return join(this.config.dataDir, "recordings", id);
+  /** Directory of a recording's media: `{backend or global dataDir}/recordings/{id}`. */
+  mediaDir(rec: Pick<Recording, "id" | "backend">): string {
+    return join(mediaRoot(this.config, rec.backend), "recordings", rec.id);
   }
 
   /** True when a recording could start now (for /readyz). */

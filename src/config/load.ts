@@ -89,7 +89,13 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
   }
   const cfg = parseConfig(applyEnv(raw, env), file ? `config file ${file}` : "configuration");
   cfg.dataDir = resolve(cfg.dataDir);
+  for (const b of Object.values(cfg.backends)) if (b.dataDir) b.dataDir = resolve(b.dataDir);
   return cfg;
+}
+
+/** The directory a backend's media lives in: its own `dataDir`, else the global one. */
+export function mediaRoot(cfg: Config, backend: string): string {
+  return cfg.backends[backend]?.dataDir ?? cfg.dataDir;
 }
 
 /**

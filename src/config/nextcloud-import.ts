@@ -45,7 +45,7 @@ export function importNextcloudConf(text: string): ImportResult {
   const commonMax = int(take("backend", "maxmessagesize"));
   const commonSecret = take("backend", "secret");
   const commonSkip = bool(take("backend", "skipverify"));
-  skip("backend", "directory", "meetrec keeps all recordings under dataDir; set dataDir instead");
+  const commonDir = take("backend", "directory");
   const backends: Record<string, unknown> = {};
   for (const id of list(take("backend", "backends"))) {
     const section = ini[id];
@@ -56,11 +56,12 @@ export function importNextcloudConf(text: string): ImportResult {
     const video = { width: int(take(id, "videowidth")) ?? commonVideo.width, height: int(take(id, "videoheight")) ?? commonVideo.height };
     const max = int(take(id, "maxmessagesize")) ?? commonMax;
     const skipVerify = take(id, "skipverify") === undefined ? commonSkip : bool(take(id, "skipverify"));
-    skip(id, "directory", "meetrec keeps all recordings under dataDir");
+    const directory = take(id, "directory") ?? commonDir;
     const name = id.replace(/[^a-zA-Z0-9_-]/g, "-");
     backends[name] = {
       talk: { url: section.url.trim(), secret, ...(max ? { maxMessageSize: max } : {}), ...(skipVerify ? { skipVerify: true } : {}) },
       ...(video.width && video.height ? { video: { width: video.width, height: video.height } } : {}),
+      ...(directory?.trim() ? { dataDir: directory.trim() } : {}),
     };
   }
   if (Object.keys(backends).length) config.backends = backends;

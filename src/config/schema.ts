@@ -120,6 +120,8 @@ export const BackendConfig = z.strictObject({
   maxDurationSeconds: z.number().int().positive().optional(),
   /** Delivery targets of this backend's recordings. */
   delivery: DeliveryTargets.prefault({}),
+  /** Where this backend's recordings are kept (segments and files; created if missing); default: the global dataDir. The database stays in the global dataDir. */
+  dataDir: z.string().optional(),
   /** Days after its end a recording's media (disk and bucket) is removed; absent = kept. */
   retentionDays: z.number().positive().optional(),
 });

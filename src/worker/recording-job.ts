@@ -7,7 +7,7 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { CaptureSession, type JoinStep, type PlatformAdapter, type PulseServer } from "../capture/index.js";
-import type { Config } from "../config/index.js";
+import { mediaRoot, type Config } from "../config/index.js";
 import { fileTargets } from "../delivery/index.js";
 import { RecordingMedia, finalize, manifestBytes, manifestDurationMs, manifestSegmentCount, type FinalFile } from "../media/index.js";
 import type { EndReason, Recording, RecordingFile, RecordingStore } from "../store/index.js";
@@ -120,12 +120,13 @@ export class RecordingJob {
     const { store, config } = this.deps;
     const rec = this.rec;
     const o = rec.options;
-    const workDir = join(config.dataDir, "work", rec.id);
+    const root = mediaRoot(config, rec.backend);
+    const workDir = join(root, "work", rec.id);
     this.rec = await store.transition(rec.id, "starting", { reason: "dispatched" });
     let media: RecordingMedia | undefined;
     let session: CaptureSession | undefined;
     try {
-      media = await RecordingMedia.open(config.dataDir, rec.id, { mode: o.mode, segmentSeconds: config.capture.segmentSeconds });
+      media = await RecordingMedia.open(root, rec.id, { mode: o.mode, segmentSeconds: config.capture.segmentSeconds });
       const m = media;
       let firstSegment = true;
       const t0 = Date.now();

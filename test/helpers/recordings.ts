@@ -13,7 +13,7 @@ export async function completedRecording(app: App, backend: string): Promise<{ i
     id: randomUUID(), backend, metadata: {},
     options: { url: "https://meet.example.com/r", join: [], mode: "video", browser: "chromium", video: { width: 320, height: 240, fps: 10, bitrateKbps: 300 }, maxDurationSeconds: 60 },
   });
-  const recDir = app.mediaDir(rec.id);
+  const recDir = app.mediaDir(rec);
   mkdirSync(recDir, { recursive: true });
   const file = join(recDir, "recording.mp4");
   execFileSync("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=10:d=3", "-c:v", "libx264", "-preset", "ultrafast", "-movflags", "+faststart", file]);

@@ -13,7 +13,7 @@ let app: App;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "meetrec-retention-"));
   app = await App.start(parseConfig({ dataDir: dir, backends: {
-    short: { apiKey: "short-backend-key-0123456789", retentionDays: 7 },
+    short: { apiKey: "short-backend-key-0123456789", retentionDays: 7, dataDir: join(dir, "short-disk") },
     forever: { apiKey: "forever-backend-key-0123456789" },
   } }), createLogger("silent"));
 });
@@ -26,10 +26,12 @@ describe("retention", () => {
   test("media older than retentionDays is removed, the row and its history stay; other backends keep theirs", async () => {
     const a = await completedRecording(app, "short");
     const b = await completedRecording(app, "forever");
+    expect(a.file.startsWith(join(dir, "short-disk", "recordings", a.id))).toBe(true); // the backend's own data directory
+    expect(b.file.startsWith(join(dir, "recordings", b.id))).toBe(true);
     expect(await app.sweepRetention(new Date(Date.now() + 6 * 86400_000))).toEqual([]);
     expect(existsSync(a.file)).toBe(true);
     expect(await app.sweepRetention(new Date(Date.now() + 8 * 86400_000))).toEqual([a.id]);
-    expect(existsSync(app.mediaDir(a.id))).toBe(false);
+    expect(existsSync(app.mediaDir({ id: a.id, backend: "short" }))).toBe(false);
     expect(existsSync(b.file)).toBe(true);
     const rec = await app.get(a.id);
     expect(rec.status).toBe("completed");
