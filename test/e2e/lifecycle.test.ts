@@ -90,6 +90,17 @@ describe("recording a local page", () => {
     expect((await server.api("GET", `/v1/recordings/${a.id}`)).status).toBe(404);
   });
 
+  test("DELETE of a live recording stops it, then removes its files and record", async () => {
+    const { id } = (await capture()).json();
+    await server.waitFor(id, (x) => x.segmentCount >= 1 || TERMINAL.includes(x.status), 60_000);
+    const del = await server.api("DELETE", `/v1/recordings/${id}`);
+    expect(del.status).toBe(204);
+    expect((await server.api("GET", `/v1/recordings/${id}`)).status).toBe(404);
+    expect(existsSync(join(server.dataDir, "recordings", id))).toBe(false);
+    expect(existsSync(join(server.dataDir, "work", id))).toBe(false);
+    noCaptureProcessesLeft();
+  });
+
   test("stop while joining → aborted, nothing left running", async () => {
     const c = (await capture({ join: [{ wait: 30000 }] })).json();
     await server.waitFor(c.id, (x) => x.status === "starting", 30_000);
