@@ -50,7 +50,6 @@ export const RecordingView = z.object({
   events: z.array(EventView).optional(),
   deliveries: z.array(DeliveryView).optional().describe("Where the file and the notifications went, with every attempt"),
 });
-export type RecordingViewSchema = z.infer<typeof RecordingView>;
 export { toView, type RecordingViewData } from "../app/view.js";
 
 

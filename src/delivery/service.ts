@@ -98,7 +98,7 @@ export class DeliveryService {
     this.timer.unref();
   }
 
-  private async onTransition(rec: Recording, _from: RecordingStatus): Promise<void> {
+  private async onTransition(rec: Recording, from: RecordingStatus): Promise<void> {
     const backend = this.deps.config.backends[rec.backend];
     if (!backend) return;
     const type = eventType(rec.status);
@@ -112,7 +112,7 @@ export class DeliveryService {
     if (rec.status === "completed" && rec.file && backend.delivery.email && wants(rec, "email") && (rec.options.delivery?.email?.to ?? emailRecipient(backend.delivery.email, rec.metadata))) {
       await this.deps.store.addDelivery({ recordingId: rec.id, target: "email", kind: "notify" });
     }
-    const callback = talkCallback(rec, _from);
+    const callback = talkCallback(rec, from);
     if (callback) await this.deps.store.addDelivery({ recordingId: rec.id, target: "talk:callback", kind: "notify", payload: callback });
     if (rec.file && (rec.status === "delivering" || rec.status === "failed")) {
       for (const target of fileTargets(this.deps.config, rec)) {
