@@ -73,6 +73,7 @@ export class CaptureSession {
   private period = 0;
   private firstOrigin?: number;
   private restarts = 0;
+  private browserRestarts = 0;
   private stopping = false;
   private closed = false;
   private closing?: Promise<void>;
@@ -109,17 +110,35 @@ export class CaptureSession {
       log.debug({ display: this.display.name }, "display started");
       this.sink = await this.adopt(o.pulse.createSink(`meetrec_${o.recordingId.replace(/[^a-zA-Z0-9]/g, "").slice(0, 32)}`));
       this.abortIfStopped(signal);
-      this.browser = await this.adopt(RecorderBrowser.launch({
-        kind: o.browser,
-        executablePath: o.browser === "chromium" ? o.capture.chromiumPath : o.capture.firefoxPath,
-        display: this.display.name, width, height,
-        profileDir: join(o.workDir, "profile"), env: this.sink.env(), acceptInsecureCerts: o.acceptInsecureCerts,
-      }));
-      this.browser.browser.on("disconnected", () => {
-        if (!this.stopping) this.hooks.event("browser_disconnected", "The browser closed or crashed during the recording");
-      });
-      log.debug({ browser: o.browser, pid: this.browser.pid }, "browser started");
-      this.abortIfStopped(signal);
+      await this.launchAndJoin(signal);
+      await this.startEncoder("start");
+    } catch (err) {
+      await this.close();
+      throw err;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Launches the browser (fresh profile), opens the meeting and joins it. */
+  private async launchAndJoin(signal?: AbortSignal): Promise<void> {
+    const { o } = this;
+    const log = o.log;
+    const width = this.display!.width;
+    const height = this.display!.height;
+    this.browser = await this.adopt(RecorderBrowser.launch({
+      kind: o.browser,
+      executablePath: o.browser === "chromium" ? o.capture.chromiumPath : o.capture.firefoxPath,
+      display: this.display!.name, width, height,
+      profileDir: join(o.workDir, `profile-${this.browserRestarts}`), env: this.sink!.env(), acceptInsecureCerts: o.acceptInsecureCerts,
+    }));
+    const launched = this.browser;
+    launched.browser.on("disconnected", () => {
+      if (!this.stopping && this.encoder && this.browser === launched) void this.onBrowserLost();
+    });
+    log.debug({ browser: o.browser, pid: this.browser.pid }, "browser started");
+    this.abortIfStopped(signal);
+    {
       let status: number | undefined;
       try {
         status = (await this.browser.page.goto(o.url, { waitUntil: "load", timeout: o.capture.pageLoadTimeoutMs }))?.status();
@@ -134,12 +153,38 @@ export class CaptureSession {
       this.abortIfStopped(signal);
       if (o.adapter) await o.adapter.join(this.browser.page, signal);
       this.abortIfStopped(signal);
-      await this.startEncoder("start");
-    } catch (err) {
-      await this.close();
-      throw err;
-    } finally {
-      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /**
+   * The browser died during the recording: relaunch it and rejoin, while the encoder goes on
+   * capturing the display (so nothing is lost; the gap shows an empty screen). Bounded by
+   * `capture.maxBrowserRestarts`; then the session fails and what was captured is kept.
+   */
+  private async onBrowserLost(): Promise<void> {
+    const lostAt = Date.now();
+    const { o } = this;
+    this.hooks.event("browser_disconnected", "The browser closed or crashed during the recording; rejoining");
+    o.log.warn({ restarts: this.browserRestarts }, "browser lost; relaunching");
+    while (!this.stopping && !this.closed) {
+      if (this.browserRestarts >= o.capture.maxBrowserRestarts) {
+        this.hooks.failed(new MeetrecError("browser_failed", `The browser crashed ${this.browserRestarts + 1} times; the media captured so far is kept`));
+        return;
+      }
+      this.browserRestarts++;
+      const old = this.browser;
+      await old?.close().catch(() => undefined);
+      try {
+        await this.launchAndJoin();
+        const gapMs = Date.now() - lostAt;
+        this.hooks.event("browser_rejoined", `Browser relaunched and rejoined after ${(gapMs / 1000).toFixed(1)} s`, { gapMs, attempt: this.browserRestarts, pid: this.browser?.pid });
+        o.log.info({ gapMs, pid: this.browser?.pid }, "browser rejoined");
+        return;
+      } catch (err) {
+        if (this.stopping || this.closed) return;
+        this.hooks.event("browser_rejoin_failed", `Rejoining failed: ${errorMessage(err)}`, { attempt: this.browserRestarts });
+        await sleep(1000);
+      }
     }
   }
 
@@ -251,7 +296,7 @@ export class CaptureSession {
       await this.browser?.close().catch(() => undefined);
       await this.sink?.close().catch(() => undefined);
       await this.display?.close().catch(() => undefined);
-      rmSync(join(this.o.workDir, "profile"), { recursive: true, force: true });
+      for (let i = 0; i <= this.browserRestarts; i++) rmSync(join(this.o.workDir, `profile-${i}`), { recursive: true, force: true });
     })();
     return this.closing;
   }

@@ -140,6 +140,8 @@ export const CaptureConfig = z.strictObject({
   segmentSeconds: z.number().min(1).max(10).default(2),
   /** How often a dead encoder is restarted in a new period before the recording fails. */
   maxEncoderRestarts: z.number().int().min(0).max(20).default(3),
+  /** How often a crashed browser is relaunched and rejoined before the recording fails. */
+  maxBrowserRestarts: z.number().int().min(0).max(20).default(3),
   /** Timeout of the initial page load, ms. */
   pageLoadTimeoutMs: z.number().int().positive().default(30000),
   /** Default timeout of one join step, ms. */

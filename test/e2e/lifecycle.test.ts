@@ -150,6 +150,48 @@ describe("an encoder that keeps dying", () => {
   });
 });
 
+describe("a browser that crashes mid-recording", () => {
+  test("is relaunched and rejoins; the encoder goes on, so the file covers the whole time and shows the page again", async () => {
+    const { id } = (await capture({ maxDurationSeconds: 14, video: { width: 640, height: 360, fps: 15 } })).json();
+    const live = await server.waitFor(id, (x) => x.segmentCount >= 2 || TERMINAL.includes(x.status), 60_000);
+    expect(live.status).toBe("recording");
+    const browserPid = live.events.find((e: any) => e.status === "recording").data.pids.browser as number;
+    process.kill(browserPid, "SIGKILL");
+    const rec = await server.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
+    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+    const types = rec.events.map((e: any) => e.type);
+    expect(types).toContain("browser_disconnected");
+    const rejoined = rec.events.find((e: any) => e.type === "browser_rejoined");
+    expect(rejoined.data.gapMs).toBeLessThan(10_000);
+    expect(rec.periods).toBe(1); // the encoder never stopped
+    expect(Math.abs(rec.file.durationSeconds - 14)).toBeLessThanOrEqual(1);
+    const file = join(server.dir, "browser-crash.mp4");
+    writeFileSync(file, (await server.api("GET", `/v1/recordings/${id}/file`)).body);
+    const last = rec.file.durationSeconds - 1.5;
+    expect(colourFraction(frameRgb(file, last), BG)).toBeGreaterThan(0.5); // the page is back after the rejoin
+    expect(toneLevelsDb(audioSamples(file, 16000, last - 1.5, 1.5), 16000, [500])[0]).toBeGreaterThan(20);
+    noCaptureProcessesLeft();
+  });
+});
+
+describe("a browser that crashes past maxBrowserRestarts", () => {
+  test("ends failed/browser_failed with what was captured finalized", async () => {
+    const s = await startServer({ env: { MEETREC_CAPTURE__MAX_BROWSER_RESTARTS: "0" } });
+    try {
+      const { id } = (await s.api("POST", "/v1/recordings", { url: page.url, video: { width: 480, height: 270, fps: 15 } })).json();
+      const live = await s.waitFor(id, (x) => x.segmentCount >= 2 || TERMINAL.includes(x.status), 60_000);
+      process.kill(live.events.find((e: any) => e.status === "recording").data.pids.browser, "SIGKILL");
+      const rec = await s.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
+      expect(rec.status).toBe("failed");
+      expect(rec.error.code).toBe("browser_failed");
+      expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(3.5);
+      expect(descendants(s.child.pid!).filter((d) => /Xvfb|chromium|ffmpeg/.test(d.args))).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
 describe("a server killed mid-recording", () => {
   test("after restart the captured media is finalized and downloadable (failed/interrupted)", async () => {
     const s1 = await startServer();
