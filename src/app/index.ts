@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { PulseServer, defaultPulseDir, type CaptureSession } from "../capture/index.js";
 import { mediaRoot, type Config } from "../config/index.js";
 import { InProcessDispatcher } from "../dispatch/index.js";
-import { RecordingMedia } from "../media/index.js";
+import { RecordingMedia, recordingDir } from "../media/index.js";
 import { RecordingStore, TERMINAL, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent, type RecordingStatus } from "../store/index.js";
 import { DeliveryService, deleteFromS3, presignedUrl } from "../delivery/index.js";
 import { toView } from "./view.js";
@@ -290,7 +290,7 @@ export class App {
 
   /** Directory of a recording's media: `{backend or global dataDir}/recordings/{id}`. */
   mediaDir(rec: Pick<Recording, "id" | "backend">): string {
-    return join(mediaRoot(this.config, rec.backend), "recordings", rec.id);
+    return recordingDir(mediaRoot(this.config, rec.backend), rec.id);
   }
 
   /** True when a recording could start now (for /readyz). */

@@ -86,11 +86,6 @@ export class CaptureSession {
     return { display: this.display?.pid, browser: this.browser?.pid, encoder: this.encoder?.pid };
   }
 
-  /** DISPLAY of the session (video and audio mode both have one: the browser needs it). */
-  get displayName(): string | undefined {
-    return this.display?.name;
-  }
-
   /**
    * Starts display, sink and browser, opens the meeting, runs the join steps and starts the
    * first encoder run. On failure everything already started is closed before it throws.
@@ -252,16 +247,6 @@ export class CaptureSession {
   /** Wallclock (ms since epoch) at media time 0 of the first period, once capture has begun. */
   get captureStartedAt(): number | undefined {
     return this.firstOrigin;
-  }
-
-  /** The encoder of the current period (tests and supervision). */
-  get currentEncoder(): Encoder | undefined {
-    return this.encoder;
-  }
-
-  /** Current period number (0 before the first encoder run). */
-  get currentPeriod(): number {
-    return this.period;
   }
 
   /**

@@ -4,10 +4,15 @@
  */
 import nodemailer from "nodemailer";
 import type { EmailTarget } from "../config/index.js";
+import type { Recording } from "../store/index.js";
 
-/** The owner's address: `metadata[toFromMetadata]`, else the target's default `to`. */
-export function emailRecipient(t: EmailTarget, metadata: Record<string, unknown>): string | undefined {
-  const v = metadata[t.toFromMetadata];
+/**
+ * The owner's address: the recording's own `delivery.email.to`, else `metadata[toFromMetadata]`,
+ * else the target's default `to`.
+ */
+export function emailRecipient(t: EmailTarget, rec: Pick<Recording, "options" | "metadata">): string | undefined {
+  if (rec.options.delivery?.email?.to) return rec.options.delivery.email.to;
+  const v = rec.metadata[t.toFromMetadata];
   return typeof v === "string" && /^[^\s@<>]+@[^\s@<>]+$/.test(v) ? v : t.to;
 }
 

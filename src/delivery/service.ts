@@ -94,7 +94,7 @@ export class DeliveryService {
 
   /** Starts the retry loop. */
   start(): void {
-    this.timer = setInterval(() => { this.running = this.running.then(() => this.tick()).catch(() => undefined); }, this.deps.config.delivery.pollIntervalMs);
+    this.timer = setInterval(() => this.kick(), this.deps.config.delivery.pollIntervalMs);
     this.timer.unref();
   }
 
@@ -109,7 +109,7 @@ export class DeliveryService {
     }
     // The owner's mail goes out once the recording is completed, so its link is final (a presigned
     // bucket URL when the file is in S3).
-    if (rec.status === "completed" && rec.file && backend.delivery.email && wants(rec, "email") && (rec.options.delivery?.email?.to ?? emailRecipient(backend.delivery.email, rec.metadata))) {
+    if (rec.status === "completed" && rec.file && backend.delivery.email && wants(rec, "email") && emailRecipient(backend.delivery.email, rec)) {
       await this.deps.store.addDelivery({ recordingId: rec.id, target: "email", kind: "notify" });
     }
     const callback = talkCallback(rec, from);
@@ -192,7 +192,7 @@ export class DeliveryService {
     }
     if (d.target === "email") {
       const t = backend.delivery.email;
-      const to = t && (rec.options.delivery?.email?.to ?? emailRecipient(t, rec.metadata));
+      const to = t && emailRecipient(t, rec);
       if (!t || !to || !rec.file) throw new Error(`backend ${rec.backend} has no e-mail target, or the recording has no owner address or file`);
       const link = (await this.deps.fileUrl?.(rec)) ?? (this.deps.describe(rec) as { file: { url: string } }).file.url;
       const title = typeof rec.metadata.title === "string" ? rec.metadata.title : undefined;

@@ -1,5 +1,5 @@
 /** media: segment store, manifest, finalize, probe. */
-export { RecordingMedia, atomicWrite } from "./segment-store.js";
+export { RecordingMedia, atomicWrite, recordingDir } from "./segment-store.js";
 export { finalize, finalFileName, DURATION_TOLERANCE_S, type FinalFile } from "./finalize.js";
 export { probe, type ProbeResult, type ProbeStream } from "./probe.js";
 export {

@@ -50,6 +50,11 @@ export async function atomicWrite(path: string, text: string): Promise<void> {
 
 const pad = (n: number) => String(n).padStart(6, "0");
 
+/** Directory of a recording's media under a data directory: `{root}/recordings/{id}` (DESIGN.md layout). */
+export function recordingDir(root: string, recordingId: string): string {
+  return join(root, "recordings", recordingId);
+}
+
 /** The media of one recording in the local store. Calls must not overlap (the caller serializes them). */
 export class RecordingMedia {
   private constructor(readonly dir: string, private manifest: Manifest) {}
@@ -69,7 +74,7 @@ export class RecordingMedia {
    * @throws MeetrecError `store_failed` when the existing manifest is unreadable.
    */
   static async open(root: string, recordingId: string, init: { mode: "video" | "audio"; segmentSeconds: number }): Promise<RecordingMedia> {
-    const dir = join(root, "recordings", recordingId);
+    const dir = recordingDir(root, recordingId);
     await mkdir(dir, { recursive: true });
     let manifest: Manifest;
     try {
