@@ -6,10 +6,10 @@ import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { PulseServer, defaultPulseDir, type CaptureSession } from "../capture/index.js";
+import { PulseServer, defaultPulseDir, killRegisteredProcesses, type CaptureSession } from "../capture/index.js";
 import { mediaRoot, type Config } from "../config/index.js";
 import { InProcessDispatcher } from "../dispatch/index.js";
-import { RecordingMedia, recordingDir } from "../media/index.js";
+import { RecordingMedia, captureOrigin, recordingDir } from "../media/index.js";
 import { RecordingStore, TERMINAL, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent, type RecordingStatus } from "../store/index.js";
 import { DeliveryService, deleteFromS3, presignedUrl } from "../delivery/index.js";
 import { toView } from "./view.js";
@@ -54,38 +54,66 @@ export class App {
   }
 
   /**
-   * Opens the store and resumes work left by a previous run: `queued` recordings are
-   * dispatched again; recordings that were live are finalized from the segments they have
-   * (ending `failed` with code `interrupted`, file included). Nothing is deleted.
+   * Opens the store and takes up the work a previous run left (see {@link App.recover}).
    * @throws MeetrecError `store_failed`.
    */
   static async start(config: Config, log: Logger, opts: AppOptions = {}): Promise<App> {
     const store = await RecordingStore.openSqlite(opts.databaseFile ?? join(config.dataDir, "meetrec.db"));
     const app = new App(config, store, log, opts);
-    await app.recoverInterrupted();
+    await app.recover();
     app.delivery.start();
     app.retentionTimer = setInterval(() => void app.sweepRetention().catch(() => undefined), config.retentionSweepIntervalMs);
     app.retentionTimer.unref();
     return app;
   }
 
-  private async recoverInterrupted(): Promise<void> {
-    for (const rec of await this.store.listUnfinished()) {
+  /**
+   * Takes up what a previous run (killed, crashed, restarted) left. Capture processes it left
+   * running are killed first. Recordings that were live (`starting`, `recording`) resume —
+   * rejoin the meeting and continue in a new period — when at least one segment duration of
+   * their limit is left, else they are finalized from what exists (`limit_reached`). Those
+   * that were already ending (`stopping`, `finalizing`) are finalized; `delivering` ones go
+   * back to the delivery loop; `queued` ones are dispatched after the resumed ones. Nothing in
+   * the data directory is deleted. Returns what was done per recording.
+   */
+  async recover(): Promise<{ id: string; action: "resumed" | "finalized" | "queued" | "delivering"; status: RecordingStatus }[]> {
+    const done: { id: string; action: "resumed" | "finalized" | "queued" | "delivering"; status: RecordingStatus }[] = [];
+    const unfinished = await this.store.listUnfinished();
+    const queued: string[] = [];
+    for (const rec of unfinished) {
+      const log = this.log.child({ recordingId: rec.id });
+      const root = mediaRoot(this.config, rec.backend);
+      const killed = killRegisteredProcesses(join(root, "work", rec.id));
+      if (killed.length) log.warn({ killed: killed.map((k) => `${k.role}:${k.pid}`) }, "killed capture processes left by the previous run");
       if (rec.status === "queued") {
-        this.dispatcher.submit(rec.id);
-      } else if (rec.status === "delivering") {
-        await this.delivery.ensureFileDeliveries(rec); // the delivery loop takes it from here
-      } else {
-        const log = this.log.child({ recordingId: rec.id });
-        log.warn({ status: rec.status }, "recording was interrupted by a restart; finalizing what was captured");
-        const error = new MeetrecError("interrupted", "meetrec restarted during the recording; the media captured before the restart was finalized");
-        let cur = rec;
-        if (cur.status === "starting" || cur.status === "recording") cur = await this.store.transition(rec.id, "stopping", { reason: "interrupted" });
-        if (cur.status === "stopping") cur = await this.store.transition(rec.id, "finalizing", { reason: "interrupted" });
-        const media = await RecordingMedia.open(mediaRoot(this.config, rec.backend), rec.id, { mode: rec.options.mode, segmentSeconds: this.config.capture.segmentSeconds });
-        await finalizeRecording({ config: this.config, store: this.store, log }, cur, media, { endReason: "failed", error, abortWhenEmpty: false });
+        queued.push(rec.id);
+        done.push({ id: rec.id, action: "queued", status: rec.status });
+        continue;
       }
+      if (rec.status === "delivering") {
+        await this.delivery.ensureFileDeliveries(rec); // the delivery loop takes it from here
+        done.push({ id: rec.id, action: "delivering", status: rec.status });
+        continue;
+      }
+      const media = await RecordingMedia.open(root, rec.id, { mode: rec.options.mode, segmentSeconds: this.config.capture.segmentSeconds });
+      const origin = captureOrigin(media.current);
+      const leftMs = origin === undefined ? Infinity : origin + rec.options.maxDurationSeconds * 1000 - Date.now();
+      if ((rec.status === "starting" || rec.status === "recording") && leftMs >= this.config.capture.segmentSeconds * 1000) {
+        log.warn({ status: rec.status, leftSeconds: Math.round(leftMs / 1000) }, "recording was interrupted; resuming it");
+        await this.store.addEvent(rec.id, "interrupted", "meetrec stopped during the recording; rejoining the meeting");
+        this.dispatcher.submit(rec.id);
+        done.push({ id: rec.id, action: "resumed", status: rec.status });
+        continue;
+      }
+      const endReason = rec.status === "starting" || rec.status === "recording" ? "limit_reached" : rec.endReason ?? "stopped";
+      log.warn({ status: rec.status, endReason }, "recording was interrupted while ending; finalizing what was captured");
+      let cur = rec;
+      if (cur.status === "starting" || cur.status === "recording") cur = await this.store.transition(rec.id, "stopping", { reason: "interrupted" });
+      const final = await finalizeRecording({ config: this.config, store: this.store, log }, cur, media, { endReason, abortWhenEmpty: true });
+      done.push({ id: rec.id, action: "finalized", status: final.status });
     }
+    for (const id of queued) this.dispatcher.submit(id);
+    return done;
   }
 
   private pulse(): Promise<PulseServer> {
@@ -99,7 +127,7 @@ export class App {
     let pendingStop: StopReason | undefined; // a stop that arrives before the job exists is kept, not lost
     const done = (async () => {
       const rec = await this.store.get(id);
-      if (!rec || rec.status !== "queued") return;
+      if (!rec || !["queued", "starting", "recording"].includes(rec.status)) return;
       job = new RecordingJob(rec, {
         config: this.config, store: this.store, pulse: () => this.pulse(), log: this.log, onSession: this.opts.onSession,
         adapterFor: (r) => {
@@ -107,7 +135,7 @@ export class App {
           const secret = this.config.backends[r.backend]?.talk?.secret;
           return talk && secret ? talkJoinAdapter(this.config, secret, talk) : undefined;
         },
-      });
+      }, { resume: rec.status !== "queued" });
       if (pendingStop) job.stop(pendingStop);
       await job.run();
     })();

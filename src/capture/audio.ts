@@ -82,6 +82,14 @@ export class PulseServer {
    */
   async createSink(name: string): Promise<NullSink> {
     try {
+      // A sink of that name left by a meetrec that was killed is removed first.
+      const modules = await this.pactl(["list", "short", "modules"]);
+      for (const line of modules.split("\n")) {
+        const [index, module, args] = line.split("\t");
+        if (module === "module-null-sink" && new RegExp(`(^| )sink_name=${name}( |$)`).test(args ?? "")) {
+          await this.pactl(["unload-module", index]);
+        }
+      }
       const index = await this.pactl(["load-module", "module-null-sink", `sink_name=${name}`,
         `sink_properties=device.description=${name}`, "rate=48000", "channels=2"]);
       return new NullSink(this, name, index);

@@ -118,10 +118,23 @@ export class RecorderBrowser {
     try {
       const pages = await browser.pages();
       const page = pages[0] ?? (await browser.newPage());
+      // A modal dialog (alert, beforeunload) would block the page and the watchdog's probes.
+      page.on("dialog", (d) => void d.dismiss().catch(() => undefined));
       return new RecorderBrowser(o.kind, browser, page);
     } catch (err) {
       await browser.close().catch(() => undefined);
       throw new MeetrecError("browser_failed", `${o.kind} started but has no usable page: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Kills the browser at once (SIGKILL to its process group), e.g. when its page hangs. */
+  kill(): void {
+    const proc = this.browser.process();
+    if (!proc?.pid) return;
+    try {
+      process.kill(-proc.pid, "SIGKILL"); // puppeteer starts browsers as process-group leaders
+    } catch {
+      proc.kill("SIGKILL");
     }
   }
 

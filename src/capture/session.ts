@@ -14,6 +14,7 @@ import { RecorderBrowser, type BrowserKind } from "./browser.js";
 import { XvfbDisplay } from "./display.js";
 import { Encoder, type ClosedSegment, type EncoderExit } from "./encoder.js";
 import { runJoinSteps, type JoinStep } from "./join.js";
+import { registerProcesses } from "./orphans.js";
 import type { Page } from "puppeteer-core";
 
 /**
@@ -43,6 +44,8 @@ export interface SessionOptions {
   adapter?: PlatformAdapter;
   /** Accept the meeting page's TLS certificate without verification. */
   acceptInsecureCerts?: boolean;
+  /** Reason recorded for the first period (`start`; `resume` when continuing a recording). */
+  firstPeriodReason?: string;
 }
 
 /** Callbacks through which the session hands over what it captures. All are awaited in order. */
@@ -79,6 +82,14 @@ export class CaptureSession {
   private closing?: Promise<void>;
   private ingest: Promise<void> = Promise.resolve();
   private ingestError?: unknown;
+  private watchdog?: NodeJS.Timeout;
+  /** Wallclock (ms) of the last closed segment, or of the current encoder run's start. */
+  private lastSegmentAt = 0;
+  /** Wallclock (ms) the page last answered a probe (or was (re)joined). */
+  private pageAliveAt = 0;
+  /** The browser a page probe is outstanding for. */
+  private probing?: RecorderBrowser;
+  private rejoining = false;
 
   constructor(private readonly o: SessionOptions, private readonly hooks: SessionHooks) {}
 
@@ -106,7 +117,8 @@ export class CaptureSession {
       this.sink = await this.adopt(o.pulse.createSink(`meetrec_${o.recordingId.replace(/[^a-zA-Z0-9]/g, "").slice(0, 32)}`));
       this.abortIfStopped(signal);
       await this.launchAndJoin(signal);
-      await this.startEncoder("start");
+      await this.startEncoder(o.firstPeriodReason ?? "start");
+      this.startWatchdog();
     } catch (err) {
       await this.close();
       throw err;
@@ -149,6 +161,52 @@ export class CaptureSession {
       if (o.adapter) await o.adapter.join(this.browser.page, signal);
       this.abortIfStopped(signal);
     }
+    this.pageAliveAt = Date.now();
+    this.register();
+  }
+
+  /** Keeps the process registry (orphans.ts) current. */
+  private register(): void {
+    registerProcesses(this.o.workDir, { ...this.pids });
+  }
+
+  /**
+   * Every second: an encoder that closed no segment, or a page that answered no probe, for
+   * `capture.stallSegments` segment durations is hung. A hung encoder is killed (→ a new
+   * period); a hung page's browser is killed (→ relaunch and rejoin, {@link onBrowserLost}).
+   */
+  private startWatchdog(): void {
+    const limitMs = this.o.capture.stallSegments * this.o.capture.segmentSeconds * 1000;
+    this.watchdog = setInterval(() => {
+      if (this.stopping || this.closed) return;
+      const now = Date.now();
+      const enc = this.encoder;
+      if (enc?.running && now - this.lastSegmentAt > limitMs) {
+        const silentMs = now - this.lastSegmentAt;
+        this.hooks.event("encoder_hung", `The encoder closed no segment for ${(silentMs / 1000).toFixed(1)} s; restarting it`, { period: this.period, silentMs, pid: enc.pid });
+        this.o.log.warn({ period: this.period, silentMs }, "encoder hung; killing it");
+        this.lastSegmentAt = now; // one kill per stall
+        enc.kill("SIGKILL");
+      }
+      const b = this.browser;
+      if (!b || this.rejoining) return;
+      if (now - this.pageAliveAt > limitMs) {
+        const silentMs = now - this.pageAliveAt;
+        this.hooks.event("page_hung", `The meeting page did not respond for ${(silentMs / 1000).toFixed(1)} s; relaunching the browser`, { silentMs, pid: b.pid });
+        this.o.log.warn({ silentMs }, "page hung; killing the browser");
+        this.pageAliveAt = now;
+        b.kill(); // → "disconnected" → onBrowserLost
+        return;
+      }
+      if (this.probing !== b) {
+        this.probing = b;
+        void b.page.evaluate(() => 1).then(
+          () => { if (this.browser === b) this.pageAliveAt = Date.now(); },
+          () => undefined,
+        ).finally(() => { if (this.probing === b) this.probing = undefined; });
+      }
+    }, 1000);
+    this.watchdog.unref();
   }
 
   /**
@@ -161,6 +219,16 @@ export class CaptureSession {
     const { o } = this;
     this.hooks.event("browser_disconnected", "The browser closed or crashed during the recording; rejoining");
     o.log.warn({ restarts: this.browserRestarts }, "browser lost; relaunching");
+    this.rejoining = true;
+    try {
+      await this.relaunch(lostAt);
+    } finally {
+      this.rejoining = false;
+    }
+  }
+
+  private async relaunch(lostAt: number): Promise<void> {
+    const { o } = this;
     while (!this.stopping && !this.closed) {
       if (this.browserRestarts >= o.capture.maxBrowserRestarts) {
         this.hooks.failed(new MeetrecError("browser_failed", `The browser crashed ${this.browserRestarts + 1} times; the media captured so far is kept`));
@@ -211,7 +279,9 @@ export class CaptureSession {
       dir, ffmpegPath: capture.ffmpegPath,
     });
     this.encoder = enc;
+    this.lastSegmentAt = Date.now();
     this.firstOrigin ??= enc.startedAt;
+    this.register();
     const queue = (fn: () => Promise<void>) => {
       this.ingest = this.ingest.then(fn).catch((err) => {
         this.ingestError = err;
@@ -220,7 +290,10 @@ export class CaptureSession {
       });
     };
     enc.on("init", (path: string) => queue(() => this.hooks.init(period, path)));
-    enc.on("segment", (seg: ClosedSegment) => queue(() => this.hooks.segment(period, seg)));
+    enc.on("segment", (seg: ClosedSegment) => {
+      if (this.encoder === enc) this.lastSegmentAt = Date.now();
+      queue(() => this.hooks.segment(period, seg));
+    });
     enc.on("exit", (info: EncoderExit) => void this.onEncoderExit(period, info));
     this.o.log.info({ period, pid: enc.pid, reason }, "encoder started");
   }
@@ -256,6 +329,7 @@ export class CaptureSession {
    */
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.watchdog);
     try {
       if (this.encoder) await this.encoder.stop();
       await this.ingest;
@@ -272,6 +346,7 @@ export class CaptureSession {
   close(): Promise<void> {
     this.stopping = true;
     this.closed = true;
+    clearInterval(this.watchdog);
     this.closing ??= (async () => {
       if (this.encoder?.running) this.encoder.kill("SIGKILL");
       if (this.o.adapter && this.browser) {

@@ -156,6 +156,18 @@ export const CaptureConfig = z.strictObject({
   audioDelayMs: z.number().int().min(-1000).max(1000).default(70),
   /** AAC bitrate, kbit/s. */
   audioBitrateKbps: z.number().int().min(32).max(512).default(128),
+  /**
+   * Watchdog: an encoder that closes no segment, or a page that answers no probe, for this many
+   * segment durations is treated as hung (the encoder is restarted in a new period; the browser
+   * is relaunched and rejoins).
+   */
+  stallSegments: z.number().int().min(2).max(30).default(3),
+  /**
+   * Disk guard: bytes that must stay free on a recording's data filesystem beyond what
+   * finalizing needs (a copy of the media so far). Below that the recording is stopped and
+   * finalized, ending `completed` with `endReason: "disk_full"`.
+   */
+  diskReserveBytes: z.number().int().min(0).default(256 * 1024 * 1024),
 });
 export type CaptureConfig = z.infer<typeof CaptureConfig>;
 

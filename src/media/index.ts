@@ -4,5 +4,5 @@ export { finalize, finalFileName, DURATION_TOLERANCE_S, type FinalFile } from ".
 export { probe, type ProbeResult, type ProbeStream } from "./probe.js";
 export {
   type Manifest, type ManifestPeriod, type ManifestSegment,
-  manifestDurationMs, manifestSegmentCount, manifestBytes, playablePeriods, toHlsPlaylist,
+  manifestDurationMs, manifestSegmentCount, manifestBytes, playablePeriods, toHlsPlaylist, periodGapMs, captureOrigin,
 } from "./manifest.js";

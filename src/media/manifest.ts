@@ -79,3 +79,21 @@ export function toHlsPlaylist(m: Manifest, ended: boolean, uri: (file: string) =
   if (ended) lines.push("#EXT-X-ENDLIST");
   return lines.join("\n") + "\n";
 }
+
+/**
+ * Media missing before period `index` (1-based), ms: the wallclock from the end of the previous
+ * period's last stored segment to the start of period `index`. 0 for the first period or when
+ * the previous period has no media (then its own start is used).
+ */
+export function periodGapMs(m: Manifest, index: number): number {
+  const cur = m.periods.find((p) => p.index === index);
+  const prev = m.periods.filter((p) => p.index < index).at(-1);
+  if (!cur || !prev) return 0;
+  const prevEnd = Date.parse(prev.startedAt) + prev.segments.reduce((t, s) => t + s.durationMs, 0);
+  return Math.max(0, Date.parse(cur.startedAt) - prevEnd);
+}
+
+/** Wallclock (ms since epoch) the recording's first period started, if any: where its duration limit counts from. */
+export function captureOrigin(m: Manifest): number | undefined {
+  return m.periods.length ? Date.parse(m.periods[0].startedAt) : undefined;
+}

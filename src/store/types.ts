@@ -24,7 +24,7 @@ export const TRANSITIONS: Record<RecordingStatus, readonly RecordingStatus[]> = 
 };
 
 /** Why a recording ended. */
-export type EndReason = "stopped" | "limit_reached" | "meeting_ended" | "failed" | "deleted";
+export type EndReason = "stopped" | "limit_reached" | "meeting_ended" | "disk_full" | "failed" | "deleted";
 
 /** What the recording captures and how (stored as given after defaults are applied). */
 export interface RecordingOptions {

@@ -21,6 +21,7 @@ export type ErrorCode =
   | "finalize_failed"
   | "store_failed"
   | "interrupted"
+  | "rejoin_failed"
   | "internal";
 
 /** An error with a stable `code`, an HTTP `status` and optional structured `details`. */

@@ -4,12 +4,12 @@
  * through the store (with its event); nothing is left `starting` or `recording` when this
  * function returns, whatever was thrown.
  */
-import { rm } from "node:fs/promises";
+import { rm, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { CaptureSession, type JoinStep, type PlatformAdapter, type PulseServer } from "../capture/index.js";
 import { mediaRoot, type Config } from "../config/index.js";
 import { fileTargets } from "../delivery/index.js";
-import { RecordingMedia, finalize, manifestBytes, manifestDurationMs, manifestSegmentCount, type FinalFile } from "../media/index.js";
+import { RecordingMedia, captureOrigin, finalize, manifestBytes, manifestDurationMs, manifestSegmentCount, periodGapMs, type FinalFile } from "../media/index.js";
 import type { EndReason, Recording, RecordingFile, RecordingStore } from "../store/index.js";
 import { MeetrecError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
@@ -25,6 +25,14 @@ export interface JobDeps {
   adapterFor?(rec: Recording): PlatformAdapter | undefined;
   /** Observes each running session (tests and benchmarks read process ids from it). */
   onSession?(id: string, session: CaptureSession): void;
+  /** Observes media lost between periods (ms), for metrics. */
+  onGap?(gapMs: number, reason: string): void;
+}
+
+/** Free bytes on the filesystem holding `path` (for unprivileged users). */
+export async function freeBytes(path: string): Promise<number> {
+  const st = await statfs(path);
+  return st.bavail * st.bsize;
 }
 
 /** Why a job is asked to stop: becomes the `endReason`. */
@@ -79,13 +87,17 @@ export async function finalizeRecording(
 /** One recording's run. Create it, call {@link RecordingJob.run}; {@link RecordingJob.stop} from anywhere. */
 export class RecordingJob {
   private readonly abort = new AbortController();
-  private stopReason: StopReason | "limit_reached" | undefined;
+  private stopReason: StopReason | "limit_reached" | "disk_full" | undefined;
   private failure?: MeetrecError;
   private wake?: () => void;
   private limitTimer?: NodeJS.Timeout;
   private readonly log: Logger;
 
-  constructor(private rec: Recording, private readonly deps: JobDeps) {
+  /**
+   * `resume`: the recording was live when its previous run ended (restart, failover): it rejoins
+   * and continues in a new period, its duration limit still counted from its first period.
+   */
+  constructor(private rec: Recording, private readonly deps: JobDeps, private readonly opts: { resume?: boolean } = {}) {
     this.log = deps.log.child({ recordingId: rec.id });
   }
 
@@ -106,6 +118,15 @@ export class RecordingJob {
     this.wake?.();
   }
 
+  /** Ends the recording because its disk is (about to be) full; what exists is finalized. */
+  private diskFull(freeBytes: number, neededBytes: number): void {
+    if (this.stopReason) return;
+    this.log.warn({ freeBytes, neededBytes }, "disk guard: stopping the recording");
+    void this.deps.store.addEvent(this.rec.id, "disk_full", `Only ${Math.round(freeBytes / 1048576)} MiB free on the data filesystem (${Math.round(neededBytes / 1048576)} MiB needed to finalize and keep the reserve); stopping`, { freeBytes, neededBytes }).catch(() => undefined);
+    this.stopReason = "disk_full";
+    this.wake?.();
+  }
+
   /** (Re)arms the max-duration stop to fire in `ms` milliseconds. */
   private armLimit(ms: number): void {
     clearTimeout(this.limitTimer);
@@ -122,27 +143,42 @@ export class RecordingJob {
     const o = rec.options;
     const root = mediaRoot(config, rec.backend);
     const workDir = join(root, "work", rec.id);
-    this.rec = await store.transition(rec.id, "starting", { reason: "dispatched" });
+    const resuming = this.opts.resume && (rec.status === "starting" || rec.status === "recording");
+    if (!resuming) this.rec = await store.transition(rec.id, "starting", { reason: "dispatched" });
     let media: RecordingMedia | undefined;
     let session: CaptureSession | undefined;
     try {
       media = await RecordingMedia.open(root, rec.id, { mode: o.mode, segmentSeconds: config.capture.segmentSeconds });
       const m = media;
-      let firstSegment = true;
+      const hadMedia = manifestSegmentCount(m.current) > 0;
+      let firstSegment = !hadMedia;
       const t0 = Date.now();
       session = new CaptureSession({
         recordingId: rec.id, url: o.url, join: o.join as JoinStep[], mode: o.mode, browser: o.browser, video: o.video,
         capture: config.capture, workDir, pulse: await this.deps.pulse(), log: this.log, adapter: this.deps.adapterFor?.(rec), acceptInsecureCerts: o.acceptInsecureCerts,
+        firstPeriodReason: resuming ? "resume" : "start",
       }, {
         beginPeriod: async (reason, startedAt) => {
           const index = await m.beginPeriod(reason, startedAt);
-          await store.addEvent(rec.id, "period_started", `Period ${index} started (${reason})`, { period: index, reason });
+          const gapMs = periodGapMs(m.current, index);
+          if (index > 1) this.deps.onGap?.(gapMs, reason);
+          await store.addEvent(rec.id, "period_started", index > 1
+            ? `Period ${index} started (${reason}) after a gap of ${(gapMs / 1000).toFixed(1)} s`
+            : `Period ${index} started (${reason})`, { period: index, reason, ...(index > 1 ? { gapMs } : {}) });
           return index;
         },
         init: (period, path) => m.addInit(period, path),
         segment: async (period, seg) => {
-          await m.addSegment(period, seg.seq, seg.path, seg.durationMs);
+          try {
+            await m.addSegment(period, seg.seq, seg.path, seg.durationMs);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === "ENOSPC") this.diskFull(0, 0);
+            throw err;
+          }
           const cur = m.current;
+          const free = await freeBytes(m.dir);
+          const needed = manifestBytes(cur) + config.capture.diskReserveBytes;
+          if (free < needed) this.diskFull(free, needed);
           await store.progress(rec.id, { capturedMs: manifestDurationMs(cur), segmentCount: manifestSegmentCount(cur), bytes: manifestBytes(cur), periodCount: cur.periods.length });
           if (firstSegment) {
             firstSegment = false;
@@ -157,6 +193,15 @@ export class RecordingJob {
         await session.start(this.abort.signal);
       } catch (err) {
         const e = err instanceof MeetrecError ? err : new MeetrecError("internal", errorMessage(err));
+        if (hadMedia) {
+          // A resumed recording that cannot rejoin keeps what it has.
+          this.log.warn({ code: e.code, err: e.message }, "could not rejoin; finalizing what was captured");
+          this.rec = await store.transition(rec.id, "stopping", { reason: this.stopReason ?? "rejoin_failed" });
+          const error = this.stopReason ? undefined : new MeetrecError("rejoin_failed", `The recording was interrupted and could not rejoin the meeting (${e.message}); the media captured before is in the file`);
+          return (this.rec = await finalizeRecording({ ...this.deps, log: this.log }, this.rec, media, {
+            endReason: this.stopReason ?? "failed", error, abortWhenEmpty: false,
+          }));
+        }
         if (this.stopReason) {
           this.log.info("stopped while starting");
           return (this.rec = await store.transition(rec.id, "aborted", { reason: "stopped_while_starting", message: "Stopped before anything was captured", endReason: this.stopReason === "limit_reached" ? "stopped" : this.stopReason }));
@@ -164,14 +209,18 @@ export class RecordingJob {
         this.log.warn({ code: e.code, err: e.message }, "recording could not start");
         return (this.rec = await store.transition(rec.id, "failed", { reason: e.code, error: { code: e.code, message: e.message }, endReason: "failed" }));
       }
-      this.rec = await store.transition(rec.id, "recording", { reason: "capturing", data: { pids: session.pids } });
+      if (this.rec.status === "recording") {
+        await store.addEvent(rec.id, "resumed", "Rejoined the meeting after an interruption; recording continues in a new period", { pids: session.pids });
+      } else {
+        this.rec = await store.transition(rec.id, "recording", { reason: "capturing", data: { pids: session.pids } });
+      }
       this.log.info({ pids: session.pids, maxDurationSeconds: o.maxDurationSeconds }, "recording");
       if (!this.stopReason && !this.failure) {
         await new Promise<void>((resolve) => {
           this.wake = resolve;
           // Media time 0 is the first encoder's spawn: the limit is counted from there (wallclock,
           // so a restart gap counts against it too).
-          this.armLimit((session!.captureStartedAt ?? Date.now()) + o.maxDurationSeconds * 1000 - Date.now());
+          this.armLimit((captureOrigin(m.current) ?? session!.captureStartedAt ?? Date.now()) + o.maxDurationSeconds * 1000 - Date.now());
         });
       }
       clearTimeout(this.limitTimer);

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/meeting.js";
 import { BEEP_HZ, startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
-import { audioSamples, avOffsets, colourFraction, frameRgb, toneLevelsDb } from "../helpers/media-check.js";
+import { audioSamples, avOffsets, colourFraction, frameDiff, frameRgb, toneLevelsDb } from "../helpers/media-check.js";
 import { descendants, startServer, type TestServer } from "../helpers/server.js";
 
 const TERMINAL = ["completed", "failed", "aborted"];
@@ -192,25 +192,84 @@ describe("a browser that crashes past maxBrowserRestarts", () => {
   });
 });
 
-describe("a server killed mid-recording", () => {
-  test("after restart the captured media is finalized and downloadable (failed/interrupted)", async () => {
+describe("a hung page and a hung encoder (watchdog)", () => {
+  test("the page's browser is relaunched and rejoins; the stalled encoder is restarted in a new period; both gaps are on the timeline", async () => {
+    const t0 = Date.now();
+    const { id } = (await capture({ url: `${page.url}?hang=3000&key=watchdog`, maxDurationSeconds: 60, video: { width: 480, height: 270, fps: 15 } })).json();
+    const rejoined = await server.waitFor(id, (x) => x.events.some((e: any) => e.type === "browser_rejoined") || TERMINAL.includes(x.status), 60_000);
+    expect(rejoined.status).toBe("recording");
+    const hung = rejoined.events.find((e: any) => e.type === "page_hung");
+    expect(hung.data.silentMs).toBeGreaterThanOrEqual(6000); // 3 segment durations of 2 s
+    // Now the encoder stalls: SIGSTOP keeps it alive but silent.
+    const ffmpeg = descendants(server.child.pid!).find((d) => /^ffmpeg .*x11grab/.test(d.args))!;
+    process.kill(ffmpeg.pid, "SIGSTOP");
+    const restarted = await server.waitFor(id, (x) => x.periods === 2 && x.segmentCount >= 1 + x.events.filter((e: any) => e.type === "period_started").length || TERMINAL.includes(x.status), 60_000);
+    expect(restarted.status).toBe("recording");
+    await new Promise((r) => setTimeout(r, 4000));
+    await server.api("POST", `/v1/recordings/${id}/stop`);
+    const wall = (Date.now() - t0) / 1000;
+    const rec = await server.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
+    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+    expect(rec.periods).toBe(2);
+    const hang = rec.events.find((e: any) => e.type === "encoder_hung");
+    expect(hang.data.silentMs).toBeGreaterThanOrEqual(6000);
+    const p2 = rec.events.find((e: any) => e.type === "period_started" && e.data.period === 2);
+    expect(p2.data.reason).toBe("encoder_restart");
+    expect(p2.data.gapMs).toBeGreaterThan(4000);
+    expect(p2.data.gapMs).toBeLessThan(12_000);
+    expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(wall - p2.data.gapMs / 1000 - 6); // − gap − start-up and stop
+    const file = join(server.dir, "watchdog.mp4");
+    writeFileSync(file, (await server.api("GET", `/v1/recordings/${id}/file`)).body);
+    const end = rec.file.durationSeconds;
+    // After both recoveries the page is live again: the square moves between two late frames.
+    const [a, b] = [frameRgb(file, end - 2.5), frameRgb(file, end - 1)];
+    expect(colourFraction(a, BG)).toBeGreaterThan(0.5);
+    expect(frameDiff(a, b)).toBeGreaterThan(0.5);
+    noCaptureProcessesLeft();
+  });
+});
+
+describe("a server killed mid-recording (kill -9, capture processes left behind)", () => {
+  test("after restart the live recording resumes in a new period; one past its limit is finalized; the old processes are gone", async () => {
     const s1 = await startServer();
     let s2: TestServer | undefined;
     try {
-      const id = (await s1.api("POST", "/v1/recordings", { url: page.url, video: { width: 640, height: 360, fps: 15 } })).json().id;
+      const video = { width: 480, height: 270, fps: 15 };
+      const t0 = Date.now();
+      const id = (await s1.api("POST", "/v1/recordings", { url: page.url, video, maxDurationSeconds: 120 })).json().id;
+      const short = (await s1.api("POST", "/v1/recordings", { url: page.url, video, maxDurationSeconds: 9 })).json().id;
       const live = await s1.waitFor(id, (x) => x.segmentCount >= 3, 60_000);
-      expect(live.status).toBe("recording");
-      for (const d of descendants(s1.child.pid!)) { try { process.kill(d.pid, "SIGKILL"); } catch { /* gone */ } }
+      const shortLive = await s1.waitFor(short, (x) => x.segmentCount >= 1, 60_000);
+      expect([live.status, shortLive.status]).toEqual(["recording", "recording"]);
+      const oldPids = [live, shortLive].flatMap((r) => Object.values(r.events.find((e: any) => e.status === "recording").data.pids) as number[]);
       s1.child.kill("SIGKILL");
       await new Promise((r) => s1.child.once("exit", r));
+      // Let the short one run past its limit while meetrec is down.
+      const shortOrigin = Date.parse(shortLive.startedAt);
+      await new Promise((r) => setTimeout(r, Math.max(0, shortOrigin + 12_000 - Date.now())));
       s2 = await startServer({ env: { MEETREC_DATA_DIR: s1.dataDir } });
-      const rec = await s2.waitFor(id, (x) => TERMINAL.includes(x.status), 30_000);
-      expect(rec.status).toBe("failed");
-      expect(rec.error.code).toBe("interrupted");
-      expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(5.5);
+      const finalized = await s2.waitFor(short, (x) => TERMINAL.includes(x.status), 30_000);
+      expect(finalized).toMatchObject({ status: "completed", endReason: "limit_reached" });
+      expect(finalized.file.durationSeconds).toBeGreaterThanOrEqual(2);
+      const resumed = await s2.waitFor(id, (x) => x.periods === 2 && x.segmentCount >= live.segmentCount + 3, 60_000);
+      expect(resumed.status).toBe("recording");
+      expect(resumed.events.map((e: any) => e.type)).toEqual(expect.arrayContaining(["interrupted", "resumed"]));
+      for (const pid of oldPids) expect(() => process.kill(pid, 0), `old capture process ${pid}`).toThrow();
+      expect(s2.log()).toContain("killed capture processes left by the previous run");
+      await s2.api("POST", `/v1/recordings/${id}/stop`);
+      const wall = (Date.now() - t0) / 1000;
+      const rec = await s2.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
+      expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+      expect(rec.periods).toBe(2);
+      const p2 = rec.events.find((e: any) => e.type === "period_started" && e.data.period === 2);
+      expect(p2.data.reason).toBe("resume");
+      expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(wall - p2.data.gapMs / 1000 - 8);
       const file = join(s2.dir, "after-crash.mp4");
       writeFileSync(file, (await s2.api("GET", `/v1/recordings/${id}/file`)).body);
-      expect(colourFraction(frameRgb(file, 3), BG)).toBeGreaterThan(0.5);
+      // Both periods show the page.
+      expect(colourFraction(frameRgb(file, 2), BG)).toBeGreaterThan(0.5);
+      expect(colourFraction(frameRgb(file, rec.file.durationSeconds - 1.5), BG)).toBeGreaterThan(0.5);
+      expect(descendants(s2.child.pid!).filter((d) => /Xvfb|chromium|ffmpeg/.test(d.args))).toEqual([]);
     } finally {
       await s2?.stop();
       await s1.stop();
