@@ -4,6 +4,7 @@
  * to the caller's hooks in order; the session itself stores nothing.
  */
 import { mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CaptureConfig, VideoSettings } from "../config/index.js";
 import { MeetrecError, errorMessage } from "../util/errors.js";
@@ -36,7 +37,7 @@ export interface SessionOptions {
   browser: BrowserKind;
   video: VideoSettings;
   capture: CaptureConfig;
-  /** Scratch directory of this session (browser profile, encoder output before it is stored). */
+  /** Scratch directory of this session on the data filesystem (encoder output before it is stored, process registry). */
   workDir: string;
   pulse: PulseServer;
   log: Logger;
@@ -137,7 +138,7 @@ export class CaptureSession {
       kind: o.browser,
       executablePath: o.browser === "chromium" ? o.capture.chromiumPath : o.capture.firefoxPath,
       display: this.display!.name, width, height,
-      profileDir: join(o.workDir, `profile-${this.browserRestarts}`), env: this.sink!.env(), acceptInsecureCerts: o.acceptInsecureCerts,
+      profileDir: this.profileDir(this.browserRestarts), env: this.sink!.env(), acceptInsecureCerts: o.acceptInsecureCerts,
     }));
     const launched = this.browser;
     launched.browser.on("disconnected", () => {
@@ -163,6 +164,14 @@ export class CaptureSession {
     }
     this.pageAliveAt = Date.now();
     this.register();
+  }
+
+  /**
+   * The browser profile of launch `n`: scratch in the system's temporary directory, not on the
+   * data filesystem (a profile is megabytes the disk guard would otherwise have to count).
+   */
+  private profileDir(n: number): string {
+    return join(tmpdir(), `meetrec-profile-${this.o.recordingId}-${process.pid}-${n}`);
   }
 
   /** Keeps the process registry (orphans.ts) current. */
@@ -356,7 +365,7 @@ export class CaptureSession {
       await this.browser?.close().catch(() => undefined);
       await this.sink?.close().catch(() => undefined);
       await this.display?.close().catch(() => undefined);
-      for (let i = 0; i <= this.browserRestarts; i++) rmSync(join(this.o.workDir, `profile-${i}`), { recursive: true, force: true });
+      for (let i = 0; i <= this.browserRestarts; i++) rmSync(this.profileDir(i), { recursive: true, force: true });
     })();
     return this.closing;
   }

@@ -22,6 +22,7 @@ export type ErrorCode =
   | "store_failed"
   | "interrupted"
   | "rejoin_failed"
+  | "disk_full"
   | "internal";
 
 /** An error with a stable `code`, an HTTP `status` and optional structured `details`. */

@@ -151,6 +151,12 @@ export class RecordingJob {
       media = await RecordingMedia.open(root, rec.id, { mode: o.mode, segmentSeconds: config.capture.segmentSeconds });
       const m = media;
       const hadMedia = manifestSegmentCount(m.current) > 0;
+      const free = await freeBytes(m.dir);
+      if (free < config.capture.diskReserveBytes && !hadMedia) {
+        const e = new MeetrecError("disk_full", `Only ${Math.round(free / 1048576)} MiB free on the data filesystem of ${m.dir} (capture.diskReserveBytes: ${Math.round(config.capture.diskReserveBytes / 1048576)} MiB); free space or lower the reserve`);
+        this.log.warn({ freeBytes: free }, "not enough disk to start");
+        return (this.rec = await store.transition(rec.id, "failed", { reason: e.code, error: { code: e.code, message: e.message }, endReason: "failed" }));
+      }
       let firstSegment = !hadMedia;
       const t0 = Date.now();
       session = new CaptureSession({

@@ -4,7 +4,7 @@
  * never loads, a server killed mid-recording, and `meetrec record`.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -273,6 +273,39 @@ describe("a server killed mid-recording (kill -9, capture processes left behind)
     } finally {
       await s2?.stop();
       await s1.stop();
+    }
+  });
+});
+
+describe("disk guard", () => {
+  test("a data filesystem filling up ends the recording completed/disk_full with a playable file", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "meetrec-tiny-"));
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=32m", "tmpfs", dataDir]);
+    let s: TestServer | undefined;
+    try {
+      const reserve = 1024 * 1024;
+      s = await startServer({ dataDir, env: { MEETREC_CAPTURE__DISK_RESERVE_BYTES: String(reserve) } });
+      const { id } = (await s.api("POST", "/v1/recordings", { url: page.url, maxDurationSeconds: 180, video: { width: 640, height: 360, fps: 15 } })).json();
+      const live = await s.waitFor(id, (x) => x.segmentCount >= 2 || TERMINAL.includes(x.status), 60_000);
+      expect(live.status).toBe("recording");
+      // Something else fills the filesystem: what is left is the reserve, the media so far and ~200 kB.
+      const free = statfsSync(dataDir).bavail * statfsSync(dataDir).bsize;
+      writeFileSync(join(dataDir, "filler"), Buffer.alloc(free - reserve - 2 * live.bytes - 200_000));
+      const rec = await s.waitFor(id, (x) => TERMINAL.includes(x.status), 120_000);
+      expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+      expect(rec.endReason).toBe("disk_full");
+      const ev = rec.events.find((e: any) => e.type === "disk_full");
+      expect(ev.data.freeBytes).toBeLessThan(ev.data.neededBytes);
+      expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(4);
+      expect(Math.abs(rec.file.durationSeconds - rec.capturedSeconds)).toBeLessThanOrEqual(0.5);
+      const file = join(s.dir, "disk-full.mp4");
+      writeFileSync(file, (await s.api("GET", `/v1/recordings/${id}/file`)).body);
+      expect(colourFraction(frameRgb(file, rec.file.durationSeconds / 2), BG)).toBeGreaterThan(0.5);
+      expect(toneLevelsDb(audioSamples(file, 16000, 1, 1.5), 16000, [500])[0]).toBeGreaterThan(20);
+    } finally {
+      await s?.stop();
+      execFileSync("umount", ["-l", dataDir]);
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
