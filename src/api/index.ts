@@ -63,14 +63,25 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
   server.get("/openapi.json", { schema: { hide: true } }, async () => server.swagger());
   server.get("/healthz", { schema: { tags: ["health"], summary: "Alive", security: [], response: { 200: z.object({ status: z.literal("ok"), version: z.string() }) } } },
     async () => ({ status: "ok" as const, version: VERSION }));
+  const Ready = z.object({
+    ready: z.boolean().describe("A video recording would start now"),
+    active: z.number(), queued: z.number(),
+    capacity: z.object({
+      cpuBudget: z.number().describe("cores"), cpuUsed: z.number().describe("cores"), cpuLeft: z.number().describe("cores"),
+      freeMemoryBytes: z.number(), freeDiskBytes: z.number(),
+      canAccept: z.object({ video: z.boolean(), audio: z.boolean() }),
+      refusal: z.enum(["cpu", "memory", "disk"]).optional().describe("Why a video recording would wait now"),
+    }).optional(),
+  });
   server.get("/readyz", {
-    schema: {
-      tags: ["health"], summary: "Can accept a recording now", security: [],
-      response: { 200: z.object({ ready: z.boolean(), active: z.number(), queued: z.number() }), 503: z.object({ ready: z.boolean(), active: z.number(), queued: z.number() }) },
-    },
+    schema: { tags: ["health"], summary: "Can accept a recording now (200) or not (503), and the capacity left", security: [], response: { 200: Ready, 503: Ready } },
   }, async (_req, reply) => {
-    const body = { ready: app.ready, active: app.dispatcher.active, queued: app.dispatcher.waiting };
+    const body = { ready: app.ready, active: app.dispatcher.active, queued: app.dispatcher.waiting, capacity: app.dispatcher.capacity?.snapshot() };
     return reply.code(body.ready ? 200 : 503).send(body);
+  });
+  server.get("/metrics", { schema: { tags: ["health"], summary: "Prometheus metrics (text format 0.0.4)", security: [] } }, async (_req, reply) => {
+    const m = await app.metrics.render();
+    return reply.type(m.contentType).send(m.body);
   });
 
   await registerTalkRoutes(server as unknown as FastifyInstance, app, VERSION);

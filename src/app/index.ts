@@ -8,7 +8,9 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PulseServer, defaultPulseDir, killRegisteredProcesses, type CaptureSession } from "../capture/index.js";
 import { mediaRoot, type Config } from "../config/index.js";
-import { InProcessDispatcher } from "../dispatch/index.js";
+import { Capacity, InProcessDispatcher } from "../dispatch/index.js";
+import { Metrics } from "../metrics/index.js";
+import { hostname } from "node:os";
 import { RecordingMedia, captureOrigin, recordingDir } from "../media/index.js";
 import { RecordingStore, TERMINAL, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent, type RecordingStatus } from "../store/index.js";
 import { DeliveryService, deleteFromS3, presignedUrl } from "../delivery/index.js";
@@ -35,6 +37,9 @@ export class App {
   private talkLock: Promise<void> = Promise.resolve();
   private retentionTimer?: NodeJS.Timeout;
   readonly dispatcher: InProcessDispatcher;
+  readonly metrics: Metrics;
+  /** Capture sessions running now, by recording id. */
+  private readonly sessions = new Map<string, CaptureSession>();
 
   readonly delivery: DeliveryService;
 
@@ -43,8 +48,23 @@ export class App {
       log.warn("talk.allowAll is on: any Talk instance that knows the common secret may record (development only)");
       config.backends[ALLOW_ALL_BACKEND] = { allowedOrigins: [], delivery: { webhooks: [] }, talk: { url: "http://talk-any.invalid/", secret: config.talk.secret!, maxMessageSize: 1024, skipVerify: false } };
     }
-    this.dispatcher = new InProcessDispatcher(config.concurrency, (id) => this.runJob(id), log);
-    this.delivery = new DeliveryService({ config, store, log, describe: (rec) => toView(rec, this.baseUrl), filePath: (rec) => this.filePath(rec), fileUrl: (rec) => this.fileUrl(rec) });
+    const capacity = new Capacity({
+      cpuBudget: config.capacity.cpuBudget, cost: config.capacity.cost,
+      minFreeMemoryBytes: config.capacity.minFreeMemoryBytes, minFreeDiskBytes: 2 * config.capture.diskReserveBytes,
+    }, config.dataDir);
+    this.dispatcher = new InProcessDispatcher(config.concurrency, (id) => this.runJob(id), log, capacity);
+    this.metrics = new Metrics({
+      worker: hostname(),
+      statusCounts: () => store.countByStatus(),
+      active: () => this.dispatcher.active,
+      queued: () => this.dispatcher.waiting,
+      pendingSegments: () => [...this.sessions.values()].reduce((n, s) => n + s.pendingSegments, 0),
+      capacity: () => capacity.snapshot(),
+    });
+    this.delivery = new DeliveryService({
+      config, store, log, describe: (rec) => toView(rec, this.baseUrl), filePath: (rec) => this.filePath(rec), fileUrl: (rec) => this.fileUrl(rec),
+      onAttempt: (kind, ok) => this.metrics.deliveryAttempts.inc({ kind, outcome: ok ? "ok" : "retry" }),
+    });
   }
 
   /** Absolute base URL used in webhook payloads and sidecars (`publicUrl`, else derived from `listen`). */
@@ -79,14 +99,14 @@ export class App {
   async recover(): Promise<{ id: string; action: "resumed" | "finalized" | "queued" | "delivering"; status: RecordingStatus }[]> {
     const done: { id: string; action: "resumed" | "finalized" | "queued" | "delivering"; status: RecordingStatus }[] = [];
     const unfinished = await this.store.listUnfinished();
-    const queued: string[] = [];
+    const queued: Recording[] = [];
     for (const rec of unfinished) {
       const log = this.log.child({ recordingId: rec.id });
       const root = mediaRoot(this.config, rec.backend);
       const killed = killRegisteredProcesses(join(root, "work", rec.id));
       if (killed.length) log.warn({ killed: killed.map((k) => `${k.role}:${k.pid}`) }, "killed capture processes left by the previous run");
       if (rec.status === "queued") {
-        queued.push(rec.id);
+        queued.push(rec);
         done.push({ id: rec.id, action: "queued", status: rec.status });
         continue;
       }
@@ -101,7 +121,7 @@ export class App {
       if ((rec.status === "starting" || rec.status === "recording") && leftMs >= this.config.capture.segmentSeconds * 1000) {
         log.warn({ status: rec.status, leftSeconds: Math.round(leftMs / 1000) }, "recording was interrupted; resuming it");
         await this.store.addEvent(rec.id, "interrupted", "meetrec stopped during the recording; rejoining the meeting");
-        this.dispatcher.submit(rec.id);
+        this.dispatcher.submit(rec.id, rec.options.mode);
         done.push({ id: rec.id, action: "resumed", status: rec.status });
         continue;
       }
@@ -112,7 +132,7 @@ export class App {
       const final = await finalizeRecording({ config: this.config, store: this.store, log }, cur, media, { endReason, abortWhenEmpty: true });
       done.push({ id: rec.id, action: "finalized", status: final.status });
     }
-    for (const id of queued) this.dispatcher.submit(id);
+    for (const rec of queued) this.dispatcher.submit(rec.id, rec.options.mode);
     return done;
   }
 
@@ -129,7 +149,16 @@ export class App {
       const rec = await this.store.get(id);
       if (!rec || !["queued", "starting", "recording"].includes(rec.status)) return;
       job = new RecordingJob(rec, {
-        config: this.config, store: this.store, pulse: () => this.pulse(), log: this.log, onSession: this.opts.onSession,
+        config: this.config, store: this.store, pulse: () => this.pulse(), log: this.log,
+        onSession: (sid, session) => {
+          this.sessions.set(sid, session);
+          this.opts.onSession?.(sid, session);
+        },
+        onGap: (gapMs, reason) => {
+          this.metrics.lostMediaSeconds.inc({ reason }, gapMs / 1000);
+          if (reason === "resume") this.metrics.failovers.inc({ reason: "restart" });
+        },
+        onSegmentStored: (seconds) => this.metrics.segmentStoreSeconds.observe({ store: "local" }, seconds),
         adapterFor: (r) => {
           const talk = r.metadata.talk as TalkInfo | undefined;
           const secret = this.config.backends[r.backend]?.talk?.secret;
@@ -137,7 +166,11 @@ export class App {
         },
       }, { resume: rec.status !== "queued" });
       if (pendingStop) job.stop(pendingStop);
-      await job.run();
+      try {
+        await job.run();
+      } finally {
+        this.sessions.delete(id);
+      }
     })();
     return {
       stop: (reason: StopReason) => (job ? job.stop(reason) : void (pendingStop ??= reason)),
@@ -153,7 +186,7 @@ export class App {
     const options = resolveOptions(this.config, backend, req);
     const rec = await this.store.create({ id: randomUUID(), backend, options, metadata: req.metadata ?? {} });
     this.log.info({ recordingId: rec.id, backend, origin: new URL(options.url).origin, mode: options.mode, browser: options.browser }, "recording created");
-    this.dispatcher.submit(rec.id);
+    this.dispatcher.submit(rec.id, options.mode);
     return rec;
   }
 
@@ -197,7 +230,7 @@ export class App {
       };
       const rec = await this.store.create({ id: randomUUID(), backend, options, metadata: { talk } });
       this.log.info({ recordingId: rec.id, backend, talkToken: token, mode: options.mode }, "Talk asked for a recording");
-      this.dispatcher.submit(rec.id);
+      this.dispatcher.submit(rec.id, options.mode);
       return rec;
     });
     this.talkLock = run.then(() => undefined, () => undefined);
@@ -321,9 +354,9 @@ export class App {
     return recordingDir(mediaRoot(this.config, rec.backend), rec.id);
   }
 
-  /** True when a recording could start now (for /readyz). */
+  /** True when a video recording could start now (for /readyz). */
   get ready(): boolean {
-    return this.dispatcher.hasCapacity;
+    return this.dispatcher.hasCapacity("video");
   }
 
   /** Stops every live recording (finalizing them), then closes the store and the sound daemon if we started it. */

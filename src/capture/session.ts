@@ -91,6 +91,7 @@ export class CaptureSession {
   /** The browser a page probe is outstanding for. */
   private probing?: RecorderBrowser;
   private rejoining = false;
+  private pending = 0;
 
   constructor(private readonly o: SessionOptions, private readonly hooks: SessionHooks) {}
 
@@ -301,7 +302,8 @@ export class CaptureSession {
     enc.on("init", (path: string) => queue(() => this.hooks.init(period, path)));
     enc.on("segment", (seg: ClosedSegment) => {
       if (this.encoder === enc) this.lastSegmentAt = Date.now();
-      queue(() => this.hooks.segment(period, seg));
+      this.pending++;
+      queue(() => this.hooks.segment(period, seg).finally(() => { this.pending--; }));
     });
     enc.on("exit", (info: EncoderExit) => void this.onEncoderExit(period, info));
     this.o.log.info({ period, pid: enc.pid, reason }, "encoder started");
@@ -324,6 +326,11 @@ export class CaptureSession {
     } catch (err) {
       this.hooks.failed(new MeetrecError("encoder_failed", `Cannot restart the encoder: ${errorMessage(err)}`));
     }
+  }
+
+  /** Media segments closed by the encoder and not yet stored by the hooks. */
+  get pendingSegments(): number {
+    return this.pending;
   }
 
   /** Wallclock (ms since epoch) at media time 0 of the first period, once capture has begun. */

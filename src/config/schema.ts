@@ -176,8 +176,26 @@ export const Config = z.strictObject({
   listen: z.string().default("127.0.0.1:8080"),
   /** Where the SQLite store and the segment store live. */
   dataDir: z.string().default("./data"),
-  /** Recordings that may run at once on this machine; more wait `queued`. */
-  concurrency: z.number().int().min(1).max(64).default(2),
+  /**
+   * Hard cap on recordings running at once on this machine; more wait `queued`. Within it,
+   * `capacity` decides.
+   */
+  concurrency: z.number().int().min(1).max(256).default(16),
+  /**
+   * Admission by capacity: a recording starts only when its cost fits in the CPU budget left
+   * and the machine has the free memory, and free disk for twice `capture.diskReserveBytes`.
+   */
+  capacity: z.strictObject({
+    /** Cores this worker may use for recordings; default: all of the machine's. */
+    cpuBudget: z.number().positive().optional(),
+    /** Cores one recording takes (Xvfb + browser + encoder; docs/benchmarks.md: ~0.5 at 720p plus the meeting's decoding). */
+    cost: z.strictObject({
+      video: z.number().positive().default(1),
+      audio: z.number().positive().default(0.35),
+    }).prefault({}),
+    /** Free memory (MemAvailable, bytes) below which nothing new starts. */
+    minFreeMemoryBytes: z.number().int().min(0).default(512 * 1024 * 1024),
+  }).prefault({}),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   /** Public base URL of the API (for `file.url`); default: derived from the request. */
   publicUrl: z.string().url().optional(),

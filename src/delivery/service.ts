@@ -29,6 +29,8 @@ export interface DeliveryDeps {
   filePath(rec: Recording): string;
   /** Public download URL of the file (presigned bucket URL), when there is one. */
   fileUrl?(rec: Recording): Promise<string | undefined>;
+  /** Observes each attempt (metrics): `kind` is the target up to its first `:`. */
+  onAttempt?(kind: string, ok: boolean): void;
 }
 
 /** Whether a recording uses one of its backend's optional targets (per-recording `delivery.targets`, default all). */
@@ -151,12 +153,14 @@ export class DeliveryService {
     try {
       const detail = await this.deliver(d, rec);
       await store.recordAttempt(d.id, { ok: true, message: detail });
+      this.deps.onAttempt?.(d.target.split(":")[0], true);
       log.info({ detail }, "delivered");
       if (d.kind === "file") await this.completeIfDelivered(rec.id);
     } catch (err) {
       const next = new Date(Date.now() + backoffMs(d.attempts + 1, config.delivery.retry));
       const message = errorMessage(err);
       await store.recordAttempt(d.id, { ok: false, message, nextAttemptAt: next });
+      this.deps.onAttempt?.(d.target.split(":")[0], false);
       log.warn({ err: message, nextAttemptAt: next.toISOString() }, "delivery failed; will retry");
     }
   }

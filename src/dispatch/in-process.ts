@@ -1,9 +1,11 @@
 /**
- * In-process dispatch (embedded mode): a FIFO queue of recording ids and at most
- * `concurrency` running at once. What "running" means is the runner's business.
+ * In-process dispatch (embedded mode): a queue of recording ids, started in order as long as
+ * fewer than `concurrency` run and the next one fits the {@link Capacity} (a cheaper recording
+ * may pass one that does not fit the CPU left). What "running" means is the runner's business.
  */
 import type { Logger } from "../util/log.js";
 import { errorMessage } from "../util/errors.js";
+import type { Capacity, RecordingKind } from "./capacity.js";
 
 /** A running unit of work that can be asked to stop. */
 export interface RunningJob {
@@ -19,11 +21,12 @@ export type Runner = (id: string) => RunningJob;
 export type StopOutcome = "dequeued" | "stopping" | "unknown";
 
 export class InProcessDispatcher {
-  private readonly queue: string[] = [];
+  private readonly queue: { id: string; kind: RecordingKind }[] = [];
   private readonly running = new Map<string, RunningJob>();
   private closed = false;
+  private retry?: NodeJS.Timeout;
 
-  constructor(private readonly concurrency: number, private readonly runner: Runner, private readonly log: Logger) {}
+  constructor(private readonly concurrency: number, private readonly runner: Runner, private readonly log: Logger, readonly capacity?: Capacity) {}
 
   /** Number of jobs running now. */
   get active(): number {
@@ -35,15 +38,15 @@ export class InProcessDispatcher {
     return this.queue.length;
   }
 
-  /** True when another recording can start at once. */
-  get hasCapacity(): boolean {
-    return !this.closed && this.running.size < this.concurrency;
+  /** True when another recording of `kind` (default video) can start at once. */
+  hasCapacity(kind: RecordingKind = "video"): boolean {
+    return !this.closed && this.running.size < this.concurrency && !this.capacity?.refusal(kind);
   }
 
-  /** Queues `id`; it starts as soon as a slot is free. */
-  submit(id: string): void {
+  /** Queues `id`; it starts as soon as there is room for a recording of `kind`. */
+  submit(id: string, kind: RecordingKind = "video"): void {
     if (this.closed) throw new Error("dispatcher is closed");
-    this.queue.push(id);
+    this.queue.push({ id, kind });
     this.pump();
   }
 
@@ -52,7 +55,7 @@ export class InProcessDispatcher {
    * job to stop (`stopping`); `unknown` when this dispatcher has neither.
    */
   stop(id: string, reason: "stopped" | "deleted" = "stopped"): StopOutcome {
-    const i = this.queue.indexOf(id);
+    const i = this.queue.findIndex((q) => q.id === id);
     if (i >= 0) {
       this.queue.splice(i, 1);
       return "dequeued";
@@ -69,8 +72,15 @@ export class InProcessDispatcher {
   }
 
   private pump(): void {
-    while (!this.closed && this.running.size < this.concurrency && this.queue.length > 0) {
-      const id = this.queue.shift()!;
+    clearTimeout(this.retry);
+    for (let i = 0; !this.closed && this.running.size < this.concurrency && i < this.queue.length;) {
+      const { id, kind } = this.queue[i];
+      const refusal = this.capacity?.refusal(kind);
+      // Over the CPU budget: a cheaper one further on may fit. (With nothing running it starts
+      // anyway: a cost above the whole budget must not wait forever.)
+      if (refusal === "cpu" && this.running.size > 0) { i++; continue; }
+      if (refusal && refusal !== "cpu") break; // memory or disk: nothing fits
+      this.queue.splice(i, 1);
       let job: RunningJob;
       try {
         job = this.runner(id);
@@ -78,12 +88,19 @@ export class InProcessDispatcher {
         this.log.error({ recordingId: id, err: errorMessage(err) }, "could not start job");
         continue;
       }
+      this.capacity?.take(kind);
       this.running.set(id, job);
       void job.done.catch((err) => this.log.error({ recordingId: id, err: errorMessage(err) }, "job crashed"))
         .finally(() => {
           this.running.delete(id);
+          this.capacity?.release(kind);
           this.pump();
         });
+    }
+    // Free memory and disk change without an event: look again while anything waits.
+    if (!this.closed && this.queue.length > 0) {
+      this.retry = setTimeout(() => this.pump(), 2000);
+      this.retry.unref();
     }
   }
 
@@ -93,7 +110,8 @@ export class InProcessDispatcher {
    */
   async close(): Promise<string[]> {
     this.closed = true;
-    const left = this.queue.splice(0);
+    clearTimeout(this.retry);
+    const left = this.queue.splice(0).map((q) => q.id);
     for (const job of this.running.values()) job.stop("stopped");
     await Promise.allSettled([...this.running.values()].map((j) => j.done));
     return left;

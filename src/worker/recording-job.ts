@@ -27,6 +27,8 @@ export interface JobDeps {
   onSession?(id: string, session: CaptureSession): void;
   /** Observes media lost between periods (ms), for metrics. */
   onGap?(gapMs: number, reason: string): void;
+  /** Observes the time (s) one media segment took to become durable, for metrics. */
+  onSegmentStored?(seconds: number): void;
 }
 
 /** Free bytes on the filesystem holding `path` (for unprivileged users). */
@@ -176,7 +178,9 @@ export class RecordingJob {
         init: (period, path) => m.addInit(period, path),
         segment: async (period, seg) => {
           try {
+            const t = performance.now();
             await m.addSegment(period, seg.seq, seg.path, seg.durationMs);
+            this.deps.onSegmentStored?.((performance.now() - t) / 1000);
           } catch (err) {
             if ((err as NodeJS.ErrnoException).code === "ENOSPC") this.diskFull(0, 0);
             throw err;

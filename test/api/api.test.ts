@@ -57,7 +57,9 @@ describe("health and documentation (no key needed)", () => {
     expect((await server.inject({ url: "/healthz" })).json()).toMatchObject({ status: "ok" });
     const ready = await server.inject({ url: "/readyz" });
     expect(ready.statusCode).toBe(200);
-    expect(ready.json()).toEqual({ ready: true, active: 0, queued: 0 });
+    expect(ready.json()).toMatchObject({ ready: true, active: 0, queued: 0, capacity: { cpuUsed: 0, canAccept: { video: true, audio: true } } });
+    expect(ready.json().capacity.cpuBudget).toBeGreaterThanOrEqual(1);
+    expect(ready.json().capacity.freeDiskBytes).toBeGreaterThan(0);
     const doc = (await server.inject({ url: "/openapi.json" })).json();
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/recordings", "/v1/recordings/{id}", "/v1/recordings/{id}/stop", "/v1/recordings/{id}/file"]));
@@ -201,5 +203,22 @@ describe("file download with HTTP Range (RFC 9110 §14)", () => {
     expect(del.statusCode).toBe(204);
     expect(existsSync(file)).toBe(false);
     expectProblem(await server.inject({ url: `/v1/recordings/${id}`, headers: auth() }), 404, "not_found");
+  });
+});
+
+describe("metrics (no key needed)", () => {
+  test("metrics in Prometheus text format", async () => {
+    await completedRecording();
+    const res = await server.inject({ url: "/metrics" });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers["content-type"]).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = res.body;
+    expect(text).toMatch(/^meetrec_recordings\{status="completed"\} [1-9]/m);
+    expect(text).toMatch(/^meetrec_recordings_active\{worker="[^"]+"\} 0$/m);
+    expect(text).toMatch(/^meetrec_can_accept\{worker="[^"]+",kind="video"\} 1$/m);
+    expect(text).toMatch(/^meetrec_capacity_cpu_left_cores\{worker="[^"]+"\} \d/m);
+    for (const name of ["meetrec_failovers_total", "meetrec_lost_media_seconds_total", "meetrec_delivery_attempts_total", "meetrec_segment_store_seconds", "meetrec_segments_pending", "meetrec_process_cpu_seconds_total"]) {
+      expect(text).toContain(`# TYPE ${name}`);
+    }
   });
 });

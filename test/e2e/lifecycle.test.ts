@@ -256,6 +256,10 @@ describe("a server killed mid-recording (kill -9, capture processes left behind)
       expect(resumed.events.map((e: any) => e.type)).toEqual(expect.arrayContaining(["interrupted", "resumed"]));
       for (const pid of oldPids) expect(() => process.kill(pid, 0), `old capture process ${pid}`).toThrow();
       expect(s2.log()).toContain("killed capture processes left by the previous run");
+      const metrics = (await s2.api("GET", "/metrics")).body.toString();
+      expect(metrics).toMatch(/^meetrec_failovers_total\{reason="restart"\} 1$/m);
+      expect(Number(/^meetrec_lost_media_seconds_total\{reason="resume"\} ([\d.]+)$/m.exec(metrics)?.[1])).toBeGreaterThan(1);
+      expect(metrics).toMatch(/^meetrec_segment_store_seconds_count\{store="local"\} [1-9]/m);
       await s2.api("POST", `/v1/recordings/${id}/stop`);
       const wall = (Date.now() - t0) / 1000;
       const rec = await s2.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
