@@ -4,19 +4,20 @@
  */
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PulseServer, defaultPulseDir, killRegisteredProcesses, type CaptureSession } from "../capture/index.js";
 import { mediaRoot, type Config } from "../config/index.js";
 import { Capacity, InProcessDispatcher } from "../dispatch/index.js";
 import { Metrics } from "../metrics/index.js";
 import { hostname } from "node:os";
-import { RecordingMedia, captureOrigin, recordingDir } from "../media/index.js";
+import { RecordingMedia, captureOrigin, finalize, manifestSegmentCount, recordingDir } from "../media/index.js";
+import { DataDirLock } from "./lock.js";
 import { RecordingStore, TERMINAL, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent, type RecordingStatus } from "../store/index.js";
 import { DeliveryService, deleteFromS3, presignedUrl } from "../delivery/index.js";
 import { toView } from "./view.js";
 import { ALLOW_ALL_BACKEND, canonicalBackendUrl, talkJoinAdapter, type TalkInfo } from "../talk/index.js";
-import { MeetrecError } from "../util/errors.js";
+import { MeetrecError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { RecordingJob, finalizeRecording, type StopReason } from "../worker/index.js";
 import { RecordingRequest, resolveOptions } from "./request.js";
@@ -28,6 +29,24 @@ export interface AppOptions {
   databaseFile?: string;
   /** Observes each capture session (tests, benchmarks). */
   onSession?(id: string, session: CaptureSession): void;
+  /**
+   * What to do with recordings that were live when the previous run ended: `resume` them
+   * (`serve`, default) or `finalize` what they have (`meetrec recover`).
+   */
+  recovery?: "resume" | "finalize";
+  /** Command name recorded in the data directory's lock (`serve`, `recover`). */
+  command?: string;
+}
+
+/** What {@link App.recover} did with one recording (or orphaned media directory). */
+export interface RecoveryAction {
+  id: string;
+  action: "resumed" | "finalized" | "queued" | "delivering" | "orphan_finalized" | "orphan_failed";
+  status?: RecordingStatus;
+  /** For orphans: the media directory, and the file made from it. */
+  dir?: string;
+  file?: string;
+  error?: string;
 }
 
 /** The running application. */
@@ -38,6 +57,9 @@ export class App {
   private retentionTimer?: NodeJS.Timeout;
   readonly dispatcher: InProcessDispatcher;
   readonly metrics: Metrics;
+  private lock?: DataDirLock;
+  /** What start-up recovery did (see {@link App.recover}). */
+  recovered: RecoveryAction[] = [];
   /** Capture sessions running now, by recording id. */
   private readonly sessions = new Map<string, CaptureSession>();
 
@@ -78,9 +100,17 @@ export class App {
    * @throws MeetrecError `store_failed`.
    */
   static async start(config: Config, log: Logger, opts: AppOptions = {}): Promise<App> {
-    const store = await RecordingStore.openSqlite(opts.databaseFile ?? join(config.dataDir, "meetrec.db"));
+    const lock = DataDirLock.acquire(config.dataDir, opts.command ?? "serve");
+    let store: RecordingStore;
+    try {
+      store = await RecordingStore.openSqlite(opts.databaseFile ?? join(config.dataDir, "meetrec.db"));
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
     const app = new App(config, store, log, opts);
-    await app.recover();
+    app.lock = lock;
+    app.recovered = await app.recover(opts.recovery ?? "resume");
     app.delivery.start();
     app.retentionTimer = setInterval(() => void app.sweepRetention().catch(() => undefined), config.retentionSweepIntervalMs);
     app.retentionTimer.unref();
@@ -90,14 +120,15 @@ export class App {
   /**
    * Takes up what a previous run (killed, crashed, restarted) left. Capture processes it left
    * running are killed first. Recordings that were live (`starting`, `recording`) resume —
-   * rejoin the meeting and continue in a new period — when at least one segment duration of
-   * their limit is left, else they are finalized from what exists (`limit_reached`). Those
-   * that were already ending (`stopping`, `finalizing`) are finalized; `delivering` ones go
-   * back to the delivery loop; `queued` ones are dispatched after the resumed ones. Nothing in
-   * the data directory is deleted. Returns what was done per recording.
+   * rejoin the meeting and continue in a new period — when `mode` is `resume` and at least one
+   * segment duration of their limit is left; otherwise they are finalized from what exists
+   * (`limit_reached`, or `stopped` in `finalize` mode). Those that were already ending
+   * (`stopping`, `finalizing`) are finalized; `delivering` ones go back to the delivery loop;
+   * `queued` ones are dispatched after the resumed ones. Media directories the store does not
+   * know (a lost database) are finalized in place. Nothing in the data directory is deleted.
    */
-  async recover(): Promise<{ id: string; action: "resumed" | "finalized" | "queued" | "delivering"; status: RecordingStatus }[]> {
-    const done: { id: string; action: "resumed" | "finalized" | "queued" | "delivering"; status: RecordingStatus }[] = [];
+  async recover(mode: "resume" | "finalize" = "resume"): Promise<RecoveryAction[]> {
+    const done: RecoveryAction[] = [];
     const unfinished = await this.store.listUnfinished();
     const queued: Recording[] = [];
     for (const rec of unfinished) {
@@ -118,22 +149,56 @@ export class App {
       const media = await RecordingMedia.open(root, rec.id, { mode: rec.options.mode, segmentSeconds: this.config.capture.segmentSeconds });
       const origin = captureOrigin(media.current);
       const leftMs = origin === undefined ? Infinity : origin + rec.options.maxDurationSeconds * 1000 - Date.now();
-      if ((rec.status === "starting" || rec.status === "recording") && leftMs >= this.config.capture.segmentSeconds * 1000) {
+      const live = rec.status === "starting" || rec.status === "recording";
+      if (live && mode === "resume" && leftMs >= this.config.capture.segmentSeconds * 1000) {
         log.warn({ status: rec.status, leftSeconds: Math.round(leftMs / 1000) }, "recording was interrupted; resuming it");
         await this.store.addEvent(rec.id, "interrupted", "meetrec stopped during the recording; rejoining the meeting");
         this.dispatcher.submit(rec.id, rec.options.mode);
         done.push({ id: rec.id, action: "resumed", status: rec.status });
         continue;
       }
-      const endReason = rec.status === "starting" || rec.status === "recording" ? "limit_reached" : rec.endReason ?? "stopped";
-      log.warn({ status: rec.status, endReason }, "recording was interrupted while ending; finalizing what was captured");
+      const endReason = live ? (leftMs < this.config.capture.segmentSeconds * 1000 ? "limit_reached" : "stopped") : rec.endReason ?? "stopped";
+      log.warn({ status: rec.status, endReason, mode }, "recording was interrupted; finalizing what was captured");
+      await this.store.addEvent(rec.id, "interrupted", mode === "finalize" ? "Finalized by meetrec recover from the media captured" : "meetrec stopped while the recording was ending; finalizing the media captured");
       let cur = rec;
-      if (cur.status === "starting" || cur.status === "recording") cur = await this.store.transition(rec.id, "stopping", { reason: "interrupted" });
+      if (live) cur = await this.store.transition(rec.id, "stopping", { reason: "interrupted" });
       const final = await finalizeRecording({ config: this.config, store: this.store, log }, cur, media, { endReason, abortWhenEmpty: true });
       done.push({ id: rec.id, action: "finalized", status: final.status });
     }
+    done.push(...await this.finalizeOrphans());
     for (const rec of queued) this.dispatcher.submit(rec.id, rec.options.mode);
     return done;
+  }
+
+  /** Media directories with a manifest but no recording in the store: finalized in place. */
+  private async finalizeOrphans(): Promise<RecoveryAction[]> {
+    const out: RecoveryAction[] = [];
+    const roots = new Set([this.config.dataDir, ...Object.keys(this.config.backends).map((b) => mediaRoot(this.config, b))]);
+    for (const root of roots) {
+      let ids: string[];
+      try {
+        ids = await readdir(join(root, "recordings"));
+      } catch {
+        continue;
+      }
+      for (const id of ids) {
+        const dir = recordingDir(root, id);
+        if (!existsSync(join(dir, "manifest.json")) || await this.store.get(id)) continue;
+        const log = this.log.child({ recordingId: id });
+        try {
+          const media = await RecordingMedia.open(root, id, { mode: "video", segmentSeconds: this.config.capture.segmentSeconds });
+          if (manifestSegmentCount(media.current) === 0 || (await readdir(dir)).some((f) => /^recording\.(mp4|m4a)$/.test(f))) continue;
+          killRegisteredProcesses(join(root, "work", id));
+          const file = await finalize(media.dir, media.current, { ffmpegPath: this.config.capture.ffmpegPath, ffprobePath: this.config.capture.ffprobePath });
+          log.warn({ dir, file: file.path }, "media without a recording in the store finalized in place");
+          out.push({ id, action: "orphan_finalized", dir, file: file.path });
+        } catch (err) {
+          log.error({ dir, err: errorMessage(err) }, "orphaned media could not be finalized");
+          out.push({ id, action: "orphan_failed", dir, error: errorMessage(err) });
+        }
+      }
+    }
+    return out;
   }
 
   private pulse(): Promise<PulseServer> {
@@ -367,5 +432,6 @@ export class App {
     await this.delivery.close();
     if (this.pulseServer) await (await this.pulseServer.catch(() => undefined))?.close();
     await this.store.close();
+    this.lock?.release();
   }
 }

@@ -5,4 +5,4 @@ export { XvfbDisplay } from "./display.js";
 export { RecorderBrowser, type BrowserKind } from "./browser.js";
 export { Encoder, encoderArgs, parsePlaylist, type ClosedSegment, type EncoderOptions, type EncoderExit } from "./encoder.js";
 export { JoinStep, JoinSteps, runJoinSteps, describeStep, stepOrigins } from "./join.js";
-export { registerProcesses, killRegisteredProcesses, type RegisteredProcess } from "./orphans.js";
+export { registerProcesses, killRegisteredProcesses, procStat, type RegisteredProcess } from "./orphans.js";

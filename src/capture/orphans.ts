@@ -21,7 +21,7 @@ export interface RegisteredProcess {
 }
 
 /** `[pgrp, starttime]` of a live process, or undefined when it does not exist (Linux `/proc`). */
-function procStat(pid: number): { pgrp: number; startTicks: string } | undefined {
+export function procStat(pid: number): { pgrp: number; startTicks: string } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // Fields after the command name, which is in parentheses and may contain spaces.

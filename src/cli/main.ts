@@ -8,6 +8,7 @@ import { parse as parseYaml } from "yaml";
 import { importNextcloudFile, importedYaml, loadConfig, parseConfig } from "../config/index.js";
 import { MeetrecError } from "../util/errors.js";
 import { record } from "./record.js";
+import { recover } from "./recover.js";
 import { serve } from "./serve.js";
 
 const program = new Command()
@@ -35,6 +36,13 @@ program.command("record")
   .option("--fps <n>", "frames per second")
   .option("--json", "print a JSON summary on stdout")
   .action(async (url: string, o) => { process.exitCode = await record(url, o); });
+
+program.command("recover")
+  .description("finalize (or --resume) the recordings a killed meetrec left in its data directory, and media the store does not know; refuses while serve uses it")
+  .option("-c, --config <file>", "YAML config file")
+  .option("--resume", "rejoin the recordings that were live and run until they end, instead of finalizing them now")
+  .option("--json", "print what was done as JSON")
+  .action(async (o: { config?: string; resume?: boolean; json?: boolean }) => { process.exitCode = await recover(o); });
 
 const config = program.command("config").description("configuration tools");
 config.command("check")

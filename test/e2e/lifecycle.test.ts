@@ -4,7 +4,7 @@
  * never loads, a server killed mid-recording, and `meetrec record`.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -29,6 +29,16 @@ afterAll(async () => {
 
 const capture = (extra: Record<string, unknown> = {}) =>
   server.api("POST", "/v1/recordings", { url: page.url, video: { width: 640, height: 360, fps: 30 }, ...extra });
+
+/** True when `pid` exists and is not a zombie (killed orphans wait for init to reap them). */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
 
 function noCaptureProcessesLeft(): void {
   expect(descendants(server.child.pid!).filter((d) => /Xvfb|chromium|firefox|ffmpeg/.test(d.args))).toEqual([]);
@@ -254,7 +264,7 @@ describe("a server killed mid-recording (kill -9, capture processes left behind)
       const resumed = await s2.waitFor(id, (x) => x.periods === 2 && x.segmentCount >= live.segmentCount + 3, 60_000);
       expect(resumed.status).toBe("recording");
       expect(resumed.events.map((e: any) => e.type)).toEqual(expect.arrayContaining(["interrupted", "resumed"]));
-      for (const pid of oldPids) expect(() => process.kill(pid, 0), `old capture process ${pid}`).toThrow();
+      for (const pid of oldPids) expect(running(pid), `old capture process ${pid}`).toBe(false);
       expect(s2.log()).toContain("killed capture processes left by the previous run");
       const metrics = (await s2.api("GET", "/metrics")).body.toString();
       expect(metrics).toMatch(/^meetrec_failovers_total\{reason="restart"\} 1$/m);
@@ -276,6 +286,58 @@ describe("a server killed mid-recording (kill -9, capture processes left behind)
       expect(descendants(s2.child.pid!).filter((d) => /Xvfb|chromium|ffmpeg/.test(d.args))).toEqual([]);
     } finally {
       await s2?.stop();
+      await s1.stop();
+    }
+  });
+});
+
+describe("meetrec recover", () => {
+  const recoverCli = (dataDir: string, args: string[] = []) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), "recover", ...args], {
+      cwd: REPO_ROOT, env: { ...process.env, MEETREC_DATA_DIR: dataDir },
+    });
+    let stdout = "", stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+
+  test("refuses while serve uses the data directory; after a kill -9 finalizes the live recording and media the store does not know", async () => {
+    const s1 = await startServer();
+    try {
+      const id = (await s1.api("POST", "/v1/recordings", { url: page.url, video: { width: 480, height: 270, fps: 15 } })).json().id;
+      const live = await s1.waitFor(id, (x) => x.segmentCount >= 3, 60_000);
+      const refused = await recoverCli(s1.dataDir);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/conflict: meetrec serve \(pid \d+\) is using/);
+      s1.child.kill("SIGKILL");
+      await new Promise((r) => s1.child.once("exit", r));
+      // A media directory whose record is lost (e.g. a database restored from an older backup).
+      const orphan = "0b0b0b0b-0000-4000-8000-000000000000";
+      cpSync(join(s1.dataDir, "recordings", id), join(s1.dataDir, "recordings", orphan), { recursive: true });
+      const r = await recoverCli(s1.dataDir, ["--json"]);
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout);
+      expect(out.recovered).toEqual(expect.arrayContaining([
+        expect.objectContaining({ id, action: "finalized", status: "completed" }),
+        expect.objectContaining({ id: orphan, action: "orphan_finalized" }),
+      ]));
+      const orphanFile = out.recovered.find((a: any) => a.id === orphan).file;
+      expect(colourFraction(frameRgb(orphanFile, 2), BG)).toBeGreaterThan(0.5);
+      for (const pid of Object.values(live.events.find((e: any) => e.status === "recording").data.pids) as number[]) {
+        expect(running(pid), `capture process ${pid} left by the killed server`).toBe(false);
+      }
+      const s2 = await startServer({ env: { MEETREC_DATA_DIR: s1.dataDir } });
+      try {
+        const rec = (await s2.api("GET", `/v1/recordings/${id}`)).json();
+        expect(rec).toMatchObject({ status: "completed", endReason: "stopped" });
+        expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(5.5);
+        expect(rec.events.map((e: any) => e.type)).toContain("interrupted");
+        expect((await s2.api("GET", `/v1/recordings/${id}/file`)).status).toBe(200);
+      } finally {
+        await s2.stop();
+      }
+    } finally {
       await s1.stop();
     }
   });
