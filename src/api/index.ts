@@ -2,6 +2,7 @@
  * The HTTP API (Fastify): native `/v1` REST, health, the OpenAPI document (generated from the
  * route schemas) and its rendered reference at `/docs`.
  */
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import fastifyStatic from "@fastify/static";
@@ -188,7 +189,11 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
       },
     }, async (req, reply) => {
       const rec = await app.get(req.params.id, req.backend);
-      return reply.type("video/mp4").sendFile(`${req.params.period}/${req.params.file}`, app.mediaDir(rec), { cacheControl: false });
+      const rel = `${req.params.period}/${req.params.file}`;
+      // Uploaded segments are gone from the local disk: stream them from the segment bucket.
+      const remote = existsSync(join(app.mediaDir(rec), rel)) ? undefined : await app.openRemoteSegment(rec, rel);
+      if (remote) return reply.type("video/mp4").send(remote);
+      return reply.type("video/mp4").sendFile(rel, app.mediaDir(rec), { cacheControl: false });
     });
   }, { prefix: "/v1" });
 

@@ -5,13 +5,14 @@
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
+import type { Readable } from "node:stream";
 import { join } from "node:path";
 import { PulseServer, defaultPulseDir, killRegisteredProcesses, type CaptureSession } from "../capture/index.js";
-import { mediaRoot, type Config } from "../config/index.js";
+import { mediaRoot, segmentBucket, type Config } from "../config/index.js";
 import { Capacity, InProcessDispatcher } from "../dispatch/index.js";
 import { Metrics } from "../metrics/index.js";
 import { hostname } from "node:os";
-import { RecordingMedia, captureOrigin, finalize, manifestSegmentCount, recordingDir } from "../media/index.js";
+import { RecordingBucket, RecordingMedia, captureOrigin, finalize, manifestSegmentCount, recordingDir, type SegmentMirror } from "../media/index.js";
 import { DataDirLock } from "./lock.js";
 import { RecordingStore, TERMINAL, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent, type RecordingStatus } from "../store/index.js";
 import { DeliveryService, deleteFromS3, presignedUrl } from "../delivery/index.js";
@@ -62,6 +63,8 @@ export class App {
   recovered: RecoveryAction[] = [];
   /** Capture sessions running now, by recording id. */
   private readonly sessions = new Map<string, CaptureSession>();
+  /** Bucket mirrors of the recordings running now. */
+  private readonly mirrors = new Map<string, SegmentMirror>();
 
   readonly delivery: DeliveryService;
 
@@ -80,7 +83,8 @@ export class App {
       statusCounts: () => store.countByStatus(),
       active: () => this.dispatcher.active,
       queued: () => this.dispatcher.waiting,
-      pendingSegments: () => [...this.sessions.values()].reduce((n, s) => n + s.pendingSegments, 0),
+      pendingSegments: () => [...this.sessions.values()].reduce((n, s) => n + s.pendingSegments, 0)
+        + [...this.mirrors.values()].reduce((n, m) => n + m.backlog, 0),
       capacity: () => capacity.snapshot(),
     });
     this.delivery = new DeliveryService({
@@ -223,7 +227,8 @@ export class App {
           this.metrics.lostMediaSeconds.inc({ reason }, gapMs / 1000);
           if (reason === "resume") this.metrics.failovers.inc({ reason: "restart" });
         },
-        onSegmentStored: (seconds) => this.metrics.segmentStoreSeconds.observe({ store: "local" }, seconds),
+        onSegmentStored: (seconds, store) => this.metrics.segmentStoreSeconds.observe({ store }, seconds),
+        onMirror: (mid, mirror) => this.mirrors.set(mid, mirror),
         adapterFor: (r) => {
           const talk = r.metadata.talk as TalkInfo | undefined;
           const secret = this.config.backends[r.backend]?.talk?.secret;
@@ -235,6 +240,7 @@ export class App {
         await job.run();
       } finally {
         this.sessions.delete(id);
+        this.mirrors.delete(id);
       }
     })();
     return {
@@ -352,6 +358,8 @@ export class App {
     const s3 = this.config.backends[rec.backend]?.delivery.s3;
     const loc = (await this.store.get(id))?.file?.s3;
     if (s3 && loc) await deleteFromS3(s3, loc); // throws (and deletes nothing) when the bucket cannot be reached
+    const segments = segmentBucket(this.config, rec.backend);
+    if (segments) await new RecordingBucket(segments, id).deleteSegments();
     await rm(this.mediaDir(rec), { recursive: true, force: true });
     await this.store.delete(id);
     this.log.info({ recordingId: id }, "recording deleted");
@@ -412,6 +420,12 @@ export class App {
     const path = join(this.mediaDir(rec), rec.file.name);
     if (!existsSync(path)) throw new MeetrecError("not_found", `The file of recording ${rec.id} is gone from ${mediaRoot(this.config, rec.backend)}`);
     return path;
+  }
+
+  /** A stream of a segment from the recording's segment bucket, or undefined when it has none. */
+  async openRemoteSegment(rec: Pick<Recording, "id" | "backend">, rel: string): Promise<Readable | undefined> {
+    const cfg = segmentBucket(this.config, rec.backend);
+    return cfg ? new RecordingBucket(cfg, rec.id).open(rel) : undefined;
   }
 
   /** Directory of a recording's media: `{backend or global dataDir}/recordings/{id}`. */

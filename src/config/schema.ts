@@ -62,6 +62,14 @@ export const S3Target = z.strictObject({
 });
 export type S3Target = z.infer<typeof S3Target>;
 
+/**
+ * A bucket that holds media segments while a recording runs: each init and media segment (and
+ * the manifest) is uploaded as it closes, the local copy removed once the upload is
+ * acknowledged. Keys: `{prefix}recordings/{id}/manifest.json`, `…/p{n}/init.mp4`, `…/p{n}/{seq}.m4s`.
+ */
+export const SegmentBucket = S3Target.omit({ presignSeconds: true });
+export type SegmentBucket = z.infer<typeof SegmentBucket>;
+
 /** E-mail to the recording's owner when it is ready (SMTP). */
 export const EmailTarget = z.strictObject({
   smtp: z.strictObject({
@@ -124,6 +132,8 @@ export const BackendConfig = z.strictObject({
   dataDir: z.string().optional(),
   /** Days after its end a recording's media (disk and bucket) is removed; absent = kept. */
   retentionDays: z.number().positive().optional(),
+  /** This backend's segment bucket (overrides the global `segments.s3`). */
+  segments: z.strictObject({ s3: SegmentBucket.optional() }).optional(),
 });
 export type BackendConfig = z.infer<typeof BackendConfig>;
 
@@ -203,6 +213,13 @@ export const Config = z.strictObject({
   /** Default and ceiling for `maxDurationSeconds`. */
   maxDurationSeconds: z.number().int().positive().default(4 * 3600),
   capture: CaptureConfig.prefault({}),
+  /** Where media segments go while recording: always the local data directory first, then optionally a bucket. */
+  segments: z.strictObject({
+    /** Mirror segments to this bucket as they close (see SegmentBucket); needed for failover between machines. */
+    s3: SegmentBucket.optional(),
+    /** At stop, how long to wait for segments still queued for the bucket before finalizing from the local copies, ms. */
+    flushTimeoutMs: z.number().int().min(0).default(60000),
+  }).prefault({}),
   delivery: z.strictObject({
     /** Retry schedule: first retry after `initialDelayMs`, each next one `factor` times later, at most `maxDelayMs` (±20 % jitter). Never given up. */
     retry: z.strictObject({

@@ -4,27 +4,11 @@
  * URLs (SigV4 query signing, at most 7 days).
  */
 import { createReadStream } from "node:fs";
-import { DeleteObjectCommand, GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, GetObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import type { S3Target } from "../config/index.js";
-
-const clients = new Map<string, S3Client>();
-
-/** One client per target configuration (connections are reused). */
-export function s3Client(t: S3Target): S3Client {
-  const k = JSON.stringify([t.endpoint, t.region, t.forcePathStyle, t.accessKeyId]);
-  let c = clients.get(k);
-  if (!c) {
-    c = new S3Client({
-      region: t.region, endpoint: t.endpoint, forcePathStyle: t.forcePathStyle,
-      ...(t.accessKeyId && t.secretAccessKey ? { credentials: { accessKeyId: t.accessKeyId, secretAccessKey: t.secretAccessKey } } : {}),
-      maxAttempts: 2,
-    });
-    clients.set(k, c);
-  }
-  return c;
-}
+import { s3Client } from "../util/s3.js";
 
 /** Object key of a recording's final file. */
 export function s3Key(t: S3Target, id: string, fileName: string): string {

@@ -4,11 +4,12 @@
  * MP4 stream (ISO/IEC 23000-19 CMAF); it is piped into ffmpeg and remuxed. Several periods
  * are remuxed one by one and joined by ffmpeg's concat demuxer, which places each period
  * after the previous one on the timeline. Output: MP4 with `faststart` (moov first) for video,
- * M4A for audio-only.
+ * M4A for audio-only. Files already moved to the segment bucket are streamed from it.
  */
 import { spawn } from "node:child_process";
-import { createReadStream } from "node:fs";
-import { rename, rm, writeFile } from "node:fs/promises";
+import { createReadStream, existsSync } from "node:fs";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import type { Readable } from "node:stream";
 import { join } from "node:path";
 import { once } from "node:events";
 import { MeetrecError } from "../util/errors.js";
@@ -34,8 +35,11 @@ export function finalFileName(mode: "video" | "audio"): string {
   return mode === "audio" ? "recording.m4a" : "recording.mp4";
 }
 
-/** Runs ffmpeg with `args`, writing `inputs` (files, in order) to its stdin. @throws Error with ffmpeg's stderr. */
-async function ffmpegWithInput(ffmpeg: string, args: string[], inputs: string[]): Promise<void> {
+/** Opens one stored file (path relative to the recording directory) for reading. */
+export type SegmentSource = (rel: string) => Promise<Readable>;
+
+/** Runs ffmpeg with `args`, writing `inputs` (opened with `open`, in order) to its stdin. @throws Error with ffmpeg's stderr. */
+async function ffmpegWithInput(ffmpeg: string, args: string[], inputs: string[], open: SegmentSource = async (f) => createReadStream(f)): Promise<void> {
   const child = spawn(ffmpeg, args, { stdio: [inputs.length ? "pipe" : "ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
@@ -48,7 +52,7 @@ async function ffmpegWithInput(ffmpeg: string, args: string[], inputs: string[])
     const stdin = child.stdin;
     try {
       for (const file of inputs) {
-        for await (const chunk of createReadStream(file)) {
+        for await (const chunk of await open(file)) {
           if (!stdin.write(chunk)) await once(stdin, "drain");
         }
       }
@@ -64,10 +68,22 @@ async function ffmpegWithInput(ffmpeg: string, args: string[], inputs: string[])
 const COMMON = ["-hide_banner", "-loglevel", "error", "-nostdin", "-y"];
 
 /** Remuxes one period (init + segments through stdin) into `out`. */
-function remuxPeriod(dir: string, p: ManifestPeriod, out: string, ffmpeg: string, faststart: boolean): Promise<void> {
-  const inputs = [join(dir, p.init!), ...p.segments.map((s) => join(dir, s.file))];
+function remuxPeriod(p: ManifestPeriod, out: string, ffmpeg: string, faststart: boolean, open: SegmentSource): Promise<void> {
+  const inputs = [p.init!, ...p.segments.map((s) => s.file)];
   return ffmpegWithInput(ffmpeg, [...COMMON, "-f", "mp4", "-i", "pipe:0", "-map", "0", "-c", "copy",
-    ...(faststart ? ["-movflags", "+faststart"] : []), out], inputs);
+    ...(faststart ? ["-movflags", "+faststart"] : []), out], inputs, open);
+}
+
+/**
+ * Where finalize reads a file: the local copy when there is one, else `remote` (the segment
+ * bucket) — streamed, never gathered in memory.
+ */
+export function localThenRemote(dir: string, remote?: SegmentSource): SegmentSource {
+  return async (rel) => {
+    const path = join(dir, rel);
+    if (!remote || existsSync(path)) return createReadStream(path);
+    return remote(rel);
+  };
 }
 
 /**
@@ -76,7 +92,8 @@ function remuxPeriod(dir: string, p: ManifestPeriod, out: string, ffmpeg: string
  * result's duration differs from the segments' total by more than {@link DURATION_TOLERANCE_S}.
  * Segments are never touched, so a failed finalize can be retried.
  */
-export async function finalize(dir: string, manifest: Manifest, opts: { ffmpegPath?: string; ffprobePath?: string; name?: string } = {}): Promise<FinalFile> {
+export async function finalize(dir: string, manifest: Manifest, opts: { ffmpegPath?: string; ffprobePath?: string; name?: string; remote?: SegmentSource } = {}): Promise<FinalFile> {
+  const open = localThenRemote(dir, opts.remote);
   const periods = playablePeriods(manifest);
   if (periods.length === 0) throw new MeetrecError("finalize_failed", "No media segment was captured: nothing to finalize");
   const ffmpeg = opts.ffmpegPath ?? "ffmpeg";
@@ -87,13 +104,14 @@ export async function finalize(dir: string, manifest: Manifest, opts: { ffmpegPa
   const scratch: string[] = [tmp];
   try {
     if (periods.length === 1) {
-      await remuxPeriod(dir, periods[0], tmp, ffmpeg, true);
+      await remuxPeriod(periods[0], tmp, ffmpeg, true, open);
     } else {
       const list = ["ffconcat version 1.0"];
       for (const p of periods) {
         const file = join(dir, `p${p.index}`, `period${ext}`);
         scratch.push(file);
-        await remuxPeriod(dir, p, file, ffmpeg, false);
+        await mkdir(join(dir, `p${p.index}`), { recursive: true });
+        await remuxPeriod(p, file, ffmpeg, false, open);
         list.push(`file '${file.replace(/'/g, "'\\''")}'`);
       }
       const listFile = join(dir, "finalize.ffconcat");

@@ -1,8 +1,10 @@
 /** media: segment store, manifest, finalize, probe. */
 export { RecordingMedia, atomicWrite, recordingDir } from "./segment-store.js";
-export { finalize, finalFileName, DURATION_TOLERANCE_S, type FinalFile } from "./finalize.js";
+export { finalize, finalFileName, localThenRemote, DURATION_TOLERANCE_S, type FinalFile, type SegmentSource } from "./finalize.js";
+export { RecordingBucket } from "./bucket.js";
+export { SegmentMirror, type MirrorHooks } from "./mirror.js";
 export { probe, type ProbeResult, type ProbeStream } from "./probe.js";
 export {
   type Manifest, type ManifestPeriod, type ManifestSegment,
-  manifestDurationMs, manifestSegmentCount, manifestBytes, playablePeriods, toHlsPlaylist, periodGapMs, captureOrigin,
+  manifestDurationMs, manifestSegmentCount, manifestBytes, playablePeriods, toHlsPlaylist, periodGapMs, captureOrigin, pendingUploads, remoteView, type PendingUpload,
 } from "./manifest.js";

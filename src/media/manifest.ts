@@ -16,6 +16,8 @@ export interface ManifestSegment {
   bytes: number;
   /** Lowercase hex SHA-256 of the file. */
   sha256: string;
+  /** In the segment bucket (upload acknowledged); the local copy is gone. */
+  remote?: boolean;
 }
 
 /** One encoder run: its own init segment and media segments. */
@@ -29,6 +31,8 @@ export interface ManifestPeriod {
   /** `p{period}/init.mp4`, once written. */
   init?: string;
   initSha256?: string;
+  /** The init segment is in the segment bucket; the local copy is gone. */
+  initRemote?: boolean;
   segments: ManifestSegment[];
 }
 
@@ -96,4 +100,37 @@ export function periodGapMs(m: Manifest, index: number): number {
 /** Wallclock (ms since epoch) the recording's first period started, if any: where its duration limit counts from. */
 export function captureOrigin(m: Manifest): number | undefined {
   return m.periods.length ? Date.parse(m.periods[0].startedAt) : undefined;
+}
+
+/** A file of the manifest still to be uploaded to the segment bucket. */
+export interface PendingUpload {
+  period: number;
+  /** `init`, or the media segment's sequence number. */
+  item: "init" | number;
+  /** Path relative to the recording directory. */
+  file: string;
+  bytes?: number;
+}
+
+/** Files not yet in the segment bucket, in upload order (each period's init before its segments). */
+export function pendingUploads(m: Manifest): PendingUpload[] {
+  const out: PendingUpload[] = [];
+  for (const p of m.periods) {
+    if (p.init && !p.initRemote) out.push({ period: p.index, item: "init", file: p.init });
+    for (const s of p.segments) if (!s.remote) out.push({ period: p.index, item: s.seq, file: s.file, bytes: s.bytes });
+  }
+  return out;
+}
+
+/**
+ * What the segment bucket holds: the manifest cut to uploaded files (a period whose init is not
+ * uploaded yet is listed without segments). Another machine continuing the recording reads this.
+ */
+export function remoteView(m: Manifest): Manifest {
+  return {
+    ...m,
+    periods: m.periods.map((p) => p.init && p.initRemote
+      ? { ...p, segments: p.segments.filter((s) => s.remote) }
+      : { index: p.index, reason: p.reason, startedAt: p.startedAt, segments: [] }),
+  };
 }

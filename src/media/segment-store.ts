@@ -57,7 +57,15 @@ export function recordingDir(root: string, recordingId: string): string {
 
 /** The media of one recording in the local store. Calls must not overlap (the caller serializes them). */
 export class RecordingMedia {
+  /** Mutations run one at a time (the capture's ingest and the bucket mirror both write). */
+  private chain: Promise<unknown> = Promise.resolve();
   private constructor(readonly dir: string, private manifest: Manifest) {}
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
 
   /** Path of the manifest file. */
   get manifestPath(): string {
@@ -102,7 +110,11 @@ export class RecordingMedia {
   }
 
   /** Starts period `manifest.periods.length + 1`; returns its number. */
-  async beginPeriod(reason: string, startedAt = new Date()): Promise<number> {
+  beginPeriod(reason: string, startedAt = new Date()): Promise<number> {
+    return this.serial(() => this.beginPeriodNow(reason, startedAt));
+  }
+
+  private async beginPeriodNow(reason: string, startedAt: Date): Promise<number> {
     const index = this.manifest.periods.length + 1;
     this.manifest.periods.push({ index, reason, startedAt: startedAt.toISOString(), segments: [] });
     await this.save();
@@ -110,7 +122,11 @@ export class RecordingMedia {
   }
 
   /** Moves the period's init segment from `src` into the store. */
-  async addInit(period: number, src: string): Promise<void> {
+  addInit(period: number, src: string): Promise<void> {
+    return this.serial(() => this.addInitNow(period, src));
+  }
+
+  private async addInitNow(period: number, src: string): Promise<void> {
     const p = this.period(period);
     const file = `p${period}/init.mp4`;
     await durableMove(src, join(this.dir, file));
@@ -123,7 +139,11 @@ export class RecordingMedia {
    * Moves a closed media segment from `src` into the store and records it in the manifest.
    * Returns the manifest entry. @throws on I/O failure (the source file is left in place).
    */
-  async addSegment(period: number, seq: number, src: string, durationMs: number): Promise<ManifestSegment> {
+  addSegment(period: number, seq: number, src: string, durationMs: number): Promise<ManifestSegment> {
+    return this.serial(() => this.addSegmentNow(period, seq, src, durationMs));
+  }
+
+  private async addSegmentNow(period: number, seq: number, src: string, durationMs: number): Promise<ManifestSegment> {
     const p = this.period(period);
     const file = `p${period}/${pad(seq)}.m4s`;
     const dest = join(this.dir, file);
@@ -135,6 +155,43 @@ export class RecordingMedia {
     p.segments.push(seg);
     await this.save();
     return seg;
+  }
+
+  /**
+   * Records that `item` of `period` is in the segment bucket (upload acknowledged), then removes
+   * the local copy: manifest first, so a crash in between leaves a file that is only garbage.
+   */
+  markRemote(period: number, item: "init" | number): Promise<void> {
+    return this.serial(async () => {
+      const p = this.period(period);
+      let file: string | undefined;
+      if (item === "init") {
+        p.initRemote = true;
+        file = p.init;
+      } else {
+        const s = p.segments.find((x) => x.seq === item);
+        if (!s) throw new MeetrecError("store_failed", `Segment ${item} of period ${period} is not in the manifest`);
+        s.remote = true;
+        file = s.file;
+      }
+      await this.save();
+      if (file) await rm(join(this.dir, file), { force: true });
+    });
+  }
+
+  /**
+   * Takes the periods of `remote` (the bucket's manifest of this recording) that this copy
+   * lacks, all marked as in the bucket: a machine continuing another's recording starts from it.
+   */
+  adopt(remote: Manifest): Promise<void> {
+    return this.serial(async () => {
+      for (const p of remote.periods) {
+        if (this.manifest.periods.some((x) => x.index === p.index)) continue;
+        this.manifest.periods.push({ ...p, initRemote: !!p.init, segments: p.segments.map((s) => ({ ...s, remote: true })) });
+      }
+      this.manifest.periods.sort((a, b) => a.index - b.index);
+      await this.save();
+    });
   }
 
   /** Removes the segments (all periods) once a final file exists; keeps manifest and final file. */

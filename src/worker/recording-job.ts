@@ -7,9 +7,9 @@
 import { rm, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { CaptureSession, type JoinStep, type PlatformAdapter, type PulseServer } from "../capture/index.js";
-import { mediaRoot, type Config } from "../config/index.js";
+import { mediaRoot, segmentBucket, type Config } from "../config/index.js";
 import { fileTargets } from "../delivery/index.js";
-import { RecordingMedia, captureOrigin, finalize, manifestBytes, manifestDurationMs, manifestSegmentCount, periodGapMs, type FinalFile } from "../media/index.js";
+import { RecordingBucket, RecordingMedia, SegmentMirror, captureOrigin, finalize, manifestBytes, manifestDurationMs, manifestSegmentCount, periodGapMs, type FinalFile } from "../media/index.js";
 import type { EndReason, Recording, RecordingFile, RecordingStore } from "../store/index.js";
 import { MeetrecError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
@@ -27,8 +27,10 @@ export interface JobDeps {
   onSession?(id: string, session: CaptureSession): void;
   /** Observes media lost between periods (ms), for metrics. */
   onGap?(gapMs: number, reason: string): void;
-  /** Observes the time (s) one media segment took to become durable, for metrics. */
-  onSegmentStored?(seconds: number): void;
+  /** Observes the time (s) one media segment took to become durable (`store`: local | s3), for metrics. */
+  onSegmentStored?(seconds: number, store: "local" | "s3"): void;
+  /** Observes the bucket mirror of each running recording (metrics read its backlog). */
+  onMirror?(id: string, mirror: SegmentMirror): void;
 }
 
 /** Free bytes on the filesystem holding `path` (for unprivileged users). */
@@ -69,10 +71,14 @@ export async function finalizeRecording(
     return store.transition(rec.id, "failed", { reason: error.code, error: { code: error.code, message: error.message }, endReason: "failed" });
   }
   if (rec.status !== "finalizing") rec = await store.transition(rec.id, "finalizing", { reason: "stitching" });
+  const bucketCfg = segmentBucket(config, rec.backend);
+  const bucket = bucketCfg ? new RecordingBucket(bucketCfg, rec.id) : undefined;
   try {
-    const file = await finalize(media.dir, manifest, { ffmpegPath: config.capture.ffmpegPath, ffprobePath: config.capture.ffprobePath });
+    const file = await finalize(media.dir, manifest, { ffmpegPath: config.capture.ffmpegPath, ffprobePath: config.capture.ffprobePath, remote: bucket && ((rel) => bucket.open(rel)) });
     log.info({ file: file.path, bytes: file.bytes, durationSeconds: file.durationSeconds }, "recording finalized");
     await media.removeSegments();
+    // The file is whole and checked: the bucket's segments are no longer needed.
+    if (bucket) await bucket.deleteSegments().catch((err) => log.warn({ err: errorMessage(err) }, "segments left in the bucket (delete failed)"));
     if (end.error) {
       return store.transition(rec.id, "failed", { reason: end.error.code, error: { code: end.error.code, message: end.error.message }, endReason: "failed", file: toRecordingFile(file) });
     }
@@ -149,9 +155,19 @@ export class RecordingJob {
     if (!resuming) this.rec = await store.transition(rec.id, "starting", { reason: "dispatched" });
     let media: RecordingMedia | undefined;
     let session: CaptureSession | undefined;
+    let mirror: SegmentMirror | undefined;
     try {
       media = await RecordingMedia.open(root, rec.id, { mode: o.mode, segmentSeconds: config.capture.segmentSeconds });
       const m = media;
+      const bucketCfg = segmentBucket(config, rec.backend);
+      if (bucketCfg) {
+        mirror = new SegmentMirror(m, new RecordingBucket(bucketCfg, rec.id), this.log, {
+          event: (type, message, data) => void store.addEvent(rec.id, type, message, data).catch(() => undefined),
+          uploaded: (seconds) => this.deps.onSegmentStored?.(seconds, "s3"),
+        });
+        this.deps.onMirror?.(rec.id, mirror);
+        mirror.kick(); // what a previous run left un-uploaded goes first
+      }
       const hadMedia = manifestSegmentCount(m.current) > 0;
       const free = await freeBytes(m.dir);
       if (free < config.capture.diskReserveBytes && !hadMedia) {
@@ -175,16 +191,20 @@ export class RecordingJob {
             : `Period ${index} started (${reason})`, { period: index, reason, ...(index > 1 ? { gapMs } : {}) });
           return index;
         },
-        init: (period, path) => m.addInit(period, path),
+        init: async (period, path) => {
+          await m.addInit(period, path);
+          mirror?.kick();
+        },
         segment: async (period, seg) => {
           try {
             const t = performance.now();
             await m.addSegment(period, seg.seq, seg.path, seg.durationMs);
-            this.deps.onSegmentStored?.((performance.now() - t) / 1000);
+            this.deps.onSegmentStored?.((performance.now() - t) / 1000, "local");
           } catch (err) {
             if ((err as NodeJS.ErrnoException).code === "ENOSPC") this.diskFull(0, 0);
             throw err;
           }
+          mirror?.kick();
           const cur = m.current;
           const free = await freeBytes(m.dir);
           const needed = manifestBytes(cur) + config.capture.diskReserveBytes;
@@ -240,6 +260,10 @@ export class RecordingJob {
       } catch (err) {
         this.fail(new MeetrecError("store_failed", `Storing media failed: ${errorMessage(err)}`));
       }
+      if (mirror && !(await mirror.flush(config.segments.flushTimeoutMs))) {
+        this.log.warn({ backlog: mirror.backlog }, "segment bucket still unreachable; finalizing from the local copies");
+      }
+      await mirror?.close();
       return (this.rec = await finalizeRecording({ ...this.deps, log: this.log }, this.rec, media, {
         endReason: this.stopReason ?? "failed", error: this.failure, abortWhenEmpty: true,
       }));
@@ -258,6 +282,7 @@ export class RecordingJob {
       return cur ?? this.rec;
     } finally {
       clearTimeout(this.limitTimer);
+      await mirror?.close();
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     }
   }

@@ -1,0 +1,82 @@
+/**
+ * The segment bucket of one recording (S3 API): `{prefix}recordings/{id}/` holds
+ * `manifest.json`, `p{n}/init.mp4` and `p{n}/{seq:06}.m4s` — the same layout as the local
+ * store, so the same relative paths name a file in both.
+ */
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import type { Readable } from "node:stream";
+import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import type { SegmentBucket } from "../config/index.js";
+import { MeetrecError } from "../util/errors.js";
+import { s3Client } from "../util/s3.js";
+import type { Manifest } from "./manifest.js";
+
+/** See module doc. Every method throws the SDK's error (network, credentials, missing bucket) unless it says otherwise. */
+export class RecordingBucket {
+  constructor(readonly cfg: SegmentBucket, readonly recordingId: string) {}
+
+  /** Object key of `rel` (a path relative to the recording directory). */
+  key(rel: string): string {
+    return `${this.cfg.prefix}recordings/${this.recordingId}/${rel}`;
+  }
+
+  private get client() {
+    return s3Client(this.cfg);
+  }
+
+  /** Uploads the local file `path` as `rel`, with its MD5 checked by the store (RFC 1864 Content-MD5). */
+  async putFile(rel: string, path: string, contentType = "video/iso.segment"): Promise<void> {
+    const body = await readFile(path);
+    await this.client.send(new PutObjectCommand({
+      Bucket: this.cfg.bucket, Key: this.key(rel), Body: body, ContentType: contentType,
+      ContentMD5: createHash("md5").update(body).digest("base64"),
+    }));
+  }
+
+  /** Writes the bucket's manifest. */
+  async putManifest(m: Manifest): Promise<void> {
+    await this.client.send(new PutObjectCommand({
+      Bucket: this.cfg.bucket, Key: this.key("manifest.json"), Body: JSON.stringify(m, null, 1), ContentType: "application/json",
+    }));
+  }
+
+  /** The bucket's manifest, or undefined when there is none. */
+  async getManifest(): Promise<Manifest | undefined> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: this.key("manifest.json") }));
+      return JSON.parse(await r.Body!.transformToString()) as Manifest;
+    } catch (err) {
+      if ((err as { name?: string }).name === "NoSuchKey") return undefined;
+      throw err;
+    }
+  }
+
+  /** A stream of the object `rel`. @throws MeetrecError `store_failed` when it is missing. */
+  async open(rel: string): Promise<Readable> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: this.key(rel) }));
+      return r.Body as Readable;
+    } catch (err) {
+      if ((err as { name?: string }).name === "NoSuchKey") throw new MeetrecError("store_failed", `Segment ${rel} of ${this.recordingId} is missing from bucket ${this.cfg.bucket}`, { cause: err });
+      throw err;
+    }
+  }
+
+  /** Deletes the segments and the manifest (not other objects under the prefix, such as a delivered file). Returns how many. */
+  async deleteSegments(): Promise<number> {
+    const prefix = this.key("");
+    let token: string | undefined;
+    let n = 0;
+    do {
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.cfg.bucket, Prefix: prefix, ContinuationToken: token }));
+      const keys = (page.Contents ?? []).map((o) => o.Key!).filter((k) => /\/(p\d+\/[^/]+|manifest\.json)$/.test(k.slice(prefix.length - 1)));
+      if (keys.length) {
+        await this.client.send(new DeleteObjectsCommand({ Bucket: this.cfg.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
+        n += keys.length;
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return n;
+  }
+}
