@@ -6,10 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Runtime: browsers, display, sound, encoder. Tests and the demo: Janus + its demo pages,
-# iproute2 for network namespaces, procps for process checks.
+# iproute2 for network namespaces, procps for process checks; PostgreSQL and Redis servers for
+# the cluster tests (started by the tests themselves, on loopback).
 PACKAGES=(chromium firefox-esr xvfb pulseaudio pulseaudio-utils ffmpeg
           janus janus-demos iproute2 procps ca-certificates fonts-dejavu-core
-          x11-xserver-utils openssh-server openssh-client rsync)
+          x11-xserver-utils openssh-server openssh-client rsync
+          postgresql redis-server)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,3 +1,3 @@
 /** store: recordings, their event timeline. */
-export { RecordingStore, type Progress, type TransitionListener } from "./sqlite.js";
+export { RecordingStore, type Dialect, type Progress, type TransitionListener } from "./kysely-store.js";
 export * from "./types.js";

@@ -1,12 +1,15 @@
 /**
- * The store on SQLite (better-sqlite3) through Kysely, so the same queries can later run on
- * PostgreSQL. Every status change updates the row and appends its event in one transaction.
+ * The store through Kysely: SQLite (better-sqlite3) on one machine, PostgreSQL (pg) for a
+ * cluster — the same queries and migrations on both. Every status change updates the row and
+ * appends its event in one transaction; read-modify-write transactions lock the row on
+ * PostgreSQL (`SELECT … FOR UPDATE`), SQLite serializes writers by itself.
  */
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { CamelCasePlugin, Kysely, Migrator, SqliteDialect, sql, type Generated, type Migration } from "kysely";
+import { CamelCasePlugin, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Generated, type Migration, type SelectQueryBuilder } from "kysely";
+import pg from "pg";
 import { MeetrecError } from "../util/errors.js";
 import {
   TERMINAL, TRANSITIONS, type Delivery, type DeliveryAttempt, type DeliveryKind, type DeliveryStatus, type Recording, type RecordingEvent,
@@ -31,6 +34,11 @@ interface RecordingsTable {
   bytes: number;
   periodCount: number;
   file: string | null;
+  /** Cluster: the worker that holds the recording now, and the lease epoch it holds it under. */
+  worker: string | null;
+  epoch: number;
+  /** A stop asked for while the recording was live (`stopped` | `deleted` | …), for whichever worker holds it. */
+  stopRequested: string | null;
 }
 
 interface EventsTable {
@@ -76,8 +84,18 @@ interface Database {
   deliveryAttempts: DeliveryAttemptsTable;
 }
 
-/** Schema migrations, in order. Written in Kysely's builder so they run on SQLite and PostgreSQL. */
-const MIGRATIONS: Record<string, Migration> = {
+/** Which database a store runs on. */
+export type Dialect = "sqlite" | "postgres";
+
+/**
+ * Schema migrations, in order. Written in Kysely's builder so they run on SQLite and
+ * PostgreSQL; only auto-increment keys differ (`integer … autoincrement` / `serial`).
+ */
+function migrations(dialect: Dialect): Record<string, Migration> {
+  const serialId = <T extends { addColumn: (...a: any[]) => T }>(t: T): T => dialect === "postgres"
+    ? t.addColumn("id", "serial", (c: any) => c.primaryKey())
+    : t.addColumn("id", "integer", (c: any) => c.primaryKey().autoIncrement());
+  return {
   "0001_init": {
     async up(db: Kysely<unknown>) {
       await db.schema.createTable("recordings")
@@ -100,8 +118,7 @@ const MIGRATIONS: Record<string, Migration> = {
         .addColumn("file", "text")
         .execute();
       await db.schema.createIndex("recordings_status").on("recordings").column("status").execute();
-      await db.schema.createTable("events")
-        .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+      await serialId(db.schema.createTable("events"))
         .addColumn("recording_id", "text", (c) => c.notNull())
         .addColumn("at", "text", (c) => c.notNull())
         .addColumn("type", "text", (c) => c.notNull())
@@ -130,8 +147,7 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
       await db.schema.createIndex("deliveries_status").on("deliveries").columns(["status", "next_attempt_at"]).execute();
       await db.schema.createIndex("deliveries_recording").on("deliveries").column("recording_id").execute();
-      await db.schema.createTable("delivery_attempts")
-        .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+      await serialId(db.schema.createTable("delivery_attempts"))
         .addColumn("delivery_id", "text", (c) => c.notNull())
         .addColumn("recording_id", "text", (c) => c.notNull())
         .addColumn("attempt", "integer", (c) => c.notNull())
@@ -143,7 +159,15 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex("delivery_attempts_delivery").on("delivery_attempts").column("delivery_id").execute();
     },
   },
-};
+  "0003_cluster": {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable("recordings").addColumn("worker", "text").execute();
+      await db.schema.alterTable("recordings").addColumn("epoch", "integer", (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable("recordings").addColumn("stop_requested", "text").execute();
+    },
+  },
+  };
+}
 
 function toRecording(r: RecordingsTable): Recording {
   return {
@@ -191,7 +215,41 @@ export type TransitionListener = (rec: Recording, from: RecordingStatus) => void
 
 export class RecordingStore {
   private readonly listeners: TransitionListener[] = [];
-  private constructor(private readonly db: Kysely<Database>) {}
+  private constructor(private readonly db: Kysely<Database>, readonly dialect: Dialect) {}
+
+  /** `q` with `FOR UPDATE` on PostgreSQL (SQLite has no row locks and needs none). */
+  private locked<DB, TB extends keyof DB, O>(q: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O> {
+    return this.dialect === "postgres" ? q.forUpdate() : q;
+  }
+
+  private static async migrate(db: Kysely<Database>, dialect: Dialect, where: string): Promise<RecordingStore> {
+    const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations(dialect) } });
+    const { error } = await migrator.migrateToLatest();
+    if (error) {
+      await db.destroy();
+      throw new MeetrecError("store_failed", `Database migration failed for ${where}: ${(error as Error).message}`, { cause: error });
+    }
+    return new RecordingStore(db, dialect);
+  }
+
+  /**
+   * Connects to PostgreSQL at `url` (`postgres://user:pass@host:5432/db`) and applies pending
+   * migrations (concurrent starts are serialized by Kysely's migration lock).
+   * @throws MeetrecError `store_failed` (the message never contains the password).
+   */
+  static async openPostgres(url: string): Promise<RecordingStore> {
+    const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+    pool.on("error", () => undefined); // an idle client lost: the pool replaces it
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] });
+    const where = url.replace(/\/\/[^@/]*@/, "//***@");
+    try {
+      await sql`select 1`.execute(db);
+    } catch (err) {
+      await db.destroy();
+      throw new MeetrecError("store_failed", `Cannot connect to PostgreSQL at ${where}: ${(err as Error).message}`, { cause: err });
+    }
+    return RecordingStore.migrate(db, "postgres", where);
+  }
 
   /** Registers `fn` to be told of every committed status change (it must not throw). */
   onTransition(fn: TransitionListener): void {
@@ -209,13 +267,7 @@ export class RecordingStore {
     sqlite.pragma("synchronous = FULL");
     sqlite.pragma("busy_timeout = 5000");
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), plugins: [new CamelCasePlugin()] });
-    const migrator = new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } });
-    const { error } = await migrator.migrateToLatest();
-    if (error) {
-      await db.destroy();
-      throw new MeetrecError("store_failed", `Database migration failed for ${file}: ${(error as Error).message}`, { cause: error });
-    }
-    return new RecordingStore(db);
+    return RecordingStore.migrate(db, "sqlite", file);
   }
 
   /** Inserts a new `queued` recording and its first event. */
@@ -225,6 +277,7 @@ export class RecordingStore {
       id: input.id, backend: input.backend, status: "queued", options: JSON.stringify(input.options),
       metadata: JSON.stringify(input.metadata), endReason: null, errorCode: null, errorMessage: null,
       createdAt: now, startedAt: null, endedAt: null, updatedAt: now, capturedMs: 0, segmentCount: 0, bytes: 0, periodCount: 0, file: null,
+      worker: null, epoch: 0, stopRequested: null,
     };
     await this.db.transaction().execute(async (tx) => {
       await tx.insertInto("recordings").values(row).execute();
@@ -260,7 +313,7 @@ export class RecordingStore {
   async transition(id: string, to: RecordingStatus, patch: TransitionPatch = {}): Promise<Recording> {
     let from: RecordingStatus = "queued";
     const rec = await this.db.transaction().execute(async (tx) => {
-      const cur = await tx.selectFrom("recordings").selectAll().where("id", "=", id).executeTakeFirst();
+      const cur = await this.locked(tx.selectFrom("recordings").selectAll().where("id", "=", id)).executeTakeFirst();
       if (!cur) throw new MeetrecError("not_found", `No recording ${id}`);
       from = cur.status;
       if (!TRANSITIONS[cur.status].includes(to)) {
@@ -287,7 +340,7 @@ export class RecordingStore {
   /** Merges `patch` into the recording's file description (after a delivery placed a copy somewhere). */
   async mergeFile(id: string, patch: Partial<RecordingFile>): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
-      const cur = await tx.selectFrom("recordings").select("file").where("id", "=", id).executeTakeFirst();
+      const cur = await this.locked(tx.selectFrom("recordings").select("file").where("id", "=", id)).executeTakeFirst();
       if (!cur?.file) return;
       await tx.updateTable("recordings").set({ file: JSON.stringify({ ...JSON.parse(cur.file), ...patch }) }).where("id", "=", id).execute();
     });
@@ -312,7 +365,7 @@ export class RecordingStore {
   /** Merges `patch` into the recording's metadata (shallow). */
   async mergeMetadata(id: string, patch: Record<string, unknown>): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
-      const cur = await tx.selectFrom("recordings").select("metadata").where("id", "=", id).executeTakeFirst();
+      const cur = await this.locked(tx.selectFrom("recordings").select("metadata").where("id", "=", id)).executeTakeFirst();
       if (!cur) return;
       const next = { ...(JSON.parse(cur.metadata) as Record<string, unknown>), ...patch };
       await tx.updateTable("recordings").set({ metadata: JSON.stringify(next), updatedAt: new Date().toISOString() }).where("id", "=", id).execute();
@@ -382,7 +435,7 @@ export class RecordingStore {
    */
   async recordAttempt(id: string, outcome: { ok: true; message?: string } | { ok: false; message: string; nextAttemptAt: Date | null }): Promise<Delivery> {
     return this.db.transaction().execute(async (tx) => {
-      const cur = await tx.selectFrom("deliveries").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
+      const cur = await this.locked(tx.selectFrom("deliveries").selectAll().where("id", "=", id)).executeTakeFirstOrThrow();
       const now = new Date().toISOString();
       const attempt = cur.attempts + 1;
       const next = outcome.ok ? null : outcome.nextAttemptAt?.toISOString() ?? null;
@@ -413,6 +466,49 @@ export class RecordingStore {
   async countByStatus(): Promise<Record<string, number>> {
     const rows = await this.db.selectFrom("recordings").select(["status", sql<number>`count(*)`.as("n")]).groupBy("status").execute();
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+
+  /**
+   * Cluster: `worker` takes the recording over — a new lease epoch, which fences off any
+   * previous holder. Returns the epoch this worker holds it under.
+   * @throws MeetrecError `not_found`.
+   */
+  async claim(id: string, worker: string): Promise<number> {
+    return this.db.transaction().execute(async (tx) => {
+      const cur = await this.locked(tx.selectFrom("recordings").select(["epoch"]).where("id", "=", id)).executeTakeFirst();
+      if (!cur) throw new MeetrecError("not_found", `No recording ${id}`);
+      const epoch = Number(cur.epoch) + 1;
+      await tx.updateTable("recordings").set({ worker, epoch }).where("id", "=", id).execute();
+      return epoch;
+    });
+  }
+
+  /** Whether `worker` still holds `id` under `epoch` (false once another worker claimed it). */
+  async holds(id: string, worker: string, epoch: number): Promise<boolean> {
+    const r = await this.db.selectFrom("recordings").select(["worker", "epoch"]).where("id", "=", id).executeTakeFirst();
+    return !!r && r.worker === worker && Number(r.epoch) === epoch;
+  }
+
+  /** Gives the recording up (hand-over, end) if `worker` still holds it under `epoch`. */
+  async release(id: string, worker: string, epoch: number): Promise<void> {
+    await this.db.updateTable("recordings").set({ worker: null }).where("id", "=", id).where("worker", "=", worker).where("epoch", "=", epoch).execute();
+  }
+
+  /** The worker holding each live recording (cluster view). */
+  async holders(): Promise<{ id: string; worker: string | null; epoch: number }[]> {
+    const rows = await this.db.selectFrom("recordings").select(["id", "worker", "epoch"]).where("status", "not in", [...TERMINAL]).execute();
+    return rows.map((r) => ({ id: r.id, worker: r.worker, epoch: Number(r.epoch) }));
+  }
+
+  /** Records a stop for whichever worker holds `id` (it reads it with {@link stopRequested}). First reason wins. */
+  async requestStop(id: string, reason: string): Promise<void> {
+    await this.db.updateTable("recordings").set({ stopRequested: reason }).where("id", "=", id).where("stopRequested", "is", null).execute();
+  }
+
+  /** The stop asked for `id`, if any. */
+  async stopRequested(id: string): Promise<string | null> {
+    const r = await this.db.selectFrom("recordings").select("stopRequested").where("id", "=", id).executeTakeFirst();
+    return r?.stopRequested ?? null;
   }
 
   async close(): Promise<void> {
