@@ -64,20 +64,22 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
   server.get("/openapi.json", { schema: { hide: true } }, async () => server.swagger());
   server.get("/healthz", { schema: { tags: ["health"], summary: "Alive", security: [], response: { 200: z.object({ status: z.literal("ok"), version: z.string() }) } } },
     async () => ({ status: "ok" as const, version: VERSION }));
+  const Capacity = z.object({
+    cpuBudget: z.number().describe("cores"), cpuUsed: z.number().describe("cores"), cpuLeft: z.number().describe("cores"),
+    freeMemoryBytes: z.number(), freeDiskBytes: z.number(),
+    canAccept: z.object({ video: z.boolean(), audio: z.boolean() }),
+    refusal: z.enum(["cpu", "memory", "disk"]).optional().describe("Why a video recording would wait now"),
+  });
   const Ready = z.object({
-    ready: z.boolean().describe("A video recording would start now"),
+    ready: z.boolean().describe("A video recording would start now (here, or on some worker of the cluster)"),
     active: z.number(), queued: z.number(),
-    capacity: z.object({
-      cpuBudget: z.number().describe("cores"), cpuUsed: z.number().describe("cores"), cpuLeft: z.number().describe("cores"),
-      freeMemoryBytes: z.number(), freeDiskBytes: z.number(),
-      canAccept: z.object({ video: z.boolean(), audio: z.boolean() }),
-      refusal: z.enum(["cpu", "memory", "disk"]).optional().describe("Why a video recording would wait now"),
-    }).optional(),
+    capacity: Capacity.optional().describe("This machine's capacity (embedded mode)"),
+    workers: z.array(z.object({ name: z.string(), active: z.number(), capacity: Capacity })).optional().describe("Live workers (cluster mode)"),
   });
   server.get("/readyz", {
     schema: { tags: ["health"], summary: "Can accept a recording now (200) or not (503), and the capacity left", security: [], response: { 200: Ready, 503: Ready } },
   }, async (_req, reply) => {
-    const body = { ready: app.ready, active: app.dispatcher.active, queued: app.dispatcher.waiting, capacity: app.dispatcher.capacity?.snapshot() };
+    const body = await app.readiness();
     return reply.code(body.ready ? 200 : 503).send(body);
   });
   server.get("/metrics", { schema: { tags: ["health"], summary: "Prometheus metrics (text format 0.0.4)", security: [] } }, async (_req, reply) => {
@@ -162,6 +164,16 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
       },
     }, async (req, reply) => {
       const rec = await app.get(req.params.id, req.backend);
+      if (rec.file?.stored) {
+        // Cluster: the file is in the segment bucket; streamed through, ranges passed on.
+        const range = typeof req.headers.range === "string" ? req.headers.range : undefined;
+        const f = await app.openStoredFile(rec, range);
+        reply.header("content-disposition", `attachment; filename="${rec.id}-${rec.file.name}"`).header("accept-ranges", "bytes")
+          .type(rec.options.mode === "audio" ? "audio/mp4" : "video/mp4");
+        if (f.length !== undefined) reply.header("content-length", f.length);
+        if (range && f.contentRange) reply.code(206).header("content-range", f.contentRange);
+        return reply.send(f.body);
+      }
       app.filePath(rec); // throws not_ready / not_found
       reply.header("content-disposition", `attachment; filename="${rec.id}-${rec.file!.name}"`);
       return reply.sendFile(rec.file!.name, app.mediaDir(rec), { acceptRanges: true, cacheControl: false });

@@ -4,12 +4,14 @@
  */
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { PulseServer, defaultPulseDir, killRegisteredProcesses, type CaptureSession } from "../capture/index.js";
 import { mediaRoot, segmentBucket, type Config } from "../config/index.js";
-import { Capacity, InProcessDispatcher } from "../dispatch/index.js";
+import { Capacity, InProcessDispatcher, QueueDispatcher, type Dispatcher, type Readiness } from "../dispatch/index.js";
 import { Metrics } from "../metrics/index.js";
 import { hostname } from "node:os";
 import { RecordingBucket, RecordingMedia, captureOrigin, finalize, manifestSegmentCount, recordingDir, type SegmentMirror } from "../media/index.js";
@@ -37,6 +39,11 @@ export interface AppOptions {
   recovery?: "resume" | "finalize";
   /** Command name recorded in the data directory's lock (`serve`, `recover`). */
   command?: string;
+  /**
+   * `embedded` (default): store, dispatch and recording in this process. `api`: stateless
+   * cluster front (PostgreSQL store, BullMQ queue; workers record).
+   */
+  role?: "embedded" | "api";
 }
 
 /** What {@link App.recover} did with one recording (or orphaned media directory). */
@@ -56,7 +63,10 @@ export class App {
   /** Serializes Talk starts so that two concurrent starts of one conversation make one recording. */
   private talkLock: Promise<void> = Promise.resolve();
   private retentionTimer?: NodeJS.Timeout;
-  readonly dispatcher: InProcessDispatcher;
+  readonly dispatcher: Dispatcher;
+  /** The in-process pool (embedded role only). */
+  private readonly local?: InProcessDispatcher;
+  private leaderTimer?: NodeJS.Timeout;
   readonly metrics: Metrics;
   private lock?: DataDirLock;
   /** What start-up recovery did (see {@link App.recover}). */
@@ -68,7 +78,7 @@ export class App {
 
   readonly delivery: DeliveryService;
 
-  private constructor(readonly config: Config, readonly store: RecordingStore, readonly log: Logger, private readonly opts: AppOptions) {
+  private constructor(readonly config: Config, readonly store: RecordingStore, readonly log: Logger, private readonly opts: AppOptions, queue?: QueueDispatcher) {
     if (config.talk.allowAll && !config.backends[ALLOW_ALL_BACKEND]) {
       log.warn("talk.allowAll is on: any Talk instance that knows the common secret may record (development only)");
       config.backends[ALLOW_ALL_BACKEND] = { allowedOrigins: [], delivery: { webhooks: [] }, talk: { url: "http://talk-any.invalid/", secret: config.talk.secret!, maxMessageSize: 1024, skipVerify: false } };
@@ -77,18 +87,23 @@ export class App {
       cpuBudget: config.capacity.cpuBudget, cost: config.capacity.cost,
       minFreeMemoryBytes: config.capacity.minFreeMemoryBytes, minFreeDiskBytes: 2 * config.capture.diskReserveBytes,
     }, config.dataDir);
-    this.dispatcher = new InProcessDispatcher(config.concurrency, (id) => this.runJob(id), log, capacity);
+    if (queue) {
+      this.dispatcher = queue;
+    } else {
+      this.local = new InProcessDispatcher(config.concurrency, (id) => this.runJob(id), log, capacity);
+      this.dispatcher = this.local;
+    }
     this.metrics = new Metrics({
       worker: hostname(),
       statusCounts: () => store.countByStatus(),
-      active: () => this.dispatcher.active,
-      queued: () => this.dispatcher.waiting,
+      active: () => this.local?.active ?? 0,
+      queued: () => this.local?.waiting ?? 0,
       pendingSegments: () => [...this.sessions.values()].reduce((n, s) => n + s.pendingSegments, 0)
         + [...this.mirrors.values()].reduce((n, m) => n + m.backlog, 0),
-      capacity: () => capacity.snapshot(),
+      capacity: () => (this.local ? capacity.snapshot() : undefined),
     });
     this.delivery = new DeliveryService({
-      config, store, log, describe: (rec) => toView(rec, this.baseUrl), filePath: (rec) => this.filePath(rec), fileUrl: (rec) => this.fileUrl(rec),
+      config, store, log, describe: (rec) => toView(rec, this.baseUrl), filePath: (rec) => this.localFile(rec), fileUrl: (rec) => this.fileUrl(rec),
       onAttempt: (kind, ok) => this.metrics.deliveryAttempts.inc({ kind, outcome: ok ? "ok" : "retry" }),
     });
   }
@@ -104,6 +119,7 @@ export class App {
    * @throws MeetrecError `store_failed`.
    */
   static async start(config: Config, log: Logger, opts: AppOptions = {}): Promise<App> {
+    if (opts.role === "api") return App.startApi(config, log, opts);
     const lock = DataDirLock.acquire(config.dataDir, opts.command ?? "serve");
     let store: RecordingStore;
     try {
@@ -118,6 +134,40 @@ export class App {
     app.delivery.start();
     app.retentionTimer = setInterval(() => void app.sweepRetention().catch(() => undefined), config.retentionSweepIntervalMs);
     app.retentionTimer.unref();
+    return app;
+  }
+
+  /**
+   * The cluster's API role: PostgreSQL store, BullMQ queue, no recording here. Deliveries run
+   * in one API process at a time (a leader lock on Redis).
+   * @throws MeetrecError `config_invalid` when the cluster settings are missing; `store_failed`.
+   */
+  private static async startApi(config: Config, log: Logger, opts: AppOptions): Promise<App> {
+    const c = config.cluster;
+    if (!c.redisUrl || !c.postgresUrl) throw new MeetrecError("config_invalid", "serve --role api needs cluster.redisUrl and cluster.postgresUrl (MEETREC_CLUSTER__REDIS_URL, MEETREC_CLUSTER__POSTGRES_URL)");
+    if (!config.segments.s3) throw new MeetrecError("config_invalid", "cluster mode needs a segment bucket (segments.s3): workers share media through it");
+    const store = await RecordingStore.openPostgres(c.postgresUrl);
+    let app: App | undefined;
+    const queue = new QueueDispatcher(c.redisUrl, c.queue, log, async (id) => {
+      for (let i = 0; i < 600; i++) {
+        const r = await store.get(id);
+        if (!r || TERMINAL.includes(r.status) || r.status === "delivering") return;
+        await new Promise((res) => setTimeout(res, 200));
+      }
+    });
+    app = new App(config, store, log, opts, queue);
+    const holder = `${hostname()}-${process.pid}`;
+    const a = app;
+    let leading = false;
+    const lead = async () => {
+      const now = await queue.bus.lead("delivery", holder, 10_000).catch(() => false);
+      if (now && !leading) { log.info("this API process runs the deliveries"); a.delivery.start(); }
+      if (!now && leading) { log.info("another API process runs the deliveries now"); await a.delivery.close(); }
+      leading = now;
+    };
+    await lead();
+    app.leaderTimer = setInterval(() => void lead(), 3000);
+    app.leaderTimer.unref();
     return app;
   }
 
@@ -257,7 +307,7 @@ export class App {
     const options = resolveOptions(this.config, backend, req);
     const rec = await this.store.create({ id: randomUUID(), backend, options, metadata: req.metadata ?? {} });
     this.log.info({ recordingId: rec.id, backend, origin: new URL(options.url).origin, mode: options.mode, browser: options.browser }, "recording created");
-    this.dispatcher.submit(rec.id, options.mode);
+    await this.dispatcher.submit(rec.id, options.mode);
     return rec;
   }
 
@@ -301,7 +351,7 @@ export class App {
       };
       const rec = await this.store.create({ id: randomUUID(), backend, options, metadata: { talk } });
       this.log.info({ recordingId: rec.id, backend, talkToken: token, mode: options.mode }, "Talk asked for a recording");
-      this.dispatcher.submit(rec.id, options.mode);
+      await this.dispatcher.submit(rec.id, options.mode);
       return rec;
     });
     this.talkLock = run.then(() => undefined, () => undefined);
@@ -339,7 +389,8 @@ export class App {
   async stop(id: string, backend?: string): Promise<Recording> {
     const rec = await this.get(id, backend);
     if (TERMINAL.includes(rec.status)) return rec;
-    const outcome = this.dispatcher.stop(id, "stopped");
+    if (!this.local) await this.store.requestStop(id, "stopped"); // whichever worker holds it, now or after a failover
+    const outcome = await this.dispatcher.stop(id, "stopped");
     if (outcome === "dequeued" || (outcome === "unknown" && rec.status === "queued")) {
       return this.store.transition(id, "aborted", { reason: "stopped_while_queued", message: "Stopped before it started", endReason: "stopped" });
     }
@@ -350,7 +401,8 @@ export class App {
   async delete(id: string, backend?: string): Promise<void> {
     const rec = await this.get(id, backend);
     if (!TERMINAL.includes(rec.status)) {
-      if (this.dispatcher.stop(id, "deleted") === "dequeued" || rec.status === "queued") {
+      if (!this.local) await this.store.requestStop(id, "deleted");
+      if (await this.dispatcher.stop(id, "deleted") === "dequeued" || rec.status === "queued") {
         await this.store.transition(id, "aborted", { reason: "deleted", endReason: "deleted" }).catch(() => undefined);
       }
       await this.dispatcher.settled(id);
@@ -359,7 +411,13 @@ export class App {
     const loc = (await this.store.get(id))?.file?.s3;
     if (s3 && loc) await deleteFromS3(s3, loc); // throws (and deletes nothing) when the bucket cannot be reached
     const segments = segmentBucket(this.config, rec.backend);
-    if (segments) await new RecordingBucket(segments, id).deleteSegments();
+    if (segments) {
+      const b = new RecordingBucket(segments, id);
+      await b.deleteSegments();
+      const stored = (await this.store.get(id))?.file?.stored;
+      if (stored) await b.deleteFinal(stored.key);
+    }
+    await rm(join(this.config.dataDir, "cache", id), { recursive: true, force: true });
     await rm(this.mediaDir(rec), { recursive: true, force: true });
     await this.store.delete(id);
     this.log.info({ recordingId: id }, "recording deleted");
@@ -422,6 +480,29 @@ export class App {
     return path;
   }
 
+  /**
+   * A local path of the finished file for deliveries: the file itself, or (cluster: the file is
+   * in the segment bucket) a copy downloaded once to `{dataDir}/cache/{id}/`.
+   * @throws MeetrecError `not_ready` | `not_found`; the SDK's error when the bucket fails.
+   */
+  async localFile(rec: Recording): Promise<string> {
+    if (!rec.file?.stored) return this.filePath(rec);
+    const path = join(this.config.dataDir, "cache", rec.id, rec.file.name);
+    if (existsSync(path)) return path;
+    const { body } = await this.openStoredFile(rec);
+    await mkdir(dirname(path), { recursive: true });
+    await pipeline(body, createWriteStream(`${path}.partial`));
+    await rename(`${path}.partial`, path);
+    return path;
+  }
+
+  /** The finished file from the segment bucket (cluster), optionally a byte range. */
+  async openStoredFile(rec: Recording, range?: string): Promise<{ body: Readable; length?: number; contentRange?: string }> {
+    const cfg = segmentBucket(this.config, rec.backend);
+    if (!rec.file?.stored || !cfg) throw new MeetrecError("not_found", `The file of recording ${rec.id} is not in a bucket`);
+    return new RecordingBucket(cfg, rec.id).openFinal(rec.file.name, range);
+  }
+
   /** A stream of a segment from the recording's segment bucket, or undefined when it has none. */
   async openRemoteSegment(rec: Pick<Recording, "id" | "backend">, rel: string): Promise<Readable | undefined> {
     const cfg = segmentBucket(this.config, rec.backend);
@@ -433,14 +514,15 @@ export class App {
     return recordingDir(mediaRoot(this.config, rec.backend), rec.id);
   }
 
-  /** True when a video recording could start now (for /readyz). */
-  get ready(): boolean {
-    return this.dispatcher.hasCapacity("video");
+  /** Whether a video recording could start now, and the capacity (for /readyz). */
+  readiness(): Promise<Readiness> {
+    return this.dispatcher.readiness();
   }
 
   /** Stops every live recording (finalizing them), then closes the store and the sound daemon if we started it. */
   async close(): Promise<void> {
     clearInterval(this.retentionTimer);
+    clearInterval(this.leaderTimer);
     const left = await this.dispatcher.close();
     for (const id of left) await this.store.transition(id, "aborted", { reason: "shutdown", endReason: "stopped" }).catch(() => undefined);
     await this.delivery.close();

@@ -2,7 +2,7 @@
 /**
  * The `meetrec` command.
  */
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { writeFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { importNextcloudFile, importedYaml, loadConfig, parseConfig } from "../config/index.js";
@@ -10,6 +10,7 @@ import { MeetrecError } from "../util/errors.js";
 import { record } from "./record.js";
 import { recover } from "./recover.js";
 import { serve } from "./serve.js";
+import { runWorker } from "./worker.js";
 
 const program = new Command()
   .name("meetrec")
@@ -18,9 +19,15 @@ const program = new Command()
   .showHelpAfterError();
 
 program.command("serve")
-  .description("run the server (API, store, dispatch and recording workers in one process)")
+  .description("run the server: embedded (API, store, dispatch and recording in one process) or, with --role api, the stateless API of a cluster")
   .option("-c, --config <file>", "YAML config file (default: $MEETREC_CONFIG, else built-in defaults)")
-  .action(async (o: { config?: string }) => serve(o));
+  .addOption(new Option("--role <role>", "embedded: everything here; api: cluster API (needs cluster.redisUrl, cluster.postgresUrl, segments.s3)").choices(["embedded", "api"]).default("embedded"))
+  .action(async (o: { config?: string; role: "embedded" | "api" }) => serve(o));
+
+program.command("worker")
+  .description("run a cluster recording worker: takes jobs from Redis (BullMQ), stores in PostgreSQL, media in segments.s3")
+  .option("-c, --config <file>", "YAML config file")
+  .action(async (o: { config?: string }) => runWorker(o));
 
 program.command("record")
   .description("record one meeting on this machine, without a server")

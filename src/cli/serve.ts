@@ -8,7 +8,7 @@ import { buildServer, listenOptions } from "../api/index.js";
 import { createLogger } from "../util/log.js";
 
 /** Starts the server and resolves once it listens; SIGINT/SIGTERM stop it gracefully (live recordings are finalized). */
-export async function serve(opts: { config?: string }): Promise<void> {
+export async function serve(opts: { config?: string; role?: "embedded" | "api" }): Promise<void> {
   let notCarried: string[] = [];
   const config = loadConfig(opts.config, process.env, (keys) => { notCarried = keys; });
   const log = createLogger(process.env.MEETREC_LOG_LEVEL ?? config.logLevel);
@@ -18,12 +18,12 @@ export async function serve(opts: { config?: string }): Promise<void> {
   for (const [name, b] of Object.entries(config.backends)) {
     if (b.apiKey && b.allowedOrigins.length === 0) log.warn({ backend: name }, "backend has no allowedOrigins: its key holder can make the recorder open any web page");
   }
-  const app = await App.start(config, log);
+  const app = await App.start(config, log, { role: opts.role ?? "embedded" });
   const server = await buildServer(app, log);
   const where = listenOptions(config.listen);
   if ("path" in where && existsSync(where.path)) rmSync(where.path);
   await server.listen(where);
-  log.info({ listen: config.listen, dataDir: config.dataDir, concurrency: config.concurrency }, "meetrec is listening");
+  log.info({ role: opts.role ?? "embedded", listen: config.listen, dataDir: config.dataDir, concurrency: config.concurrency }, "meetrec is listening");
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;

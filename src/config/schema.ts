@@ -246,6 +246,29 @@ export const Config = z.strictObject({
       servers: z.array(z.strictObject({ url: z.url(), internalSecret: z.string().min(1) })).default([]),
     }).prefault({}),
   }).prefault({}).refine((t) => !t.allowAll || t.secret, { message: "allowAll needs talk.secret (the common secret)", path: ["secret"] }),
+  /**
+   * Cluster mode (`serve --role api`, `meetrec worker`): jobs, heartbeats and stop signals on
+   * Redis (BullMQ), the store on PostgreSQL, media in `segments.s3`. Embedded mode needs none.
+   */
+  cluster: z.strictObject({
+    /** `redis://[:password@]host:6379[/db]`. */
+    redisUrl: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").optional(),
+    /** `postgres://user:password@host:5432/db`. */
+    postgresUrl: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional(),
+    /** This worker's name (metrics label, lease holder); default: host name + pid. */
+    workerName: z.string().regex(/^[a-zA-Z0-9_.-]+$/).optional(),
+    /** BullMQ queue name (several installations can share one Redis). */
+    queue: z.string().regex(/^[a-zA-Z0-9_-]+$/).default("meetrec"),
+    /**
+     * Job lock lifetime, ms: a worker renews it every half of it (its heartbeat); a worker that
+     * stopped renewing loses its recordings after at most this plus `stalledIntervalMs`.
+     */
+    lockDurationMs: z.number().int().min(1000).max(300000).default(4000),
+    /** How often workers look for stalled jobs (lost locks), ms. */
+    stalledIntervalMs: z.number().int().min(500).max(300000).default(2000),
+    /** How often a worker checks that it still holds each recording and whether a stop was asked, ms. */
+    leaseCheckMs: z.number().int().min(200).max(60000).default(1000),
+  }).prefault({}),
   backends: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/, "backend names are letters, digits, - and _"), BackendConfig).default({}),
 });
 export type Config = z.infer<typeof Config>;

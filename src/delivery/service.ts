@@ -25,8 +25,8 @@ export interface DeliveryDeps {
   log: Logger;
   /** The recording as the API shows it (webhook payloads, spool sidecars). */
   describe(rec: Recording): unknown;
-  /** Absolute path of a recording's finished file. */
-  filePath(rec: Recording): string;
+  /** Absolute local path of a recording's finished file (downloaded first when it is kept in a bucket). */
+  filePath(rec: Recording): Promise<string>;
   /** Public download URL of the file (presigned bucket URL), when there is one. */
   fileUrl?(rec: Recording): Promise<string | undefined>;
   /** Observes each attempt (metrics): `kind` is the target up to its first `:`. */
@@ -179,7 +179,7 @@ export class DeliveryService {
       if (!backend.talk || !t) throw new Error(`recording ${rec.id} has no Talk backend or conversation`);
       const timeoutMs = this.deps.config.delivery.attemptTimeoutMs;
       if (d.target === "talk:callback") return sendTalkCallback(backend.talk.secret, t.backendUrl, d.payload, timeoutMs, backend.talk.skipVerify);
-      const file = this.deps.filePath(rec);
+      const file = await this.deps.filePath(rec);
       const ext = file.slice(file.lastIndexOf(".") + 1);
       return uploadRecordingToTalk({
         secret: backend.talk.secret, backendUrl: t.backendUrl, token: t.token, owner: t.owner, file,
@@ -190,7 +190,7 @@ export class DeliveryService {
     if (d.target === "s3") {
       const t = backend.delivery.s3;
       if (!t || !rec.file) throw new Error(`backend ${rec.backend} has no S3 target any more, or the recording has no file`);
-      const loc = await uploadToS3(t, rec.id, this.deps.filePath(rec), rec.file.name, rec.options.mode === "audio" ? "audio/mp4" : "video/mp4");
+      const loc = await uploadToS3(t, rec.id, await this.deps.filePath(rec), rec.file.name, rec.options.mode === "audio" ? "audio/mp4" : "video/mp4");
       await this.deps.store.mergeFile(rec.id, { s3: loc });
       return `uploaded to s3://${loc.bucket}/${loc.key}`;
     }
@@ -207,7 +207,7 @@ export class DeliveryService {
       const sub = rec.options.delivery?.spool?.subdir;
       const base = backend.delivery.spool.path;
       const target = sub ? { ...backend.delivery.spool, path: `${base.endsWith(":") ? base : `${base.replace(/\/+$/, "")}/`}${sub}`, subdirFromMetadata: undefined } : backend.delivery.spool;
-      return `written to ${await deliverToSpool(target, rec, this.deps.filePath(rec), this.deps.describe(rec))}`;
+      return `written to ${await deliverToSpool(target, rec, await this.deps.filePath(rec), this.deps.describe(rec))}`;
     }
     throw new Error(`unknown delivery target ${d.target}`);
   }

@@ -6,6 +6,7 @@
 import type { Logger } from "../util/log.js";
 import { errorMessage } from "../util/errors.js";
 import type { Capacity, RecordingKind } from "./capacity.js";
+import type { Dispatcher, Readiness, StopOutcome } from "./types.js";
 
 /** A running unit of work that can be asked to stop. */
 export interface RunningJob {
@@ -17,10 +18,7 @@ export interface RunningJob {
 /** Starts the work for `id`; the returned job must always settle. */
 export type Runner = (id: string) => RunningJob;
 
-/** Where a stop request landed. */
-export type StopOutcome = "dequeued" | "stopping" | "unknown";
-
-export class InProcessDispatcher {
+export class InProcessDispatcher implements Dispatcher {
   private readonly queue: { id: string; kind: RecordingKind }[] = [];
   private readonly running = new Map<string, RunningJob>();
   private closed = false;
@@ -36,6 +34,10 @@ export class InProcessDispatcher {
   /** Number of ids waiting for a slot. */
   get waiting(): number {
     return this.queue.length;
+  }
+
+  async readiness(): Promise<Readiness> {
+    return { ready: this.hasCapacity("video"), active: this.active, queued: this.waiting, capacity: this.capacity?.snapshot() };
   }
 
   /** True when another recording of `kind` (default video) can start at once. */

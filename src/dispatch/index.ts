@@ -1,3 +1,5 @@
 /** dispatch: hands recordings to workers. Embedded mode: an in-process pool. */
-export { InProcessDispatcher, type Runner, type RunningJob, type StopOutcome } from "./in-process.js";
+export { InProcessDispatcher, type Runner, type RunningJob } from "./in-process.js";
+export type { Dispatcher, Readiness, StopOutcome } from "./types.js";
+export { QueueDispatcher, ClusterBus, type RecordJobData } from "./queue.js";
 export { Capacity, type CapacitySettings, type CapacitySnapshot, type RecordingKind, type Refusal } from "./capacity.js";

@@ -4,9 +4,11 @@
  * store, so the same relative paths name a file in both.
  */
 import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { Upload } from "@aws-sdk/lib-storage";
 import type { Readable } from "node:stream";
-import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import type { SegmentBucket } from "../config/index.js";
 import { MeetrecError } from "../util/errors.js";
 import { s3Client } from "../util/s3.js";
@@ -32,6 +34,38 @@ export class RecordingBucket {
       Bucket: this.cfg.bucket, Key: this.key(rel), Body: body, ContentType: contentType,
       ContentMD5: createHash("md5").update(body).digest("base64"),
     }));
+  }
+
+  /**
+   * Uploads the final file (streamed, multipart in 8 MiB parts) as `{name}` beside the segments.
+   * Returns where it is. Retried 5 times with backoff before it throws.
+   */
+  async putFinal(name: string, path: string): Promise<{ bucket: string; key: string }> {
+    const key = this.key(name);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await new Upload({
+          client: this.client,
+          params: { Bucket: this.cfg.bucket, Key: key, Body: createReadStream(path), ContentType: name.endsWith(".m4a") ? "audio/mp4" : "video/mp4" },
+          partSize: 8 * 1024 * 1024, queueSize: 2,
+        }).done();
+        return { bucket: this.cfg.bucket, key };
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        await new Promise((r) => setTimeout(r, 1000 * attempt));
+      }
+    }
+  }
+
+  /** A stream of the final file `name`, optionally a byte range (`bytes=a-b`, RFC 9110 §14.1.2). */
+  async openFinal(name: string, range?: string): Promise<{ body: Readable; length?: number; contentRange?: string }> {
+    const r = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: this.key(name), Range: range }));
+    return { body: r.Body as Readable, length: r.ContentLength, contentRange: r.ContentRange };
+  }
+
+  /** Deletes the object `key` (the stored final file). */
+  async deleteFinal(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.cfg.bucket, Key: key }));
   }
 
   /** Writes the bucket's manifest. */

@@ -53,6 +53,8 @@ export interface RecordingFile {
   streams: string[];
   /** Where a copy was delivered in a bucket (set once the S3 delivery succeeded). */
   s3?: { bucket: string; key: string };
+  /** Cluster: where the file itself is kept (the segment bucket); no machine keeps it locally. */
+  stored?: { bucket: string; key: string };
 }
 
 export interface Recording {

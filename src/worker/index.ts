@@ -1,2 +1,3 @@
 /** worker: runs recordings on this machine (capture → media → store). */
 export { RecordingJob, finalizeRecording, describeStreams, type JobDeps, type StopReason } from "./recording-job.js";
+export { ClusterWorker } from "./cluster-worker.js";

@@ -29,6 +29,8 @@ export interface JobDeps {
   onGap?(gapMs: number, reason: string): void;
   /** Observes the time (s) one media segment took to become durable (`store`: local | s3), for metrics. */
   onSegmentStored?(seconds: number, store: "local" | "s3"): void;
+  /** Cluster: upload the final file to the segment bucket (workers keep nothing locally). */
+  uploadFinal?: boolean;
   /** Observes the bucket mirror of each running recording (metrics read its backlog). */
   onMirror?(id: string, mirror: SegmentMirror): void;
 }
@@ -49,8 +51,8 @@ export function describeStreams(f: FinalFile): string[] {
     : `${s.type} ${s.codec}${s.sampleRate ? ` ${s.sampleRate}Hz` : ""}${s.channels ? ` ${s.channels}ch` : ""}`);
 }
 
-function toRecordingFile(f: FinalFile): RecordingFile {
-  return { name: f.name, bytes: f.bytes, durationSeconds: Math.round(f.durationSeconds * 1000) / 1000, streams: describeStreams(f) };
+function toRecordingFile(f: FinalFile, stored?: RecordingFile["stored"]): RecordingFile {
+  return { name: f.name, bytes: f.bytes, durationSeconds: Math.round(f.durationSeconds * 1000) / 1000, streams: describeStreams(f), ...(stored ? { stored } : {}) };
 }
 
 /**
@@ -58,7 +60,7 @@ function toRecordingFile(f: FinalFile): RecordingFile {
  * No media → `failed` (`finalize_failed`) or `aborted` when `abortWhenEmpty`.
  */
 export async function finalizeRecording(
-  deps: Pick<JobDeps, "config" | "store" | "log">, rec: Recording, media: RecordingMedia,
+  deps: Pick<JobDeps, "config" | "store" | "log" | "uploadFinal">, rec: Recording, media: RecordingMedia,
   end: { endReason: EndReason; error?: MeetrecError; abortWhenEmpty: boolean },
 ): Promise<Recording> {
   const { store, config, log } = deps;
@@ -76,15 +78,22 @@ export async function finalizeRecording(
   try {
     const file = await finalize(media.dir, manifest, { ffmpegPath: config.capture.ffmpegPath, ffprobePath: config.capture.ffprobePath, remote: bucket && ((rel) => bucket.open(rel)) });
     log.info({ file: file.path, bytes: file.bytes, durationSeconds: file.durationSeconds }, "recording finalized");
+    let stored: RecordingFile["stored"];
+    if (deps.uploadFinal && bucket) {
+      stored = await bucket.putFinal(file.name, file.path).catch((err) => {
+        throw new MeetrecError("store_failed", `The final file could not be uploaded to bucket ${bucket.cfg.bucket} (${errorMessage(err)}); the segments stay in the bucket — run meetrec recover when it is reachable`, { cause: err });
+      });
+      await rm(file.path, { force: true });
+    }
     await media.removeSegments();
     // The file is whole and checked: the bucket's segments are no longer needed.
     if (bucket) await bucket.deleteSegments().catch((err) => log.warn({ err: errorMessage(err) }, "segments left in the bucket (delete failed)"));
     if (end.error) {
-      return store.transition(rec.id, "failed", { reason: end.error.code, error: { code: end.error.code, message: end.error.message }, endReason: "failed", file: toRecordingFile(file) });
+      return store.transition(rec.id, "failed", { reason: end.error.code, error: { code: end.error.code, message: end.error.message }, endReason: "failed", file: toRecordingFile(file, stored) });
     }
     // With file targets (spool, …) the recording is `delivering` until each has the file.
     const to = fileTargets(config, rec).length > 0 ? "delivering" : "completed";
-    return store.transition(rec.id, to, { reason: end.endReason, endReason: end.endReason, file: toRecordingFile(file) });
+    return store.transition(rec.id, to, { reason: end.endReason, endReason: end.endReason, file: toRecordingFile(file, stored) });
   } catch (err) {
     const e = err instanceof MeetrecError ? err : new MeetrecError("finalize_failed", errorMessage(err));
     log.error({ err: e.message }, "finalize failed");
@@ -92,10 +101,26 @@ export async function finalizeRecording(
   }
 }
 
+/** How a job runs beyond its recording. */
+export interface JobOptions {
+  /** The recording was live when its previous run ended: rejoin and continue in a new period. */
+  resume?: boolean;
+  /**
+   * Cluster: the lease under which this worker holds the recording. Checked every `intervalMs`:
+   * once another worker holds it, this run leaves at once without touching the status
+   * (`fenced`); a stop stored in the database is obeyed like {@link RecordingJob.stop}.
+   */
+  lease?: { holds(): Promise<boolean>; stopRequested(): Promise<string | null>; intervalMs: number };
+}
+
+/** How a run ended when it did not end the recording. */
+export type Departure = "handed_over" | "fenced";
+
 /** One recording's run. Create it, call {@link RecordingJob.run}; {@link RecordingJob.stop} from anywhere. */
 export class RecordingJob {
   private readonly abort = new AbortController();
   private stopReason: StopReason | "limit_reached" | "disk_full" | undefined;
+  private leaving?: Departure;
   private failure?: MeetrecError;
   private wake?: () => void;
   private limitTimer?: NodeJS.Timeout;
@@ -105,7 +130,7 @@ export class RecordingJob {
    * `resume`: the recording was live when its previous run ended (restart, failover): it rejoins
    * and continues in a new period, its duration limit still counted from its first period.
    */
-  constructor(private rec: Recording, private readonly deps: JobDeps, private readonly opts: { resume?: boolean } = {}) {
+  constructor(private rec: Recording, private readonly deps: JobDeps, private readonly opts: JobOptions = {}) {
     this.log = deps.log.child({ recordingId: rec.id });
   }
 
@@ -118,6 +143,21 @@ export class RecordingJob {
     this.stopReason ??= reason;
     this.abort.abort();
     this.wake?.();
+  }
+
+  /**
+   * Cluster SIGTERM: leave the recording for another worker — the open segment is closed and
+   * stored, queued segments are uploaded, the status stays live. See {@link RecordingJob.departure}.
+   */
+  handOver(): void {
+    this.leaving ??= "handed_over";
+    this.abort.abort();
+    this.wake?.();
+  }
+
+  /** Why the last run left without ending the recording, if it did. */
+  get departure(): Departure | undefined {
+    return this.leaving;
   }
 
   private fail(err: MeetrecError): void {
@@ -133,6 +173,45 @@ export class RecordingJob {
     void this.deps.store.addEvent(this.rec.id, "disk_full", `Only ${Math.round(freeBytes / 1048576)} MiB free on the data filesystem (${Math.round(neededBytes / 1048576)} MiB needed to finalize and keep the reserve); stopping`, { freeBytes, neededBytes }).catch(() => undefined);
     this.stopReason = "disk_full";
     this.wake?.();
+  }
+
+  /** Polls the cluster lease: fenced → leave at once; a stored stop → stop. */
+  private watchLease(): NodeJS.Timeout | undefined {
+    const lease = this.opts.lease;
+    if (!lease) return undefined;
+    let busy = false;
+    return setInterval(() => {
+      if (busy || this.leaving) return;
+      busy = true;
+      void (async () => {
+        if (!(await lease.holds())) {
+          this.log.warn("another worker holds this recording now; leaving it");
+          this.leaving = "fenced";
+          this.abort.abort();
+          this.wake?.();
+          return;
+        }
+        const stop = await lease.stopRequested();
+        if (stop && !this.stopReason) this.stop(stop === "deleted" ? "deleted" : "stopped");
+      })().catch(() => undefined).finally(() => { busy = false; });
+    }, lease.intervalMs);
+  }
+
+  /**
+   * Leaves the recording live for another worker. Handed over: the encoder closes its segment,
+   * which is stored and uploaded with the rest (bounded wait). Fenced: everything is killed at
+   * once — the recording continues elsewhere, in a newer period.
+   */
+  private async leave(session: CaptureSession, mirror: SegmentMirror | undefined): Promise<Recording> {
+    if (this.leaving === "handed_over") {
+      await session.stop().catch(() => undefined);
+      if (mirror && !(await mirror.flush(10_000))) this.log.warn({ backlog: mirror.backlog }, "handing over with segments not yet uploaded");
+      await this.deps.store.addEvent(this.rec.id, "handed_over", "The worker is shutting down; another worker continues the recording", {});
+    } else {
+      await session.close();
+    }
+    this.log.info({ departure: this.leaving }, "left the recording to another worker");
+    return this.rec;
   }
 
   /** (Re)arms the max-duration stop to fire in `ms` milliseconds. */
@@ -156,6 +235,7 @@ export class RecordingJob {
     let media: RecordingMedia | undefined;
     let session: CaptureSession | undefined;
     let mirror: SegmentMirror | undefined;
+    let leaseTimer: NodeJS.Timeout | undefined;
     try {
       media = await RecordingMedia.open(root, rec.id, { mode: o.mode, segmentSeconds: config.capture.segmentSeconds });
       const m = media;
@@ -166,8 +246,12 @@ export class RecordingJob {
           uploaded: (seconds) => this.deps.onSegmentStored?.(seconds, "s3"),
         });
         this.deps.onMirror?.(rec.id, mirror);
+        // Continuing another machine's recording: its periods are in the bucket.
+        const remote = resuming ? await mirror.bucket.getManifest() : undefined;
+        if (remote) await m.adopt(remote);
         mirror.kick(); // what a previous run left un-uploaded goes first
       }
+      leaseTimer = this.watchLease();
       const hadMedia = manifestSegmentCount(m.current) > 0;
       const free = await freeBytes(m.dir);
       if (free < config.capture.diskReserveBytes && !hadMedia) {
@@ -223,6 +307,7 @@ export class RecordingJob {
         await session.start(this.abort.signal);
       } catch (err) {
         const e = err instanceof MeetrecError ? err : new MeetrecError("internal", errorMessage(err));
+        if (this.leaving) return await this.leave(session, mirror);
         if (hadMedia) {
           // A resumed recording that cannot rejoin keeps what it has.
           this.log.warn({ code: e.code, err: e.message }, "could not rejoin; finalizing what was captured");
@@ -254,6 +339,7 @@ export class RecordingJob {
         });
       }
       clearTimeout(this.limitTimer);
+      if (this.leaving) return await this.leave(session, mirror);
       this.rec = await store.transition(rec.id, "stopping", { reason: this.failure ? this.failure.code : this.stopReason });
       try {
         await session.stop();
@@ -282,6 +368,7 @@ export class RecordingJob {
       return cur ?? this.rec;
     } finally {
       clearTimeout(this.limitTimer);
+      clearInterval(leaseTimer);
       await mirror?.close();
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     }

@@ -73,12 +73,12 @@ export function descendants(pid: number): { pid: number; args: string }[] {
 }
 
 /**
- * Starts a server and waits for /healthz. `env` adds MEETREC_* settings; `config` is written as
+ * Starts a server (`args`, default `serve`; e.g. `worker`) and waits for /healthz. `env` adds MEETREC_* settings; `config` is written as
  * its meetrec.yaml; `dataDir` (default: inside the test directory, removed on stop) keeps the
  * recordings elsewhere.
  * @throws Error when it does not answer within 30 s.
  */
-export async function startServer(opts: { netns?: Netns; env?: Record<string, string>; dataDir?: string; config?: Record<string, unknown> } = {}): Promise<TestServer> {
+export async function startServer(opts: { netns?: Netns; env?: Record<string, string>; dataDir?: string; config?: Record<string, unknown>; args?: string[] } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), "meetrec-test-"));
   if (opts.config) {
     writeFileSync(join(dir, "meetrec.yaml"), stringify(opts.config));
@@ -87,7 +87,7 @@ export async function startServer(opts: { netns?: Netns; env?: Record<string, st
   const dataDir = opts.dataDir ?? join(dir, "data");
   const socket = join(dir, "api.sock");
   const pulseDir = join(dir, "pulse");
-  const argv = [process.execPath, "--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), "serve"];
+  const argv = [process.execPath, "--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), ...(opts.args ?? ["serve"])];
   const full = opts.netns ? opts.netns.exec(argv) : argv;
   const logFile = join(dir, "server.log");
   const fd = openSync(logFile, "a");

@@ -1,0 +1,146 @@
+/**
+ * Cluster dispatch on Redis: recordings are BullMQ jobs (job id = recording id) on one queue;
+ * workers take them (see src/worker/cluster-worker.ts). Stop requests go out on a Redis
+ * channel to every worker (the holder acts) and are also stored in the database, so a stop
+ * that arrives while a recording moves between workers is not lost. Workers announce
+ * themselves and their capacity under `{queue}:worker:{name}` with a short expiry.
+ */
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import type { Logger } from "../util/log.js";
+import { errorMessage } from "../util/errors.js";
+import type { CapacitySnapshot, RecordingKind } from "./capacity.js";
+import type { Dispatcher, Readiness, StopOutcome } from "./types.js";
+
+/** A job's data. */
+export interface RecordJobData {
+  id: string;
+  kind: RecordingKind;
+}
+
+/** What a worker announces (JSON under `{queue}:worker:{name}`). */
+interface WorkerAnnouncement {
+  name: string;
+  active: number;
+  capacity: CapacitySnapshot;
+}
+
+/** A Redis connection as BullMQ wants it (no retry limit per request: commands wait for a reconnect). */
+export function redisConnection(url: string): Redis {
+  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: (n) => Math.min(n * 200, 2000) });
+}
+
+/** Stop channel, worker registry and leader lock on Redis. */
+export class ClusterBus {
+  private sub?: Redis;
+  constructor(readonly queue: string, private readonly redis: Redis, private readonly url: string) {}
+
+  get stopChannel(): string {
+    return `${this.queue}:stop`;
+  }
+
+  /** Tells every worker to stop `id` with `reason`. */
+  async publishStop(id: string, reason: string): Promise<void> {
+    await this.redis.publish(this.stopChannel, JSON.stringify({ id, reason }));
+  }
+
+  /** Calls `fn` for each stop published (re-subscribes by itself after a Redis restart). */
+  async onStop(fn: (id: string, reason: string) => void): Promise<void> {
+    this.sub = redisConnection(this.url);
+    this.sub.on("message", (_ch: string, msg: string) => {
+      try {
+        const { id, reason } = JSON.parse(msg) as { id: string; reason: string };
+        fn(id, reason);
+      } catch { /* not ours */ }
+    });
+    this.sub.on("error", () => undefined);
+    await this.sub.subscribe(this.stopChannel);
+  }
+
+  /** Announces a worker for `ttlMs`. */
+  async announce(a: WorkerAnnouncement, ttlMs: number): Promise<void> {
+    await this.redis.set(`${this.queue}:worker:${a.name}`, JSON.stringify(a), "PX", ttlMs);
+  }
+
+  async withdraw(name: string): Promise<void> {
+    await this.redis.del(`${this.queue}:worker:${name}`);
+  }
+
+  /** The workers that announced themselves recently. */
+  async workers(): Promise<WorkerAnnouncement[]> {
+    const keys = await this.redis.keys(`${this.queue}:worker:*`);
+    if (keys.length === 0) return [];
+    return (await this.redis.mget(keys)).filter((v): v is string => !!v).map((v) => JSON.parse(v) as WorkerAnnouncement);
+  }
+
+  /**
+   * Takes or renews the lock `name` for `holder` for `ttlMs`; true while this holder has it
+   * (SET NX PX, then compare-and-extend).
+   */
+  async lead(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    const key = `${this.queue}:leader:${name}`;
+    if (await this.redis.set(key, holder, "PX", ttlMs, "NX")) return true;
+    const r = await this.redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end", 1, key, holder, String(ttlMs));
+    return r === 1;
+  }
+
+  async close(): Promise<void> {
+    await this.sub?.quit().catch(() => undefined);
+  }
+}
+
+/** Cluster dispatcher of the API role. */
+export class QueueDispatcher implements Dispatcher {
+  readonly queue: Queue<RecordJobData>;
+  private readonly redis: Redis;
+  readonly bus: ClusterBus;
+
+  /**
+   * @param settledFor resolves once recording `id` is no longer live (the store knows).
+   */
+  constructor(url: string, queueName: string, private readonly log: Logger, private readonly settledFor: (id: string) => Promise<void>) {
+    this.redis = redisConnection(url);
+    this.redis.on("error", (err) => log.warn({ err: errorMessage(err) }, "redis connection error"));
+    this.queue = new Queue<RecordJobData>(queueName, { connection: this.redis });
+    this.queue.on("error", () => undefined);
+    this.bus = new ClusterBus(queueName, this.redis, url);
+  }
+
+  async submit(id: string, kind: RecordingKind): Promise<void> {
+    await this.queue.add("record", { id, kind }, { jobId: id, removeOnComplete: true, removeOnFail: 1000, attempts: 1 });
+  }
+
+  async stop(id: string, reason: "stopped" | "deleted"): Promise<StopOutcome> {
+    const job = await this.queue.getJob(id);
+    if (job && ["waiting", "delayed", "prioritized", "waiting-children"].includes(await job.getState())) {
+      try {
+        await job.remove();
+        return "dequeued";
+      } catch { /* a worker took it just now: tell it */ }
+    }
+    await this.bus.publishStop(id, reason);
+    return job ? "stopping" : "unknown";
+  }
+
+  settled(id: string): Promise<void> {
+    return this.settledFor(id);
+  }
+
+  async readiness(): Promise<Readiness> {
+    const workers = await this.bus.workers();
+    const counts = await this.queue.getJobCounts("waiting", "delayed", "prioritized");
+    return {
+      ready: workers.some((w) => w.capacity.canAccept.video),
+      active: workers.reduce((n, w) => n + w.active, 0),
+      queued: (counts.waiting ?? 0) + (counts.delayed ?? 0) + (counts.prioritized ?? 0),
+      workers: workers.map((w) => ({ name: w.name, active: w.active, capacity: w.capacity })),
+    };
+  }
+
+  async close(): Promise<string[]> {
+    await this.bus.close();
+    await this.queue.close();
+    await this.redis.quit().catch(() => undefined);
+    return [];
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Cluster mode on real engines: Redis and PostgreSQL from Debian, s3rver as the segment bucket,
+ * one `serve --role api` and several `meetrec worker` processes on loopback, recording a local
+ * test page. A worker killed with everything it runs (machine gone) loses its recording to
+ * another worker within 10 s, which continues it in a new period; SIGTERM hands a recording
+ * over; a Redis restart does not end a recording; stops reach whichever worker holds it.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import S3rver from "s3rver";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
+import { startPostgres, startRedis, type PostgresServer, type RedisServer } from "../fixtures/services.js";
+import { colourFraction, frameDiff, frameRgb } from "../helpers/media-check.js";
+import { descendants, freePort, startServer, type TestServer } from "../helpers/server.js";
+
+const BG: [number, number, number] = [0x20, 0x60, 0xc0];
+const TERMINAL = ["completed", "failed", "aborted"];
+const VIDEO = { width: 480, height: 270, fps: 15 };
+let page: SyncPage;
+let redis: RedisServer;
+let pg: PostgresServer;
+let s3: S3rver;
+let api: TestServer;
+const workers: TestServer[] = [];
+let config: Record<string, unknown>;
+
+const startWorker = async (name: string) => {
+  const w = await startServer({ args: ["worker"], config, env: { MEETREC_CLUSTER__WORKER_NAME: name } });
+  workers.push(w);
+  return w;
+};
+
+beforeAll(async () => {
+  page = await startSyncPage();
+  [redis, pg] = await Promise.all([startRedis(), startPostgres()]);
+  const port = await freePort();
+  s3 = new S3rver({ port, address: "127.0.0.1", silent: true, directory: join(mkdtempSync(join(tmpdir(), "meetrec-cluster-s3-")), "s3"), configureBuckets: [{ name: "media" }] });
+  await s3.run();
+  config = {
+    cluster: { redisUrl: redis.url, postgresUrl: pg.url, lockDurationMs: 4000, stalledIntervalMs: 2000, leaseCheckMs: 1000 },
+    segments: { s3: { bucket: "media", endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } },
+  };
+  api = await startServer({ args: ["serve", "--role", "api"], config });
+  await startWorker("w1");
+  await startWorker("w2");
+}, 120_000);
+
+afterAll(async () => {
+  for (const w of workers) await w.stop();
+  await api?.stop();
+  await s3?.close();
+  await redis?.stop();
+  await pg?.stop();
+  await page?.close();
+});
+
+/** The live worker whose processes include the recording's browser. */
+function holderOf(rec: any): TestServer {
+  const pids = Object.values(rec.events.findLast((e: any) => e.status === "recording" || e.type === "resumed").data.pids) as number[];
+  const w = workers.find((x) => x.child.exitCode === null && descendants(x.child.pid!).some((d) => pids.includes(d.pid)));
+  if (!w) throw new Error(`no worker runs ${pids}`);
+  return w;
+}
+
+/** Kills a worker and everything it runs at once, as if its machine were gone. */
+async function killMachine(w: TestServer): Promise<void> {
+  const all = [w.child.pid!, ...descendants(w.child.pid!).map((d) => d.pid)];
+  for (const pid of all) { try { process.kill(pid, "SIGKILL"); } catch { /* gone */ } }
+  await new Promise((r) => (w.child.exitCode !== null || w.child.signalCode !== null ? r(null) : w.child.once("exit", r)));
+}
+
+async function checkFile(id: string, rec: any, name: string): Promise<string> {
+  const file = join(api.dir, name);
+  const res = await api.api("GET", `/v1/recordings/${id}/file`);
+  expect(res.status).toBe(200);
+  writeFileSync(file, res.body);
+  expect(res.body.length).toBe(rec.file.bytes);
+  for (const t of [2, rec.file.durationSeconds - 1.5]) expect(colourFraction(frameRgb(file, t), BG), `frame at ${t} s`).toBeGreaterThan(0.5);
+  expect(frameDiff(frameRgb(file, rec.file.durationSeconds - 2.5), frameRgb(file, rec.file.durationSeconds - 1.5))).toBeGreaterThan(0.5);
+  return file;
+}
+
+describe("cluster", () => {
+  test("the API reports the workers and their capacity", async () => {
+    const ready = await api.api("GET", "/readyz");
+    expect(ready.status).toBe(200);
+    expect(ready.json().workers.map((w: any) => w.name).sort()).toEqual(["w1", "w2"]);
+  });
+
+  test("kill -9 of the worker holding a live recording: another continues it within 10 s; the file has both periods", async () => {
+    const { id } = (await api.api("POST", "/v1/recordings", { url: page.url, video: VIDEO, maxDurationSeconds: 300 })).json();
+    const live = await api.waitFor(id, (x) => x.segmentCount >= 4 || TERMINAL.includes(x.status), 60_000);
+    expect(live.status).toBe("recording");
+    const capturedFrom = Date.parse(live.events.find((e: any) => e.status === "recording").at);
+    const holder = holderOf(live);
+    const killedAt = Date.now();
+    await killMachine(holder);
+    const taken = await api.waitFor(id, (x) => x.events.some((e: any) => e.type === "taken_over") || TERMINAL.includes(x.status), 30_000);
+    const takenAt = Date.parse(taken.events.find((e: any) => e.type === "taken_over").at);
+    expect(takenAt - killedAt, "failover time").toBeLessThanOrEqual(10_000);
+    const resumed = await api.waitFor(id, (x) => (x.periods === 2 && x.segmentCount >= live.segmentCount + 3) || TERMINAL.includes(x.status), 60_000);
+    expect(resumed.status).toBe("recording");
+    const other = holderOf(resumed);
+    expect(other).not.toBe(holder);
+    // The stop reaches the worker that holds the recording now.
+    const stopAt = Date.now();
+    expect((await api.api("POST", `/v1/recordings/${id}/stop`)).status).toBe(202);
+    const rec = await api.waitFor(id, (x) => TERMINAL.includes(x.status), 90_000);
+    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+    expect(rec.endReason).toBe("stopped");
+    expect(rec.periods).toBe(2);
+    const p2 = rec.events.find((e: any) => e.type === "period_started" && e.data.period === 2);
+    expect(p2.data.reason).toBe("resume");
+    const gapS = p2.data.gapMs / 1000;
+    const wall = (stopAt - capturedFrom) / 1000;
+    console.log(`failover: taken over ${((takenAt - killedAt) / 1000).toFixed(1)} s after the kill; media gap ${gapS.toFixed(1)} s; file ${rec.file.durationSeconds} s of ${wall.toFixed(1)} s`);
+    expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(wall - (gapS + 2));
+    await checkFile(id, rec, "failover.mp4");
+    const metrics = (await other.api("GET", "/metrics")).body.toString();
+    expect(metrics).toMatch(/^meetrec_failovers_total\{reason="failover"\} 1$/m);
+    await startWorker("w3"); // back to two workers
+  });
+
+  test("SIGTERM on the holder hands the recording over to another worker in seconds", async () => {
+    const { id } = (await api.api("POST", "/v1/recordings", { url: page.url, video: VIDEO, maxDurationSeconds: 300 })).json();
+    const live = await api.waitFor(id, (x) => x.segmentCount >= 3 || TERMINAL.includes(x.status), 60_000);
+    const holder = holderOf(live);
+    holder.child.kill("SIGTERM");
+    const resumed = await api.waitFor(id, (x) => (x.periods === 2 && x.segmentCount >= live.segmentCount + 2) || TERMINAL.includes(x.status), 60_000);
+    expect(resumed.status).toBe("recording");
+    expect(resumed.events.map((e: any) => e.type)).toEqual(expect.arrayContaining(["handed_over", "taken_over"]));
+    const p2 = resumed.events.find((e: any) => e.type === "period_started" && e.data.period === 2);
+    expect(p2.data.gapMs).toBeLessThan(8000);
+    await new Promise((r) => holder.child.exitCode !== null ? r(null) : holder.child.once("exit", r));
+    expect(holder.child.exitCode).toBe(0);
+    await api.api("POST", `/v1/recordings/${id}/stop`);
+    const rec = await api.waitFor(id, (x) => TERMINAL.includes(x.status), 90_000);
+    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+    expect(rec.periods).toBe(2);
+    await checkFile(id, rec, "handover.mp4");
+    await startWorker("w4");
+  });
+
+  test("Redis restarted during a recording: the recording completes", async () => {
+    const { id } = (await api.api("POST", "/v1/recordings", { url: page.url, video: VIDEO, maxDurationSeconds: 300 })).json();
+    const live = await api.waitFor(id, (x) => x.segmentCount >= 3 || TERMINAL.includes(x.status), 60_000);
+    expect(live.status).toBe("recording");
+    await redis.kill();
+    await new Promise((r) => setTimeout(r, 3000));
+    await redis.start();
+    await new Promise((r) => setTimeout(r, 6000));
+    const during = (await api.api("GET", `/v1/recordings/${id}`)).json();
+    expect(during.status).toBe("recording");
+    expect(during.segmentCount).toBeGreaterThan(live.segmentCount + 2);
+    expect((await api.api("POST", `/v1/recordings/${id}/stop`)).status).toBe(202);
+    const rec = await api.waitFor(id, (x) => TERMINAL.includes(x.status), 90_000);
+    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+    await checkFile(id, rec, "redis-restart.mp4");
+  });
+});
