@@ -183,12 +183,13 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
       schema: { tags: ["recordings"], summary: "HLS playlist of the segments stored so far (watch while it records)", params: IdParams, response: { 200: z.string(), ...errors } },
     }, async (req, reply) => {
       const rec = await app.get(req.params.id, req.backend);
-      let manifest: Manifest;
+      let manifest: Manifest | undefined;
       try {
         manifest = JSON.parse(await readFile(join(app.mediaDir(rec), "manifest.json"), "utf8")) as Manifest;
       } catch {
-        throw new MeetrecError("not_ready", "No media yet; try again once the recording is recording");
+        manifest = await app.remoteManifest(rec); // cluster: the media is in the segment bucket
       }
+      if (!manifest) throw new MeetrecError("not_ready", "No media yet; try again once the recording is recording");
       if (rec.file) throw new MeetrecError("not_ready", "The recording is finalized and its segments were stitched; download /file instead");
       return reply.type("application/vnd.apple.mpegurl").send(toHlsPlaylist(manifest, TERMINAL.includes(rec.status), (f) => `media/${f}`));
     });

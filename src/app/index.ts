@@ -14,7 +14,7 @@ import { mediaRoot, segmentBucket, type Config } from "../config/index.js";
 import { Capacity, InProcessDispatcher, QueueDispatcher, type Dispatcher, type Readiness } from "../dispatch/index.js";
 import { Metrics } from "../metrics/index.js";
 import { hostname } from "node:os";
-import { RecordingBucket, RecordingMedia, captureOrigin, finalize, manifestSegmentCount, recordingDir, type SegmentMirror } from "../media/index.js";
+import { RecordingBucket, RecordingMedia, captureOrigin, finalize, manifestSegmentCount, recordingDir, type Manifest, type SegmentMirror } from "../media/index.js";
 import { DataDirLock } from "./lock.js";
 import { RecordingStore, TERMINAL, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent, type RecordingStatus } from "../store/index.js";
 import { DeliveryService, deleteFromS3, presignedUrl } from "../delivery/index.js";
@@ -501,6 +501,12 @@ export class App {
     const cfg = segmentBucket(this.config, rec.backend);
     if (!rec.file?.stored || !cfg) throw new MeetrecError("not_found", `The file of recording ${rec.id} is not in a bucket`);
     return new RecordingBucket(cfg, rec.id).openFinal(rec.file.name, range);
+  }
+
+  /** The segment bucket's manifest of a recording (what is uploaded so far), if there is a bucket and one. */
+  async remoteManifest(rec: Pick<Recording, "id" | "backend">): Promise<Manifest | undefined> {
+    const cfg = segmentBucket(this.config, rec.backend);
+    return cfg ? new RecordingBucket(cfg, rec.id).getManifest() : undefined;
   }
 
   /** A stream of a segment from the recording's segment bucket, or undefined when it has none. */

@@ -145,6 +145,13 @@ export class CaptureSession {
     launched.browser.on("disconnected", () => {
       if (!this.stopping && this.encoder && this.browser === launched) void this.onBrowserLost();
     });
+    // A crashed tab (renderer gone, browser alive): relaunch the whole browser and rejoin.
+    launched.page.on("error", (err) => {
+      if (this.stopping || !this.encoder || this.browser !== launched || this.rejoining) return;
+      this.hooks.event("tab_crashed", `The meeting tab crashed (${errorMessage(err)}); relaunching the browser`, { pid: launched.pid });
+      o.log.warn({ err: errorMessage(err) }, "tab crashed; killing the browser");
+      launched.kill();
+    });
     log.debug({ browser: o.browser, pid: this.browser.pid }, "browser started");
     this.abortIfStopped(signal);
     {

@@ -22,7 +22,7 @@ import { PulseServer, defaultPulseDir, killRegisteredProcesses } from "../captur
 import { mediaRoot, segmentBucket, type Config } from "../config/index.js";
 import { Capacity, ClusterBus, type CapacitySnapshot, type RecordJobData } from "../dispatch/index.js";
 import { redisConnection } from "../dispatch/queue.js";
-import { RecordingBucket, RecordingMedia } from "../media/index.js";
+import { RecordingBucket, RecordingMedia, type SegmentMirror } from "../media/index.js";
 import { Metrics } from "../metrics/index.js";
 import { RecordingStore, TERMINAL, type EndReason } from "../store/index.js";
 import { MeetrecError, errorMessage } from "../util/errors.js";
@@ -34,6 +34,7 @@ export class ClusterWorker {
   readonly name: string;
   readonly metrics: Metrics;
   private readonly running = new Map<string, RecordingJob>();
+  private readonly mirrors = new Map<string, SegmentMirror>();
   private worker?: Worker<RecordJobData>;
   private bus!: ClusterBus;
   private redis!: Redis;
@@ -53,7 +54,7 @@ export class ClusterWorker {
       statusCounts: () => store.countByStatus(),
       active: () => this.running.size,
       queued: () => 0,
-      pendingSegments: () => 0,
+      pendingSegments: () => [...this.mirrors.values()].reduce((n, m) => n + m.backlog, 0),
       capacity: () => this.capacity.snapshot(),
     });
   }
@@ -145,6 +146,7 @@ export class ClusterWorker {
           if (reason === "resume") this.metrics.failovers.inc({ reason: "failover" });
         },
         onSegmentStored: (seconds, store) => this.metrics.segmentStoreSeconds.observe({ store }, seconds),
+        onMirror: (mid, mirror) => this.mirrors.set(mid, mirror),
       };
       const rj = new RecordingJob(rec, deps, {
         resume: rec.status !== "queued",
@@ -156,6 +158,7 @@ export class ClusterWorker {
         await rj.run();
       } finally {
         this.running.delete(id);
+        this.mirrors.delete(id);
       }
       if (rj.departure === "handed_over") {
         await this.store.release(id, this.name, epoch);

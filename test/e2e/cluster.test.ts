@@ -94,6 +94,11 @@ describe("cluster", () => {
     const live = await api.waitFor(id, (x) => x.segmentCount >= 4 || TERMINAL.includes(x.status), 60_000);
     expect(live.status).toBe("recording");
     const capturedFrom = Date.parse(live.events.find((e: any) => e.status === "recording").at);
+    // Live HLS through the stateless API: playlist and segments come from the bucket.
+    const playlist = await api.api("GET", `/v1/recordings/${id}/live.m3u8`);
+    expect(playlist.status).toBe(200);
+    expect(playlist.body.toString()).toContain('#EXT-X-MAP:URI="media/p1/init.mp4"');
+    expect((await api.api("GET", `/v1/recordings/${id}/media/p1/000001.m4s`)).status).toBe(200);
     const holder = holderOf(live);
     const killedAt = Date.now();
     await killMachine(holder);

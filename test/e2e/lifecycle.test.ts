@@ -184,6 +184,25 @@ describe("a browser that crashes mid-recording", () => {
   });
 });
 
+describe("a tab that crashes mid-recording", () => {
+  test("the browser is relaunched and rejoins; the recording completes with the page back", async () => {
+    const { id } = (await capture({ maxDurationSeconds: 14, video: { width: 480, height: 270, fps: 15 } })).json();
+    const live = await server.waitFor(id, (x) => x.segmentCount >= 2 || TERMINAL.includes(x.status), 60_000);
+    expect(live.status).toBe("recording");
+    const renderers = descendants(server.child.pid!).filter((d) => /chromium.*--type=renderer/.test(d.args));
+    expect(renderers.length).toBeGreaterThan(0);
+    for (const r of renderers) process.kill(r.pid, "SIGKILL");
+    const rec = await server.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
+    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+    const types = rec.events.map((e: any) => e.type);
+    expect(types).toEqual(expect.arrayContaining(["tab_crashed", "browser_rejoined"]));
+    const file = join(server.dir, "tab-crash.mp4");
+    writeFileSync(file, (await server.api("GET", `/v1/recordings/${id}/file`)).body);
+    expect(colourFraction(frameRgb(file, rec.file.durationSeconds - 1.5), BG)).toBeGreaterThan(0.5);
+    noCaptureProcessesLeft();
+  });
+});
+
 describe("a browser that crashes past maxBrowserRestarts", () => {
   test("ends failed/browser_failed with what was captured finalized", async () => {
     const s = await startServer({ env: { MEETREC_CAPTURE__MAX_BROWSER_RESTARTS: "0" } });
