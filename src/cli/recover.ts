@@ -2,12 +2,20 @@
  * `meetrec recover`: takes up the recordings a killed or crashed meetrec left in a data
  * directory, without serving the API. By default it finalizes them from what was captured
  * (`--resume` rejoins the live ones instead and runs until they end), finalizes media
- * directories the store does not know, and prints what it did.
+ * directories the store does not know, and prints what it did. With cluster settings it works
+ * on the cluster's store, queue and bucket instead (see `recoverCluster`).
  */
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { Queue } from "bullmq";
 import { App, type RecoveryAction } from "../app/index.js";
-import { loadConfig } from "../config/index.js";
-import { TERMINAL } from "../store/index.js";
-import { createLogger } from "../util/log.js";
+import { loadConfig, type Config } from "../config/index.js";
+import { redisConnection, type RecordJobData } from "../dispatch/queue.js";
+import { RecordingBucket, RecordingMedia, finalize, recordingDir, recordingsInBucket } from "../media/index.js";
+import { RecordingStore, TERMINAL } from "../store/index.js";
+import { errorMessage } from "../util/errors.js";
+import { createLogger, type Logger } from "../util/log.js";
+import { finalizeFromBucket } from "../worker/index.js";
 import { sleep } from "../util/process.js";
 
 /** Options of `meetrec recover`. */
@@ -15,6 +23,72 @@ export interface RecoverOptions {
   config?: string;
   resume?: boolean;
   json?: boolean;
+}
+
+/**
+ * Cluster: recordings the store has as unfinished but that no job carries any more (Redis lost
+ * its data, every worker gone) are finalized from the bucket, or with `--resume` queued again;
+ * manifests in the bucket with no recording in the store are finalized into the bucket.
+ */
+async function recoverCluster(config: Config, log: Logger, o: RecoverOptions): Promise<number> {
+  const store = await RecordingStore.openPostgres(config.cluster.postgresUrl!);
+  const connection = redisConnection(config.cluster.redisUrl!);
+  const queue = new Queue<RecordJobData>(config.cluster.queue, { connection });
+  const actions: RecoveryAction[] = [];
+  try {
+    for (const rec of await store.listUnfinished()) {
+      if (rec.status === "delivering") continue; // the API's delivery loop has it
+      const job = await queue.getJob(rec.id);
+      if (job && !["completed", "failed", "unknown"].includes(await job.getState())) continue; // a worker has it or will
+      if (o.resume && ["queued", "starting", "recording"].includes(rec.status)) {
+        await job?.remove().catch(() => undefined);
+        await queue.add("record", { id: rec.id, kind: rec.options.mode }, { jobId: rec.id, removeOnComplete: true, removeOnFail: 1000 });
+        actions.push({ id: rec.id, action: "queued", status: rec.status });
+        continue;
+      }
+      const final = await finalizeFromBucket(config, store, log, rec);
+      actions.push({ id: rec.id, action: "finalized", status: final.status });
+    }
+    const cfg = config.segments.s3;
+    if (cfg) {
+      for (const id of await recordingsInBucket(cfg)) {
+        if (await store.get(id)) continue;
+        try {
+          const bucket = new RecordingBucket(cfg, id);
+          const media = await RecordingMedia.open(join(config.dataDir, "recover"), id, { mode: "video", segmentSeconds: config.capture.segmentSeconds });
+          const remote = await bucket.getManifest();
+          if (!remote || remote.periods.every((p) => p.segments.length === 0)) continue;
+          await media.adopt(remote);
+          const file = await finalize(media.dir, media.current, { ffmpegPath: config.capture.ffmpegPath, ffprobePath: config.capture.ffprobePath, remote: (rel) => bucket.open(rel) });
+          const loc = await bucket.putFinal(file.name, file.path);
+          await bucket.deleteSegments();
+          actions.push({ id, action: "orphan_finalized", dir: `s3://${loc.bucket}/${bucket.key("")}`, file: `s3://${loc.bucket}/${loc.key}` });
+        } catch (err) {
+          actions.push({ id, action: "orphan_failed", dir: `s3://${cfg.bucket}/${cfg.prefix}recordings/${id}/`, error: errorMessage(err) });
+        } finally {
+          await rm(recordingDir(join(config.dataDir, "recover"), id), { recursive: true, force: true });
+        }
+      }
+    }
+  } finally {
+    await queue.close();
+    await connection.quit().catch(() => undefined);
+    await store.close();
+  }
+  return report(config, actions, o);
+}
+
+function report(config: Config, after: RecoveryAction[], o: RecoverOptions): number {
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ dataDir: config.dataDir, recovered: after }, null, 1)}\n`);
+  } else if (after.length === 0) {
+    process.stdout.write("nothing to recover\n");
+  } else {
+    process.stdout.write(`${after.map(line).join("\n")}\n`);
+    if (after.some((a) => a.status === "delivering")) process.stdout.write("deliveries continue when meetrec serve runs\n");
+  }
+  const bad = after.some((a) => a.action === "orphan_failed" || (a.status && TERMINAL.includes(a.status) && a.status !== "completed" && a.action !== "queued"));
+  return bad ? 1 : 0;
 }
 
 function line(a: RecoveryAction): string {
@@ -32,6 +106,7 @@ function line(a: RecoveryAction): string {
 export async function recover(o: RecoverOptions): Promise<number> {
   const config = loadConfig(o.config);
   const log = createLogger(process.env.MEETREC_LOG_LEVEL ?? "warn");
+  if (config.cluster.postgresUrl && config.cluster.redisUrl) return recoverCluster(config, log, o);
   const app = await App.start(config, log, { recovery: o.resume ? "resume" : "finalize", command: "recover" });
   try {
     const actions = app.recovered;
@@ -53,16 +128,7 @@ export async function recover(o: RecoverOptions): Promise<number> {
       const rec = a.action.startsWith("orphan") ? undefined : await app.store.get(a.id);
       after.push(rec ? { ...a, status: rec.status } : a);
     }
-    if (o.json) {
-      process.stdout.write(`${JSON.stringify({ dataDir: config.dataDir, recovered: after }, null, 1)}\n`);
-    } else if (after.length === 0) {
-      process.stdout.write(`nothing to recover in ${config.dataDir}\n`);
-    } else {
-      process.stdout.write(`${after.map(line).join("\n")}\n`);
-      if (after.some((a) => a.status === "delivering")) process.stdout.write("deliveries continue when meetrec serve runs\n");
-    }
-    const bad = after.some((a) => a.action === "orphan_failed" || (a.status && TERMINAL.includes(a.status) && a.status !== "completed" && a.action !== "queued"));
-    return bad ? 1 : 0;
+    return report(config, after, o);
   } finally {
     await app.close();
   }

@@ -14,6 +14,22 @@ import { MeetrecError } from "../util/errors.js";
 import { s3Client } from "../util/s3.js";
 import type { Manifest } from "./manifest.js";
 
+/** Ids of the recordings that have a manifest in the bucket (`{prefix}recordings/{id}/manifest.json`). */
+export async function recordingsInBucket(cfg: SegmentBucket): Promise<string[]> {
+  const prefix = `${cfg.prefix}recordings/`;
+  const ids: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3Client(cfg).send(new ListObjectsV2Command({ Bucket: cfg.bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) {
+      const m = /^([^/]+)\/manifest\.json$/.exec(o.Key!.slice(prefix.length));
+      if (m) ids.push(m[1]);
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return ids;
+}
+
 /** See module doc. Every method throws the SDK's error (network, credentials, missing bucket) unless it says otherwise. */
 export class RecordingBucket {
   constructor(readonly cfg: SegmentBucket, readonly recordingId: string) {}

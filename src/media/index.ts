@@ -1,7 +1,7 @@
 /** media: segment store, manifest, finalize, probe. */
 export { RecordingMedia, atomicWrite, recordingDir } from "./segment-store.js";
 export { finalize, finalFileName, localThenRemote, DURATION_TOLERANCE_S, type FinalFile, type SegmentSource } from "./finalize.js";
-export { RecordingBucket } from "./bucket.js";
+export { RecordingBucket, recordingsInBucket } from "./bucket.js";
 export { SegmentMirror, type MirrorHooks } from "./mirror.js";
 export { probe, type ProbeResult, type ProbeStream } from "./probe.js";
 export {

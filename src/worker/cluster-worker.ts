@@ -24,7 +24,7 @@ import { Capacity, ClusterBus, type CapacitySnapshot, type RecordJobData } from 
 import { redisConnection } from "../dispatch/queue.js";
 import { RecordingBucket, RecordingMedia, type SegmentMirror } from "../media/index.js";
 import { Metrics } from "../metrics/index.js";
-import { RecordingStore, TERMINAL, type EndReason } from "../store/index.js";
+import { RecordingStore, TERMINAL, type EndReason, type Recording } from "../store/index.js";
 import { MeetrecError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { RecordingJob, finalizeRecording, type JobDeps } from "./recording-job.js";
@@ -173,14 +173,7 @@ export class ClusterWorker {
 
   /** A worker died while the recording was ending: finalize it from the bucket. */
   private async finalizeLeft(id: string): Promise<void> {
-    const rec = (await this.store.get(id))!;
-    const root = mediaRoot(this.config, rec.backend);
-    const media = await RecordingMedia.open(root, id, { mode: rec.options.mode, segmentSeconds: this.config.capture.segmentSeconds });
-    const cfg = segmentBucket(this.config, rec.backend);
-    const remote = cfg ? await new RecordingBucket(cfg, id).getManifest() : undefined;
-    if (remote) await media.adopt(remote);
-    const endReason = ((await this.store.stopRequested(id)) ?? rec.endReason ?? "stopped") as EndReason;
-    await finalizeRecording({ config: this.config, store: this.store, log: this.log.child({ recordingId: id }), uploadFinal: true }, rec, media, { endReason, abortWhenEmpty: true });
+    await finalizeFromBucket(this.config, this.store, this.log, (await this.store.get(id))!);
   }
 
   /**
@@ -204,4 +197,22 @@ export class ClusterWorker {
     if (this.pulseServer) await (await this.pulseServer.catch(() => undefined))?.close();
     await this.store.close();
   }
+}
+
+/**
+ * Finalizes `rec` from what its segment bucket (and this machine) holds, uploading the final
+ * file to the bucket; a live recording is moved to `stopping` first. `endReason`: the stop that
+ * was asked for, else the recording's own, else `stopped`.
+ */
+export async function finalizeFromBucket(config: Config, store: RecordingStore, log: Logger, rec: Recording): Promise<Recording> {
+  const root = mediaRoot(config, rec.backend);
+  const media = await RecordingMedia.open(root, rec.id, { mode: rec.options.mode, segmentSeconds: config.capture.segmentSeconds });
+  const cfg = segmentBucket(config, rec.backend);
+  const remote = cfg ? await new RecordingBucket(cfg, rec.id).getManifest() : undefined;
+  if (remote) await media.adopt(remote);
+  const endReason = ((await store.stopRequested(rec.id)) ?? rec.endReason ?? "stopped") as EndReason;
+  let cur = rec;
+  if (cur.status === "starting" || cur.status === "recording") cur = await store.transition(rec.id, "stopping", { reason: "recovered" });
+  if (cur.status === "queued") return store.transition(rec.id, "aborted", { reason: "recovered", message: "Never started", endReason: "stopped" });
+  return finalizeRecording({ config, store, log: log.child({ recordingId: rec.id }), uploadFinal: true }, cur, media, { endReason, abortWhenEmpty: true });
 }

@@ -1,3 +1,3 @@
 /** worker: runs recordings on this machine (capture → media → store). */
 export { RecordingJob, finalizeRecording, describeStreams, type JobDeps, type StopReason } from "./recording-job.js";
-export { ClusterWorker } from "./cluster-worker.js";
+export { ClusterWorker, finalizeFromBucket } from "./cluster-worker.js";

@@ -5,11 +5,15 @@
  * another worker within 10 s, which continues it in a new period; SIGTERM hands a recording
  * over; a Redis restart does not end a recording; stops reach whichever worker holds it.
  */
+import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { CopyObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { Redis } from "ioredis";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import S3rver from "s3rver";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { REPO_ROOT } from "../fixtures/meeting.js";
 import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
 import { startPostgres, startRedis, type PostgresServer, type RedisServer } from "../fixtures/services.js";
 import { colourFraction, frameDiff, frameRgb } from "../helpers/media-check.js";
@@ -163,5 +167,46 @@ describe("cluster", () => {
     const rec = await api.waitFor(id, (x) => TERMINAL.includes(x.status), 90_000);
     expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
     await checkFile(id, rec, "redis-restart.mp4");
+  });
+});
+
+describe("meetrec recover (cluster)", () => {
+  test("every worker gone and Redis emptied: recover finalizes the recording from the bucket, and a manifest the store does not know", async () => {
+    const { id } = (await api.api("POST", "/v1/recordings", { url: page.url, video: VIDEO, maxDurationSeconds: 300 })).json();
+    const live = await api.waitFor(id, (x) => x.segmentCount >= 4 || TERMINAL.includes(x.status), 60_000);
+    expect(live.status).toBe("recording");
+    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) await killMachine(w);
+    const r = new Redis(redis.url);
+    await r.flushall();
+    await r.quit();
+    // A recording whose database row is lost: a copy of this one's bucket objects under another id.
+    const orphan = "0c0c0c0c-0000-4000-8000-000000000000";
+    const s3c = new S3Client({ region: "us-east-1", endpoint: (config.segments as any).s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } });
+    const listed = await s3c.send(new ListObjectsV2Command({ Bucket: "media", Prefix: `recordings/${id}/` }));
+    for (const o of listed.Contents ?? []) {
+      await s3c.send(new CopyObjectCommand({ Bucket: "media", CopySource: `media/${o.Key}`, Key: o.Key!.replace(id, orphan) }));
+    }
+    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), "recover", "--json"], {
+        cwd: REPO_ROOT, env: { ...process.env, MEETREC_CONFIG: join(api.dir, "meetrec.yaml"), MEETREC_DATA_DIR: join(api.dir, "recover-data") },
+      });
+      let stdout = "", stderr = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      child.on("exit", (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(out.code, out.stderr).toBe(0);
+    const recovered = JSON.parse(out.stdout).recovered;
+    expect(recovered).toEqual(expect.arrayContaining([
+      expect.objectContaining({ id, action: "finalized", status: "completed" }),
+      expect.objectContaining({ id: orphan, action: "orphan_finalized", file: `s3://media/recordings/${orphan}/recording.mp4` }),
+    ]));
+    const rec = (await api.api("GET", `/v1/recordings/${id}`)).json();
+    expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(live.capturedSeconds - 0.5);
+    const file = join(api.dir, "recovered.mp4");
+    writeFileSync(file, (await api.api("GET", `/v1/recordings/${id}/file`)).body);
+    expect(colourFraction(frameRgb(file, 2), BG)).toBeGreaterThan(0.5);
+    const orphanKeys = ((await s3c.send(new ListObjectsV2Command({ Bucket: "media", Prefix: `recordings/${orphan}/` }))).Contents ?? []).map((o) => o.Key);
+    expect(orphanKeys).toEqual([`recordings/${orphan}/recording.mp4`]);
   });
 });
