@@ -1,7 +1,7 @@
 # meetrec — `make demo` records a real meeting; `make test` runs the whole suite.
 # Both install what is missing first (Debian packages, npm ci, build).
 
-.PHONY: install build demo test bench typecheck clean
+.PHONY: install build demo test bench bench-failover typecheck clean
 
 install:
 	@bash scripts/install.sh
@@ -18,6 +18,10 @@ test: install
 
 bench: install
 	@node --import tsx scripts/bench.ts
+	@node --import tsx scripts/bench-failover.ts
+
+bench-failover: install
+	@node --import tsx scripts/bench-failover.ts
 
 typecheck:
 	@npx tsc -p tsconfig.json --noEmit

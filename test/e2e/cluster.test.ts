@@ -6,74 +6,41 @@
  * over; a Redis restart does not end a recording; stops reach whichever worker holds it.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { CopyObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { Redis } from "ioredis";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import S3rver from "s3rver";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/meeting.js";
 import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
-import { startPostgres, startRedis, type PostgresServer, type RedisServer } from "../fixtures/services.js";
 import { colourFraction, frameDiff, frameRgb } from "../helpers/media-check.js";
-import { descendants, freePort, startServer, type TestServer } from "../helpers/server.js";
+import { startCluster, type Cluster } from "../helpers/cluster.js";
+import type { TestServer } from "../helpers/server.js";
 
 const BG: [number, number, number] = [0x20, 0x60, 0xc0];
 const TERMINAL = ["completed", "failed", "aborted"];
 const VIDEO = { width: 480, height: 270, fps: 15 };
 let page: SyncPage;
-let redis: RedisServer;
-let pg: PostgresServer;
-let s3: S3rver;
+let cluster: Cluster;
 let api: TestServer;
-const workers: TestServer[] = [];
-let config: Record<string, unknown>;
-
-const startWorker = async (name: string) => {
-  const w = await startServer({ args: ["worker"], config, env: { MEETREC_CLUSTER__WORKER_NAME: name } });
-  workers.push(w);
-  return w;
-};
+let redis: Cluster["redis"];
+let config: Cluster["config"];
+let workers: TestServer[];
 
 beforeAll(async () => {
   page = await startSyncPage();
-  [redis, pg] = await Promise.all([startRedis(), startPostgres()]);
-  const port = await freePort();
-  s3 = new S3rver({ port, address: "127.0.0.1", silent: true, directory: join(mkdtempSync(join(tmpdir(), "meetrec-cluster-s3-")), "s3"), configureBuckets: [{ name: "media" }] });
-  await s3.run();
-  config = {
-    cluster: { redisUrl: redis.url, postgresUrl: pg.url, lockDurationMs: 4000, stalledIntervalMs: 2000, leaseCheckMs: 1000 },
-    segments: { s3: { bucket: "media", endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } },
-  };
-  api = await startServer({ args: ["serve", "--role", "api"], config });
-  await startWorker("w1");
-  await startWorker("w2");
+  cluster = await startCluster(["w1", "w2"]);
+  ({ api, redis, config, workers } = cluster);
 }, 120_000);
 
 afterAll(async () => {
-  for (const w of workers) await w.stop();
-  await api?.stop();
-  await s3?.close();
-  await redis?.stop();
-  await pg?.stop();
+  await cluster?.stop();
   await page?.close();
 });
 
-/** The live worker whose processes include the recording's browser. */
-function holderOf(rec: any): TestServer {
-  const pids = Object.values(rec.events.findLast((e: any) => e.status === "recording" || e.type === "resumed").data.pids) as number[];
-  const w = workers.find((x) => x.child.exitCode === null && descendants(x.child.pid!).some((d) => pids.includes(d.pid)));
-  if (!w) throw new Error(`no worker runs ${pids}`);
-  return w;
-}
-
-/** Kills a worker and everything it runs at once, as if its machine were gone. */
-async function killMachine(w: TestServer): Promise<void> {
-  const all = [w.child.pid!, ...descendants(w.child.pid!).map((d) => d.pid)];
-  for (const pid of all) { try { process.kill(pid, "SIGKILL"); } catch { /* gone */ } }
-  await new Promise((r) => (w.child.exitCode !== null || w.child.signalCode !== null ? r(null) : w.child.once("exit", r)));
-}
+const startWorker = (name: string) => cluster.startWorker(name);
+const holderOf = (rec: any) => cluster.holderOf(rec);
+const killMachine = (w: TestServer) => cluster.killMachine(w);
 
 async function checkFile(id: string, rec: any, name: string): Promise<string> {
   const file = join(api.dir, name);
