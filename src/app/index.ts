@@ -19,7 +19,7 @@ import { DataDirLock } from "./lock.js";
 import { RecordingStore, TERMINAL, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent, type RecordingStatus } from "../store/index.js";
 import { DeliveryService, deleteFromS3, presignedUrl } from "../delivery/index.js";
 import { toView } from "./view.js";
-import { ALLOW_ALL_BACKEND, canonicalBackendUrl, talkJoinAdapter, type TalkInfo } from "../talk/index.js";
+import { ALLOW_ALL_BACKEND, canonicalBackendUrl, platformAdapter, type TalkInfo } from "../talk/index.js";
 import { MeetrecError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { RecordingJob, finalizeRecording, type StopReason } from "../worker/index.js";
@@ -162,7 +162,7 @@ export class App {
     const lead = async () => {
       const now = await queue.bus.lead("delivery", holder, 10_000).catch(() => false);
       if (now && !leading) { log.info("this API process runs the deliveries"); a.delivery.start(); }
-      if (!now && leading) { log.info("another API process runs the deliveries now"); await a.delivery.close(); }
+      if (!now && leading) { log.info("another API process runs the deliveries now"); a.delivery.pause(); }
       leading = now;
     };
     await lead();
@@ -279,11 +279,7 @@ export class App {
         },
         onSegmentStored: (seconds, store) => this.metrics.segmentStoreSeconds.observe({ store }, seconds),
         onMirror: (mid, mirror) => this.mirrors.set(mid, mirror),
-        adapterFor: (r) => {
-          const talk = r.metadata.talk as TalkInfo | undefined;
-          const secret = this.config.backends[r.backend]?.talk?.secret;
-          return talk && secret ? talkJoinAdapter(this.config, secret, talk) : undefined;
-        },
+        adapterFor: (r) => platformAdapter(this.config, r),
       }, { resume: rec.status !== "queued" });
       if (pendingStop) job.stop(pendingStop);
       try {

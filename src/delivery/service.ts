@@ -94,10 +94,21 @@ export class DeliveryService {
     });
   }
 
-  /** Starts the retry loop. */
+  /**
+   * Starts sending (the retry loop). Until then — and in processes that never start it, such
+   * as cluster workers — status changes only queue deliveries in the store.
+   */
   start(): void {
+    if (this.closed || this.timer) return;
     this.timer = setInterval(() => this.kick(), this.deps.config.delivery.pollIntervalMs);
     this.timer.unref();
+    this.kick();
+  }
+
+  /** Stops sending (attempts in flight finish); {@link DeliveryService.start} resumes. */
+  pause(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   private async onTransition(rec: Recording, from: RecordingStatus): Promise<void> {
@@ -126,7 +137,7 @@ export class DeliveryService {
 
   /** Runs a tick soon (after new work was queued). */
   private kick(): void {
-    if (this.closed) return;
+    if (this.closed || !this.timer) return;
     this.running = this.running.then(() => this.tick()).catch(() => undefined);
   }
 
@@ -252,7 +263,7 @@ export class DeliveryService {
   /** Stops the loop and waits for attempts under way. */
   async close(): Promise<void> {
     this.closed = true;
-    clearInterval(this.timer);
+    this.pause();
     await this.running;
     while (this.inFlight.size > 0) await new Promise((r) => setTimeout(r, 50));
   }

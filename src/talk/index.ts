@@ -17,4 +17,4 @@ export interface TalkInfo {
   stopActor?: { type: string; id: string } | null;
 }
 export { sendTalkCallback, uploadToTalk, uploadChunked, uploadRecordingToTalk, talkFileName, TalkRequestError, USER_AGENT, CHUNK_BYTES } from "./client.js";
-export { talkJoinAdapter, internalSecretFor, sameSignalingServer } from "./join-adapter.js";
+export { talkJoinAdapter, platformAdapter, internalSecretFor, sameSignalingServer } from "./join-adapter.js";

@@ -72,3 +72,14 @@ export function talkJoinAdapter(config: Config, backendSecret: string, talk: Tal
     },
   };
 }
+
+/**
+ * The join adapter a recording needs: Talk's for a recording Talk asked for (its backend's
+ * secret, or the common secret of `talk.allowAll`), none otherwise. Same answer in the embedded
+ * server and on a cluster worker.
+ */
+export function platformAdapter(config: Config, rec: { backend: string; metadata: Record<string, unknown> }): PlatformAdapter | undefined {
+  const talk = rec.metadata.talk as TalkInfo | undefined;
+  const secret = config.backends[rec.backend]?.talk?.secret ?? (config.talk.allowAll && rec.backend === "talk-any" ? config.talk.secret : undefined);
+  return talk && secret ? talkJoinAdapter(config, secret, talk) : undefined;
+}

@@ -27,6 +27,9 @@ import { Metrics } from "../metrics/index.js";
 import { RecordingStore, TERMINAL, type EndReason, type Recording } from "../store/index.js";
 import { MeetrecError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
+import { platformAdapter } from "../talk/index.js";
+import { DeliveryService } from "../delivery/index.js";
+import { toView } from "../app/view.js";
 import { RecordingJob, finalizeRecording, type JobDeps } from "./recording-job.js";
 
 /** See module doc. {@link ClusterWorker.start}, then {@link ClusterWorker.shutdown}. */
@@ -34,6 +37,8 @@ export class ClusterWorker {
   readonly name: string;
   readonly metrics: Metrics;
   private readonly running = new Map<string, RecordingJob>();
+  /** Each recording's run on this worker, until it has fully left (see `process`). */
+  private readonly runs = new Map<string, Promise<unknown>>();
   private readonly mirrors = new Map<string, SegmentMirror>();
   private worker?: Worker<RecordJobData>;
   private bus!: ClusterBus;
@@ -42,6 +47,8 @@ export class ClusterWorker {
   private announceTimer?: NodeJS.Timeout;
   private draining = false;
   private readonly capacity: Capacity;
+  /** Never started here: it only queues the deliveries of this worker's status changes (the API sends them). */
+  private readonly delivery: DeliveryService;
 
   private constructor(readonly config: Config, readonly store: RecordingStore, private readonly log: Logger) {
     this.name = config.cluster.workerName ?? `${hostname()}-${process.pid}`;
@@ -56,6 +63,11 @@ export class ClusterWorker {
       queued: () => 0,
       pendingSegments: () => [...this.mirrors.values()].reduce((n, m) => n + m.backlog, 0),
       capacity: () => this.capacity.snapshot(),
+    });
+    const base = config.publicUrl?.replace(/\/$/, "") ?? "http://localhost";
+    this.delivery = new DeliveryService({
+      config, store, log, describe: (rec) => toView(rec, base),
+      filePath: async () => { throw new MeetrecError("internal", "workers do not send deliveries"); },
     });
   }
 
@@ -133,6 +145,28 @@ export class ClusterWorker {
     }
     const epoch = await this.store.claim(id, this.name);
     log.info({ status: rec.status, epoch, attempt: job.attemptsStarted }, "took the recording");
+    // Its job came back to this same worker (e.g. the lock expired while Redis restarted): the
+    // claim above fences the older run; it must have left (sink, work directory) before this one starts.
+    const previous = this.runs.get(id);
+    if (previous) {
+      log.warn("an older run of this recording is still leaving this worker; waiting for it");
+      await previous.catch(() => undefined);
+    }
+    const rec2 = await this.store.get(id);
+    if (!rec2 || TERMINAL.includes(rec2.status) || rec2.status === "delivering") return;
+    let settle!: () => void;
+    const run = new Promise<void>((r) => { settle = r; });
+    this.runs.set(id, run);
+    try {
+      await this.runClaimed(job, token, rec2, kind, epoch);
+    } finally {
+      settle();
+      if (this.runs.get(id) === run) this.runs.delete(id);
+    }
+  }
+
+  private async runClaimed(job: Job<RecordJobData>, token: string | undefined, rec: Recording, kind: RecordJobData["kind"], epoch: number): Promise<void> {
+    const id = rec.id;
     this.capacity.take(kind);
     try {
       if (rec.status === "stopping" || rec.status === "finalizing") {
@@ -141,6 +175,7 @@ export class ClusterWorker {
       }
       const deps: JobDeps = {
         config: this.config, store: this.store, pulse: () => this.pulse(), log: this.log, uploadFinal: true,
+        adapterFor: (r) => platformAdapter(this.config, r),
         onGap: (gapMs, reason) => {
           this.metrics.lostMediaSeconds.inc({ reason }, gapMs / 1000);
           if (reason === "resume") this.metrics.failovers.inc({ reason: "failover" });
@@ -157,7 +192,7 @@ export class ClusterWorker {
       try {
         await rj.run();
       } finally {
-        this.running.delete(id);
+        if (this.running.get(id) === rj) this.running.delete(id);
         this.mirrors.delete(id);
       }
       if (rj.departure === "handed_over") {
@@ -192,6 +227,7 @@ export class ClusterWorker {
       else job.stop("stopped");
     }
     await this.worker?.close();
+    await this.delivery.close();
     await this.bus.close();
     await this.redis.quit().catch(() => undefined);
     if (this.pulseServer) await (await this.pulseServer.catch(() => undefined))?.close();

@@ -7,6 +7,8 @@
  */
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { Webhook } from "standardwebhooks";
 import { CopyObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { Redis } from "ioredis";
 import { join } from "node:path";
@@ -15,7 +17,7 @@ import { REPO_ROOT } from "../fixtures/meeting.js";
 import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
 import { colourFraction, frameDiff, frameRgb } from "../helpers/media-check.js";
 import { startCluster, type Cluster } from "../helpers/cluster.js";
-import type { TestServer } from "../helpers/server.js";
+import { descendants, type TestServer } from "../helpers/server.js";
 
 const BG: [number, number, number] = [0x20, 0x60, 0xc0];
 const TERMINAL = ["completed", "failed", "aborted"];
@@ -27,14 +29,34 @@ let redis: Cluster["redis"];
 let config: Cluster["config"];
 let workers: TestServer[];
 
+const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const hooks: { id: string; type: string; status: string; recording: string; verified: boolean }[] = [];
+let receiver: Server;
+
 beforeAll(async () => {
   page = await startSyncPage();
-  cluster = await startCluster(["w1", "w2"]);
+  receiver = createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      let verified = false;
+      try { new Webhook(SECRET).verify(body, req.headers as Record<string, string>); verified = true; } catch { /* false */ }
+      const e = JSON.parse(body);
+      hooks.push({ id: String(req.headers["webhook-id"]), type: e.type, status: e.data.status, recording: e.data.id, verified });
+      res.writeHead(200).end("ok");
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+  const hookUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks`;
+  cluster = await startCluster(["w1", "w2"], {
+    backends: { default: { apiKey: "test-key-0123456789abcdef", delivery: { webhooks: [{ name: "platform", url: hookUrl, secret: SECRET }] } } },
+  });
   ({ api, redis, config, workers } = cluster);
 }, 120_000);
 
 afterAll(async () => {
   await cluster?.stop();
+  await new Promise((r) => receiver?.close(r));
   await page?.close();
 });
 
@@ -94,6 +116,12 @@ describe("cluster", () => {
     console.log(`failover: taken over ${((takenAt - killedAt) / 1000).toFixed(1)} s after the kill; media gap ${gapS.toFixed(1)} s; file ${rec.file.durationSeconds} s of ${wall.toFixed(1)} s`);
     expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(wall - (gapS + 2));
     await checkFile(id, rec, "failover.mp4");
+    // Webhooks: queued by whichever worker changed the status, sent once by the API.
+    await new Promise((r) => setTimeout(r, 1500));
+    const mine = hooks.filter((h) => h.recording === id);
+    expect(mine.map((h) => `${h.type}/${h.status}`)).toEqual(["recording.updated/starting", "recording.started/recording", "recording.updated/stopping", "recording.updated/finalizing", "recording.completed/completed"]);
+    expect(mine.every((h) => h.verified)).toBe(true);
+    expect(new Set(mine.map((h) => h.id)).size).toBe(mine.length);
     const metrics = (await other.api("GET", "/metrics")).body.toString();
     expect(metrics).toMatch(/^meetrec_failovers_total\{reason="failover"\} 1$/m);
     await startWorker("w3"); // back to two workers
@@ -119,6 +147,29 @@ describe("cluster", () => {
     await startWorker("w4");
   });
 
+  test("a worker frozen past its lock (SIGSTOP 9 s) is fenced when it wakes: one recording, two periods, no second writer", async () => {
+    const { id } = (await api.api("POST", "/v1/recordings", { url: page.url, video: VIDEO, maxDurationSeconds: 300 })).json();
+    const live = await api.waitFor(id, (x) => x.segmentCount >= 3 || TERMINAL.includes(x.status), 60_000);
+    const holder = holderOf(live);
+    const frozen = [holder.child.pid!, ...descendants(holder.child.pid!).map((d) => d.pid)];
+    for (const pid of frozen) { try { process.kill(pid, "SIGSTOP"); } catch { /* gone */ } }
+    const taken = await api.waitFor(id, (x) => x.events.some((e: any) => e.type === "taken_over") || TERMINAL.includes(x.status), 30_000);
+    expect(taken.status).toBe("recording");
+    await new Promise((r) => setTimeout(r, Math.max(0, 9000 - (Date.now() - Date.parse(taken.events.find((e: any) => e.type === "taken_over").at)))));
+    for (const pid of frozen) { try { process.kill(pid, "SIGCONT"); } catch { /* gone */ } }
+    // Awake again, the old holder finds the recording claimed by another worker and leaves it.
+    const end = Date.now() + 15_000;
+    while (Date.now() < end && descendants(holder.child.pid!).some((d) => /ffmpeg|Xvfb/.test(d.args))) await new Promise((r) => setTimeout(r, 250));
+    expect(descendants(holder.child.pid!).filter((d) => /ffmpeg|Xvfb/.test(d.args))).toEqual([]);
+    expect(holder.log()).toContain("another worker holds this recording now; leaving it");
+    await api.waitFor(id, (x) => x.periods === 2 && x.segmentCount >= live.segmentCount + 3, 60_000);
+    await api.api("POST", `/v1/recordings/${id}/stop`);
+    const rec = await api.waitFor(id, (x) => TERMINAL.includes(x.status), 90_000);
+    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+    expect(rec.periods).toBe(2);
+    await checkFile(id, rec, "frozen.mp4");
+  });
+
   test("Redis restarted during a recording: the recording completes", async () => {
     const { id } = (await api.api("POST", "/v1/recordings", { url: page.url, video: VIDEO, maxDurationSeconds: 300 })).json();
     const live = await api.waitFor(id, (x) => x.segmentCount >= 3 || TERMINAL.includes(x.status), 60_000);
@@ -128,7 +179,7 @@ describe("cluster", () => {
     await redis.start();
     await new Promise((r) => setTimeout(r, 6000));
     const during = (await api.api("GET", `/v1/recordings/${id}`)).json();
-    expect(during.status).toBe("recording");
+    expect(during.status, JSON.stringify({ error: during.error, events: during.events.slice(-8) })).toBe("recording");
     expect(during.segmentCount).toBeGreaterThan(live.segmentCount + 2);
     expect((await api.api("POST", `/v1/recordings/${id}/stop`)).status).toBe(202);
     const rec = await api.waitFor(id, (x) => TERMINAL.includes(x.status), 90_000);

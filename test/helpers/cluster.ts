@@ -24,7 +24,8 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(workerNames: string[]): Promise<Cluster> {
+/** `extra` is merged into the shared config (e.g. backends with webhooks). */
+export async function startCluster(workerNames: string[], extra: Record<string, unknown> = {}): Promise<Cluster> {
   const [redis, pg] = await Promise.all([startRedis(), startPostgres()]);
   const port = await freePort();
   const s3dir = mkdtempSync(join(tmpdir(), "meetrec-cluster-s3-"));
@@ -33,6 +34,8 @@ export async function startCluster(workerNames: string[]): Promise<Cluster> {
   const config = {
     cluster: { redisUrl: redis.url, postgresUrl: pg.url, lockDurationMs: 4000, stalledIntervalMs: 2000, leaseCheckMs: 1000 },
     segments: { s3: { bucket: "media", endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } },
+    delivery: { pollIntervalMs: 100 },
+    ...extra,
   };
   const api = await startServer({ args: ["serve", "--role", "api"], config });
   const workers: TestServer[] = [];

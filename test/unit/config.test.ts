@@ -8,8 +8,18 @@ import { MeetrecError } from "../../src/util/errors.js";
 describe("configuration", () => {
   test("defaults make a usable config with no file", () => {
     const c = loadConfig(undefined, {});
-    expect(c).toMatchObject({ listen: "127.0.0.1:8080", concurrency: 2, video: { width: 1280, height: 720, fps: 30 }, capture: { segmentSeconds: 2 } });
+    expect(c).toMatchObject({ listen: "127.0.0.1:8080", concurrency: 16, video: { width: 1280, height: 720, fps: 30 }, capture: { segmentSeconds: 2, stallSegments: 3 } });
+    expect(c.capacity).toEqual({ cost: { video: 1, audio: 0.35 }, minFreeMemoryBytes: 512 * 1024 * 1024 });
+    expect(c.cluster).toMatchObject({ queue: "meetrec", lockDurationMs: 4000, stalledIntervalMs: 2000 });
+    expect(c.cluster.redisUrl).toBeUndefined(); // embedded mode needs no cluster settings
+    expect(c.segments.s3).toBeUndefined();
     expect(c.dataDir).toMatch(/\/data$/);
+  });
+
+  test("cluster settings from the environment; bad URLs are refused with the key named", () => {
+    const c = loadConfig(undefined, { MEETREC_CLUSTER__REDIS_URL: "redis://r:6379", MEETREC_CLUSTER__POSTGRES_URL: "postgres://u:p@db/meetrec", MEETREC_CLUSTER__LOCK_DURATION_MS: "6000" });
+    expect(c.cluster).toMatchObject({ redisUrl: "redis://r:6379", postgresUrl: "postgres://u:p@db/meetrec", lockDurationMs: 6000 });
+    expect(() => loadConfig(undefined, { MEETREC_CLUSTER__REDIS_URL: "http://r" })).toThrow(/cluster\.redisUrl/);
   });
 
   test("YAML file, then MEETREC_* environment on top (nested keys with __)", () => {
