@@ -19,6 +19,11 @@ export interface MirrorHooks {
   event?(type: "segment_upload_failing" | "segment_upload_recovered", message: string, data: Record<string, unknown>): void;
   /** One file uploaded in `seconds`. */
   uploaded?(seconds: number): void;
+  /**
+   * Cluster fencing: asked before each upload; false (another worker holds the recording now)
+   * stops this mirror for good, so a fenced worker never writes into the bucket again.
+   */
+  mayWrite?(): Promise<boolean>;
 }
 
 /** See module doc. {@link SegmentMirror.kick} after each stored file; {@link SegmentMirror.flush} before finalizing. */
@@ -49,6 +54,11 @@ export class SegmentMirror {
       const next = pendingUploads(this.media.current)[0];
       if (!next && !this.manifestDirty) return;
       try {
+        if (this.hooks.mayWrite && !(await this.hooks.mayWrite())) {
+          this.log.warn({ backlog: this.backlog }, "no longer the recording's holder: the bucket is left to the new one");
+          this.closed = true;
+          return;
+        }
         if (next) {
           const t = performance.now();
           await this.bucket.putFile(next.file, join(this.media.dir, next.file), next.item === "init" ? "video/mp4" : "video/iso.segment");

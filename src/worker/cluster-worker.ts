@@ -39,6 +39,8 @@ export class ClusterWorker {
   private readonly running = new Map<string, RecordingJob>();
   /** Each recording's run on this worker, until it has fully left (see `process`). */
   private readonly runs = new Map<string, Promise<unknown>>();
+  /** The newest job lock token of each recording running here (its job may come back while it runs). */
+  private readonly tokens = new Map<string, string | undefined>();
   private readonly mirrors = new Map<string, SegmentMirror>();
   private worker?: Worker<RecordJobData>;
   private bus!: ClusterBus;
@@ -138,6 +140,20 @@ export class ClusterWorker {
     const log = this.log.child({ recordingId: id });
     const rec = await this.store.get(id);
     if (!rec || TERMINAL.includes(rec.status) || rec.status === "delivering") return;
+    const current = this.running.get(id);
+    if (current && !current.departure) {
+      // Its job came back to this worker while the recording still runs here (the lock expired,
+      // e.g. while Redis restarted): carry on with the same run — no new period, no gap. This
+      // call now holds the job's lock until the run ends, and acts on a hand-over.
+      log.warn("its job came back to this worker while it still records it; carrying on");
+      this.tokens.set(id, token);
+      await this.runs.get(id);
+      if (current.departure === "handed_over") {
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError();
+      }
+      return;
+    }
     const refusal = this.capacity.refusal(kind);
     if (this.draining || (refusal && !(refusal === "cpu" && this.running.size === 0))) {
       await job.moveToDelayed(Date.now() + (this.draining ? 200 : 1000), token);
@@ -157,11 +173,12 @@ export class ClusterWorker {
     let settle!: () => void;
     const run = new Promise<void>((r) => { settle = r; });
     this.runs.set(id, run);
+    this.tokens.set(id, token);
     try {
       await this.runClaimed(job, token, rec2, kind, epoch);
     } finally {
       settle();
-      if (this.runs.get(id) === run) this.runs.delete(id);
+      if (this.runs.get(id) === run) { this.runs.delete(id); this.tokens.delete(id); }
     }
   }
 
@@ -197,6 +214,8 @@ export class ClusterWorker {
       }
       if (rj.departure === "handed_over") {
         await this.store.release(id, this.name, epoch);
+        // Only the call holding the newest lock can move the job (an older one's token is void).
+        if (this.tokens.get(id) !== token) return;
         await job.moveToDelayed(Date.now(), token);
         throw new DelayedError();
       }

@@ -244,6 +244,7 @@ export class RecordingJob {
         mirror = new SegmentMirror(m, new RecordingBucket(bucketCfg, rec.id), this.log, {
           event: (type, message, data) => void store.addEvent(rec.id, type, message, data).catch(() => undefined),
           uploaded: (seconds) => this.deps.onSegmentStored?.(seconds, "s3"),
+          ...(this.opts.lease ? { mayWrite: this.opts.lease.holds } : {}),
         });
         this.deps.onMirror?.(rec.id, mirror);
         // Continuing another machine's recording: its periods are in the bucket.
