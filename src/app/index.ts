@@ -9,7 +9,7 @@ import { createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
 import { dirname, join } from "node:path";
-import { PulseServer, defaultPulseDir, killRegisteredProcesses, type CaptureSession } from "../capture/index.js";
+import { SharedPulse, defaultPulseDir, killRegisteredProcesses, type CaptureSession } from "../capture/index.js";
 import { mediaRoot, segmentBucket, type Config } from "../config/index.js";
 import { Capacity, InProcessDispatcher, QueueDispatcher, type Dispatcher, type Readiness } from "../dispatch/index.js";
 import { Metrics } from "../metrics/index.js";
@@ -59,7 +59,7 @@ export interface RecoveryAction {
 
 /** The running application. */
 export class App {
-  private pulseServer?: Promise<PulseServer>;
+  private readonly pulse: SharedPulse;
   /** Serializes Talk starts so that two concurrent starts of one conversation make one recording. */
   private talkLock: Promise<void> = Promise.resolve();
   private retentionTimer?: NodeJS.Timeout;
@@ -83,10 +83,8 @@ export class App {
       log.warn("talk.allowAll is on: any Talk instance that knows the common secret may record (development only)");
       config.backends[ALLOW_ALL_BACKEND] = { allowedOrigins: [], delivery: { webhooks: [] }, talk: { url: "http://talk-any.invalid/", secret: config.talk.secret!, maxMessageSize: 1024, skipVerify: false } };
     }
-    const capacity = new Capacity({
-      cpuBudget: config.capacity.cpuBudget, cost: config.capacity.cost,
-      minFreeMemoryBytes: config.capacity.minFreeMemoryBytes, minFreeDiskBytes: 2 * config.capture.diskReserveBytes,
-    }, config.dataDir);
+    this.pulse = new SharedPulse(config.capture.pulseDir ?? defaultPulseDir(), config.capture.pulseaudioPath);
+    const capacity = Capacity.fromConfig(config);
     if (queue) {
       this.dispatcher = queue;
     } else {
@@ -255,12 +253,6 @@ export class App {
     return out;
   }
 
-  private pulse(): Promise<PulseServer> {
-    this.pulseServer ??= PulseServer.ensure(this.config.capture.pulseDir ?? defaultPulseDir(), this.config.capture.pulseaudioPath)
-      .catch((err) => { this.pulseServer = undefined; throw err; });
-    return this.pulseServer;
-  }
-
   private runJob(id: string) {
     let job: RecordingJob | undefined;
     let pendingStop: StopReason | undefined; // a stop that arrives before the job exists is kept, not lost
@@ -268,16 +260,12 @@ export class App {
       const rec = await this.store.get(id);
       if (!rec || !["queued", "starting", "recording"].includes(rec.status)) return;
       job = new RecordingJob(rec, {
-        config: this.config, store: this.store, pulse: () => this.pulse(), log: this.log,
+        config: this.config, store: this.store, pulse: () => this.pulse.get(), log: this.log,
         onSession: (sid, session) => {
           this.sessions.set(sid, session);
           this.opts.onSession?.(sid, session);
         },
-        onGap: (gapMs, reason) => {
-          this.metrics.lostMediaSeconds.inc({ reason }, gapMs / 1000);
-          if (reason === "resume") this.metrics.failovers.inc({ reason: "restart" });
-        },
-        onSegmentStored: (seconds, store) => this.metrics.segmentStoreSeconds.observe({ store }, seconds),
+        ...this.metrics.jobHooks("restart"),
         onMirror: (mid, mirror) => this.mirrors.set(mid, mirror),
         adapterFor: (r) => platformAdapter(this.config, r),
       }, { resume: rec.status !== "queued" });
@@ -528,7 +516,7 @@ export class App {
     const left = await this.dispatcher.close();
     for (const id of left) await this.store.transition(id, "aborted", { reason: "shutdown", endReason: "stopped" }).catch(() => undefined);
     await this.delivery.close();
-    if (this.pulseServer) await (await this.pulseServer.catch(() => undefined))?.close();
+    await this.pulse.close();
     await this.store.close();
     this.lock?.release();
   }

@@ -131,3 +131,23 @@ export class NullSink {
     await this.server.pactl(["unload-module", this.moduleIndex]).catch(() => undefined);
   }
 }
+
+/**
+ * The machine's PulseAudio daemon as a process uses it: started (or found) on first use, tried
+ * again after a failed start, and stopped on {@link SharedPulse.close} only if this process
+ * started it.
+ */
+export class SharedPulse {
+  private server?: Promise<PulseServer>;
+  constructor(private readonly dir: string, private readonly pulseaudioPath?: string) {}
+
+  /** @throws MeetrecError `audio_failed` (see {@link PulseServer.ensure}). */
+  get(): Promise<PulseServer> {
+    this.server ??= PulseServer.ensure(this.dir, this.pulseaudioPath).catch((err) => { this.server = undefined; throw err; });
+    return this.server;
+  }
+
+  async close(): Promise<void> {
+    if (this.server) await (await this.server.catch(() => undefined))?.close();
+  }
+}

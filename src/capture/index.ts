@@ -1,6 +1,6 @@
 /** capture: one recording session (display, sink, browser, join steps, encoder). */
 export { CaptureSession, type SessionOptions, type SessionHooks, type SessionPids, type PlatformAdapter } from "./session.js";
-export { PulseServer, NullSink, defaultPulseDir } from "./audio.js";
+export { PulseServer, SharedPulse, NullSink, defaultPulseDir } from "./audio.js";
 export { XvfbDisplay } from "./display.js";
 export { RecorderBrowser, type BrowserKind } from "./browser.js";
 export { Encoder, encoderArgs, parsePlaylist, type ClosedSegment, type EncoderOptions, type EncoderExit } from "./encoder.js";

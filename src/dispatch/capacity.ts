@@ -6,6 +6,7 @@
  */
 import { statfsSync } from "node:fs";
 import { availableParallelism, freemem } from "node:os";
+import type { Config } from "../config/index.js";
 
 /** What a recording costs, by kind. */
 export type RecordingKind = "video" | "audio";
@@ -45,6 +46,17 @@ export class Capacity {
   /** `dataDir`: the filesystem checked for free space. */
   constructor(private readonly s: CapacitySettings, private readonly dataDir: string) {
     this.budget = s.cpuBudget ?? availableParallelism();
+  }
+
+  /**
+   * This machine's capacity as configured: `capacity.*`, and free disk on `dataDir` for twice
+   * `capture.diskReserveBytes` (the disk guard's reserve, with room for one more recording).
+   */
+  static fromConfig(config: Config): Capacity {
+    const c = config.capacity;
+    return new Capacity({
+      cpuBudget: c.cpuBudget, cost: c.cost, minFreeMemoryBytes: c.minFreeMemoryBytes, minFreeDiskBytes: 2 * config.capture.diskReserveBytes,
+    }, config.dataDir);
   }
 
   /** Whether a recording of `kind` fits now, or the first reason it does not. */

@@ -65,6 +65,23 @@ export class Metrics {
     });
   }
 
+  /**
+   * Observers for a recording job: media lost between periods, and a resumed period counted as
+   * a failover with `failoverReason` (`restart` in the embedded server, `failover` on a worker).
+   */
+  jobHooks(failoverReason: "restart" | "failover"): {
+    onGap(gapMs: number, reason: string): void;
+    onSegmentStored(seconds: number, store: "local" | "s3"): void;
+  } {
+    return {
+      onGap: (gapMs, reason) => {
+        this.lostMediaSeconds.inc({ reason }, gapMs / 1000);
+        if (reason === "resume") this.failovers.inc({ reason: failoverReason });
+      },
+      onSegmentStored: (seconds, store) => this.segmentStoreSeconds.observe({ store }, seconds),
+    };
+  }
+
   /** The exposition text and its content type. */
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };

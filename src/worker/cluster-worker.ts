@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { readdirSync } from "node:fs";
 import { DelayedError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
-import { PulseServer, defaultPulseDir, killRegisteredProcesses } from "../capture/index.js";
+import { SharedPulse, defaultPulseDir, killRegisteredProcesses } from "../capture/index.js";
 import { mediaRoot, segmentBucket, type Config } from "../config/index.js";
 import { Capacity, ClusterBus, type CapacitySnapshot, type RecordJobData } from "../dispatch/index.js";
 import { redisConnection } from "../dispatch/queue.js";
@@ -45,7 +45,7 @@ export class ClusterWorker {
   private worker?: Worker<RecordJobData>;
   private bus!: ClusterBus;
   private redis!: Redis;
-  private pulseServer?: Promise<PulseServer>;
+  private readonly pulse: SharedPulse;
   private announceTimer?: NodeJS.Timeout;
   private draining = false;
   private readonly capacity: Capacity;
@@ -54,10 +54,8 @@ export class ClusterWorker {
 
   private constructor(readonly config: Config, readonly store: RecordingStore, private readonly log: Logger) {
     this.name = config.cluster.workerName ?? `${hostname()}-${process.pid}`;
-    this.capacity = new Capacity({
-      cpuBudget: config.capacity.cpuBudget, cost: config.capacity.cost,
-      minFreeMemoryBytes: config.capacity.minFreeMemoryBytes, minFreeDiskBytes: 2 * config.capture.diskReserveBytes,
-    }, config.dataDir);
+    this.capacity = Capacity.fromConfig(config);
+    this.pulse = new SharedPulse(config.capture.pulseDir ?? defaultPulseDir(), config.capture.pulseaudioPath);
     this.metrics = new Metrics({
       worker: this.name,
       statusCounts: () => store.countByStatus(),
@@ -129,12 +127,6 @@ export class ClusterWorker {
     }
   }
 
-  private pulse(): Promise<PulseServer> {
-    this.pulseServer ??= PulseServer.ensure(this.config.capture.pulseDir ?? defaultPulseDir(), this.config.capture.pulseaudioPath)
-      .catch((err) => { this.pulseServer = undefined; throw err; });
-    return this.pulseServer;
-  }
-
   private async process(job: Job<RecordJobData>, token?: string): Promise<void> {
     const { id, kind } = job.data;
     const log = this.log.child({ recordingId: id });
@@ -191,13 +183,9 @@ export class ClusterWorker {
         return;
       }
       const deps: JobDeps = {
-        config: this.config, store: this.store, pulse: () => this.pulse(), log: this.log, uploadFinal: true,
+        config: this.config, store: this.store, pulse: () => this.pulse.get(), log: this.log, uploadFinal: true,
         adapterFor: (r) => platformAdapter(this.config, r),
-        onGap: (gapMs, reason) => {
-          this.metrics.lostMediaSeconds.inc({ reason }, gapMs / 1000);
-          if (reason === "resume") this.metrics.failovers.inc({ reason: "failover" });
-        },
-        onSegmentStored: (seconds, store) => this.metrics.segmentStoreSeconds.observe({ store }, seconds),
+        ...this.metrics.jobHooks("failover"),
         onMirror: (mid, mirror) => this.mirrors.set(mid, mirror),
       };
       const rj = new RecordingJob(rec, deps, {
@@ -249,7 +237,7 @@ export class ClusterWorker {
     await this.delivery.close();
     await this.bus.close();
     await this.redis.quit().catch(() => undefined);
-    if (this.pulseServer) await (await this.pulseServer.catch(() => undefined))?.close();
+    await this.pulse.close();
     await this.store.close();
   }
 }

@@ -7,8 +7,6 @@
  */
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import { Webhook } from "standardwebhooks";
 import { CopyObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { Redis } from "ioredis";
 import { join } from "node:path";
@@ -18,6 +16,7 @@ import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
 import { colourFraction, frameDiff, frameRgb } from "../helpers/media-check.js";
 import { startCluster, type Cluster } from "../helpers/cluster.js";
 import { descendants, type TestServer } from "../helpers/server.js";
+import { startWebhookReceiver, type WebhookReceiver } from "../helpers/webhooks.js";
 
 const BG: [number, number, number] = [0x20, 0x60, 0xc0];
 const TERMINAL = ["completed", "failed", "aborted"];
@@ -30,33 +29,20 @@ let config: Cluster["config"];
 let workers: TestServer[];
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const hooks: { id: string; type: string; status: string; recording: string; verified: boolean }[] = [];
-let receiver: Server;
+let receiver: WebhookReceiver;
 
 beforeAll(async () => {
   page = await startSyncPage();
-  receiver = createServer((req, res) => {
-    let body = "";
-    req.on("data", (d) => (body += d));
-    req.on("end", () => {
-      let verified = false;
-      try { new Webhook(SECRET).verify(body, req.headers as Record<string, string>); verified = true; } catch { /* false */ }
-      const e = JSON.parse(body);
-      hooks.push({ id: String(req.headers["webhook-id"]), type: e.type, status: e.data.status, recording: e.data.id, verified });
-      res.writeHead(200).end("ok");
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
-  const hookUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks`;
+  receiver = await startWebhookReceiver(SECRET);
   cluster = await startCluster(["w1", "w2"], {
-    backends: { default: { apiKey: "test-key-0123456789abcdef", delivery: { webhooks: [{ name: "platform", url: hookUrl, secret: SECRET }] } } },
+    backends: { default: { apiKey: "test-key-0123456789abcdef", delivery: { webhooks: [{ name: "platform", url: receiver.url, secret: SECRET }] } } },
   });
   ({ api, redis, config, workers } = cluster);
 }, 120_000);
 
 afterAll(async () => {
   await cluster?.stop();
-  await new Promise((r) => receiver?.close(r));
+  await receiver?.close();
   await page?.close();
 });
 
@@ -118,7 +104,7 @@ describe("cluster", () => {
     await checkFile(id, rec, "failover.mp4");
     // Webhooks: queued by whichever worker changed the status, sent once by the API.
     await new Promise((r) => setTimeout(r, 1500));
-    const mine = hooks.filter((h) => h.recording === id);
+    const mine = receiver.received.filter((h) => h.recording === id);
     expect(mine.map((h) => `${h.type}/${h.status}`)).toEqual(["recording.updated/starting", "recording.started/recording", "recording.updated/stopping", "recording.updated/finalizing", "recording.completed/completed"]);
     expect(mine.every((h) => h.verified)).toBe(true);
     expect(new Set(mine.map((h) => h.id)).size).toBe(mine.length);

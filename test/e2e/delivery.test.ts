@@ -4,46 +4,28 @@
  * attempt stored, `delivering` until the file is there, and redeliver by hand.
  */
 import { randomBytes } from "node:crypto";
-import { createServer, type Server } from "node:http";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
 import { startServer, type TestServer } from "../helpers/server.js";
+import { startWebhookReceiver, type ReceivedHook, type WebhookReceiver } from "../helpers/webhooks.js";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const TERMINAL = ["completed", "failed", "aborted"];
 
-interface Received { id: string; timestamp: string; type: string; status: string; verified: boolean; answered: number }
-
 let page: SyncPage;
 let server: TestServer;
-let receiver: Server;
-let received: Received[] = [];
+let receiver: WebhookReceiver;
+let received: ReceivedHook[] = [];
 let failFirst = 2;
 let spoolRoot: string;
 
 beforeAll(async () => {
   page = await startSyncPage();
-  receiver = createServer((req, res) => {
-    let body = "";
-    req.on("data", (d) => (body += d));
-    req.on("end", () => {
-      let verified = false;
-      try {
-        new Webhook(SECRET).verify(body, req.headers as Record<string, string>);
-        verified = true;
-      } catch { /* stays false */ }
-      const event = JSON.parse(body);
-      const answered = failFirst-- > 0 ? 503 : 200;
-      received.push({ id: String(req.headers["webhook-id"]), timestamp: String(req.headers["webhook-timestamp"]), type: event.type, status: event.data.status, verified, answered });
-      res.writeHead(answered).end(answered === 200 ? "ok" : "try later");
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
-  const port = (receiver.address() as { port: number }).port;
+  receiver = await startWebhookReceiver(SECRET, () => (failFirst-- > 0 ? 503 : 200));
+  received = receiver.received;
   const dir = mkdtempSync(join(tmpdir(), "meetrec-delivery-"));
   spoolRoot = join(dir, "spool");
   writeFileSync(spoolRoot, "a file where the spool directory should be: delivery must fail until it is gone");
@@ -53,7 +35,7 @@ beforeAll(async () => {
       default: {
         apiKey: "test-key-0123456789abcdef",
         delivery: {
-          webhooks: [{ name: "platform", url: `http://127.0.0.1:${port}/hooks`, secret: SECRET }],
+          webhooks: [{ name: "platform", url: receiver.url, secret: SECRET }],
           spool: { path: spoolRoot, subdirFromMetadata: "tenant" },
         },
       },
@@ -64,7 +46,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   await page?.close();
-  await new Promise((r) => receiver?.close(r));
+  await receiver?.close();
 });
 
 describe("delivery", () => {
