@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/meeting.js";
 import { BEEP_HZ, startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
-import { audioSamples, avOffsets, colourFraction, frameDiff, frameRgb, toneLevelsDb } from "../helpers/media-check.js";
+import { audioSamples, avOffsets, colourFraction, frameDiff, frameRgb, toneLevelsDb, pageFraction } from "../helpers/media-check.js";
 import { descendants, startServer, type TestServer } from "../helpers/server.js";
 
 const TERMINAL = ["completed", "failed", "aborted"];
@@ -56,7 +56,7 @@ describe("recording a local page", () => {
     // ITU-R BT.1359 detectability: sound ≤ 45 ms early / ≤ 125 ms late; we allow 150 ms for the browser's own latency.
     for (const d of offsets) expect(Math.abs(d), `A/V offsets ${offsets.map((x) => Math.round(x * 1000))} ms`).toBeLessThan(0.15);
     expect(toneLevelsDb(audioSamples(file, 16000, 1, 1.5), 16000, [500])[0]).toBeGreaterThan(20);
-    expect(colourFraction(frameRgb(file, 3), BG)).toBeGreaterThan(0.5);
+    expect(pageFraction(file, 3, BG)).toBeGreaterThan(0.5);
   });
 
   test("live HLS while recording, queueing at capacity, stop while queued, stop → completed, delete", async () => {
@@ -152,7 +152,7 @@ describe("an encoder that keeps dying", () => {
       expect(Math.abs(rec.file.durationSeconds - rec.capturedSeconds)).toBeLessThanOrEqual(0.5);
       const file = join(s.dir, "dying.mp4");
       writeFileSync(file, (await s.api("GET", `/v1/recordings/${id}/file`)).body);
-      expect(colourFraction(frameRgb(file, 3), BG)).toBeGreaterThan(0.5);
+      expect(pageFraction(file, 3, BG)).toBeGreaterThan(0.5);
       expect(descendants(s.child.pid!).filter((d) => /Xvfb|chromium|ffmpeg/.test(d.args))).toEqual([]);
     } finally {
       await s.stop();
@@ -178,7 +178,7 @@ describe("a browser that crashes mid-recording", () => {
     const file = join(server.dir, "browser-crash.mp4");
     writeFileSync(file, (await server.api("GET", `/v1/recordings/${id}/file`)).body);
     const last = rec.file.durationSeconds - 1.5;
-    expect(colourFraction(frameRgb(file, last), BG)).toBeGreaterThan(0.5); // the page is back after the rejoin
+    expect(pageFraction(file, last, BG)).toBeGreaterThan(0.5); // the page is back after the rejoin
     expect(toneLevelsDb(audioSamples(file, 16000, last - 1.5, 1.5), 16000, [500])[0]).toBeGreaterThan(20);
     noCaptureProcessesLeft();
   });
@@ -198,7 +198,9 @@ describe("a tab that crashes mid-recording", () => {
     expect(types).toEqual(expect.arrayContaining(["tab_crashed", "browser_rejoined"]));
     const file = join(server.dir, "tab-crash.mp4");
     writeFileSync(file, (await server.api("GET", `/v1/recordings/${id}/file`)).body);
-    expect(colourFraction(frameRgb(file, rec.file.durationSeconds - 1.5), BG)).toBeGreaterThan(0.5);
+    const last = rec.file.durationSeconds - 1.5;
+    expect(pageFraction(file, last, BG)).toBeGreaterThan(0.5);
+    expect(toneLevelsDb(audioSamples(file, 16000, last - 1.5, 1.5), 16000, [500])[0]).toBeGreaterThan(20); // and sounds again
     noCaptureProcessesLeft();
   });
 });
@@ -252,7 +254,7 @@ describe("a hung page and a hung encoder (watchdog)", () => {
     const end = rec.file.durationSeconds;
     // After both recoveries the page is live again: the square moves between two late frames.
     const [a, b] = [frameRgb(file, end - 2.5), frameRgb(file, end - 1)];
-    expect(colourFraction(a, BG)).toBeGreaterThan(0.5);
+    expect(pageFraction(file, end - 2.5, BG)).toBeGreaterThan(0.5);
     expect(frameDiff(a, b)).toBeGreaterThan(0.5);
     noCaptureProcessesLeft();
   });
@@ -300,8 +302,8 @@ describe("a server killed mid-recording (kill -9, capture processes left behind)
       const file = join(s2.dir, "after-crash.mp4");
       writeFileSync(file, (await s2.api("GET", `/v1/recordings/${id}/file`)).body);
       // Both periods show the page.
-      expect(colourFraction(frameRgb(file, 2), BG)).toBeGreaterThan(0.5);
-      expect(colourFraction(frameRgb(file, rec.file.durationSeconds - 1.5), BG)).toBeGreaterThan(0.5);
+      expect(pageFraction(file, 2, BG)).toBeGreaterThan(0.5);
+      expect(pageFraction(file, rec.file.durationSeconds - 1.5, BG)).toBeGreaterThan(0.5);
       expect(descendants(s2.child.pid!).filter((d) => /Xvfb|chromium|ffmpeg/.test(d.args))).toEqual([]);
     } finally {
       await s2?.stop();
@@ -342,7 +344,7 @@ describe("meetrec recover", () => {
         expect.objectContaining({ id: orphan, action: "orphan_finalized" }),
       ]));
       const orphanFile = out.recovered.find((a: any) => a.id === orphan).file;
-      expect(colourFraction(frameRgb(orphanFile, 2), BG)).toBeGreaterThan(0.5);
+      expect(pageFraction(orphanFile, 2, BG)).toBeGreaterThan(0.5);
       for (const pid of Object.values(live.events.find((e: any) => e.status === "recording").data.pids) as number[]) {
         expect(running(pid), `capture process ${pid} left by the killed server`).toBe(false);
       }
@@ -385,7 +387,7 @@ describe("disk guard", () => {
       expect(Math.abs(rec.file.durationSeconds - rec.capturedSeconds)).toBeLessThanOrEqual(0.5);
       const file = join(s.dir, "disk-full.mp4");
       writeFileSync(file, (await s.api("GET", `/v1/recordings/${id}/file`)).body);
-      expect(colourFraction(frameRgb(file, rec.file.durationSeconds / 2), BG)).toBeGreaterThan(0.5);
+      expect(pageFraction(file, rec.file.durationSeconds / 2, BG)).toBeGreaterThan(0.5);
       expect(toneLevelsDb(audioSamples(file, 16000, 1, 1.5), 16000, [500])[0]).toBeGreaterThan(20);
     } finally {
       await s?.stop();

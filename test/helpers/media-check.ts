@@ -105,3 +105,12 @@ export function avOffsets(file: string, beepHz: number): number[] {
     return b - f;
   }).filter((d) => Math.abs(d) < 1);
 }
+
+/**
+ * Fraction (0–1) of pixels near `rgb` in the frames at `t` and `t + 0.2` s, whichever is larger.
+ * The sync page flashes white for 150 ms every 2 s, so one of two frames 0.2 s apart always shows
+ * its background when the page is there.
+ */
+export function pageFraction(file: string, t: number, rgb: [number, number, number], tol = 48): number {
+  return Math.max(colourFraction(frameRgb(file, t), rgb, tol), colourFraction(frameRgb(file, t + 0.2), rgb, tol));
+}
