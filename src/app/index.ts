@@ -11,7 +11,7 @@ import type { Readable } from "node:stream";
 import { dirname, join } from "node:path";
 import { SharedPulse, defaultPulseDir, killRegisteredProcesses, type CaptureSession } from "../capture/index.js";
 import { mediaRoot, segmentBucket, type Config } from "../config/index.js";
-import { Capacity, InProcessDispatcher, QueueDispatcher, type Dispatcher, type Readiness } from "../dispatch/index.js";
+import { Capacity, InProcessDispatcher, JobReconciler, QueueDispatcher, type Dispatcher, type Readiness } from "../dispatch/index.js";
 import { Metrics } from "../metrics/index.js";
 import { hostname } from "node:os";
 import { RecordingBucket, RecordingMedia, captureOrigin, finalize, manifestSegmentCount, recordingDir, type Manifest, type SegmentMirror } from "../media/index.js";
@@ -67,6 +67,7 @@ export class App {
   /** The in-process pool (embedded role only). */
   private readonly local?: InProcessDispatcher;
   private leaderTimer?: NodeJS.Timeout;
+  private reconcileTimer?: NodeJS.Timeout;
   readonly metrics: Metrics;
   private lock?: DataDirLock;
   /** What start-up recovery did (see {@link App.recover}). */
@@ -156,16 +157,25 @@ export class App {
     app = new App(config, store, log, opts, queue);
     const holder = `${hostname()}-${process.pid}`;
     const a = app;
+    // The leading API process sends the deliveries and re-queues recordings that lost their job.
+    const reconciler = new JobReconciler(queue.queue, store, log, (r) => a.metrics.requeued.inc({ job_state: r.jobState }));
     let leading = false;
+    let sweeping = false;
     const lead = async () => {
       const now = await queue.bus.lead("delivery", holder, 10_000).catch(() => false);
-      if (now && !leading) { log.info("this API process runs the deliveries"); a.delivery.start(); }
+      if (now && !leading) { log.info("this API process runs the deliveries and the job reconciler"); a.delivery.start(); }
       if (!now && leading) { log.info("another API process runs the deliveries now"); a.delivery.pause(); }
       leading = now;
     };
     await lead();
     app.leaderTimer = setInterval(() => void lead(), 3000);
     app.leaderTimer.unref();
+    app.reconcileTimer = setInterval(() => {
+      if (!leading || sweeping) return;
+      sweeping = true;
+      void reconciler.sweep().finally(() => { sweeping = false; });
+    }, c.reconcileIntervalMs);
+    app.reconcileTimer.unref();
     return app;
   }
 
@@ -513,6 +523,7 @@ export class App {
   async close(): Promise<void> {
     clearInterval(this.retentionTimer);
     clearInterval(this.leaderTimer);
+    clearInterval(this.reconcileTimer);
     const left = await this.dispatcher.close();
     for (const id of left) await this.store.transition(id, "aborted", { reason: "shutdown", endReason: "stopped" }).catch(() => undefined);
     await this.delivery.close();

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Queue } from "bullmq";
 import { App, type RecoveryAction } from "../app/index.js";
 import { loadConfig, type Config } from "../config/index.js";
-import { redisConnection, type RecordJobData } from "../dispatch/queue.js";
+import { ClusterBus, redisConnection, type RecordJobData } from "../dispatch/queue.js";
 import { RecordingBucket, RecordingMedia, finalize, recordingDir, recordingsInBucket } from "../media/index.js";
 import { RecordingStore, TERMINAL } from "../store/index.js";
 import { errorMessage } from "../util/errors.js";
@@ -26,9 +26,12 @@ export interface RecoverOptions {
 }
 
 /**
- * Cluster: recordings the store has as unfinished but that no job carries any more (Redis lost
- * its data, every worker gone) are finalized from the bucket, or with `--resume` queued again;
- * manifests in the bucket with no recording in the store are finalized into the bucket.
+ * Cluster: recordings the store has as unfinished but that no worker carries — their job is
+ * gone (Redis lost its data) or dead, or no worker is alive at all — are finalized from the
+ * bucket, or with `--resume` queued again; a `queued` recording whose job waits for a worker is
+ * left waiting. Manifests in the bucket with no recording in the store are finalized into the
+ * bucket. (While an API process runs, its job reconciler re-queues job-less recordings by
+ * itself; `recover` is for when no worker will come.)
  */
 async function recoverCluster(config: Config, log: Logger, o: RecoverOptions): Promise<number> {
   const store = await RecordingStore.openPostgres(config.cluster.postgresUrl!);
@@ -36,16 +39,20 @@ async function recoverCluster(config: Config, log: Logger, o: RecoverOptions): P
   const queue = new Queue<RecordJobData>(config.cluster.queue, { connection });
   const actions: RecoveryAction[] = [];
   try {
+    const workersAlive = (await new ClusterBus(config.cluster.queue, connection, config.cluster.redisUrl!).workers()).length > 0;
     for (const rec of await store.listUnfinished()) {
       if (rec.status === "delivering") continue; // the API's delivery loop has it
       const job = await queue.getJob(rec.id);
-      if (job && !["completed", "failed", "unknown"].includes(await job.getState())) continue; // a worker has it or will
+      const state = job ? await job.getState() : "missing";
+      const live = !["missing", "completed", "failed", "unknown"].includes(state);
+      if (live && (workersAlive || rec.status === "queued")) continue; // a worker has it or will
       if (o.resume && ["queued", "starting", "recording"].includes(rec.status)) {
         await job?.remove().catch(() => undefined);
         await queue.add("record", { id: rec.id, kind: rec.options.mode }, { jobId: rec.id, removeOnComplete: true, removeOnFail: 1000 });
         actions.push({ id: rec.id, action: "queued", status: rec.status });
         continue;
       }
+      await job?.remove().catch(() => undefined); // a dead worker's job: no one else takes it up now
       const final = await finalizeFromBucket(config, store, log, rec);
       actions.push({ id: rec.id, action: "finalized", status: final.status });
     }

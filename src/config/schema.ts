@@ -268,6 +268,11 @@ export const Config = z.strictObject({
     stalledIntervalMs: z.number().int().min(500).max(300000).default(2000),
     /** How often a worker checks that it still holds each recording and whether a stop was asked, ms. */
     leaseCheckMs: z.number().int().min(200).max(60000).default(1000),
+    /**
+     * How often the leading API process looks for unfinished recordings that no job carries
+     * (Redis lost it, or a worker's run failed), ms; one is queued again after two such passes.
+     */
+    reconcileIntervalMs: z.number().int().min(500).max(600000).default(5000),
   }).prefault({}),
   backends: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/, "backend names are letters, digits, - and _"), BackendConfig).default({}),
 });

@@ -30,6 +30,8 @@ export class Metrics {
   readonly lostMediaSeconds: Counter<"reason">;
   /** Delivery attempts; labels `kind` (webhook, spool, s3, email, talk:…) and `outcome` (ok | retry). */
   readonly deliveryAttempts: Counter<"kind" | "outcome">;
+  /** Unfinished recordings queued again because no live job carried them; label `job_state`: missing | failed | completed | unknown. */
+  readonly requeued: Counter<"job_state">;
   /** Time to make one media segment durable in the segment store, seconds; label `store`. */
   readonly segmentStoreSeconds: Histogram<"store">;
 
@@ -40,6 +42,7 @@ export class Metrics {
     this.failovers = new Counter({ name: "meetrec_failovers_total", help: "Recordings continued in a new period after meetrec or their worker was lost", labelNames: ["reason"], registers: [r] });
     this.lostMediaSeconds = new Counter({ name: "meetrec_lost_media_seconds_total", help: "Media not captured between periods, seconds", labelNames: ["reason"], registers: [r] });
     this.deliveryAttempts = new Counter({ name: "meetrec_delivery_attempts_total", help: "Delivery attempts by target kind and outcome (retry = failed, will be retried)", labelNames: ["kind", "outcome"], registers: [r] });
+    this.requeued = new Counter({ name: "meetrec_jobs_requeued_total", help: "Unfinished recordings queued again because no live job carried them", labelNames: ["job_state"], registers: [r] });
     this.segmentStoreSeconds = new Histogram({
       name: "meetrec_segment_store_seconds", help: "Time to make one media segment durable, seconds", labelNames: ["store"],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [r],

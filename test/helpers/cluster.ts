@@ -32,7 +32,7 @@ export async function startCluster(workerNames: string[], extra: Record<string, 
   const s3 = new S3rver({ port, address: "127.0.0.1", silent: true, directory: join(s3dir, "s3"), configureBuckets: [{ name: "media" }] });
   await s3.run();
   const config = {
-    cluster: { redisUrl: redis.url, postgresUrl: pg.url, lockDurationMs: 4000, stalledIntervalMs: 2000, leaseCheckMs: 1000 },
+    cluster: { redisUrl: redis.url, postgresUrl: pg.url, lockDurationMs: 4000, stalledIntervalMs: 2000, leaseCheckMs: 1000, reconcileIntervalMs: 2000 },
     segments: { s3: { bucket: "media", endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } },
     delivery: { pollIntervalMs: 100 },
     ...extra,

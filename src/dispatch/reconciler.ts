@@ -1,0 +1,86 @@
+/**
+ * Job reconciler of the cluster's API role: finds recordings the store says are unfinished but
+ * that no BullMQ job carries any more, and queues them again. A job goes missing when Redis
+ * loses its data (restarted without persistence, failed over to an empty replica, flushed), or
+ * when the API process died between storing a recording and queueing it; a job ends `failed`
+ * when a worker's run threw (e.g. PostgreSQL unreachable at claim time). Without this sweep such
+ * a recording stays `queued` / `recording` for ever — the "stuck in starting" failure.
+ *
+ * A recording is re-queued only after two sweeps in a row (`intervalMs` apart) found its job
+ * missing or dead, so the moment between storing a recording and queueing it, and the moment
+ * between a worker's final status change and its job's completion, never trigger it. The worker
+ * that takes the new job claims the recording (a new lease epoch, which fences any previous
+ * holder) and resumes it in a new period, or carries on if it is the one still recording it.
+ */
+import type { Queue } from "bullmq";
+import type { Logger } from "../util/log.js";
+import { errorMessage } from "../util/errors.js";
+import type { RecordJobData } from "./queue.js";
+import type { RecordingKind } from "./capacity.js";
+
+/** Job states that no worker acts on: the recording needs a new job. */
+const DEAD = new Set(["missing", "completed", "failed", "unknown"]);
+
+/** What the reconciler reads from the store (a narrow view of `RecordingStore`). */
+export interface ReconcilerStore {
+  /** Recordings not yet terminal; `delivering` ones are skipped (the delivery loop has them). */
+  listUnfinished(): Promise<Array<{ id: string; status: string; options: { mode: RecordingKind } }>>;
+  /** Re-reads one recording's status (undefined when it was deleted meanwhile). */
+  get(id: string): Promise<{ status: string } | undefined>;
+  addEvent(id: string, type: string, message: string, data?: Record<string, unknown>): Promise<void>;
+}
+
+/** One re-queued recording, as the sweep reports it. */
+export interface Requeued {
+  id: string;
+  /** The recording's status when re-queued. */
+  status: string;
+  /** What had become of its job: `missing`, `completed`, `failed` or `unknown`. */
+  jobState: string;
+}
+
+/** See module doc. Call {@link JobReconciler.sweep} every `intervalMs` (only on the leading API process). */
+export class JobReconciler {
+  /** Recordings whose job was seen dead by the previous sweep. */
+  private suspects = new Set<string>();
+
+  constructor(
+    private readonly queue: Queue<RecordJobData>,
+    private readonly store: ReconcilerStore,
+    private readonly log: Logger,
+    private readonly onRequeue?: (r: Requeued) => void,
+  ) {}
+
+  /**
+   * One pass over the unfinished recordings. Returns those re-queued by this pass.
+   * Errors from Redis or the store are logged and end the pass; the next pass retries.
+   */
+  async sweep(): Promise<Requeued[]> {
+    const done: Requeued[] = [];
+    const seen = new Set<string>();
+    try {
+      for (const rec of await this.store.listUnfinished()) {
+        if (rec.status === "delivering") continue;
+        const job = await this.queue.getJob(rec.id);
+        const state = job ? await job.getState() : "missing";
+        if (!DEAD.has(state)) continue;
+        seen.add(rec.id);
+        if (!this.suspects.has(rec.id)) continue; // first sighting: look again next pass
+        const now = await this.store.get(rec.id);
+        if (!now || ["completed", "failed", "aborted", "delivering"].includes(now.status)) continue;
+        if (job) await job.remove().catch(() => undefined);
+        await this.queue.add("record", { id: rec.id, kind: rec.options.mode }, { jobId: rec.id, removeOnComplete: true, removeOnFail: 1000, attempts: 1 });
+        seen.delete(rec.id);
+        const r: Requeued = { id: rec.id, status: now.status, jobState: state };
+        this.log.warn({ recordingId: rec.id, status: now.status, jobState: state }, "the recording had no live job (Redis lost it, or its run failed); queued it again");
+        await this.store.addEvent(rec.id, "requeued", `No job carried the recording (job ${state}); queued it again`, { jobState: state, status: now.status });
+        this.onRequeue?.(r);
+        done.push(r);
+      }
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, "job reconcile pass failed; retrying on the next pass");
+    }
+    this.suspects = seen;
+    return done;
+  }
+}
