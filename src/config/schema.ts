@@ -65,7 +65,7 @@ export type S3Target = z.infer<typeof S3Target>;
 /**
  * A bucket that holds media segments while a recording runs: each init and media segment (and
  * the manifest) is uploaded as it closes, the local copy removed once the upload is
- * acknowledged. Keys: `{prefix}recordings/{id}/manifest.json`, `…/p{n}/init.mp4`, `…/p{n}/{seq}.m4s`.
+ * acknowledged. Keys: `{prefix}recordings/{id}/manifest.json` (cluster workers: `…/manifests/{lease epoch}.json`), `…/p{n}/init.mp4`, `…/p{n}/{seq}.m4s`.
  */
 export const SegmentBucket = S3Target.omit({ presignSeconds: true });
 export type SegmentBucket = z.infer<typeof SegmentBucket>;

@@ -1,7 +1,12 @@
 /**
  * The segment bucket of one recording (S3 API): `{prefix}recordings/{id}/` holds
- * `manifest.json`, `p{n}/init.mp4` and `p{n}/{seq:06}.m4s` — the same layout as the local
- * store, so the same relative paths name a file in both.
+ * `p{n}/init.mp4` and `p{n}/{seq:06}.m4s` — the same layout as the local store, so the same
+ * relative paths name a file in both — and the manifest.
+ *
+ * The manifest is `manifest.json` when one machine writes it (embedded mode). In cluster mode
+ * each lease holder writes its own, `manifests/{epoch:010}.json`, and readers take the highest
+ * epoch: a fenced holder that wakes from a freeze can then never replace a newer holder's
+ * manifest with its older one (S3 has no compare-and-swap that every store offers).
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
@@ -14,25 +19,32 @@ import { MeetrecError } from "../util/errors.js";
 import { s3Client } from "../util/s3.js";
 import type { Manifest } from "./manifest.js";
 
-/** Ids of the recordings that have a manifest in the bucket (`{prefix}recordings/{id}/manifest.json`). */
+/** Keys (relative to a recording's prefix) that are a manifest: `manifest.json`, `manifests/{epoch}.json`. */
+const MANIFEST_KEY = /^(manifest\.json|manifests\/\d{10}\.json)$/;
+
+/** Ids of the recordings that have a manifest in the bucket (`{prefix}recordings/{id}/manifest.json` or `…/manifests/{epoch}.json`). */
 export async function recordingsInBucket(cfg: SegmentBucket): Promise<string[]> {
   const prefix = `${cfg.prefix}recordings/`;
-  const ids: string[] = [];
+  const ids = new Set<string>();
   let token: string | undefined;
   do {
     const page = await s3Client(cfg).send(new ListObjectsV2Command({ Bucket: cfg.bucket, Prefix: prefix, ContinuationToken: token }));
     for (const o of page.Contents ?? []) {
-      const m = /^([^/]+)\/manifest\.json$/.exec(o.Key!.slice(prefix.length));
-      if (m) ids.push(m[1]);
+      const m = /^([^/]+)\/(.+)$/.exec(o.Key!.slice(prefix.length));
+      if (m && MANIFEST_KEY.test(m[2])) ids.add(m[1]);
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
-  return ids;
+  return [...ids];
 }
 
 /** See module doc. Every method throws the SDK's error (network, credentials, missing bucket) unless it says otherwise. */
 export class RecordingBucket {
-  constructor(readonly cfg: SegmentBucket, readonly recordingId: string) {}
+  /**
+   * @param epoch the writer's lease epoch (cluster workers); its manifest goes to
+   *   `manifests/{epoch:010}.json` instead of `manifest.json`. Readers need none.
+   */
+  constructor(readonly cfg: SegmentBucket, readonly recordingId: string, readonly epoch?: number) {}
 
   /** Object key of `rel` (a path relative to the recording directory). */
   key(rel: string): string {
@@ -84,17 +96,24 @@ export class RecordingBucket {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.cfg.bucket, Key: key }));
   }
 
-  /** Writes the bucket's manifest. */
+  /** Writes this writer's manifest (see module doc for the key). */
   async putManifest(m: Manifest): Promise<void> {
+    const rel = this.epoch === undefined ? "manifest.json" : `manifests/${String(this.epoch).padStart(10, "0")}.json`;
     await this.client.send(new PutObjectCommand({
-      Bucket: this.cfg.bucket, Key: this.key("manifest.json"), Body: JSON.stringify(m, null, 1), ContentType: "application/json",
+      Bucket: this.cfg.bucket, Key: this.key(rel), Body: JSON.stringify(m, null, 1), ContentType: "application/json",
     }));
   }
 
-  /** The bucket's manifest, or undefined when there is none. */
+  /**
+   * The recording's current manifest: the highest lease epoch's `manifests/{epoch}.json`, else
+   * `manifest.json`; undefined when there is none.
+   */
   async getManifest(): Promise<Manifest | undefined> {
+    const epochs = await this.client.send(new ListObjectsV2Command({ Bucket: this.cfg.bucket, Prefix: this.key("manifests/") }));
+    // Keys list in ascending order; a recording has a few epochs, far below one page (1000 keys).
+    const newest = (epochs.Contents ?? []).map((o) => o.Key!).filter((k) => /\/manifests\/\d{10}\.json$/.test(k)).sort().at(-1);
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: this.key("manifest.json") }));
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: newest ?? this.key("manifest.json") }));
       return JSON.parse(await r.Body!.transformToString()) as Manifest;
     } catch (err) {
       if ((err as { name?: string }).name === "NoSuchKey") return undefined;
@@ -113,14 +132,14 @@ export class RecordingBucket {
     }
   }
 
-  /** Deletes the segments and the manifest (not other objects under the prefix, such as a delivered file). Returns how many. */
+  /** Deletes the segments and the manifests (not other objects under the prefix, such as a delivered file). Returns how many. */
   async deleteSegments(): Promise<number> {
     const prefix = this.key("");
     let token: string | undefined;
     let n = 0;
     do {
       const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.cfg.bucket, Prefix: prefix, ContinuationToken: token }));
-      const keys = (page.Contents ?? []).map((o) => o.Key!).filter((k) => /\/(p\d+\/[^/]+|manifest\.json)$/.test(k.slice(prefix.length - 1)));
+      const keys = (page.Contents ?? []).map((o) => o.Key!).filter((k) => /^p\d+\/[^/]+$/.test(k.slice(prefix.length)) || MANIFEST_KEY.test(k.slice(prefix.length)));
       if (keys.length) {
         await this.client.send(new DeleteObjectsCommand({ Bucket: this.cfg.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
         n += keys.length;

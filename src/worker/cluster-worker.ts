@@ -190,7 +190,7 @@ export class ClusterWorker {
       };
       const rj = new RecordingJob(rec, deps, {
         resume: rec.status !== "queued",
-        lease: { holds: () => this.store.holds(id, this.name, epoch), stopRequested: () => this.store.stopRequested(id), intervalMs: this.config.cluster.leaseCheckMs },
+        lease: { epoch, holds: () => this.store.holds(id, this.name, epoch), stopRequested: () => this.store.stopRequested(id), intervalMs: this.config.cluster.leaseCheckMs },
       });
       this.running.set(id, rj);
       if (rec.status !== "queued") await this.store.addEvent(id, "taken_over", `Worker ${this.name} continues the recording`, { worker: this.name, epoch });

@@ -109,8 +109,9 @@ export interface JobOptions {
    * Cluster: the lease under which this worker holds the recording. Checked every `intervalMs`:
    * once another worker holds it, this run leaves at once without touching the status
    * (`fenced`); a stop stored in the database is obeyed like {@link RecordingJob.stop}.
+   * `epoch` names the manifest this run writes to the segment bucket (`manifests/{epoch}.json`).
    */
-  lease?: { holds(): Promise<boolean>; stopRequested(): Promise<string | null>; intervalMs: number };
+  lease?: { epoch: number; holds(): Promise<boolean>; stopRequested(): Promise<string | null>; intervalMs: number };
 }
 
 /** How a run ended when it did not end the recording. */
@@ -241,7 +242,7 @@ export class RecordingJob {
       const m = media;
       const bucketCfg = segmentBucket(config, rec.backend);
       if (bucketCfg) {
-        mirror = new SegmentMirror(m, new RecordingBucket(bucketCfg, rec.id), this.log, {
+        mirror = new SegmentMirror(m, new RecordingBucket(bucketCfg, rec.id, this.opts.lease?.epoch), this.log, {
           event: (type, message, data) => void store.addEvent(rec.id, type, message, data).catch(() => undefined),
           uploaded: (seconds) => this.deps.onSegmentStored?.(seconds, "s3"),
           ...(this.opts.lease ? { mayWrite: this.opts.lease.holds } : {}),
