@@ -3,4 +3,4 @@ export { InProcessDispatcher, type Runner, type RunningJob } from "./in-process.
 export type { Dispatcher, Readiness, StopOutcome } from "./types.js";
 export { QueueDispatcher, ClusterBus, type RecordJobData } from "./queue.js";
 export { Capacity, type CapacitySettings, type CapacitySnapshot, type RecordingKind, type Refusal } from "./capacity.js";
-export { JobReconciler, type Requeued, type ReconcilerStore } from "./reconciler.js";
+export { JobReconciler, MAX_FAILED_REQUEUES, type Requeued, type ReconcilerStore } from "./reconciler.js";

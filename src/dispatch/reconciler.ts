@@ -6,6 +6,10 @@
  * when a worker's run threw (e.g. PostgreSQL unreachable at claim time). Without this sweep such
  * a recording stays `queued` / `recording` for ever — the "stuck in starting" failure.
  *
+ * A run that fails keeps failing when its cause does (a bug, a recording the worker cannot
+ * read): a recording whose job failed is re-queued at most {@link MAX_FAILED_REQUEUES} times,
+ * then left with a `requeue_gave_up` event for an operator (`meetrec recover` finalizes it).
+ *
  * A recording is re-queued only after two sweeps in a row (`intervalMs` apart) found its job
  * missing or dead, so the moment between storing a recording and queueing it, and the moment
  * between a worker's final status change and its job's completion, never trigger it. The worker
@@ -18,6 +22,9 @@ import { errorMessage } from "../util/errors.js";
 import type { RecordJobData } from "./queue.js";
 import type { RecordingKind } from "./capacity.js";
 
+/** How often a recording whose job failed is queued again before the reconciler gives up on it. */
+export const MAX_FAILED_REQUEUES = 5;
+
 /** Job states that no worker acts on: the recording needs a new job. */
 const DEAD = new Set(["missing", "completed", "failed", "unknown"]);
 
@@ -28,6 +35,8 @@ export interface ReconcilerStore {
   /** Re-reads one recording's status (undefined when it was deleted meanwhile). */
   get(id: string): Promise<{ status: string } | undefined>;
   addEvent(id: string, type: string, message: string, data?: Record<string, unknown>): Promise<void>;
+  /** The recording's timeline (to count earlier re-queues). */
+  events(id: string): Promise<Array<{ type: string; data?: Record<string, unknown> | null }>>;
 }
 
 /** One re-queued recording, as the sweep reports it. */
@@ -43,6 +52,8 @@ export interface Requeued {
 export class JobReconciler {
   /** Recordings whose job was seen dead by the previous sweep. */
   private suspects = new Set<string>();
+  /** Recordings given up on (their job kept failing); not looked at again by this process. */
+  private readonly abandoned = new Set<string>();
 
   constructor(
     private readonly queue: Queue<RecordJobData>,
@@ -60,7 +71,7 @@ export class JobReconciler {
     const seen = new Set<string>();
     try {
       for (const rec of await this.store.listUnfinished()) {
-        if (rec.status === "delivering") continue;
+        if (rec.status === "delivering" || this.abandoned.has(rec.id)) continue;
         const job = await this.queue.getJob(rec.id);
         const state = job ? await job.getState() : "missing";
         if (!DEAD.has(state)) continue;
@@ -68,12 +79,22 @@ export class JobReconciler {
         if (!this.suspects.has(rec.id)) continue; // first sighting: look again next pass
         const now = await this.store.get(rec.id);
         if (!now || ["completed", "failed", "aborted", "delivering"].includes(now.status)) continue;
+        const failedReason = state === "failed" ? job?.failedReason : undefined;
+        if (state === "failed") {
+          const earlier = (await this.store.events(rec.id)).filter((e) => e.type === "requeued" && e.data?.jobState === "failed").length;
+          if (earlier >= MAX_FAILED_REQUEUES) {
+            this.abandoned.add(rec.id);
+            this.log.error({ recordingId: rec.id, failedReason, requeues: earlier }, "the recording's job keeps failing; no longer queuing it again (run meetrec recover)");
+            await this.store.addEvent(rec.id, "requeue_gave_up", `Its job failed ${earlier + 1} times (last: ${failedReason ?? "no reason"}); not queued again — run meetrec recover to finalize it`, { failedReason, requeues: earlier });
+            continue;
+          }
+        }
         if (job) await job.remove().catch(() => undefined);
         await this.queue.add("record", { id: rec.id, kind: rec.options.mode }, { jobId: rec.id, removeOnComplete: true, removeOnFail: 1000, attempts: 1 });
         seen.delete(rec.id);
         const r: Requeued = { id: rec.id, status: now.status, jobState: state };
-        this.log.warn({ recordingId: rec.id, status: now.status, jobState: state }, "the recording had no live job (Redis lost it, or its run failed); queued it again");
-        await this.store.addEvent(rec.id, "requeued", `No job carried the recording (job ${state}); queued it again`, { jobState: state, status: now.status });
+        this.log.warn({ recordingId: rec.id, status: now.status, jobState: state, failedReason }, "the recording had no live job (Redis lost it, or its run failed); queued it again");
+        await this.store.addEvent(rec.id, "requeued", `No job carried the recording (job ${state}${failedReason ? `: ${failedReason}` : ""}); queued it again`, { jobState: state, status: now.status, ...(failedReason ? { failedReason } : {}) });
         this.onRequeue?.(r);
         done.push(r);
       }

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Queue, Worker } from "bullmq";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { JobReconciler, type RecordJobData } from "../../src/dispatch/index.js";
+import { JobReconciler, MAX_FAILED_REQUEUES, type RecordJobData } from "../../src/dispatch/index.js";
 import { redisConnection } from "../../src/dispatch/queue.js";
 import { RecordingStore } from "../../src/store/index.js";
 import { createLogger } from "../../src/util/log.js";
@@ -74,4 +74,35 @@ test("missing and failed jobs are queued again after two passes; live jobs and e
   // Now every unfinished recording has a live job: nothing more to do, however often it runs.
   expect(await rc.sweep()).toEqual([]);
   expect(await rc.sweep()).toEqual([]);
+});
+
+test(`a job that keeps failing is queued again ${MAX_FAILED_REQUEUES} times, then given up with its reason on the timeline`, async () => {
+  const q2 = new Queue<RecordJobData>("rq2", { connection: connection() });
+  const rc = new JobReconciler(q2, store, createLogger("silent"));
+  // The first test's recordings are in the same store with no job on this queue: look at "doomed" only.
+  const sweep = async () => (await rc.sweep()).map((r) => r.id).filter((id) => id === "doomed");
+  await store.create({ id: "doomed", backend: "default", options, metadata: {} });
+  await q2.add("record", { id: "doomed", kind: "video" }, { jobId: "doomed", removeOnComplete: true, removeOnFail: 1000, attempts: 1 });
+  const w = new Worker<RecordJobData>("rq2", async () => { throw new Error("cannot read the manifest"); }, { connection: connection() });
+  const failed = async () => {
+    for (let i = 0; i < 100 && (await (await q2.getJob("doomed"))?.getState()) !== "failed"; i++) await new Promise((r) => setTimeout(r, 50));
+  };
+  try {
+    for (let i = 0; i < MAX_FAILED_REQUEUES; i++) {
+      await failed();
+      await sweep();
+      expect(await sweep()).toEqual(["doomed"]);
+    }
+    await failed();
+    await sweep();
+    expect(await sweep()).toEqual([]);
+    expect(await sweep()).toEqual([]);
+    const events = await store.events("doomed");
+    expect(events.filter((e) => e.type === "requeued")).toHaveLength(MAX_FAILED_REQUEUES);
+    expect(events.find((e) => e.type === "requeued")?.data).toMatchObject({ jobState: "failed", failedReason: "cannot read the manifest" });
+    expect(events.at(-1)).toMatchObject({ type: "requeue_gave_up", data: { failedReason: "cannot read the manifest", requeues: MAX_FAILED_REQUEUES } });
+  } finally {
+    await w.close();
+    await q2.close();
+  }
 });
