@@ -47,6 +47,7 @@ export const RecordingView = z.object({
   file: z.object({
     name: z.string(), bytes: z.number(), durationSeconds: z.number(), streams: z.array(z.string()), url: z.string(),
   }).nullable(),
+  worker: z.string().nullable().describe("Cluster mode: the worker recording it now (null while queued, after it ends, and in embedded mode)"),
   events: z.array(EventView).optional(),
   deliveries: z.array(DeliveryView).optional().describe("Where the file and the notifications went, with every attempt"),
 });

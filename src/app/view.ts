@@ -25,6 +25,7 @@ export interface RecordingViewData {
   bytes: number;
   periods: number;
   file: { name: string; bytes: number; durationSeconds: number; streams: string[]; url: string } | null;
+  worker: string | null;
   events?: { at: string; type: string; status: Recording["status"] | null; reason: string | null; message: string | null; data: Record<string, unknown> | null }[];
 }
 
@@ -37,6 +38,7 @@ export function toView(rec: Recording, base: string, events?: RecordingEvent[]):
     createdAt: rec.createdAt, startedAt: rec.startedAt, endedAt: rec.endedAt, updatedAt: rec.updatedAt,
     capturedSeconds: Math.round(rec.capturedMs) / 1000, segmentCount: rec.segmentCount, bytes: rec.bytes, periods: rec.periodCount,
     file: rec.file ? { ...rec.file, url: `${base}/v1/recordings/${rec.id}/file` } : null,
+    worker: rec.worker,
     ...(events ? { events: events.map((e) => ({ at: e.at, type: e.type, status: e.status, reason: e.reason, message: e.message, data: e.data })) } : {}),
   };
 }

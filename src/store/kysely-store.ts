@@ -187,6 +187,7 @@ function toRecording(r: RecordingsTable): Recording {
     bytes: Number(r.bytes),
     periodCount: Number(r.periodCount),
     file: r.file ? JSON.parse(r.file) : null,
+    worker: r.worker,
   };
 }
 

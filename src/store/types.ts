@@ -76,6 +76,8 @@ export interface Recording {
   bytes: number;
   periodCount: number;
   file: RecordingFile | null;
+  /** Cluster: the worker that holds the recording now (null when none does, and in embedded mode). */
+  worker: string | null;
 }
 
 /** One entry of a recording's timeline. */

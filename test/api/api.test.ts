@@ -191,6 +191,7 @@ describe("file download with HTTP Range (RFC 9110 §14)", () => {
 
     const view = (await server.inject({ url: `/v1/recordings/${id}`, headers: auth() })).json();
     expect(view.file).toMatchObject({ name: "recording.mp4", bytes: bytes.length, url: expect.stringMatching(new RegExp(`/v1/recordings/${id}/file$`)) });
+    expect(view.worker).toBeNull(); // embedded mode: no cluster worker
     expect(view.events.map((e: any) => e.status)).toEqual(["queued", "starting", "recording", "stopping", "finalizing", "completed"]);
   });
 

@@ -79,38 +79,45 @@ describe("cluster", () => {
     expect(playlist.body.toString()).toContain('#EXT-X-MAP:URI="media/p1/init.mp4"');
     expect((await api.api("GET", `/v1/recordings/${id}/media/p1/000001.m4s`)).status).toBe(200);
     const holder = holderOf(live);
+    expect(live.worker).toMatch(/^w[12]$/); // the API names the machine recording it
     const killedAt = Date.now();
     await killMachine(holder);
-    const taken = await api.waitFor(id, (x) => x.events.some((e: any) => e.type === "taken_over") || TERMINAL.includes(x.status), 30_000);
-    const takenAt = Date.parse(taken.events.find((e: any) => e.type === "taken_over").at);
-    expect(takenAt - killedAt, "failover time").toBeLessThanOrEqual(10_000);
-    const resumed = await api.waitFor(id, (x) => (x.periods === 2 && x.segmentCount >= live.segmentCount + 3) || TERMINAL.includes(x.status), 60_000);
-    expect(resumed.status).toBe("recording");
-    const other = holderOf(resumed);
-    expect(other).not.toBe(holder);
-    // The stop reaches the worker that holds the recording now.
-    const stopAt = Date.now();
-    expect((await api.api("POST", `/v1/recordings/${id}/stop`)).status).toBe(202);
-    const rec = await api.waitFor(id, (x) => TERMINAL.includes(x.status), 90_000);
-    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
-    expect(rec.endReason).toBe("stopped");
-    expect(rec.periods).toBe(2);
-    const p2 = rec.events.find((e: any) => e.type === "period_started" && e.data.period === 2);
-    expect(p2.data.reason).toBe("resume");
-    const gapS = p2.data.gapMs / 1000;
-    const wall = (stopAt - capturedFrom) / 1000;
-    console.log(`failover: taken over ${((takenAt - killedAt) / 1000).toFixed(1)} s after the kill; media gap ${gapS.toFixed(1)} s; file ${rec.file.durationSeconds} s of ${wall.toFixed(1)} s`);
-    expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(wall - (gapS + 2));
-    await checkFile(id, rec, "failover.mp4");
-    // Webhooks: queued by whichever worker changed the status, sent once by the API.
-    await new Promise((r) => setTimeout(r, 1500));
-    const mine = receiver.received.filter((h) => h.recording === id);
-    expect(mine.map((h) => `${h.type}/${h.status}`)).toEqual(["recording.updated/starting", "recording.started/recording", "recording.updated/stopping", "recording.updated/finalizing", "recording.completed/completed"]);
-    expect(mine.every((h) => h.verified)).toBe(true);
-    expect(new Set(mine.map((h) => h.id)).size).toBe(mine.length);
-    const metrics = (await other.api("GET", "/metrics")).body.toString();
-    expect(metrics).toMatch(/^meetrec_failovers_total\{reason="failover"\} 1$/m);
-    await startWorker("w3"); // back to two workers
+    try {
+      const taken = await api.waitFor(id, (x) => x.events.some((e: any) => e.type === "taken_over") || TERMINAL.includes(x.status), 30_000);
+      const takenAt = Date.parse(taken.events.find((e: any) => e.type === "taken_over").at);
+      expect(takenAt - killedAt, "failover time").toBeLessThanOrEqual(10_000);
+      const resumed = await api.waitFor(id, (x) => (x.periods === 2 && x.segmentCount >= live.segmentCount + 3) || TERMINAL.includes(x.status), 60_000);
+      expect(resumed.status).toBe("recording");
+      const other = holderOf(resumed);
+      expect(other).not.toBe(holder);
+      expect(resumed.worker).toMatch(/^w[12]$/);
+      expect(resumed.worker).not.toBe(live.worker);
+      // The stop reaches the worker that holds the recording now.
+      const stopAt = Date.now();
+      expect((await api.api("POST", `/v1/recordings/${id}/stop`)).status).toBe(202);
+      const rec = await api.waitFor(id, (x) => TERMINAL.includes(x.status), 90_000);
+      expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+      expect(rec.endReason).toBe("stopped");
+      expect(rec.periods).toBe(2);
+      await api.waitFor(id, (x) => x.worker === null, 10_000); // released once its run has ended
+      const p2 = rec.events.find((e: any) => e.type === "period_started" && e.data.period === 2);
+      expect(p2.data.reason).toBe("resume");
+      const gapS = p2.data.gapMs / 1000;
+      const wall = (stopAt - capturedFrom) / 1000;
+      console.log(`failover: taken over ${((takenAt - killedAt) / 1000).toFixed(1)} s after the kill; media gap ${gapS.toFixed(1)} s; file ${rec.file.durationSeconds} s of ${wall.toFixed(1)} s`);
+      expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(wall - (gapS + 2));
+      await checkFile(id, rec, "failover.mp4");
+      // Webhooks: queued by whichever worker changed the status, sent once by the API.
+      await new Promise((r) => setTimeout(r, 1500));
+      const mine = receiver.received.filter((h) => h.recording === id);
+      expect(mine.map((h) => `${h.type}/${h.status}`)).toEqual(["recording.updated/starting", "recording.started/recording", "recording.updated/stopping", "recording.updated/finalizing", "recording.completed/completed"]);
+      expect(mine.every((h) => h.verified)).toBe(true);
+      expect(new Set(mine.map((h) => h.id)).size).toBe(mine.length);
+      const metrics = (await other.api("GET", "/metrics")).body.toString();
+      expect(metrics).toMatch(/^meetrec_failovers_total\{reason="failover"\} 1$/m);
+    } finally {
+      await startWorker("w3"); // back to two workers, whatever happened above
+    }
   });
 
   test("SIGTERM on the holder hands the recording over to another worker in seconds", async () => {
