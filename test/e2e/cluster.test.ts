@@ -125,19 +125,22 @@ describe("cluster", () => {
     const live = await api.waitFor(id, (x) => x.segmentCount >= 3 || TERMINAL.includes(x.status), 60_000);
     const holder = holderOf(live);
     holder.child.kill("SIGTERM");
-    const resumed = await api.waitFor(id, (x) => (x.periods === 2 && x.segmentCount >= live.segmentCount + 2) || TERMINAL.includes(x.status), 60_000);
-    expect(resumed.status).toBe("recording");
-    expect(resumed.events.map((e: any) => e.type)).toEqual(expect.arrayContaining(["handed_over", "taken_over"]));
-    const p2 = resumed.events.find((e: any) => e.type === "period_started" && e.data.period === 2);
-    expect(p2.data.gapMs).toBeLessThan(8000);
-    await new Promise((r) => holder.child.exitCode !== null ? r(null) : holder.child.once("exit", r));
-    expect(holder.child.exitCode).toBe(0);
-    await api.api("POST", `/v1/recordings/${id}/stop`);
-    const rec = await api.waitFor(id, (x) => TERMINAL.includes(x.status), 90_000);
-    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
-    expect(rec.periods).toBe(2);
-    await checkFile(id, rec, "handover.mp4");
-    await startWorker("w4");
+    try {
+      const resumed = await api.waitFor(id, (x) => (x.periods === 2 && x.segmentCount >= live.segmentCount + 2) || TERMINAL.includes(x.status), 60_000);
+      expect(resumed.status).toBe("recording");
+      expect(resumed.events.map((e: any) => e.type)).toEqual(expect.arrayContaining(["handed_over", "taken_over"]));
+      const p2 = resumed.events.find((e: any) => e.type === "period_started" && e.data.period === 2);
+      expect(p2.data.gapMs).toBeLessThan(8000);
+      await new Promise((r) => holder.child.exitCode !== null ? r(null) : holder.child.once("exit", r));
+      expect(holder.child.exitCode).toBe(0);
+      await api.api("POST", `/v1/recordings/${id}/stop`);
+      const rec = await api.waitFor(id, (x) => TERMINAL.includes(x.status), 90_000);
+      expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+      expect(rec.periods).toBe(2);
+      await checkFile(id, rec, "handover.mp4");
+    } finally {
+      await startWorker("w4"); // back to two workers, whatever happened above
+    }
   });
 
   test("a worker frozen past its lock (SIGSTOP 9 s) is fenced when it wakes: one recording, two periods, no second writer", async () => {
