@@ -75,6 +75,7 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
     active: z.number(), queued: z.number(),
     capacity: Capacity.optional().describe("This machine's capacity (embedded mode)"),
     workers: z.array(z.object({ name: z.string(), active: z.number(), capacity: Capacity })).optional().describe("Live workers (cluster mode)"),
+    problem: z.string().optional().describe("Cluster mode: why readiness is unknown (redis_unreachable)"),
   });
   server.get("/readyz", {
     schema: { tags: ["health"], summary: "Can accept a recording now (200) or not (503), and the capacity left", security: [], response: { 200: Ready, 503: Ready } },

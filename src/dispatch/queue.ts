@@ -12,6 +12,24 @@ import { errorMessage } from "../util/errors.js";
 import type { CapacitySnapshot, RecordingKind } from "./capacity.js";
 import type { Dispatcher, Readiness, StopOutcome } from "./types.js";
 
+/**
+ * How long a request of the API waits for Redis, ms. ioredis keeps commands while it
+ * reconnects, so without a bound a request would hang for as long as Redis is down.
+ */
+export const REDIS_REQUEST_TIMEOUT_MS = 3000;
+
+/** `p`'s value, or `undefined` when it takes longer than `ms` (`p` goes on; its error is dropped). */
+async function within<T>(p: Promise<T>, ms: number): Promise<{ value: T } | undefined> {
+  p.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), ms); });
+  try {
+    return await Promise.race([p.then((value) => ({ value })), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A job's data. */
 export interface RecordJobData {
   id: string;
@@ -106,12 +124,29 @@ export class QueueDispatcher implements Dispatcher {
     this.bus = new ClusterBus(queueName, this.redis, url);
   }
 
+  /**
+   * Adds the recording's job. When Redis does not answer within {@link REDIS_REQUEST_TIMEOUT_MS}
+   * it returns anyway: the recording is already in the store, ioredis sends the job when it
+   * reconnects, and the job reconciler adds it if that was lost too.
+   * @throws the queue's error when Redis refuses the job outright.
+   */
   async submit(id: string, kind: RecordingKind): Promise<void> {
-    await this.queue.add("record", { id, kind }, { jobId: id, removeOnComplete: true, removeOnFail: 1000, attempts: 1 });
+    const added = await within(this.queue.add("record", { id, kind }, { jobId: id, removeOnComplete: true, removeOnFail: 1000, attempts: 1 }), REDIS_REQUEST_TIMEOUT_MS);
+    if (!added) this.log.warn({ recordingId: id }, "Redis did not answer; the recording is stored and is queued once Redis is back");
   }
 
+  /**
+   * See {@link Dispatcher.stop}. When Redis does not answer in time, `unknown`: the stop is in
+   * the store already, where the holder (or the worker that takes the job later) reads it.
+   */
   async stop(id: string, reason: "stopped" | "deleted"): Promise<StopOutcome> {
-    const job = await this.queue.getJob(id);
+    const found = await within(this.queue.getJob(id), REDIS_REQUEST_TIMEOUT_MS);
+    if (!found) {
+      this.log.warn({ recordingId: id }, "Redis did not answer; the stop is stored and reaches the worker from the store");
+      void this.bus.publishStop(id, reason).catch(() => undefined); // sent when Redis is back
+      return "unknown";
+    }
+    const job = found.value;
     if (job && ["waiting", "delayed", "prioritized", "waiting-children"].includes(await job.getState())) {
       try {
         await job.remove();
@@ -126,9 +161,11 @@ export class QueueDispatcher implements Dispatcher {
     return this.settledFor(id);
   }
 
+  /** See {@link Dispatcher.readiness}; not ready, with `problem`, when Redis does not answer in time. */
   async readiness(): Promise<Readiness> {
-    const workers = await this.bus.workers();
-    const counts = await this.queue.getJobCounts("waiting", "delayed", "prioritized");
+    const read = await within(Promise.all([this.bus.workers(), this.queue.getJobCounts("waiting", "delayed", "prioritized")]), REDIS_REQUEST_TIMEOUT_MS);
+    if (!read) return { ready: false, active: 0, queued: 0, workers: [], problem: "redis_unreachable" };
+    const [workers, counts] = read.value;
     return {
       ready: workers.some((w) => w.capacity.canAccept.video),
       active: workers.reduce((n, w) => n + w.active, 0),

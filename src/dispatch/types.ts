@@ -17,6 +17,8 @@ export interface Readiness {
   capacity?: CapacitySnapshot;
   /** Each live worker's capacity and running recordings (cluster mode). */
   workers?: { name: string; active: number; capacity: CapacitySnapshot }[];
+  /** Why nothing can be said of the cluster (`redis_unreachable`); absent when all is well. */
+  problem?: string;
 }
 
 export interface Dispatcher {

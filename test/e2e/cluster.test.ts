@@ -61,6 +61,13 @@ async function checkFile(id: string, rec: any, name: string): Promise<string> {
   return file;
 }
 
+/** Downloads the recording's file into the API's test directory; returns its path. */
+async function fileOf(id: string, name: string): Promise<string> {
+  const file = join(api.dir, name);
+  writeFileSync(file, (await api.api("GET", `/v1/recordings/${id}/file`)).body);
+  return file;
+}
+
 describe("cluster", () => {
   test("the API reports the workers and their capacity", async () => {
     const ready = await api.api("GET", "/readyz");
@@ -221,6 +228,34 @@ describe("job reconciler", () => {
     // a gap of a few seconds), the file covers the call from start-up to the stop.
     expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(wall - 6 - (rec.periods - 1) * 8);
     await checkFile(id, rec, "redis-lost.mp4");
+  });
+});
+
+describe("Redis down on the API's request path", () => {
+  test("the API still takes a recording and answers /readyz at once; the recording starts when Redis is back", async () => {
+    await redis.kill();
+    let id: string;
+    try {
+      const t = Date.now();
+      const res = await api.api("POST", "/v1/recordings", { url: page.url, video: VIDEO, maxDurationSeconds: 300 });
+      expect(res.status, res.body.toString()).toBe(201);
+      expect(Date.now() - t).toBeLessThan(8000); // bounded: 3 s for Redis, not "until it is back"
+      id = res.json().id;
+      expect(res.json().status).toBe("queued");
+      const ready = await api.api("GET", "/readyz");
+      expect(ready.status).toBe(503);
+      expect(ready.json().problem).toBe("redis_unreachable");
+    } finally {
+      await redis.start();
+    }
+    const live = await api.waitFor(id, (x) => x.segmentCount >= 2 || TERMINAL.includes(x.status), 60_000);
+    expect(live.status).toBe("recording");
+    expect((await api.api("GET", "/readyz")).status).toBe(200);
+    expect((await api.api("POST", `/v1/recordings/${id}/stop`)).status).toBe(202);
+    const rec = await api.waitFor(id, (x) => TERMINAL.includes(x.status), 90_000);
+    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+    expect(rec.periods).toBe(1);
+    expect(pageFraction(await fileOf(id, "redis-down.mp4"), 1, BG)).toBeGreaterThan(0.5);
   });
 });
 
