@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Queue } from "bullmq";
 import { App, type RecoveryAction } from "../app/index.js";
 import { loadConfig, type Config } from "../config/index.js";
-import { ClusterBus, redisConnection, type RecordJobData } from "../dispatch/queue.js";
+import { ClusterBus, addRecordJob, recordJobState, redisConnection, type RecordJobData } from "../dispatch/queue.js";
 import { RecordingBucket, RecordingMedia, finalize, recordingDir, recordingsInBucket } from "../media/index.js";
 import { RecordingStore, TERMINAL } from "../store/index.js";
 import { errorMessage } from "../util/errors.js";
@@ -42,13 +42,11 @@ async function recoverCluster(config: Config, log: Logger, o: RecoverOptions): P
     const workersAlive = (await new ClusterBus(config.cluster.queue, connection, config.cluster.redisUrl!).workers()).length > 0;
     for (const rec of await store.listUnfinished()) {
       if (rec.status === "delivering") continue; // the API's delivery loop has it
-      const job = await queue.getJob(rec.id);
-      const state = job ? await job.getState() : "missing";
-      const live = !["missing", "completed", "failed", "unknown"].includes(state);
+      const { job, live } = await recordJobState(queue, rec.id);
       if (live && (workersAlive || rec.status === "queued")) continue; // a worker has it or will
       if (o.resume && ["queued", "starting", "recording"].includes(rec.status)) {
         await job?.remove().catch(() => undefined);
-        await queue.add("record", { id: rec.id, kind: rec.options.mode }, { jobId: rec.id, removeOnComplete: true, removeOnFail: 1000 });
+        await addRecordJob(queue, rec.id, rec.options.mode);
         actions.push({ id: rec.id, action: "queued", status: rec.status });
         continue;
       }

@@ -5,7 +5,7 @@
  * that arrives while a recording moves between workers is not lost. Workers announce
  * themselves and their capacity under `{queue}:worker:{name}` with a short expiry.
  */
-import { Queue } from "bullmq";
+import { Queue, type Job } from "bullmq";
 import { Redis } from "ioredis";
 import type { Logger } from "../util/log.js";
 import { errorMessage } from "../util/errors.js";
@@ -34,6 +34,25 @@ async function within<T>(p: Promise<T>, ms: number): Promise<{ value: T } | unde
 export interface RecordJobData {
   id: string;
   kind: RecordingKind;
+}
+
+/**
+ * Adds recording `id`'s job (job id = recording id, so adding it twice adds it once). The one
+ * place the job's options are set: one attempt (a failed run is looked at by the reconciler,
+ * not retried blindly), removed on completion, the last 1000 failures kept for inspection.
+ */
+export function addRecordJob(queue: Queue<RecordJobData>, id: string, kind: RecordingKind): Promise<unknown> {
+  return queue.add("record", { id, kind }, { jobId: id, removeOnComplete: true, removeOnFail: 1000, attempts: 1 });
+}
+
+/** Job states on which no worker will act: the recording needs a new job (`missing`: no job at all). */
+const DEAD_JOB_STATES = new Set(["missing", "completed", "failed", "unknown"]);
+
+/** Recording `id`'s job (if any), its state (`missing` when there is none), and whether a worker will still act on it. */
+export async function recordJobState(queue: Queue<RecordJobData>, id: string): Promise<{ job?: Job<RecordJobData>; state: string; live: boolean }> {
+  const job = await queue.getJob(id);
+  const state = job ? await job.getState() : "missing";
+  return { job, state, live: !DEAD_JOB_STATES.has(state) };
 }
 
 /** What a worker announces (JSON under `{queue}:worker:{name}`). */
@@ -131,7 +150,7 @@ export class QueueDispatcher implements Dispatcher {
    * @throws the queue's error when Redis refuses the job outright.
    */
   async submit(id: string, kind: RecordingKind): Promise<void> {
-    const added = await within(this.queue.add("record", { id, kind }, { jobId: id, removeOnComplete: true, removeOnFail: 1000, attempts: 1 }), REDIS_REQUEST_TIMEOUT_MS);
+    const added = await within(addRecordJob(this.queue, id, kind), REDIS_REQUEST_TIMEOUT_MS);
     if (!added) this.log.warn({ recordingId: id }, "Redis did not answer; the recording is stored and is queued once Redis is back");
   }
 

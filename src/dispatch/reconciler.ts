@@ -19,21 +19,19 @@
 import type { Queue } from "bullmq";
 import type { Logger } from "../util/log.js";
 import { errorMessage } from "../util/errors.js";
-import type { RecordJobData } from "./queue.js";
+import { TERMINAL, type RecordingStatus } from "../store/index.js";
+import { addRecordJob, recordJobState, type RecordJobData } from "./queue.js";
 import type { RecordingKind } from "./capacity.js";
 
 /** How often a recording whose job failed is queued again before the reconciler gives up on it. */
 export const MAX_FAILED_REQUEUES = 5;
 
-/** Job states that no worker acts on: the recording needs a new job. */
-const DEAD = new Set(["missing", "completed", "failed", "unknown"]);
-
 /** What the reconciler reads from the store (a narrow view of `RecordingStore`). */
 export interface ReconcilerStore {
   /** Recordings not yet terminal; `delivering` ones are skipped (the delivery loop has them). */
-  listUnfinished(): Promise<Array<{ id: string; status: string; options: { mode: RecordingKind } }>>;
+  listUnfinished(): Promise<Array<{ id: string; status: RecordingStatus; options: { mode: RecordingKind } }>>;
   /** Re-reads one recording's status (undefined when it was deleted meanwhile). */
-  get(id: string): Promise<{ status: string } | undefined>;
+  get(id: string): Promise<{ status: RecordingStatus } | undefined>;
   addEvent(id: string, type: string, message: string, data?: Record<string, unknown>): Promise<void>;
   /** The recording's timeline (to count earlier re-queues). */
   events(id: string): Promise<Array<{ type: string; data?: Record<string, unknown> | null }>>;
@@ -72,13 +70,12 @@ export class JobReconciler {
     try {
       for (const rec of await this.store.listUnfinished()) {
         if (rec.status === "delivering" || this.abandoned.has(rec.id)) continue;
-        const job = await this.queue.getJob(rec.id);
-        const state = job ? await job.getState() : "missing";
-        if (!DEAD.has(state)) continue;
+        const { job, state, live } = await recordJobState(this.queue, rec.id);
+        if (live) continue;
         seen.add(rec.id);
         if (!this.suspects.has(rec.id)) continue; // first sighting: look again next pass
         const now = await this.store.get(rec.id);
-        if (!now || ["completed", "failed", "aborted", "delivering"].includes(now.status)) continue;
+        if (!now || TERMINAL.includes(now.status) || now.status === "delivering") continue;
         const failedReason = state === "failed" ? job?.failedReason : undefined;
         if (state === "failed") {
           const earlier = (await this.store.events(rec.id)).filter((e) => e.type === "requeued" && e.data?.jobState === "failed").length;
@@ -90,7 +87,7 @@ export class JobReconciler {
           }
         }
         if (job) await job.remove().catch(() => undefined);
-        await this.queue.add("record", { id: rec.id, kind: rec.options.mode }, { jobId: rec.id, removeOnComplete: true, removeOnFail: 1000, attempts: 1 });
+        await addRecordJob(this.queue, rec.id, rec.options.mode);
         seen.delete(rec.id);
         const r: Requeued = { id: rec.id, status: now.status, jobState: state };
         this.log.warn({ recordingId: rec.id, status: now.status, jobState: state, failedReason }, "the recording had no live job (Redis lost it, or its run failed); queued it again");

@@ -19,8 +19,11 @@ import { MeetrecError } from "../util/errors.js";
 import { s3Client } from "../util/s3.js";
 import type { Manifest } from "./manifest.js";
 
-/** Keys (relative to a recording's prefix) that are a manifest: `manifest.json`, `manifests/{epoch}.json`. */
-const MANIFEST_KEY = /^(manifest\.json|manifests\/\d{10}\.json)$/;
+/** A lease holder's manifest, relative to the recording's prefix; zero-padded so that keys sort by epoch. */
+const epochManifest = (epoch: number) => `manifests/${String(epoch).padStart(10, "0")}.json`;
+const EPOCH_MANIFEST = /^manifests\/\d{10}\.json$/;
+/** Whether `rel` (relative to a recording's prefix) is a manifest: `manifest.json` or an epoch's. */
+const isManifest = (rel: string) => rel === "manifest.json" || EPOCH_MANIFEST.test(rel);
 
 /** Ids of the recordings that have a manifest in the bucket (`{prefix}recordings/{id}/manifest.json` or `…/manifests/{epoch}.json`). */
 export async function recordingsInBucket(cfg: SegmentBucket): Promise<string[]> {
@@ -31,7 +34,7 @@ export async function recordingsInBucket(cfg: SegmentBucket): Promise<string[]> 
     const page = await s3Client(cfg).send(new ListObjectsV2Command({ Bucket: cfg.bucket, Prefix: prefix, ContinuationToken: token }));
     for (const o of page.Contents ?? []) {
       const m = /^([^/]+)\/(.+)$/.exec(o.Key!.slice(prefix.length));
-      if (m && MANIFEST_KEY.test(m[2])) ids.add(m[1]);
+      if (m && isManifest(m[2])) ids.add(m[1]);
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
@@ -98,7 +101,7 @@ export class RecordingBucket {
 
   /** Writes this writer's manifest (see module doc for the key). */
   async putManifest(m: Manifest): Promise<void> {
-    const rel = this.epoch === undefined ? "manifest.json" : `manifests/${String(this.epoch).padStart(10, "0")}.json`;
+    const rel = this.epoch === undefined ? "manifest.json" : epochManifest(this.epoch);
     await this.client.send(new PutObjectCommand({
       Bucket: this.cfg.bucket, Key: this.key(rel), Body: JSON.stringify(m, null, 1), ContentType: "application/json",
     }));
@@ -111,7 +114,8 @@ export class RecordingBucket {
   async getManifest(): Promise<Manifest | undefined> {
     const epochs = await this.client.send(new ListObjectsV2Command({ Bucket: this.cfg.bucket, Prefix: this.key("manifests/") }));
     // Keys list in ascending order; a recording has a few epochs, far below one page (1000 keys).
-    const newest = (epochs.Contents ?? []).map((o) => o.Key!).filter((k) => /\/manifests\/\d{10}\.json$/.test(k)).sort().at(-1);
+    const base = this.key("").length;
+    const newest = (epochs.Contents ?? []).map((o) => o.Key!).filter((k) => EPOCH_MANIFEST.test(k.slice(base))).sort().at(-1);
     try {
       const r = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: newest ?? this.key("manifest.json") }));
       return JSON.parse(await r.Body!.transformToString()) as Manifest;
@@ -139,7 +143,7 @@ export class RecordingBucket {
     let n = 0;
     do {
       const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.cfg.bucket, Prefix: prefix, ContinuationToken: token }));
-      const keys = (page.Contents ?? []).map((o) => o.Key!).filter((k) => /^p\d+\/[^/]+$/.test(k.slice(prefix.length)) || MANIFEST_KEY.test(k.slice(prefix.length)));
+      const keys = (page.Contents ?? []).map((o) => o.Key!).filter((k) => /^p\d+\/[^/]+$/.test(k.slice(prefix.length)) || isManifest(k.slice(prefix.length)));
       if (keys.length) {
         await this.client.send(new DeleteObjectsCommand({ Bucket: this.cfg.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
         n += keys.length;

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Queue, Worker } from "bullmq";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { JobReconciler, MAX_FAILED_REQUEUES, type RecordJobData } from "../../src/dispatch/index.js";
-import { redisConnection } from "../../src/dispatch/queue.js";
+import { addRecordJob, redisConnection } from "../../src/dispatch/queue.js";
 import { RecordingStore } from "../../src/store/index.js";
 import { createLogger } from "../../src/util/log.js";
 import { startRedis, type RedisServer } from "../fixtures/services.js";
@@ -39,7 +39,7 @@ test("missing and failed jobs are queued again after two passes; live jobs and e
   const log = createLogger("silent");
   const requeued: string[] = [];
   const rc = new JobReconciler(queue, store, log, (r) => requeued.push(`${r.id}:${r.jobState}`));
-  const add = (id: string) => queue.add("record", { id, kind: "video" }, { jobId: id, removeOnComplete: true, removeOnFail: 1000, attempts: 1 });
+  const add = (id: string) => addRecordJob(queue, id, "video");
 
   await store.create({ id: "lost", backend: "default", options, metadata: {} });
   await store.transition("lost", "starting", { reason: "dispatched" });
@@ -82,7 +82,7 @@ test(`a job that keeps failing is queued again ${MAX_FAILED_REQUEUES} times, the
   // The first test's recordings are in the same store with no job on this queue: look at "doomed" only.
   const sweep = async () => (await rc.sweep()).map((r) => r.id).filter((id) => id === "doomed");
   await store.create({ id: "doomed", backend: "default", options, metadata: {} });
-  await q2.add("record", { id: "doomed", kind: "video" }, { jobId: "doomed", removeOnComplete: true, removeOnFail: 1000, attempts: 1 });
+  await addRecordJob(q2, "doomed", "video");
   const w = new Worker<RecordJobData>("rq2", async () => { throw new Error("cannot read the manifest"); }, { connection: connection() });
   const failed = async () => {
     for (let i = 0; i < 100 && (await (await q2.getJob("doomed"))?.getState()) !== "failed"; i++) await new Promise((r) => setTimeout(r, 50));
