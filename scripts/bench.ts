@@ -194,7 +194,7 @@ async function main() {
   p(`- ${av.map((x) => Math.round(x * 1000)).join(", ")} (median ${Math.round(median(av) * 1000)} ms)\n`);
 
   const meeting = await startMeeting();
-  const server = await startServer({ netns: meeting.netns, env: { MEETREC_LOG_LEVEL: "warn", MEETREC_CONCURRENCY: "1" } });
+  const server = await startServer({ netns: meeting.netns, egress: meeting.egress, env: { MEETREC_LOG_LEVEL: "warn", MEETREC_CONCURRENCY: "1" } });
   try {
     const rows = [
       await pipelineRow(server, meeting, "video 1280×720@30 (default, x264 veryfast 2.5 Mbit/s)", { video: { width: 1280, height: 720, fps: 30 } }),

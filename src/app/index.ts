@@ -9,7 +9,9 @@ import { createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
 import { dirname, join } from "node:path";
-import { SharedPulse, defaultPulseDir, killRegisteredProcesses, type CaptureSession } from "../capture/index.js";
+import { SharedPulse, defaultPulseDir, killRegisteredProcesses, stepOrigins, type CaptureSession, type JoinStep } from "../capture/index.js";
+import { RequestGuard, browserEgressFor, egressError } from "../egress/index.js";
+import { redactUrl } from "../util/redact.js";
 import { mediaRoot, segmentBucket, type Config } from "../config/index.js";
 import { Capacity, InProcessDispatcher, JobReconciler, QueueDispatcher, type Dispatcher, type Readiness } from "../dispatch/index.js";
 import { Metrics } from "../metrics/index.js";
@@ -82,7 +84,7 @@ export class App {
   private constructor(readonly config: Config, readonly store: RecordingStore, readonly log: Logger, private readonly opts: AppOptions, queue?: QueueDispatcher) {
     if (config.talk.allowAll && !config.backends[ALLOW_ALL_BACKEND]) {
       log.warn("talk.allowAll is on: any Talk instance that knows the common secret may record (development only)");
-      config.backends[ALLOW_ALL_BACKEND] = { allowedOrigins: [], delivery: { webhooks: [] }, talk: { url: "http://talk-any.invalid/", secret: config.talk.secret!, maxMessageSize: 1024, skipVerify: false } };
+      config.backends[ALLOW_ALL_BACKEND] = { allowedOrigins: [], allowedRequestOrigins: ["public"], delivery: { webhooks: [] }, talk: { url: "http://talk-any.invalid/", secret: config.talk.secret!, maxMessageSize: 1024, skipVerify: false } };
     }
     this.pulse = new SharedPulse(config.capture.pulseDir ?? defaultPulseDir(), config.capture.pulseaudioPath);
     const capacity = Capacity.fromConfig(config);
@@ -295,10 +297,16 @@ export class App {
 
   /**
    * Creates a recording for `backend` and queues it.
-   * @throws MeetrecError `validation_failed` | `origin_not_allowed` (nothing is created).
+   * @throws MeetrecError `validation_failed` | `origin_not_allowed` | `egress_refused` (nothing is created).
    */
   async create(backend: string, req: RecordingRequest): Promise<Recording> {
     const options = resolveOptions(this.config, backend, req);
+    // The egress policy at the door (the browser enforces it again on every request it makes).
+    const guard = new RequestGuard(browserEgressFor(this.config, backend));
+    for (const url of [options.url, ...stepOrigins(options.join as JoinStep[])]) {
+      const refusal = await guard.navigationRefusal(url);
+      if (refusal) throw egressError(redactUrl(url), refusal);
+    }
     const rec = await this.store.create({ id: randomUUID(), backend, options, metadata: req.metadata ?? {} });
     this.log.info({ recordingId: rec.id, backend, origin: new URL(options.url).origin, mode: options.mode, browser: options.browser }, "recording created");
     await this.dispatcher.submit(rec.id, options.mode);

@@ -24,12 +24,18 @@ export interface BrowserOptions {
   env: Record<string, string>;
   /** Accept invalid TLS certificates (self-signed test instances only). */
   acceptInsecureCerts?: boolean;
+  /** Port of the egress proxy on 127.0.0.1 every connection of the browser goes through (loopback included). */
+  proxyPort: number;
 }
 
-/** Chromium switches: kiosk, autoplay, fake devices, and no calls home. */
-export function chromiumArgs(o: Pick<BrowserOptions, "width" | "height">, asRoot: boolean): string[] {
+/**
+ * Chromium switches: kiosk, autoplay, fake devices, no calls home, and every connection through
+ * the egress proxy (`<-loopback>` removes Chromium's implicit bypass of localhost).
+ */
+export function chromiumArgs(o: Pick<BrowserOptions, "width" | "height" | "proxyPort">, asRoot: boolean): string[] {
   return [
     ...(asRoot ? ["--no-sandbox"] : []),
+    `--proxy-server=http://127.0.0.1:${o.proxyPort}`, "--proxy-bypass-list=<-loopback>",
     "--kiosk", `--window-size=${o.width},${o.height}`, "--window-position=0,0", "--start-fullscreen",
     "--autoplay-policy=no-user-gesture-required",
     "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
@@ -65,6 +71,26 @@ export const FIREFOX_PREFS: Record<string, unknown> = {
   "browser.tabs.warnOnClose": false,
   "browser.sessionstore.resume_from_crash": false,
 };
+
+/**
+ * Firefox preferences that send every connection through the egress proxy on `port`: HTTP,
+ * TLS and WebSockets, loopback included (`allow_hijacking_localhost`), never directly when the
+ * proxy refuses (`failover_direct`).
+ */
+export function firefoxProxyPrefs(port: number): Record<string, unknown> {
+  return {
+    "network.proxy.type": 1,
+    "network.proxy.http": "127.0.0.1", "network.proxy.http_port": port,
+    "network.proxy.ssl": "127.0.0.1", "network.proxy.ssl_port": port,
+    "network.proxy.share_proxy_settings": true,
+    "network.proxy.no_proxies_on": "",
+    "network.proxy.allow_hijacking_localhost": true,
+    "network.proxy.failover_direct": false,
+    "network.proxy.socks_remote_dns": true,
+    "network.dns.disablePrefetch": true,
+    "network.prefetch-next": false,
+  };
+}
 
 /** A launched browser and its one page. */
 export class RecorderBrowser {
@@ -106,7 +132,7 @@ export class RecorderBrowser {
           userDataDir: o.profileDir,
           defaultViewport: null,
           args: ["--kiosk", `--width=${o.width}`, `--height=${o.height}`],
-          extraPrefsFirefox: FIREFOX_PREFS,
+          extraPrefsFirefox: { ...FIREFOX_PREFS, ...firefoxProxyPrefs(o.proxyPort) },
           env,
           protocolTimeout: 60000,
           acceptInsecureCerts: o.acceptInsecureCerts ?? false,

@@ -16,6 +16,8 @@ import { XvfbDisplay } from "./display.js";
 import { Encoder, type ClosedSegment, type EncoderExit } from "./encoder.js";
 import { runJoinSteps, type JoinStep } from "./join.js";
 import { registerProcesses } from "./orphans.js";
+import { enforceRequestPolicy, type BlockedRequest } from "./request-policy.js";
+import { EgressProxy, RequestGuard, egressError, type BrowserEgress, type EgressRefusal } from "../egress/index.js";
 import type { Page } from "puppeteer-core";
 
 /**
@@ -47,6 +49,8 @@ export interface SessionOptions {
   acceptInsecureCerts?: boolean;
   /** Reason recorded for the first period (`start`; `resume` when continuing a recording). */
   firstPeriodReason?: string;
+  /** Where the browser may go (the backend's origin lists and the egress policy); enforced on every request. */
+  egress: BrowserEgress;
 }
 
 /** Callbacks through which the session hands over what it captures. All are awaited in order. */
@@ -92,6 +96,12 @@ export class CaptureSession {
   private probing?: RecorderBrowser;
   private rejoining = false;
   private pending = 0;
+  private guard?: RequestGuard;
+  private proxy?: EgressProxy;
+  /** The first refused top-level navigation: the recording cannot go on. */
+  private blocked?: MeetrecError;
+  /** Refusals already put on the timeline, by what was refused (one event each). */
+  private readonly reported = new Set<string>();
 
   constructor(private readonly o: SessionOptions, private readonly hooks: SessionHooks) {}
 
@@ -118,6 +128,8 @@ export class CaptureSession {
       log.debug({ display: this.display.name }, "display started");
       this.sink = await this.adopt(o.pulse.createSink(`meetrec_${o.recordingId.replace(/[^a-zA-Z0-9]/g, "").slice(0, 32)}`));
       this.abortIfStopped(signal);
+      this.guard = new RequestGuard(o.egress);
+      this.proxy = await this.adopt(EgressProxy.start(this.guard, (hp, refusal) => this.onProxyRefused(hp, refusal)));
       await this.launchAndJoin(signal);
       await this.startEncoder(o.firstPeriodReason ?? "start");
       this.startWatchdog();
@@ -140,7 +152,9 @@ export class CaptureSession {
       executablePath: o.browser === "chromium" ? o.capture.chromiumPath : o.capture.firefoxPath,
       display: this.display!.name, width, height,
       profileDir: this.profileDir(this.browserRestarts), env: this.sink!.env(), acceptInsecureCerts: o.acceptInsecureCerts,
+      proxyPort: this.proxy!.port,
     }));
+    await enforceRequestPolicy(this.browser.page, this.guard!, (b) => this.onBlocked(b));
     const launched = this.browser;
     launched.browser.on("disconnected", () => {
       if (!this.stopping && this.encoder && this.browser === launched) void this.onBrowserLost();
@@ -154,7 +168,7 @@ export class CaptureSession {
     });
     log.debug({ browser: o.browser, pid: this.browser.pid }, "browser started");
     this.abortIfStopped(signal);
-    {
+    try {
       let status: number | undefined;
       try {
         status = (await this.browser.page.goto(o.url, { waitUntil: "load", timeout: o.capture.pageLoadTimeoutMs }))?.status();
@@ -169,9 +183,38 @@ export class CaptureSession {
       this.abortIfStopped(signal);
       if (o.adapter) await o.adapter.join(this.browser.page, signal);
       this.abortIfStopped(signal);
+    } catch (err) {
+      throw this.blocked ?? err; // a refused navigation is why the page or a step failed
     }
+    if (this.blocked) throw this.blocked;
     this.pageAliveAt = Date.now();
     this.register();
+  }
+
+  /**
+   * A top-level navigation was refused: the page cannot show the meeting any more. While
+   * joining, the join fails with this error; while recording, the session fails (the media so
+   * far is kept). Either way the blocked URL (redacted) is on the timeline.
+   */
+  private onBlocked(b: BlockedRequest): void {
+    const key = `${b.navigation ? "nav" : "req"} ${b.url}`;
+    if (!this.reported.has(key) && this.reported.size < 100) {
+      this.reported.add(key);
+      this.hooks.event(b.navigation ? "navigation_blocked" : "request_blocked", `The recorder's page was stopped from ${b.navigation ? "opening" : "loading"} ${b.url}: ${b.refusal.message}`, { url: b.url, rule: b.refusal.rule });
+      this.o.log.warn({ url: b.url, rule: b.refusal.rule, navigation: b.navigation }, "request blocked by the egress policy");
+    }
+    if (!b.navigation || this.blocked || this.stopping) return;
+    this.blocked = egressError(b.url, b.refusal);
+    if (this.encoder) this.hooks.failed(this.blocked);
+  }
+
+  /** The egress proxy refused a connection (a WebSocket, a rebinding name, a worker's fetch …). */
+  private onProxyRefused(hostPort: string, refusal: EgressRefusal): void {
+    const key = `proxy ${hostPort}`;
+    if (this.reported.has(key) || this.reported.size >= 100) return;
+    this.reported.add(key);
+    this.hooks.event("request_blocked", `The recorder's browser was stopped from connecting to ${hostPort}: ${refusal.message}`, { host: hostPort, rule: refusal.rule });
+    this.o.log.warn({ host: hostPort, rule: refusal.rule }, "connection refused by the egress proxy");
   }
 
   /**
@@ -379,6 +422,7 @@ export class CaptureSession {
       await this.browser?.close().catch(() => undefined);
       await this.sink?.close().catch(() => undefined);
       await this.display?.close().catch(() => undefined);
+      await this.proxy?.close();
       for (let i = 0; i <= this.browserRestarts; i++) rmSync(this.profileDir(i), { recursive: true, force: true });
     })();
     return this.closing;

@@ -7,6 +7,7 @@ import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync } from "nod
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { App, RecordingRequest } from "../app/index.js";
+import { stepOrigins } from "../capture/index.js";
 import { loadConfig, parseConfig } from "../config/index.js";
 import { TERMINAL, type Recording } from "../store/index.js";
 import { MeetrecError } from "../util/errors.js";
@@ -50,7 +51,6 @@ export interface RecordSummary {
 export async function record(url: string, o: RecordOptions): Promise<number> {
   const base = loadConfig(o.config);
   const dataDir = mkdtempSync(join(tmpdir(), "meetrec-record-"));
-  const config = parseConfig({ ...base, dataDir, concurrency: 1, backends: { cli: { apiKey: "cli-local-only-not-served" } } });
   const num = (v: string | undefined, name: string) => {
     if (v === undefined) return undefined;
     const n = Number(v);
@@ -74,6 +74,10 @@ export async function record(url: string, o: RecordOptions): Promise<number> {
   if (!parsed.success) {
     throw new MeetrecError("validation_failed", parsed.error.issues.map((i) => `${i.path.join(".") || "argument"}: ${i.message}`).join("; "));
   }
+  // The operator typed the URL (and the join steps): their origins are named, so a page on this
+  // machine or the local network can be recorded; what the page loads is held to the egress policy.
+  const named = [...new Set([parsed.data.url, ...stepOrigins(parsed.data.join ?? [])].map((u) => new URL(u).origin))];
+  const config = parseConfig({ ...base, dataDir, concurrency: 1, backends: { cli: { apiKey: "cli-local-only-not-served", allowedOrigins: named } } });
   const log = createLogger(process.env.MEETREC_LOG_LEVEL ?? (o.json ? "warn" : config.logLevel === "info" ? "warn" : config.logLevel));
   const app = await App.start(config, log);
   let rec = await app.create("cli", parsed.data);

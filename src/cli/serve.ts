@@ -16,7 +16,7 @@ export async function serve(opts: { config?: string; role?: "embedded" | "api" }
   const keyFile = ensureDefaultBackend(config);
   if (keyFile) log.info({ keyFile }, "no backend configured: created backend \"default\"; its API key is in this file");
   for (const [name, b] of Object.entries(config.backends)) {
-    if (b.apiKey && b.allowedOrigins.length === 0) log.warn({ backend: name }, "backend has no allowedOrigins: its key holder can make the recorder open any web page");
+    if (b.apiKey && b.allowedOrigins.length === 0) log.warn({ backend: name }, "backend has no allowedOrigins: its key holder can make the recorder open any public web page (the egress policy keeps it off loopback, link-local and private addresses)");
   }
   const app = await App.start(config, log, { role: opts.role ?? "embedded" });
   const server = await buildServer(app, log);

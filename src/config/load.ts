@@ -120,6 +120,6 @@ export function ensureDefaultBackend(cfg: Config): string | undefined {
     writeFileSync(file, key + "\n", { mode: 0o600 });
     chmodSync(file, 0o600);
   }
-  cfg.backends.default = { apiKey: key, allowedOrigins: [], delivery: { webhooks: [] } };
+  cfg.backends.default = { apiKey: key, allowedOrigins: [], allowedRequestOrigins: ["public"], delivery: { webhooks: [] } };
   return file;
 }

@@ -3,6 +3,7 @@
  * so that `meetrec serve` works with no file at all.
  */
 import { z } from "zod";
+import { isAllowEntry } from "../egress/index.js";
 
 /** Video capture settings: frame size in px, frame rate in fps, target bitrate in kbit/s. */
 export const VideoSettings = z.strictObject({
@@ -118,10 +119,18 @@ export const BackendConfig = z.strictObject({
   /** This backend is a Nextcloud Talk instance (recording-server protocol at /api/v1). */
   talk: TalkBackend.optional(),
   /**
-   * Origins (`https://meet.example.com`) meeting URLs may be on; empty = any origin
-   * (meetrec then warns at start: a key holder can make the recorder open any page).
+   * Origins (`https://meet.example.com`) the recorder's page may be on: the meeting URL, `goto`
+   * steps, and every later top-level navigation (redirects, links, scripts) — enforced on the
+   * browser's own traffic. Empty = any origin the egress policy allows (public addresses, plus
+   * `egress.allow`). Origins named here are allowed even on private or loopback addresses.
    */
-  allowedOrigins: z.array(z.string().url()).default([]),
+  allowedOrigins: z.array(z.url({ protocol: /^https?$/, error: "must be an http or https origin" })).default([]),
+  /**
+   * Origins the page may load from (frames, scripts, XHR/fetch, WebSockets, media) besides its
+   * own: `public` (default) = any origin the egress policy allows. Origins named here are
+   * allowed even on private or loopback addresses (e.g. a Janus or signaling server).
+   */
+  allowedRequestOrigins: z.array(z.union([z.literal("public"), z.url({ protocol: /^(https?|wss?)$/, error: "must be public or an http(s)/ws(s) origin" })])).default(["public"]),
   /** Overrides of the default video settings for this backend's recordings. */
   video: VideoSettings.partial().optional(),
   /** Longest recording this backend may ask for, in seconds. */
@@ -273,6 +282,15 @@ export const Config = z.strictObject({
      * (Redis lost it, or a worker's run failed), ms; one is queued again after two such passes.
      */
     reconcileIntervalMs: z.number().int().min(500).max(600000).default(5000),
+  }).prefault({}),
+  /**
+   * Egress policy for the recorder's browser and meetrec's own requests (Talk, webhooks): after
+   * DNS resolution, loopback, link-local, cloud-metadata, unspecified, multicast, reserved and
+   * private addresses are refused, except origins a backend names and what `allow` lists.
+   */
+  egress: z.strictObject({
+    /** CIDRs (`10.0.0.0/8`), addresses, host names (`meet.internal`) or `*.suffix` wildcards the policy lets through. */
+    allow: z.array(z.string().refine(isAllowEntry, "must be a CIDR, an IP address, a host name or *.suffix")).default([]),
   }).prefault({}),
   backends: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/, "backend names are letters, digits, - and _"), BackendConfig).default({}),
 });

@@ -16,7 +16,8 @@ import { deliverToSpool } from "./spool.js";
 import { uploadToS3 } from "./s3.js";
 import { emailRecipient, sendRecordingMail } from "./email.js";
 import { sendWebhook, type WebhookEvent } from "./webhook.js";
-import { sendTalkCallback, talkFileName, uploadRecordingToTalk, type TalkInfo } from "../talk/index.js";
+import { ALLOW_ALL_BACKEND, sendTalkCallback, talkFileName, uploadRecordingToTalk, type TalkInfo } from "../talk/index.js";
+import { EgressPolicy } from "../egress/index.js";
 
 /** What the service needs from the process around it. */
 export interface DeliveryDeps {
@@ -87,8 +88,11 @@ export class DeliveryService {
   private readonly inFlight = new Set<string>();
   private running: Promise<void> = Promise.resolve();
   private closed = false;
+  /** The egress policy outgoing deliveries are held to (`egress.allow`). */
+  private readonly egress: EgressPolicy;
 
   constructor(private readonly deps: DeliveryDeps) {
+    this.egress = new EgressPolicy(deps.config.egress.allow);
     deps.store.onTransition((rec, from) => {
       void this.onTransition(rec, from).catch((err) => deps.log.error({ recordingId: rec.id, err: errorMessage(err) }, "could not queue deliveries"));
     });
@@ -183,19 +187,21 @@ export class DeliveryService {
       const name = d.target.slice("webhook:".length);
       const w = backend.delivery.webhooks.find((x, i) => (x.name ?? String(i)) === name);
       if (!w) throw new Error(`webhook ${name} is no longer configured for backend ${rec.backend}`);
-      return sendWebhook(w, d.id, d.payload as WebhookEvent, this.deps.config.delivery.attemptTimeoutMs);
+      return sendWebhook(w, d.id, d.payload as WebhookEvent, this.deps.config.delivery.attemptTimeoutMs, this.egress);
     }
     if (d.target === "talk:callback" || d.target === "talk:upload") {
       const t = rec.metadata.talk as TalkInfo | undefined;
       if (!backend.talk || !t) throw new Error(`recording ${rec.id} has no Talk backend or conversation`);
       const timeoutMs = this.deps.config.delivery.attemptTimeoutMs;
-      if (d.target === "talk:callback") return sendTalkCallback(backend.talk.secret, t.backendUrl, d.payload, timeoutMs, backend.talk.skipVerify);
+      // A configured Talk instance was named by the operator; under talk.allowAll the URL came with the request.
+      const conn = { egress: this.egress, named: rec.backend !== ALLOW_ALL_BACKEND, skipVerify: backend.talk.skipVerify };
+      if (d.target === "talk:callback") return sendTalkCallback(backend.talk.secret, t.backendUrl, d.payload, timeoutMs, conn);
       const file = await this.deps.filePath(rec);
       const ext = file.slice(file.lastIndexOf(".") + 1);
       return uploadRecordingToTalk({
         secret: backend.talk.secret, backendUrl: t.backendUrl, token: t.token, owner: t.owner, file,
         fileName: talkFileName(new Date(rec.startedAt ?? rec.createdAt), ext),
-        contentType: rec.options.mode === "audio" ? "audio/mp4" : "video/mp4", timeoutMs: Math.max(timeoutMs, 600_000), skipVerify: backend.talk.skipVerify,
+        contentType: rec.options.mode === "audio" ? "audio/mp4" : "video/mp4", timeoutMs: Math.max(timeoutMs, 600_000), conn,
       });
     }
     if (d.target === "s3") {

@@ -6,6 +6,7 @@
  */
 import { Webhook } from "standardwebhooks";
 import type { WebhookTarget } from "../config/index.js";
+import { egressDispatcher, type EgressPolicy } from "../egress/index.js";
 
 /** The body of every webhook: `{type, timestamp, data}` (Standard Webhooks payload structure). */
 export interface WebhookEvent {
@@ -16,10 +17,11 @@ export interface WebhookEvent {
 
 /**
  * POSTs `event` to `target.url`. `msgId` is stable across retries of the same event, so a
- * receiver can drop duplicates. Resolves on any 2xx.
+ * receiver can drop duplicates. Resolves on any 2xx. Redirects are not followed; the connection
+ * goes through `egress` (the URL is named by the operator, so any address is allowed).
  * @throws Error naming the HTTP status (and the start of the answer) or the network error.
  */
-export async function sendWebhook(target: WebhookTarget, msgId: string, event: WebhookEvent, timeoutMs: number): Promise<string> {
+export async function sendWebhook(target: WebhookTarget, msgId: string, event: WebhookEvent, timeoutMs: number, egress: EgressPolicy): Promise<string> {
   const body = JSON.stringify(event);
   const now = new Date();
   const signature = new Webhook(target.secret).sign(msgId, now, body);
@@ -37,7 +39,9 @@ export async function sendWebhook(target: WebhookTarget, msgId: string, event: W
       body,
       signal: AbortSignal.timeout(timeoutMs),
       redirect: "manual",
-    });
+      // The operator wrote this URL into the configuration: named, so allowed on any address.
+      dispatcher: egressDispatcher(egress, target.url, { named: true }),
+    } as RequestInit);
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     throw new Error(`${new URL(target.url).origin} unreachable: ${cause?.code ?? cause?.message ?? (err as Error).message}`);

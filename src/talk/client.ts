@@ -4,7 +4,7 @@
  * `Talk-Recording-Random`, `Talk-Recording-Checksum` and a `User-Agent` naming meetrec.
  */
 import { openAsBlob } from "node:fs";
-import { Agent } from "undici";
+import { egressDispatcher, type EgressPolicy } from "../egress/index.js";
 import { talkChecksum, talkRandom } from "./hmac.js";
 
 export const USER_AGENT = "meetrec/0.1.0 (Nextcloud Talk recording server)";
@@ -17,17 +17,26 @@ export class TalkRequestError extends Error {
   }
 }
 
-/** One connection pool that skips certificate verification, for backends with `skipVerify`. */
-let insecure: Agent | undefined;
+/**
+ * How requests reach a Talk instance: through the egress policy (`named`: a Talk backend of the
+ * configuration, allowed on any address; Talk URLs that arrive in requests under `talk.allowAll`
+ * are not), optionally without TLS verification (`skipVerify`, self-signed test instances only).
+ */
+export interface TalkConnection {
+  egress: EgressPolicy;
+  named: boolean;
+  skipVerify?: boolean;
+}
 
-async function send(url: string, init: RequestInit, timeoutMs: number, skipVerify = false): Promise<Response> {
+async function send(url: string, init: RequestInit, timeoutMs: number, conn: TalkConnection): Promise<Response> {
   let res: Response;
   try {
-    const dispatcher = skipVerify ? (insecure ??= new Agent({ connect: { rejectUnauthorized: false } })) : undefined;
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: "manual", ...(dispatcher ? { dispatcher } : {}) } as RequestInit);
+    const dispatcher = egressDispatcher(conn.egress, url, { named: conn.named, skipVerify: conn.skipVerify });
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: "manual", dispatcher } as RequestInit);
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new TalkRequestError(`Talk at ${new URL(url).origin} unreachable: ${cause?.code ?? cause?.message ?? (err as Error).message}`, 0);
+    const why = cause?.code === "EGRESS_REFUSED" || (err as { code?: string }).code === "egress_refused" ? cause?.message ?? (err as Error).message : cause?.code ?? cause?.message ?? (err as Error).message;
+    throw new TalkRequestError(`Talk at ${new URL(url).origin} unreachable: ${why}`, 0);
   }
   if (res.status >= 200 && res.status < 300) return res;
   const text = await res.text().catch(() => "");
@@ -53,11 +62,11 @@ function headers(secret: string, signed: string | Buffer): Record<string, string
  * `{backendUrl}/ocs/v2.php/apps/spreed/api/v1/recording/backend`; checksum over the JSON body.
  * @throws TalkRequestError on any non-2xx answer or network error.
  */
-export async function sendTalkCallback(secret: string, backendUrl: string, body: unknown, timeoutMs: number, skipVerify = false): Promise<string> {
+export async function sendTalkCallback(secret: string, backendUrl: string, body: unknown, timeoutMs: number, conn: TalkConnection): Promise<string> {
   const json = JSON.stringify(body);
   const res = await send(`${backendUrl}/ocs/v2.php/apps/spreed/api/v1/recording/backend`, {
     method: "POST", headers: { ...headers(secret, json), "Content-Type": "application/json" }, body: json,
-  }, timeoutMs, skipVerify);
+  }, timeoutMs, conn);
   return `HTTP ${res.status}`;
 }
 
@@ -71,7 +80,7 @@ export function talkFileName(startedAt: Date, ext: string): string {
 /** Size of a WebDAV chunk: Nextcloud's chunking v2 wants ≥ 5 MiB for all but the last. */
 export const CHUNK_BYTES = 10 * 1024 * 1024;
 
-interface UploadArgs { secret: string; backendUrl: string; token: string; owner: string; file: string; fileName: string; contentType: string; timeoutMs: number; skipVerify?: boolean }
+interface UploadArgs { secret: string; backendUrl: string; token: string; owner: string; file: string; fileName: string; contentType: string; timeoutMs: number; conn: TalkConnection }
 
 /**
  * Uploads in chunks (newer Talk): `request-upload` → WebDAV chunking v2 on the returned
@@ -86,7 +95,7 @@ export async function uploadChunked(o: UploadArgs, chunkBytes = CHUNK_BYTES): Pr
   try {
     const res = await send(`${api}/request-upload`, {
       method: "POST", headers: { ...headers(o.secret, o.token), "Content-Type": "application/json" }, body: JSON.stringify({ owner: o.owner, fileName: o.fileName }),
-    }, o.timeoutMs, o.skipVerify);
+    }, o.timeoutMs, o.conn);
     share = ((await res.json()) as { ocs: { data: typeof share } }).ocs.data;
   } catch (err) {
     if (err instanceof TalkRequestError && err.status === 404) return undefined;
@@ -101,15 +110,15 @@ export async function uploadChunked(o: UploadArgs, chunkBytes = CHUNK_BYTES): Pr
     "OC-Total-Length": String(blob.size),
     "User-Agent": USER_AGENT,
   };
-  await send(uploadDir, { method: "MKCOL", headers: dav }, o.timeoutMs, o.skipVerify);
+  await send(uploadDir, { method: "MKCOL", headers: dav }, o.timeoutMs, o.conn);
   for (let n = 1, at = 0; at < blob.size || n === 1; n++, at += chunkBytes) {
-    await send(`${uploadDir}/${n}`, { method: "PUT", headers: { ...dav, "Content-Type": "application/octet-stream" }, body: blob.slice(at, at + chunkBytes) }, o.timeoutMs, o.skipVerify);
+    await send(`${uploadDir}/${n}`, { method: "PUT", headers: { ...dav, "Content-Type": "application/octet-stream" }, body: blob.slice(at, at + chunkBytes) }, o.timeoutMs, o.conn);
     if (at + chunkBytes >= blob.size) break;
   }
-  await send(`${uploadDir}/.file`, { method: "MOVE", headers: dav }, o.timeoutMs, o.skipVerify);
+  await send(`${uploadDir}/.file`, { method: "MOVE", headers: dav }, o.timeoutMs, o.conn);
   const res = await send(`${api}/store`, {
     method: "POST", headers: { ...headers(o.secret, o.token), "Content-Type": "application/json" }, body: JSON.stringify({ owner: o.owner, fileName: share.fileName }),
-  }, o.timeoutMs, o.skipVerify);
+  }, o.timeoutMs, o.conn);
   return `uploaded in ${Math.max(1, Math.ceil(blob.size / chunkBytes))} chunk(s) as "${share.fileName}" (HTTP ${res.status})`;
 }
 
@@ -147,6 +156,6 @@ export async function uploadToTalk(o: UploadArgs): Promise<string> {
   form.set("file", new File([await openAsBlob(o.file)], o.fileName, { type: o.contentType }));
   const res = await send(`${o.backendUrl}/ocs/v2.php/apps/spreed/api/v1/recording/${encodeURIComponent(o.token)}/store`, {
     method: "POST", headers: headers(o.secret, o.token), body: form,
-  }, o.timeoutMs, o.skipVerify);
+  }, o.timeoutMs, o.conn);
   return `uploaded as "${o.fileName}" (HTTP ${res.status})`;
 }

@@ -8,6 +8,7 @@ export type ErrorCode =
   | "bad_request"
   | "validation_failed"
   | "origin_not_allowed"
+  | "egress_refused"
   | "unauthorized"
   | "not_found"
   | "conflict"
@@ -45,6 +46,7 @@ function defaultStatus(code: ErrorCode): number {
     case "bad_request": return 400;
     case "validation_failed": return 422;
     case "origin_not_allowed": return 422;
+    case "egress_refused": return 422;
     case "unauthorized": return 401;
     case "not_found": return 404;
     case "conflict": return 409;

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { CaptureSession, type JoinStep, type PlatformAdapter, type PulseServer } from "../capture/index.js";
 import { mediaRoot, segmentBucket, type Config } from "../config/index.js";
 import { fileTargets } from "../delivery/index.js";
+import { browserEgressFor } from "../egress/index.js";
 import { RecordingBucket, RecordingMedia, SegmentMirror, captureOrigin, finalize, manifestBytes, manifestDurationMs, manifestSegmentCount, periodGapMs, type FinalFile } from "../media/index.js";
 import type { EndReason, Recording, RecordingFile, RecordingStore } from "../store/index.js";
 import { MeetrecError, errorMessage } from "../util/errors.js";
@@ -266,7 +267,7 @@ export class RecordingJob {
       session = new CaptureSession({
         recordingId: rec.id, url: o.url, join: o.join as JoinStep[], mode: o.mode, browser: o.browser, video: o.video,
         capture: config.capture, workDir, pulse: await this.deps.pulse(), log: this.log, adapter: this.deps.adapterFor?.(rec), acceptInsecureCerts: o.acceptInsecureCerts,
-        firstPeriodReason: resuming ? "resume" : "start",
+        firstPeriodReason: resuming ? "resume" : "start", egress: browserEgressFor(config, rec.backend),
       }, {
         beginPeriod: async (reason, startedAt) => {
           const index = await m.beginPeriod(reason, startedAt);

@@ -35,7 +35,7 @@ beforeAll(async () => {
   page = await startSyncPage();
   receiver = await startWebhookReceiver(SECRET);
   cluster = await startCluster(["w1", "w2"], {
-    backends: { default: { apiKey: "test-key-0123456789abcdef", delivery: { webhooks: [{ name: "platform", url: receiver.url, secret: SECRET }] } } },
+    backends: { default: { apiKey: "test-key-0123456789abcdef", allowedOrigins: [page.origin], delivery: { webhooks: [{ name: "platform", url: receiver.url, secret: SECRET }] } } },
   });
   ({ api, redis, config, workers } = cluster);
 }, 120_000);

@@ -29,7 +29,7 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), "meetrec-delivery-"));
   spoolRoot = join(dir, "spool");
   writeFileSync(spoolRoot, "a file where the spool directory should be: delivery must fail until it is gone");
-  server = await startServer({ config: {
+  server = await startServer({ egress: { allowedOrigins: [page.origin] }, config: {
     delivery: { retry: { initialDelayMs: 300, maxDelayMs: 1000, factor: 2 }, pollIntervalMs: 100 },
     backends: {
       default: {

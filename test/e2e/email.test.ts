@@ -32,7 +32,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => smtp.listen(0, "127.0.0.1", r));
   const port = (smtp.server.address() as { port: number }).port;
-  server = await startServer({ config: {
+  server = await startServer({ egress: { allowedOrigins: [page.origin] }, config: {
     publicUrl: "https://rec.example.com",
     delivery: { retry: { initialDelayMs: 300, maxDelayMs: 1000, factor: 2 }, pollIntervalMs: 100 },
     backends: { default: { apiKey: "test-key-0123456789abcdef", delivery: { email: { smtp: { host: "127.0.0.1", port, secure: false }, from: "meetrec <rec@example.com>" } } } },

@@ -16,7 +16,7 @@ let server: TestServer;
 
 beforeAll(async () => {
   meeting = await startMeeting();
-  server = await startServer({ netns: meeting.netns });
+  server = await startServer({ netns: meeting.netns, egress: meeting.egress });
 }, 120_000);
 
 afterAll(async () => {

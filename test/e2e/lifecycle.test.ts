@@ -20,7 +20,7 @@ let server: TestServer;
 
 beforeAll(async () => {
   page = await startSyncPage();
-  server = await startServer({ env: { MEETREC_CONCURRENCY: "1", MEETREC_CAPTURE__PAGE_LOAD_TIMEOUT_MS: "3000" } });
+  server = await startServer({ egress: { allowedOrigins: [page.origin] }, env: { MEETREC_CONCURRENCY: "1", MEETREC_CAPTURE__PAGE_LOAD_TIMEOUT_MS: "3000" } });
 });
 afterAll(async () => {
   await server?.stop();
@@ -134,7 +134,7 @@ describe("recording a local page", () => {
 
 describe("an encoder that keeps dying", () => {
   test("past maxEncoderRestarts the recording ends failed/encoder_failed, with what was captured finalized", async () => {
-    const s = await startServer({ env: { MEETREC_CAPTURE__MAX_ENCODER_RESTARTS: "1" } });
+    const s = await startServer({ egress: { allowedOrigins: [page.origin] }, env: { MEETREC_CAPTURE__MAX_ENCODER_RESTARTS: "1" } });
     try {
       const id = (await s.api("POST", "/v1/recordings", { url: page.url, video: { width: 640, height: 360, fps: 15 } })).json().id;
       for (let period = 1; period <= 2; period++) {
@@ -207,7 +207,7 @@ describe("a tab that crashes mid-recording", () => {
 
 describe("a browser that crashes past maxBrowserRestarts", () => {
   test("ends failed/browser_failed with what was captured finalized", async () => {
-    const s = await startServer({ env: { MEETREC_CAPTURE__MAX_BROWSER_RESTARTS: "0" } });
+    const s = await startServer({ egress: { allowedOrigins: [page.origin] }, env: { MEETREC_CAPTURE__MAX_BROWSER_RESTARTS: "0" } });
     try {
       const { id } = (await s.api("POST", "/v1/recordings", { url: page.url, video: { width: 480, height: 270, fps: 15 } })).json();
       const live = await s.waitFor(id, (x) => x.segmentCount >= 2 || TERMINAL.includes(x.status), 60_000);
@@ -262,7 +262,7 @@ describe("a hung page and a hung encoder (watchdog)", () => {
 
 describe("a server killed mid-recording (kill -9, capture processes left behind)", () => {
   test("after restart the live recording resumes in a new period; one past its limit is finalized; the old processes are gone", async () => {
-    const s1 = await startServer();
+    const s1 = await startServer({ egress: { allowedOrigins: [page.origin] } });
     let s2: TestServer | undefined;
     try {
       const video = { width: 480, height: 270, fps: 15 };
@@ -278,7 +278,7 @@ describe("a server killed mid-recording (kill -9, capture processes left behind)
       // Let the short one run past its limit while meetrec is down.
       const shortOrigin = Date.parse(shortLive.startedAt);
       await new Promise((r) => setTimeout(r, Math.max(0, shortOrigin + 12_000 - Date.now())));
-      s2 = await startServer({ env: { MEETREC_DATA_DIR: s1.dataDir } });
+      s2 = await startServer({ egress: { allowedOrigins: [page.origin] }, env: { MEETREC_DATA_DIR: s1.dataDir } });
       const finalized = await s2.waitFor(short, (x) => TERMINAL.includes(x.status), 30_000);
       expect(finalized).toMatchObject({ status: "completed", endReason: "limit_reached" });
       expect(finalized.file.durationSeconds).toBeGreaterThanOrEqual(2);
@@ -324,7 +324,7 @@ describe("meetrec recover", () => {
   });
 
   test("refuses while serve uses the data directory; after a kill -9 finalizes the live recording and media the store does not know", async () => {
-    const s1 = await startServer();
+    const s1 = await startServer({ egress: { allowedOrigins: [page.origin] } });
     try {
       const id = (await s1.api("POST", "/v1/recordings", { url: page.url, video: { width: 480, height: 270, fps: 15 } })).json().id;
       const live = await s1.waitFor(id, (x) => x.segmentCount >= 3, 60_000);
@@ -348,7 +348,7 @@ describe("meetrec recover", () => {
       for (const pid of Object.values(live.events.find((e: any) => e.status === "recording").data.pids) as number[]) {
         expect(running(pid), `capture process ${pid} left by the killed server`).toBe(false);
       }
-      const s2 = await startServer({ env: { MEETREC_DATA_DIR: s1.dataDir } });
+      const s2 = await startServer({ egress: { allowedOrigins: [page.origin] }, env: { MEETREC_DATA_DIR: s1.dataDir } });
       try {
         const rec = (await s2.api("GET", `/v1/recordings/${id}`)).json();
         expect(rec).toMatchObject({ status: "completed", endReason: "stopped" });
@@ -371,7 +371,7 @@ describe("disk guard", () => {
     let s: TestServer | undefined;
     try {
       const reserve = 1024 * 1024;
-      s = await startServer({ dataDir, env: { MEETREC_CAPTURE__DISK_RESERVE_BYTES: String(reserve) } });
+      s = await startServer({ dataDir, egress: { allowedOrigins: [page.origin] }, env: { MEETREC_CAPTURE__DISK_RESERVE_BYTES: String(reserve) } });
       const { id } = (await s.api("POST", "/v1/recordings", { url: page.url, maxDurationSeconds: 180, video: { width: 640, height: 360, fps: 15 } })).json();
       const live = await s.waitFor(id, (x) => x.segmentCount >= 2 || TERMINAL.includes(x.status), 60_000);
       expect(live.status).toBe("recording");

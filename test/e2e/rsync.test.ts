@@ -17,7 +17,7 @@ beforeAll(async () => {
   page = await startSyncPage();
   const port = await freePort();
   sshd = prepareSshd(port);
-  server = await startServer({ config: {
+  server = await startServer({ egress: { allowedOrigins: [page.origin] }, config: {
     delivery: { retry: { initialDelayMs: 300, maxDelayMs: 1000, factor: 2 }, pollIntervalMs: 100 },
     backends: { default: { apiKey: "test-key-0123456789abcdef", delivery: { spool: {
       path: "root@127.0.0.1:incoming", subdirFromMetadata: "instance", sshKey: sshd.clientKey, sshPort: port, knownHostsFile: sshd.knownHosts,

@@ -22,7 +22,7 @@ beforeAll(async () => {
   page = await startSyncPage();
   port = await freePort();
   dir = mkdtempSync(join(tmpdir(), "meetrec-s3-"));
-  server = await startServer({ config: {
+  server = await startServer({ egress: { allowedOrigins: [page.origin] }, config: {
     delivery: { retry: { initialDelayMs: 300, maxDelayMs: 1000, factor: 2 }, pollIntervalMs: 100, attemptTimeoutMs: 5000 },
     backends: {
       default: {

@@ -34,7 +34,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "meetrec-segbucket-"));
   await startS3();
   client = new S3Client({ region: "us-east-1", endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } });
-  server = await startServer({ config: {
+  server = await startServer({ egress: { allowedOrigins: [page.origin] }, config: {
     segments: { s3: { bucket: "segments", endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, prefix: "site-1/", accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } },
   } });
 });

@@ -42,7 +42,7 @@ beforeAll(async () => {
   });
   server = await startServer({ netns: meeting.netns, config: {
     delivery: { retry: { initialDelayMs: 300, maxDelayMs: 2000, factor: 2 }, pollIntervalMs: 100 },
-    backends: { cloud: { talk: { url: signer.url, secret: SECRET }, video: { width: 1280, height: 720, fps: 25 } } },
+    backends: { cloud: { talk: { url: signer.url, secret: SECRET }, allowedRequestOrigins: [meeting.janusOrigin], video: { width: 1280, height: 720, fps: 25 } } },
     talk: { signaling: { internalSecret: INTERNAL } },
   } });
 }, 150_000);

@@ -73,13 +73,32 @@ export function descendants(pid: number): { pid: number; args: string }[] {
 }
 
 /**
+ * What the `default` backend's recorder may reach (its `allowedOrigins` and
+ * `allowedRequestOrigins`): test pages live on loopback or private addresses, which the egress
+ * policy refuses unless a backend names them.
+ */
+export interface BackendEgress {
+  allowedOrigins?: string[];
+  allowedRequestOrigins?: string[];
+}
+
+/** The environment that gives the `default` backend `e`. */
+export function egressEnv(e: BackendEgress): Record<string, string> {
+  return {
+    ...(e.allowedOrigins ? { MEETREC_BACKENDS__DEFAULT__ALLOWED_ORIGINS: JSON.stringify(e.allowedOrigins) } : {}),
+    ...(e.allowedRequestOrigins ? { MEETREC_BACKENDS__DEFAULT__ALLOWED_REQUEST_ORIGINS: JSON.stringify(e.allowedRequestOrigins) } : {}),
+  };
+}
+
+/**
  * Starts a server (`args`, default `serve`; e.g. `worker`) and waits for /healthz. `env` adds MEETREC_* settings; `config` is written as
  * its meetrec.yaml; `dataDir` (default: inside the test directory, removed on stop) keeps the
- * recordings elsewhere.
+ * recordings elsewhere; `egress` names what the default backend's recorder may open.
  * @throws Error when it does not answer within 30 s.
  */
-export async function startServer(opts: { netns?: Netns; env?: Record<string, string>; dataDir?: string; config?: Record<string, unknown>; args?: string[] } = {}): Promise<TestServer> {
+export async function startServer(opts: { netns?: Netns; env?: Record<string, string>; dataDir?: string; config?: Record<string, unknown>; args?: string[]; egress?: BackendEgress } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), "meetrec-test-"));
+  if (opts.egress) opts = { ...opts, env: { ...egressEnv(opts.egress), ...opts.env } };
   if (opts.config) {
     writeFileSync(join(dir, "meetrec.yaml"), stringify(opts.config));
     opts = { ...opts, env: { MEETREC_CONFIG: join(dir, "meetrec.yaml"), ...opts.env } };
