@@ -18,6 +18,8 @@ import { colourFraction, frameDiff, frameRgb } from "../helpers/media-check.js";
 import { startServer, unixRequest, type TestServer } from "../helpers/server.js";
 
 const OPEN_KEY = "open-backend-key-0123456789";
+/** A backend that names the meeting origin but leaves subresources at the default (`public`). */
+const PUBLIC_KEY = "public-requests-key-0123456789";
 const TERMINAL = ["completed", "failed", "aborted"];
 const BLUE: [number, number, number] = [0x20, 0x80, 0xff];
 const RED: [number, number, number] = [0xff, 0, 0];
@@ -43,7 +45,7 @@ beforeAll(async () => {
   });
   server = await startServer({
     netns, egress: { allowedOrigins: [site.a], allowedRequestOrigins: [site.c] },
-    config: { backends: { open: { apiKey: OPEN_KEY } } },
+    config: { backends: { open: { apiKey: OPEN_KEY }, pub: { apiKey: PUBLIC_KEY, allowedOrigins: [site.a] } } },
   });
 }, 120_000);
 
@@ -143,6 +145,30 @@ describe("what a page loads", () => {
       expectNoSecrets(rec);
     });
   }
+});
+
+describe("the egress proxy behind the browser", () => {
+  test("chromium, subresources left public: loopback by address, by a name that resolves to it, and over a WebSocket never arrive", async () => {
+    const as = (method: string, path: string, body?: unknown) => unixRequest(server.socket, method, path, { body, headers: { authorization: `Bearer ${PUBLIC_KEY}` } });
+    const before = await hits();
+    const r = await as("POST", "/v1/recordings", { url: `${site.a}/page?bg=2080ff&sub=1`, maxDurationSeconds: 8, video: { width: 640, height: 360, fps: 15 } });
+    expect(r.status, r.body.toString()).toBe(201);
+    let rec: any;
+    for (const end = Date.now() + 90_000; Date.now() < end;) {
+      rec = (await as("GET", `/v1/recordings/${r.json().id}`)).json();
+      if (TERMINAL.includes(rec.status)) break;
+      await new Promise((res) => setTimeout(res, 300));
+    }
+    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+    const h = await hits();
+    expect(h.b.slice(before.b.length), "requests that reached the forbidden server").toEqual([]);
+    expect(h.c.slice(before.c.length), "loopback is not public, so the request origin is not reached either").toEqual([]);
+    expect(h.a.slice(before.a.length)).toContain("GET /page");
+    const blocked = rec.events.filter((e: any) => e.type === "request_blocked").map((e: any) => e.data);
+    expect(blocked.some((d: any) => d.host === `rebind.test:${new URL(site.b).port}` && d.rule === "loopback"), JSON.stringify(blocked)).toBe(true);
+    expect(blocked.some((d: any) => d.host === `127.0.0.1:${new URL(site.b).port}` && d.rule === "loopback"), JSON.stringify(blocked)).toBe(true);
+    expectNoSecrets(rec);
+  });
 });
 
 describe("at the door", () => {
