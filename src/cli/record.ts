@@ -65,10 +65,11 @@ export async function record(url: string, o: RecordOptions): Promise<number> {
       throw new MeetrecError("bad_request", `--join ${o.join}: cannot read JSON steps: ${(err as Error).message}`);
     }
   }
-  const video = { width: num(o.width, "width"), height: num(o.height, "height"), fps: num(o.fps, "fps") };
+  // Only the sizes given: an undefined key would hide the configured default when merged.
+  const video = Object.fromEntries(Object.entries({ width: num(o.width, "width"), height: num(o.height, "height"), fps: num(o.fps, "fps") }).filter(([, v]) => v !== undefined));
   const parsed = RecordingRequest.safeParse({
     url, join: join_, mode: o.audioOnly ? "audio" : undefined, browser: o.browser,
-    video: Object.values(video).some((v) => v !== undefined) ? video : undefined,
+    video: Object.keys(video).length > 0 ? video : undefined,
     maxDurationSeconds: num(o.duration, "duration"),
   });
   if (!parsed.success) {
