@@ -44,6 +44,8 @@ export interface AppOptions {
    * cluster front (PostgreSQL store, BullMQ queue; workers record).
    */
   role?: "embedded" | "api";
+  /** Clock of the Talk replay window (tests move it forward); default: the system clock. */
+  now?: () => Date;
 }
 
 /** What {@link App.recover} did with one recording (or orphaned media directory). */
@@ -317,6 +319,21 @@ export class App {
     }
     const any = this.config.backends[ALLOW_ALL_BACKEND]?.talk;
     return any ? { backend: ALLOW_ALL_BACKEND, secret: any.secret, maxMessageSize: any.maxMessageSize } : undefined;
+  }
+
+  /**
+   * Accepts `random` (a request's verified `Talk-Recording-Random`) for `backend` once within
+   * `talk.replayWindowSeconds`: `false` means it was already used — a replayed request, to be
+   * refused. Shared by every API process on the same store.
+   * @throws the store's error when the database cannot be reached.
+   */
+  acceptTalkRandom(backend: string, random: string): Promise<boolean> {
+    return this.store.rememberTalkRandom(backend, random, this.config.talk.replayWindowSeconds * 1000, this.opts.now?.() ?? new Date());
+  }
+
+  /** Releases a random {@link acceptTalkRandom} took, for a request answered with a 5xx (Talk retries it with the same random). */
+  releaseTalkRandom(backend: string, random: string): Promise<void> {
+    return this.store.forgetTalkRandom(backend, random);
   }
 
   /** The live recording of Talk conversation `token` for `backend`, if any. */

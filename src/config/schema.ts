@@ -240,6 +240,13 @@ export const Config = z.strictObject({
     allowAll: z.boolean().default(false),
     /** Common secret used with `allowAll`. */
     secret: z.string().min(16).optional(),
+    /**
+     * How long an accepted `Talk-Recording-Random` is remembered per backend, s: a request
+     * that carries one again within this window is refused (403) as a replay. Talk signs only
+     * `random ‖ body` (not the conversation token in the path, and no timestamp), so the window
+     * is what bounds replays; at least 15 minutes (docs/decisions.md "Nextcloud Talk").
+     */
+    replayWindowSeconds: z.number().int().min(900, "must be at least 900 (15 minutes)").max(7 * 86400).default(900),
     /** Signaling servers (HPB) and their internal secrets, for joining calls. */
     signaling: z.strictObject({
       internalSecret: z.string().optional(),
