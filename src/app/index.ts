@@ -10,7 +10,7 @@ import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
 import { dirname, join } from "node:path";
 import { SharedPulse, defaultPulseDir, killRegisteredProcesses, type CaptureSession } from "../capture/index.js";
-import { mediaRoot, segmentBucket, type Config } from "../config/index.js";
+import { TALK_VIDEO, mediaRoot, segmentBucket, type Config } from "../config/index.js";
 import { Capacity, InProcessDispatcher, JobReconciler, QueueDispatcher, type Dispatcher, type Readiness } from "../dispatch/index.js";
 import { Metrics } from "../metrics/index.js";
 import { hostname } from "node:os";
@@ -356,7 +356,7 @@ export class App {
       const talk: TalkInfo = { token, backendUrl, owner: start.owner, actor: start.actor, status: start.status };
       const options = {
         url: `${backendUrl}/index.php/call/${token}/recording`, join: [], mode: start.status === 2 ? ("audio" as const) : ("video" as const),
-        browser: "chromium" as const, video: { ...this.config.video, width: 1920, height: 1080, ...b?.video },
+        browser: "chromium" as const, video: { ...this.config.video, ...TALK_VIDEO, ...b?.video },
         maxDurationSeconds: Math.min(this.config.maxDurationSeconds, b?.maxDurationSeconds ?? Infinity),
         ...(b?.talk?.skipVerify ? { acceptInsecureCerts: true } : {}),
       };
