@@ -217,7 +217,7 @@ export class App {
       if (live && mode === "resume" && leftMs >= this.config.capture.segmentSeconds * 1000) {
         log.warn({ status: rec.status, leftSeconds: Math.round(leftMs / 1000) }, "recording was interrupted; resuming it");
         await this.store.addEvent(rec.id, "interrupted", "meetrec stopped during the recording; rejoining the meeting");
-        this.dispatcher.submit(rec.id, rec.options.mode);
+        this.dispatcher.submit(rec.id, rec.options);
         done.push({ id: rec.id, action: "resumed", status: rec.status });
         continue;
       }
@@ -230,7 +230,7 @@ export class App {
       done.push({ id: rec.id, action: "finalized", status: final.status });
     }
     done.push(...await this.finalizeOrphans());
-    for (const rec of queued) this.dispatcher.submit(rec.id, rec.options.mode);
+    for (const rec of queued) this.dispatcher.submit(rec.id, rec.options);
     return done;
   }
 
@@ -303,7 +303,7 @@ export class App {
     const options = resolveOptions(this.config, backend, req);
     const rec = await this.store.create({ id: randomUUID(), backend, options, metadata: req.metadata ?? {} });
     this.log.info({ recordingId: rec.id, backend, origin: new URL(options.url).origin, mode: options.mode, browser: options.browser }, "recording created");
-    await this.dispatcher.submit(rec.id, options.mode);
+    await this.dispatcher.submit(rec.id, options);
     return rec;
   }
 
@@ -362,7 +362,7 @@ export class App {
       };
       const rec = await this.store.create({ id: randomUUID(), backend, options, metadata: { talk } });
       this.log.info({ recordingId: rec.id, backend, talkToken: token, mode: options.mode }, "Talk asked for a recording");
-      await this.dispatcher.submit(rec.id, options.mode);
+      await this.dispatcher.submit(rec.id, options);
       return rec;
     });
     this.talkLock = run.then(() => undefined, () => undefined);
