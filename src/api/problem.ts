@@ -39,7 +39,8 @@ export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
 export function toProblem(err: unknown, req: FastifyRequest): Problem {
   const instance = req.url.split("?")[0];
   if (err instanceof MeetrecError) {
-    const errors = err.code === "validation_failed" && err.details?.field ? [{ field: String(err.details.field), message: err.message }] : undefined;
+    const listed = Array.isArray(err.details?.errors) ? (err.details.errors as { field: unknown; message: unknown }[]).map((e) => ({ field: String(e.field), message: String(e.message) })) : undefined;
+    const errors = err.code === "validation_failed" && err.details?.field ? listed ?? [{ field: String(err.details.field), message: err.message }] : undefined;
     return problem(err.status, err.code, err.message, instance, errors);
   }
   if (hasZodFastifySchemaValidationErrors(err)) {

@@ -1,8 +1,10 @@
 /**
  * Nextcloud Talk's recording-server protocol (shared/protocols/nextcloud-talk.md §1), so Talk
  * can use meetrec unchanged: `GET /api/v1/welcome` and `POST /api/v1/room/{token}` with the
- * HMAC checks in the protocol's order. Answers are plain JSON (`{}`), never problem+json:
- * Talk only looks at the status code.
+ * HMAC checks in the protocol's order. A request whose `Talk-Recording-Random` was already
+ * accepted within `talk.replayWindowSeconds` is refused (403) as a replay: Talk's checksum covers
+ * only `random ‖ body`, so a captured request stays valid forever otherwise (docs/decisions.md).
+ * Answers are plain JSON (`{}`, `{error}`), never problem+json: Talk only looks at the status code.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
@@ -58,6 +60,13 @@ export async function registerTalkRoutes(server: FastifyInstance, app: App, vers
           req.log.warn({ talkBackend: canonicalBackendUrl(backendUrl), talkToken: token }, "Checksum verification failed: the secret configured in Talk's admin settings differs from this backend's talk.secret");
           return reply.code(403).send({ error: "checksum verification failed" });
         }
+        // 4b. replay: Talk signs random ‖ body, not the path, and sends a fresh 64-character
+        // random with every request, so a random seen before is a captured request sent again.
+        if (!await app.acceptTalkRandom(match.backend, random)) {
+          req.log.warn({ talkBackend: canonicalBackendUrl(backendUrl), backend: match.backend, talkToken: token, reason: "replayed Talk-Recording-Random" },
+            "Talk request refused: its Talk-Recording-Random was already used by an accepted request (a replayed request); Talk sends a new random with every request");
+          return reply.code(403).send({ error: "replayed request: this Talk-Recording-Random was already used" });
+        }
         // 5. shape
         let json: unknown;
         try {
@@ -68,11 +77,16 @@ export async function registerTalkRoutes(server: FastifyInstance, app: App, vers
         const parsed = TalkBody.safeParse(json);
         if (!parsed.success) return deny(400, `body is not a start or stop request: ${parsed.error.issues[0]?.message}`);
         if (!/^[a-zA-Z0-9]{1,64}$/.test(token)) return deny(400, "bad conversation token");
-        if (parsed.data.type === "start") {
-          await app.talkStart(match.backend, canonicalBackendUrl(backendUrl), token, parsed.data.start);
-          return reply.code(200).send({});
+        const talkRequest = parsed.data;
+        let found = true;
+        try {
+          if (talkRequest.type === "start") await app.talkStart(match.backend, canonicalBackendUrl(backendUrl), token, talkRequest.start);
+          else found = await app.talkStop(match.backend, canonicalBackendUrl(backendUrl), token, talkRequest.stop.actor);
+        } catch (err) {
+          // A 5xx follows, which Talk retries with the same random: that retry must be accepted.
+          await app.releaseTalkRandom(match.backend, random).catch((e: unknown) => req.log.warn({ err: (e as Error).message, talkToken: token }, "could not release the random of a failed Talk request; Talk's retry of it will be refused as a replay"));
+          throw err;
         }
-        const found = await app.talkStop(match.backend, canonicalBackendUrl(backendUrl), token, parsed.data.stop.actor);
         return found ? reply.code(200).send({}) : reply.code(404).send({ error: "no recording of this conversation" });
       });
   }, { prefix: "/api/v1" });

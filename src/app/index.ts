@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import { SharedPulse, defaultPulseDir, killRegisteredProcesses, stepOrigins, type CaptureSession, type JoinStep } from "../capture/index.js";
 import { RequestGuard, browserEgressFor, egressError } from "../egress/index.js";
 import { redactUrl } from "../util/redact.js";
-import { mediaRoot, segmentBucket, type Config } from "../config/index.js";
+import { TALK_VIDEO, mediaRoot, segmentBucket, type Config } from "../config/index.js";
 import { Capacity, InProcessDispatcher, JobReconciler, QueueDispatcher, type Dispatcher, type Readiness } from "../dispatch/index.js";
 import { Metrics } from "../metrics/index.js";
 import { hostname } from "node:os";
@@ -46,6 +46,8 @@ export interface AppOptions {
    * cluster front (PostgreSQL store, BullMQ queue; workers record).
    */
   role?: "embedded" | "api";
+  /** Clock of the Talk replay window (tests move it forward); default: the system clock. */
+  now?: () => Date;
 }
 
 /** What {@link App.recover} did with one recording (or orphaned media directory). */
@@ -217,7 +219,7 @@ export class App {
       if (live && mode === "resume" && leftMs >= this.config.capture.segmentSeconds * 1000) {
         log.warn({ status: rec.status, leftSeconds: Math.round(leftMs / 1000) }, "recording was interrupted; resuming it");
         await this.store.addEvent(rec.id, "interrupted", "meetrec stopped during the recording; rejoining the meeting");
-        this.dispatcher.submit(rec.id, rec.options.mode);
+        this.dispatcher.submit(rec.id, rec.options);
         done.push({ id: rec.id, action: "resumed", status: rec.status });
         continue;
       }
@@ -230,7 +232,7 @@ export class App {
       done.push({ id: rec.id, action: "finalized", status: final.status });
     }
     done.push(...await this.finalizeOrphans());
-    for (const rec of queued) this.dispatcher.submit(rec.id, rec.options.mode);
+    for (const rec of queued) this.dispatcher.submit(rec.id, rec.options);
     return done;
   }
 
@@ -309,7 +311,7 @@ export class App {
     }
     const rec = await this.store.create({ id: randomUUID(), backend, options, metadata: req.metadata ?? {} });
     this.log.info({ recordingId: rec.id, backend, origin: new URL(options.url).origin, mode: options.mode, browser: options.browser }, "recording created");
-    await this.dispatcher.submit(rec.id, options.mode);
+    await this.dispatcher.submit(rec.id, options);
     return rec;
   }
 
@@ -325,6 +327,21 @@ export class App {
     }
     const any = this.config.backends[ALLOW_ALL_BACKEND]?.talk;
     return any ? { backend: ALLOW_ALL_BACKEND, secret: any.secret, maxMessageSize: any.maxMessageSize } : undefined;
+  }
+
+  /**
+   * Accepts `random` (a request's verified `Talk-Recording-Random`) for `backend` once within
+   * `talk.replayWindowSeconds`: `false` means it was already used — a replayed request, to be
+   * refused. Shared by every API process on the same store.
+   * @throws the store's error when the database cannot be reached.
+   */
+  acceptTalkRandom(backend: string, random: string): Promise<boolean> {
+    return this.store.rememberTalkRandom(backend, random, this.config.talk.replayWindowSeconds * 1000, this.opts.now?.() ?? new Date());
+  }
+
+  /** Releases a random {@link acceptTalkRandom} took, for a request answered with a 5xx (Talk retries it with the same random). */
+  releaseTalkRandom(backend: string, random: string): Promise<void> {
+    return this.store.forgetTalkRandom(backend, random);
   }
 
   /** The live recording of Talk conversation `token` for `backend`, if any. */
@@ -347,13 +364,13 @@ export class App {
       const talk: TalkInfo = { token, backendUrl, owner: start.owner, actor: start.actor, status: start.status };
       const options = {
         url: `${backendUrl}/index.php/call/${token}/recording`, join: [], mode: start.status === 2 ? ("audio" as const) : ("video" as const),
-        browser: "chromium" as const, video: { ...this.config.video, width: 1920, height: 1080, ...b?.video },
+        browser: "chromium" as const, video: { ...this.config.video, ...TALK_VIDEO, ...b?.video },
         maxDurationSeconds: Math.min(this.config.maxDurationSeconds, b?.maxDurationSeconds ?? Infinity),
         ...(b?.talk?.skipVerify ? { acceptInsecureCerts: true } : {}),
       };
       const rec = await this.store.create({ id: randomUUID(), backend, options, metadata: { talk } });
       this.log.info({ recordingId: rec.id, backend, talkToken: token, mode: options.mode }, "Talk asked for a recording");
-      await this.dispatcher.submit(rec.id, options.mode);
+      await this.dispatcher.submit(rec.id, options);
       return rec;
     });
     this.talkLock = run.then(() => undefined, () => undefined);

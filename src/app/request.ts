@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { JoinSteps, stepOrigins } from "../capture/index.js";
-import type { BackendConfig, Config } from "../config/index.js";
+import { VIDEO_UNITS, videoExcess, videoLimitsOf, type BackendConfig, type Config } from "../config/index.js";
 import type { RecordingOptions } from "../store/index.js";
 import { MeetrecError } from "../util/errors.js";
 
@@ -21,7 +21,7 @@ export const RecordingRequest = z.strictObject({
     height: z.number().int().min(120).max(2160).multipleOf(2).optional(),
     fps: z.number().int().min(1).max(60).optional(),
     bitrateKbps: z.number().int().min(100).max(50000).optional(),
-  }).optional().describe("Frame size (px), frame rate (fps), bitrate (kbit/s)"),
+  }).optional().describe("Frame size (px), frame rate (fps), bitrate (kbit/s); at most the backend's videoLimits (default 1920×1080, 30 fps, 8000 kbit/s), else 422"),
   maxDurationSeconds: z.number().int().min(1).optional().describe("The recording stops by itself after this long"),
   delivery: z.strictObject({
     targets: z.array(z.enum(["s3", "spool", "email", "webhooks"])).optional().describe("Only these of the backend's targets (default: all it has)"),
@@ -47,8 +47,11 @@ export function checkOrigin(backendName: string, backend: BackendConfig, origin:
 }
 
 /**
- * Applies defaults and backend overrides, enforces limits and origins.
- * @throws MeetrecError `validation_failed` | `origin_not_allowed`.
+ * Applies defaults and backend overrides, enforces limits and origins. The resolved `video`
+ * (global defaults, the backend's, then the request's) must fit the backend's `videoLimits`.
+ * @throws MeetrecError `origin_not_allowed`; `validation_failed` (`details.field` names the first
+ * bad field — `video.width`, `maxDurationSeconds`, `delivery` — and, for video, `details.errors`
+ * has one `{field, message}` per setting above its ceiling).
  */
 export function resolveOptions(cfg: Config, backendName: string, req: RecordingRequest): RecordingOptions {
   const backend = cfg.backends[backendName];
@@ -58,6 +61,12 @@ export function resolveOptions(cfg: Config, backendName: string, req: RecordingR
   const maxDurationSeconds = req.maxDurationSeconds ?? ceiling;
   if (maxDurationSeconds > ceiling) {
     throw new MeetrecError("validation_failed", `maxDurationSeconds ${maxDurationSeconds} is above this server's limit of ${ceiling} s`, { details: { field: "maxDurationSeconds" } });
+  }
+  const video = { ...cfg.video, ...backend.video, ...req.video };
+  const excess = videoExcess(video, videoLimitsOf(cfg, backendName));
+  if (excess.length) {
+    const errors = excess.map((e) => ({ field: `video.${e.field}`, message: `video.${e.field} ${e.value} ${VIDEO_UNITS[e.field]} is above backend ${backendName}'s limit of ${e.limit} ${VIDEO_UNITS[e.field]}` }));
+    throw new MeetrecError("validation_failed", `${errors.map((e) => e.message).join("; ")}; ask for at most the limit (the server's videoLimits)`, { details: { field: errors[0].field, errors } });
   }
   const d = req.delivery;
   if (d) {
@@ -75,7 +84,7 @@ export function resolveOptions(cfg: Config, backendName: string, req: RecordingR
     join,
     mode: req.mode ?? "video",
     browser: req.browser ?? "chromium",
-    video: { ...cfg.video, ...backend.video, ...req.video },
+    video,
     maxDurationSeconds,
   };
 }

@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { MeetrecError } from "../util/errors.js";
-import { Config, type SegmentBucket } from "./schema.js";
+import { Config, type SegmentBucket, type VideoLimits } from "./schema.js";
 import { importNextcloudConf } from "./nextcloud-import.js";
 
 /** Environment variables that are not config keys. */
@@ -96,6 +96,11 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
 /** The directory a backend's media lives in: its own `dataDir`, else the global one. */
 export function mediaRoot(cfg: Config, backend: string): string {
   return cfg.backends[backend]?.dataDir ?? cfg.dataDir;
+}
+
+/** The video ceilings of `backend`'s recordings: its `videoLimits`, field by field over the global ones. */
+export function videoLimitsOf(cfg: Config, backend: string): VideoLimits {
+  return { ...cfg.videoLimits, ...cfg.backends[backend]?.videoLimits };
 }
 
 /** The segment bucket of `backend`'s recordings (its own, else the global one), if any. */

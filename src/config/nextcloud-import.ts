@@ -7,6 +7,10 @@ import { readFileSync } from "node:fs";
 import { parse as parseIni } from "ini";
 import { stringify } from "yaml";
 import { MeetrecError } from "../util/errors.js";
+import { VideoLimits } from "./schema.js";
+
+/** meetrec's default video ceilings (`videoLimits`). */
+const DEFAULT_LIMITS = VideoLimits.parse({});
 
 /** The result: a raw meetrec config object plus what was left behind. */
 export interface ImportResult {
@@ -61,6 +65,9 @@ export function importNextcloudConf(text: string): ImportResult {
     backends[name] = {
       talk: { url: section.url.trim(), secret, ...(max ? { maxMessageSize: max } : {}), ...(skipVerify ? { skipVerify: true } : {}) },
       ...(video.width && video.height ? { video: { width: video.width, height: video.height } } : {}),
+      // A frame size the old server was set to record is allowed here too (above meetrec's default ceiling of 1920×1080).
+      ...(video.width && video.height && (video.width > DEFAULT_LIMITS.width || video.height > DEFAULT_LIMITS.height)
+        ? { videoLimits: { width: Math.max(DEFAULT_LIMITS.width, video.width), height: Math.max(DEFAULT_LIMITS.height, video.height) } } : {}),
       ...(directory?.trim() ? { dataDir: directory.trim() } : {}),
     };
   }

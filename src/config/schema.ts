@@ -5,14 +5,74 @@
 import { z } from "zod";
 import { isAllowEntry } from "../egress/index.js";
 
+/** The video settings' ranges (px, px, fps, kbit/s), without defaults. */
+const videoField = {
+  width: () => z.number().int().min(160).max(3840),
+  height: () => z.number().int().min(120).max(2160),
+  fps: () => z.number().int().min(1).max(60),
+  bitrateKbps: () => z.number().int().min(100).max(50000),
+};
+
 /** Video capture settings: frame size in px, frame rate in fps, target bitrate in kbit/s. */
 export const VideoSettings = z.strictObject({
-  width: z.number().int().min(160).max(3840).multipleOf(2).default(1280),
-  height: z.number().int().min(120).max(2160).multipleOf(2).default(720),
-  fps: z.number().int().min(1).max(60).default(30),
-  bitrateKbps: z.number().int().min(100).max(50000).default(2500),
+  width: videoField.width().multipleOf(2).default(1280),
+  height: videoField.height().multipleOf(2).default(720),
+  fps: videoField.fps().default(30),
+  bitrateKbps: videoField.bitrateKbps().default(2500),
 });
 export type VideoSettings = z.infer<typeof VideoSettings>;
+
+/**
+ * A backend's overrides of the video settings: only the keys it sets (no defaults, so the
+ * global `video` shows through the others — zod's `.partial()` would fill them with defaults).
+ */
+export const VideoOverrides = z.strictObject({
+  width: videoField.width().multipleOf(2).optional(),
+  height: videoField.height().multipleOf(2).optional(),
+  fps: videoField.fps().optional(),
+  bitrateKbps: videoField.bitrateKbps().optional(),
+});
+
+/**
+ * Ceilings of a recording's video settings (px, px, fps, kbit/s): a request (or a backend
+ * default) above one is refused. What a recording costs to run grows with width × height × fps
+ * (see `capacity.cost`), so these bound what one request may take from a worker.
+ */
+export const VideoLimits = z.strictObject({
+  width: videoField.width().default(1920),
+  height: videoField.height().default(1080),
+  fps: videoField.fps().default(30),
+  bitrateKbps: videoField.bitrateKbps().default(8000),
+});
+export type VideoLimits = z.infer<typeof VideoLimits>;
+
+/** A backend's overrides of the global `videoLimits`: only the keys it sets. */
+export const VideoLimitOverrides = z.strictObject({
+  width: videoField.width().optional(),
+  height: videoField.height().optional(),
+  fps: videoField.fps().optional(),
+  bitrateKbps: videoField.bitrateKbps().optional(),
+});
+
+/** Frame size of a Talk recording unless the backend's `video` says otherwise (what Talk's own recording server uses). */
+export const TALK_VIDEO = { width: 1920, height: 1080 } as const;
+
+/** One video setting above its ceiling. */
+export interface VideoExcess {
+  field: keyof VideoLimits;
+  value: number;
+  limit: number;
+}
+
+/** Units of the video settings, for messages. */
+export const VIDEO_UNITS: Record<keyof VideoLimits, string> = { width: "px", height: "px", fps: "fps", bitrateKbps: "kbit/s" };
+
+/** The settings of `video` above their ceiling in `limits`, in field order (empty when all fit). */
+export function videoExcess(video: Partial<VideoSettings>, limits: VideoLimits): VideoExcess[] {
+  return (Object.keys(VIDEO_UNITS) as (keyof VideoLimits)[])
+    .filter((f) => video[f] !== undefined && video[f]! > limits[f])
+    .map((field) => ({ field, value: video[field]!, limit: limits[field] }));
+}
 
 /** Events a webhook can subscribe to. */
 export const WEBHOOK_EVENTS = ["recording.started", "recording.updated", "recording.completed", "recording.failed"] as const;
@@ -132,7 +192,9 @@ export const BackendConfig = z.strictObject({
    */
   allowedRequestOrigins: z.array(z.union([z.literal("public"), z.url({ protocol: /^(https?|wss?)$/, error: "must be public or an http(s)/ws(s) origin" })])).default(["public"]),
   /** Overrides of the default video settings for this backend's recordings. */
-  video: VideoSettings.partial().optional(),
+  video: VideoOverrides.optional(),
+  /** Overrides of the global `videoLimits` for this backend (per field; may be higher or lower). */
+  videoLimits: VideoLimitOverrides.optional(),
   /** Longest recording this backend may ask for, in seconds. */
   maxDurationSeconds: z.number().int().positive().optional(),
   /** Delivery targets of this backend's recordings. */
@@ -207,7 +269,12 @@ export const Config = z.strictObject({
   capacity: z.strictObject({
     /** Cores this worker may use for recordings; default: all of the machine's. */
     cpuBudget: z.number().positive().optional(),
-    /** Cores one recording takes (Xvfb + browser + encoder; docs/benchmarks.md: ~0.5 at 720p plus the meeting's decoding). */
+    /**
+     * Cores one recording takes (Xvfb + browser + encoder; docs/benchmarks.md: ~0.5 at 720p plus
+     * the meeting's decoding). `video` is the cost of a 1280×720@30 recording; another video
+     * recording costs that × (width · height · fps) / (1280 · 720 · 30), never below 0.5× it.
+     * `audio` is the cost of any audio-only recording.
+     */
     cost: z.strictObject({
       video: z.number().positive().default(1),
       audio: z.number().positive().default(0.35),
@@ -219,6 +286,13 @@ export const Config = z.strictObject({
   /** Public base URL of the API (for `file.url`); default: derived from the request. */
   publicUrl: z.string().url().optional(),
   video: VideoSettings.prefault({}),
+  /**
+   * Ceilings of every recording's video settings — frame size (px), frame rate (fps), bitrate
+   * (kbit/s); default 1920×1080, 30 fps, 8000 kbit/s. A request above one is refused (422), and
+   * so is a configuration whose `video` defaults (global, or a backend's) are above its ceilings.
+   * Each backend may override them (`backends.{name}.videoLimits`).
+   */
+  videoLimits: VideoLimits.prefault({}),
   /** Default and ceiling for `maxDurationSeconds`. */
   maxDurationSeconds: z.number().int().positive().default(4 * 3600),
   capture: CaptureConfig.prefault({}),
@@ -249,6 +323,13 @@ export const Config = z.strictObject({
     allowAll: z.boolean().default(false),
     /** Common secret used with `allowAll`. */
     secret: z.string().min(16).optional(),
+    /**
+     * How long an accepted `Talk-Recording-Random` is remembered per backend, s: a request
+     * that carries one again within this window is refused (403) as a replay. Talk signs only
+     * `random ‖ body` (not the conversation token in the path, and no timestamp), so the window
+     * is what bounds replays; at least 15 minutes (docs/decisions.md "Nextcloud Talk").
+     */
+    replayWindowSeconds: z.number().int().min(900, "must be at least 900 (15 minutes)").max(7 * 86400).default(900),
     /** Signaling servers (HPB) and their internal secrets, for joining calls. */
     signaling: z.strictObject({
       internalSecret: z.string().optional(),
@@ -293,5 +374,27 @@ export const Config = z.strictObject({
     allow: z.array(z.string().refine(isAllowEntry, "must be a CIDR, an IP address, a host name or *.suffix")).default([]),
   }).prefault({}),
   backends: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/, "backend names are letters, digits, - and _"), BackendConfig).default({}),
+}).superRefine((cfg, ctx) => {
+  // The video defaults each backend's recordings start from must fit that backend's ceilings.
+  const check = (video: Partial<VideoSettings>, limits: VideoLimits, path: (field: string) => (string | number)[], limitKey: (field: string) => string, note = "") => {
+    for (const e of videoExcess(video, limits)) {
+      ctx.addIssue({ code: "custom", path: path(e.field), message: `${e.value} ${VIDEO_UNITS[e.field]}${note} is above the ceiling ${limitKey(e.field)} = ${e.limit}; lower the setting or raise the ceiling` });
+    }
+  };
+  check(cfg.video, cfg.videoLimits, (f) => ["video", f], (f) => `videoLimits.${f}`);
+  for (const [name, b] of Object.entries(cfg.backends)) {
+    const limits = { ...cfg.videoLimits, ...b.videoLimits };
+    const limitKey = (f: string) => (b.videoLimits && f in b.videoLimits ? `backends.${name}.videoLimits.${f}` : `videoLimits.${f}`);
+    // A Talk backend's recordings use Talk's frame size unless its own `video` sets one.
+    const video = { ...cfg.video, ...(b.talk ? TALK_VIDEO : {}), ...b.video };
+    const fromTalk = (f: string) => !!b.talk && f in TALK_VIDEO && !(b.video && f in b.video);
+    for (const e of videoExcess(video, limits)) {
+      const own = (b.video && e.field in b.video) || (b.videoLimits && e.field in b.videoLimits);
+      if (!own && !fromTalk(e.field)) continue; // the global default over the global ceiling: reported once, above
+      const note = fromTalk(e.field) ? " (Talk's default frame size; set this key to record smaller)" : "";
+      ctx.addIssue({ code: "custom", path: ["backends", name, "video", e.field], message: `${e.value} ${VIDEO_UNITS[e.field]}${note} is above the ceiling ${limitKey(e.field)} = ${e.limit}; lower the setting or raise the ceiling` });
+    }
+  }
+  if (cfg.talk.allowAll) check(TALK_VIDEO, cfg.videoLimits, (f) => ["videoLimits", f], (f) => `videoLimits.${f}`, " (talk.allowAll: Talk instances record at Talk's 1920×1080)");
 });
 export type Config = z.infer<typeof Config>;

@@ -1,6 +1,7 @@
 /**
  * Admission by capacity: a worker declares a CPU budget (cores) and what one recording of each
- * kind costs (cores: Xvfb + browser + encoder, measured in docs/benchmarks.md), and takes a
+ * kind costs (cores: Xvfb + browser + encoder, measured in docs/benchmarks.md; a video
+ * recording's cost scales with its pixels × frame rate, see {@link recordingCost}), and takes a
  * recording only when its cost fits in what is left, the machine has the free memory asked for
  * and the data filesystem has room for the disk guard twice over.
  */
@@ -11,10 +12,40 @@ import type { Config } from "../config/index.js";
 /** What a recording costs, by kind. */
 export type RecordingKind = "video" | "audio";
 
+/**
+ * What admission needs to know of a recording: its kind and, for video, its frame size (px) and
+ * rate (fps) — a recording's stored options fit as they are. A bare kind stands for the
+ * reference recording of that kind ({@link REFERENCE_VIDEO} for video).
+ */
+export type Workload = RecordingKind | { mode: RecordingKind; video?: { width: number; height: number; fps: number } };
+
+/** The video recording `capacity.cost.video` is the cost of: 1280×720 px at 30 fps. */
+export const REFERENCE_VIDEO = { width: 1280, height: 720, fps: 30 } as const;
+
+/**
+ * Floor of a video recording's cost, as a fraction of `capacity.cost.video`: Xvfb, the browser
+ * running the meeting (its WebRTC decoding does not shrink with the output) and the encoder's
+ * fixed work cost this much even for a tiny picture.
+ */
+export const MIN_VIDEO_COST_FACTOR = 0.5;
+
+/**
+ * Cores one recording takes: audio → `cost.audio`; video → `cost.video` × (width · height · fps)
+ * / (1280 · 720 · 30), at least {@link MIN_VIDEO_COST_FACTOR} × `cost.video` (so 1920×1080@30
+ * costs 2.25×, 640×360@15 the floor of 0.5×). The one place a recording's cost is computed.
+ */
+export function recordingCost(cost: Record<RecordingKind, number>, w: Workload): number {
+  const mode = typeof w === "string" ? w : w.mode;
+  if (mode === "audio") return cost.audio;
+  const v = (typeof w === "string" ? undefined : w.video) ?? REFERENCE_VIDEO;
+  const scale = (v.width * v.height * v.fps) / (REFERENCE_VIDEO.width * REFERENCE_VIDEO.height * REFERENCE_VIDEO.fps);
+  return cost.video * Math.max(MIN_VIDEO_COST_FACTOR, scale);
+}
+
 export interface CapacitySettings {
   /** Cores this worker may use for recordings; default: all of the machine's. */
   cpuBudget?: number;
-  /** Cores one recording takes, by kind. */
+  /** Cores one recording of each kind takes: audio, and a 1280×720@30 video one (see {@link recordingCost}). */
   cost: Record<RecordingKind, number>;
   /** Free memory (bytes, MemAvailable) below which nothing new starts. */
   minFreeMemoryBytes: number;
@@ -32,9 +63,9 @@ export interface CapacitySnapshot {
   cpuLeft: number;
   freeMemoryBytes: number;
   freeDiskBytes: number;
-  /** Whether one more recording of each kind fits now. */
+  /** Whether one more recording of each kind fits now (video: a 1280×720@30 one). */
   canAccept: Record<RecordingKind, boolean>;
-  /** Why a video recording would be refused now, if it would. */
+  /** Why a 1280×720@30 video recording would be refused now, if it would. */
   refusal?: Exclude<Refusal, undefined>;
 }
 
@@ -59,22 +90,27 @@ export class Capacity {
     }, config.dataDir);
   }
 
-  /** Whether a recording of `kind` fits now, or the first reason it does not. */
-  refusal(kind: RecordingKind): Refusal {
-    if (this.used + this.s.cost[kind] > this.budget + 1e-9) return "cpu";
+  /** Cores the recording `w` takes on this worker ({@link recordingCost} with this worker's `capacity.cost`). */
+  cost(w: Workload): number {
+    return recordingCost(this.s.cost, w);
+  }
+
+  /** Whether the recording `w` fits now, or the first reason it does not. */
+  refusal(w: Workload): Refusal {
+    if (this.used + this.cost(w) > this.budget + 1e-9) return "cpu";
     if (freemem() < this.s.minFreeMemoryBytes) return "memory";
     if (this.freeDisk() < this.s.minFreeDiskBytes) return "disk";
     return undefined;
   }
 
-  /** Books the cost of a recording of `kind` (call when it starts). */
-  take(kind: RecordingKind): void {
-    this.used += this.s.cost[kind];
+  /** Books the cost of the recording `w` (call when it starts). */
+  take(w: Workload): void {
+    this.used += this.cost(w);
   }
 
-  /** Returns the cost of a recording of `kind` (call when it ends). */
-  release(kind: RecordingKind): void {
-    this.used = Math.max(0, this.used - this.s.cost[kind]);
+  /** Returns the cost of the recording `w` (call when it ends, with what was given to {@link take}). */
+  release(w: Workload): void {
+    this.used = Math.max(0, this.used - this.cost(w));
   }
 
   private freeDisk(): number {

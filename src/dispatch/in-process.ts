@@ -5,7 +5,7 @@
  */
 import type { Logger } from "../util/log.js";
 import { errorMessage } from "../util/errors.js";
-import type { Capacity, RecordingKind } from "./capacity.js";
+import type { Capacity, RecordingKind, Workload } from "./capacity.js";
 import type { Dispatcher, Readiness, StopOutcome } from "./types.js";
 
 /** A running unit of work that can be asked to stop. */
@@ -19,7 +19,7 @@ export interface RunningJob {
 export type Runner = (id: string) => RunningJob;
 
 export class InProcessDispatcher implements Dispatcher {
-  private readonly queue: { id: string; kind: RecordingKind }[] = [];
+  private readonly queue: { id: string; work: Workload }[] = [];
   private readonly running = new Map<string, RunningJob>();
   private closed = false;
   private retry?: NodeJS.Timeout;
@@ -40,15 +40,15 @@ export class InProcessDispatcher implements Dispatcher {
     return { ready: this.hasCapacity("video"), active: this.active, queued: this.waiting, capacity: this.capacity?.snapshot() };
   }
 
-  /** True when another recording of `kind` (default video) can start at once. */
+  /** True when another recording of `kind` (default video, 1280×720@30) can start at once. */
   hasCapacity(kind: RecordingKind = "video"): boolean {
     return !this.closed && this.running.size < this.concurrency && !this.capacity?.refusal(kind);
   }
 
-  /** Queues `id`; it starts as soon as there is room for a recording of `kind`. */
-  submit(id: string, kind: RecordingKind = "video"): void {
+  /** Queues `id`; it starts as soon as there is room for what `work` costs (see {@link Capacity.cost}). */
+  submit(id: string, work: Workload = "video"): void {
     if (this.closed) throw new Error("dispatcher is closed");
-    this.queue.push({ id, kind });
+    this.queue.push({ id, work });
     this.pump();
   }
 
@@ -76,8 +76,8 @@ export class InProcessDispatcher implements Dispatcher {
   private pump(): void {
     clearTimeout(this.retry);
     for (let i = 0; !this.closed && this.running.size < this.concurrency && i < this.queue.length;) {
-      const { id, kind } = this.queue[i];
-      const refusal = this.capacity?.refusal(kind);
+      const { id, work } = this.queue[i];
+      const refusal = this.capacity?.refusal(work);
       // Over the CPU budget: a cheaper one further on may fit. (With nothing running it starts
       // anyway: a cost above the whole budget must not wait forever.)
       if (refusal === "cpu" && this.running.size > 0) { i++; continue; }
@@ -90,12 +90,12 @@ export class InProcessDispatcher implements Dispatcher {
         this.log.error({ recordingId: id, err: errorMessage(err) }, "could not start job");
         continue;
       }
-      this.capacity?.take(kind);
+      this.capacity?.take(work);
       this.running.set(id, job);
       void job.done.catch((err) => this.log.error({ recordingId: id, err: errorMessage(err) }, "job crashed"))
         .finally(() => {
           this.running.delete(id);
-          this.capacity?.release(kind);
+          this.capacity?.release(work);
           this.pump();
         });
     }

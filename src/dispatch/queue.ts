@@ -9,7 +9,7 @@ import { Queue, type Job } from "bullmq";
 import { Redis } from "ioredis";
 import type { Logger } from "../util/log.js";
 import { errorMessage } from "../util/errors.js";
-import type { CapacitySnapshot, RecordingKind } from "./capacity.js";
+import type { CapacitySnapshot, RecordingKind, Workload } from "./capacity.js";
 import type { Dispatcher, Readiness, StopOutcome } from "./types.js";
 
 /**
@@ -146,10 +146,12 @@ export class QueueDispatcher implements Dispatcher {
   /**
    * Adds the recording's job. When Redis does not answer within {@link REDIS_REQUEST_TIMEOUT_MS}
    * it returns anyway: the recording is already in the store, ioredis sends the job when it
-   * reconnects, and the job reconciler adds it if that was lost too.
+   * reconnects, and the job reconciler adds it if that was lost too. The job carries the id and
+   * kind only: the worker that takes it admits it by the cost of the recording's stored options.
    * @throws the queue's error when Redis refuses the job outright.
    */
-  async submit(id: string, kind: RecordingKind): Promise<void> {
+  async submit(id: string, work: Workload): Promise<void> {
+    const kind = typeof work === "string" ? work : work.mode;
     const added = await within(addRecordJob(this.queue, id, kind), REDIS_REQUEST_TIMEOUT_MS);
     if (!added) this.log.warn({ recordingId: id }, "Redis did not answer; the recording is stored and is queued once Redis is back");
   }

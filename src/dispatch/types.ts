@@ -2,7 +2,7 @@
  * What the application needs from dispatch, in both modes: the in-process pool (embedded) and
  * the BullMQ queue (cluster, `serve --role api`).
  */
-import type { CapacitySnapshot, RecordingKind } from "./capacity.js";
+import type { CapacitySnapshot, Workload } from "./capacity.js";
 
 /** Where a stop request landed. */
 export type StopOutcome = "dequeued" | "stopping" | "unknown";
@@ -22,8 +22,11 @@ export interface Readiness {
 }
 
 export interface Dispatcher {
-  /** Queues recording `id` of `kind`; it starts wherever and whenever there is room. */
-  submit(id: string, kind: RecordingKind): void | Promise<void>;
+  /**
+   * Queues recording `id`; it starts wherever and whenever there is room for what it costs
+   * (`work`: its stored options — kind, frame size, frame rate; see `recordingCost`).
+   */
+  submit(id: string, work: Workload): void | Promise<void>;
   /**
    * Stops `id`: `dequeued` when it had not started (the caller ends it), `stopping` when the
    * holder was told, `unknown` when nothing of it is known here.

@@ -77,11 +77,20 @@ interface DeliveryAttemptsTable {
   nextAttemptAt: string | null;
 }
 
+/** Accepted Nextcloud Talk request randoms, remembered to refuse replays (see {@link RecordingStore.rememberTalkRandom}). */
+interface TalkRandomsTable {
+  backend: string;
+  random: string;
+  /** When it was accepted (ISO 8601). */
+  seenAt: string;
+}
+
 interface Database {
   recordings: RecordingsTable;
   events: EventsTable;
   deliveries: DeliveriesTable;
   deliveryAttempts: DeliveryAttemptsTable;
+  talkRandoms: TalkRandomsTable;
 }
 
 /** Which database a store runs on. */
@@ -164,6 +173,17 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       await db.schema.alterTable("recordings").addColumn("worker", "text").execute();
       await db.schema.alterTable("recordings").addColumn("epoch", "integer", (c) => c.notNull().defaultTo(0)).execute();
       await db.schema.alterTable("recordings").addColumn("stop_requested", "text").execute();
+    },
+  },
+  "0004_talk_randoms": {
+    async up(db: Kysely<unknown>) {
+      await db.schema.createTable("talk_randoms")
+        .addColumn("backend", "text", (c) => c.notNull())
+        .addColumn("random", "text", (c) => c.notNull())
+        .addColumn("seen_at", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("talk_randoms_pk", ["backend", "random"])
+        .execute();
+      await db.schema.createIndex("talk_randoms_seen_at").on("talk_randoms").column("seen_at").execute();
     },
   },
   };
@@ -510,6 +530,32 @@ export class RecordingStore {
   async stopRequested(id: string): Promise<string | null> {
     const r = await this.db.selectFrom("recordings").select("stopRequested").where("id", "=", id).executeTakeFirst();
     return r?.stopRequested ?? null;
+  }
+
+  /**
+   * Remembers a Nextcloud Talk request's `Talk-Recording-Random` for `backend` if it is new:
+   * one atomic insert-if-absent (`ON CONFLICT DO NOTHING` on the (backend, random) key), so of
+   * two concurrent requests with the same random — on any API process sharing this store —
+   * exactly one gets `true`. Randoms accepted more than `windowMs` (ms) before `now` are purged
+   * first (for every backend), so the table holds at most one window of accepted requests and
+   * an expired random counts as new again. Call it only after the request's checksum verified.
+   * @returns `true` when the random was new (accept the request), `false` when it was already
+   * used within the window (a replay).
+   */
+  async rememberTalkRandom(backend: string, random: string, windowMs: number, now = new Date()): Promise<boolean> {
+    const cutoff = new Date(now.getTime() - windowMs).toISOString();
+    await this.db.deleteFrom("talkRandoms").where("seenAt", "<=", cutoff).execute();
+    const r = await this.db.insertInto("talkRandoms").values({ backend, random, seenAt: now.toISOString() })
+      .onConflict((oc) => oc.columns(["backend", "random"]).doNothing()).executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  /**
+   * Forgets a remembered Talk random, so that Talk's retry of the same request is accepted:
+   * for requests meetrec answered with a 5xx (Talk resends those unchanged, same random).
+   */
+  async forgetTalkRandom(backend: string, random: string): Promise<void> {
+    await this.db.deleteFrom("talkRandoms").where("backend", "=", backend).where("random", "=", random).execute();
   }
 
   async close(): Promise<void> {

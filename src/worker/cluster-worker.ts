@@ -128,7 +128,7 @@ export class ClusterWorker {
   }
 
   private async process(job: Job<RecordJobData>, token?: string): Promise<void> {
-    const { id, kind } = job.data;
+    const { id } = job.data;
     const log = this.log.child({ recordingId: id });
     const rec = await this.store.get(id);
     if (!rec || TERMINAL.includes(rec.status) || rec.status === "delivering") return;
@@ -146,7 +146,7 @@ export class ClusterWorker {
       }
       return;
     }
-    const refusal = this.capacity.refusal(kind);
+    const refusal = this.capacity.refusal(rec.options); // what this recording costs: its frame size and rate
     if (this.draining || (refusal && !(refusal === "cpu" && this.running.size === 0))) {
       await job.moveToDelayed(Date.now() + (this.draining ? 200 : 1000), token);
       throw new DelayedError(); // back to the queue for a worker with room
@@ -167,16 +167,16 @@ export class ClusterWorker {
     this.runs.set(id, run);
     this.tokens.set(id, token);
     try {
-      await this.runClaimed(job, token, rec2, kind, epoch);
+      await this.runClaimed(job, token, rec2, epoch);
     } finally {
       settle();
       if (this.runs.get(id) === run) { this.runs.delete(id); this.tokens.delete(id); }
     }
   }
 
-  private async runClaimed(job: Job<RecordJobData>, token: string | undefined, rec: Recording, kind: RecordJobData["kind"], epoch: number): Promise<void> {
+  private async runClaimed(job: Job<RecordJobData>, token: string | undefined, rec: Recording, epoch: number): Promise<void> {
     const id = rec.id;
-    this.capacity.take(kind);
+    this.capacity.take(rec.options);
     try {
       if (rec.status === "stopping" || rec.status === "finalizing") {
         await this.finalizeLeft(rec.id);
@@ -209,7 +209,7 @@ export class ClusterWorker {
       }
       if (rj.departure !== "fenced") await this.store.release(id, this.name, epoch);
     } finally {
-      this.capacity.release(kind);
+      this.capacity.release(rec.options);
     }
   }
 

@@ -5,7 +5,7 @@
  */
 import { tmpdir } from "node:os";
 import { describe, expect, test } from "vitest";
-import { Capacity, InProcessDispatcher } from "../../src/dispatch/index.js";
+import { Capacity, InProcessDispatcher, MIN_VIDEO_COST_FACTOR, recordingCost } from "../../src/dispatch/index.js";
 import { createLogger } from "../../src/util/log.js";
 
 function harness(settings: Partial<ConstructorParameters<typeof Capacity>[0]> = {}, concurrency = 10) {
@@ -71,6 +71,53 @@ describe("admission by capacity", () => {
     const { d, started } = harness({ cpuBudget: 100 }, 2);
     for (const id of ["a", "b", "c"]) d.submit(id, "audio");
     expect(started).toEqual(["a", "b"]);
+    await d.close();
+  });
+});
+
+describe("a recording's cost scales with its pixels × frame rate", () => {
+  const cost = { video: 1, audio: 0.35 };
+  const video = (width: number, height: number, fps: number) => ({ mode: "video" as const, video: { width, height, fps } });
+
+  test("cost.video is the cost of 1280×720@30; others scale by width·height·fps, never below half of it; audio is flat", () => {
+    expect(recordingCost(cost, video(1280, 720, 30))).toBe(1);
+    expect(recordingCost(cost, "video")).toBe(1); // a bare kind: the reference recording
+    expect(recordingCost(cost, video(1920, 1080, 30))).toBeCloseTo(2.25);
+    expect(recordingCost(cost, video(1280, 720, 60))).toBeCloseTo(2);
+    expect(recordingCost(cost, video(3840, 2160, 60))).toBeCloseTo(18);
+    expect(recordingCost(cost, video(960, 540, 30))).toBeCloseTo(0.5625);
+    expect(recordingCost(cost, video(640, 360, 15))).toBe(MIN_VIDEO_COST_FACTOR * 1); // 0.125 → the floor
+    expect(recordingCost({ video: 2, audio: 0.35 }, video(160, 120, 1))).toBe(1); // the floor scales with cost.video
+    expect(recordingCost(cost, { mode: "audio", video: { width: 3840, height: 2160, fps: 60 } })).toBe(0.35);
+    expect(recordingCost(cost, "audio")).toBe(0.35);
+  });
+
+  test("admission books and frees each recording's own cost; /readyz canAccept stays about 720p30 video", async () => {
+    const { d, capacity, started, end } = harness({ cpuBudget: 4 });
+    d.submit("hd1", video(1920, 1080, 30)); // 2.25
+    d.submit("hd2", video(1920, 1080, 30)); // 2.25: 4.5 > 4, waits
+    d.submit("sd", video(1280, 720, 30)); // 1: passes it (3.25)
+    expect(started).toEqual(["hd1", "sd"]);
+    expect(capacity.snapshot()).toMatchObject({ cpuUsed: 3.25, cpuLeft: 0.75, canAccept: { video: false, audio: true }, refusal: "cpu" });
+    d.submit("tiny", video(320, 180, 5)); // the floor, 0.5: fits in 0.75
+    expect(started.at(-1)).toBe("tiny");
+    expect(capacity.snapshot().cpuUsed).toBeCloseTo(3.75);
+    await end("hd1"); // frees 2.25, not 1: hd2 fits now (1 + 0.5 + 2.25)
+    expect(started.at(-1)).toBe("hd2");
+    expect(capacity.snapshot().cpuUsed).toBeCloseTo(3.75);
+    await end("hd2");
+    await end("sd");
+    await end("tiny");
+    expect(capacity.snapshot()).toMatchObject({ cpuUsed: 0, canAccept: { video: true, audio: true } });
+    await d.close();
+  });
+
+  test("a recording's stored options are a workload as they are", async () => {
+    const { d, capacity, started } = harness({ cpuBudget: 8 });
+    const options = { url: "https://m.example.com/", join: [], mode: "video" as const, browser: "chromium" as const, video: { width: 1920, height: 1080, fps: 30, bitrateKbps: 8000 }, maxDurationSeconds: 60 };
+    d.submit("r", options);
+    expect(started).toEqual(["r"]);
+    expect(capacity.snapshot().cpuUsed).toBeCloseTo(2.25);
     await d.close();
   });
 });

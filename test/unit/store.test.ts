@@ -99,4 +99,33 @@ describe.each(engines)("store on %s", (engine, open) => {
     expect((await store.holders()).find((h) => h.id === r4)?.worker).toBeNull();
     await store.close();
   });
+
+  test("Talk randoms: accepted once per backend within the window, shared by every store on the database, purged after it", async () => {
+    const a = await open();
+    const b = await open(); // another API process on the same database
+    const random = id("r".repeat(56));
+    const windowMs = 900_000;
+    const t0 = new Date("2026-01-01T10:00:00.000Z");
+    const at = (ms: number) => new Date(t0.getTime() + ms);
+    expect(await a.rememberTalkRandom("cloud", random, windowMs, t0)).toBe(true);
+    expect(await a.rememberTalkRandom("cloud", random, windowMs, at(1000))).toBe(false);
+    expect(await b.rememberTalkRandom("cloud", random, windowMs, at(windowMs - 1))).toBe(false); // still inside the window
+    expect(await b.rememberTalkRandom("other", random, windowMs, at(2000))).toBe(true); // keyed per backend
+    // Concurrent: exactly one of many processes wins the same fresh random.
+    const fresh = id("c".repeat(56));
+    const wins = await Promise.all([a, b, a, b].map((s) => s.rememberTalkRandom("cloud", fresh, windowMs, at(3000))));
+    expect(wins.filter(Boolean)).toHaveLength(1);
+    // After the window it is purged and counts as new again (exactly once, again).
+    expect(await b.rememberTalkRandom("cloud", random, windowMs, at(windowMs))).toBe(true);
+    expect(await a.rememberTalkRandom("cloud", random, windowMs, at(windowMs + 1))).toBe(false);
+    // Forgetting (a request answered 5xx) lets Talk's retry with the same random through.
+    await a.forgetTalkRandom("cloud", fresh);
+    expect(await b.rememberTalkRandom("cloud", fresh, windowMs, at(4000))).toBe(true);
+    // Bounded: much later, every expired row is gone.
+    expect(await a.rememberTalkRandom("cloud", id("late"), windowMs, at(10 * windowMs))).toBe(true);
+    expect(await a.rememberTalkRandom("other", random, windowMs, at(10 * windowMs))).toBe(true);
+    expect(await a.rememberTalkRandom("cloud", fresh, windowMs, at(10 * windowMs))).toBe(true);
+    await a.close();
+    await b.close();
+  });
 });
