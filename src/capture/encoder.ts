@@ -91,6 +91,9 @@ export function encoderArgs(o: EncoderOptions, originUs = Date.now() * 1000): st
     "-c:a", "aac", "-b:a", `${o.audioBitrateKbps}k`, "-ar", "48000", "-ac", "2");
   return [
     "-hide_banner", "-loglevel", "warning", "-nostdin", "-y", "-copyts",
+    // Encoder statistics (key=value blocks on stdout every 0.5 s): when frames first flow, and
+    // how many were duplicated or dropped.
+    "-progress", "pipe:1", "-stats_period", "0.5",
     ...input, ...maps, ...codecs,
     "-f", "hls", "-hls_time", String(seg), "-hls_list_size", "0", "-hls_playlist_type", "event",
     "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", INIT_SEGMENT, "-start_number", "1",
@@ -119,6 +122,35 @@ export function parsePlaylist(text: string): { uri: string; durationMs: number }
   return out;
 }
 
+/** One block of ffmpeg's `-progress` output: frames encoded, duplicated and dropped so far. */
+export interface EncoderProgress {
+  frame: number;
+  dupFrames: number;
+  dropFrames: number;
+  /** Output media time, µs (0 until the muxer has written media). */
+  outTimeUs: number;
+}
+
+/**
+ * Parses ffmpeg `-progress` text (`key=value` lines, each block ending `progress=continue|end`)
+ * into the complete blocks it holds, and the unparsed rest.
+ */
+export function parseProgress(text: string): { blocks: EncoderProgress[]; rest: string } {
+  const blocks: EncoderProgress[] = [];
+  let cur: Record<string, string> = {};
+  let consumed = 0;
+  for (const m of text.matchAll(/([^\n=]+)=([^\n]*)\n/g)) {
+    cur[m[1].trim()] = m[2].trim();
+    if (m[1].trim() === "progress") {
+      const n = (k: string) => (Number.isFinite(Number(cur[k])) ? Number(cur[k]) : 0);
+      blocks.push({ frame: n("frame"), dupFrames: n("dup_frames"), dropFrames: n("drop_frames"), outTimeUs: n("out_time_us") });
+      cur = {};
+      consumed = m.index! + m[0].length;
+    }
+  }
+  return { blocks, rest: text.slice(consumed) };
+}
+
 /** How an encoder run ended. `requested` is true when {@link Encoder.stop} asked for it. */
 export interface EncoderExit {
   code: number | null;
@@ -128,8 +160,12 @@ export interface EncoderExit {
 }
 
 /**
- * One ffmpeg run. Emits `init` (path) once, then `segment` ({@link ClosedSegment}) in order,
- * and `exit` ({code, signal, stderr}) after the last segment has been emitted.
+ * One ffmpeg run. Emits `media` (wallclock ms when they began, estimated from the frames or
+ * sound encoded by the first report) once, when the first frames (video) or sound (audio) have
+ * been encoded; `init` (path) once, then `segment` ({@link ClosedSegment}) in
+ * order; and `exit` ({code, signal, stderr}) after the last segment has been emitted. A segment
+ * the muxer listed with no duration (it closes one on SIGINT before any frame) is not media and
+ * is not emitted.
  */
 export class Encoder extends EventEmitter {
   private readonly proc: ManagedProcess;
@@ -142,12 +178,31 @@ export class Encoder extends EventEmitter {
   readonly finished: Promise<EncoderExit>;
   /** Wall-clock time the encoder process was started, ms since epoch: media time 0 of its period. */
   readonly startedAt = Date.now();
+  /** Wall-clock time (ms) the first encoded frames were grabbed, once there are any. */
+  mediaAt?: number;
+  /** The encoder's latest statistics. */
+  progress?: EncoderProgress;
 
   constructor(readonly options: EncoderOptions) {
     super();
     this.proc = new ManagedProcess(options.ffmpegPath ?? "ffmpeg", encoderArgs(options, this.startedAt * 1000), {
       env: { ...process.env, PULSE_SERVER: options.pulseServer, ...(options.display ? { DISPLAY: options.display } : {}) },
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let pending = "";
+    this.proc.child.stdout?.on("data", (d: Buffer) => {
+      const { blocks, rest } = parseProgress(pending + d.toString());
+      pending = rest.slice(-4000);
+      for (const b of blocks) {
+        this.progress = b;
+        const flowing = options.mode === "video" ? b.frame > 0 : b.outTimeUs > 0;
+        if (flowing && this.mediaAt === undefined) {
+          // Frames are grabbed in real time: what was encoded so far began that long ago.
+          const coveredMs = options.mode === "video" ? (b.frame / options.fps) * 1000 : b.outTimeUs / 1000;
+          this.mediaAt = Math.max(this.startedAt, Math.round(Date.now() - coveredMs));
+          this.emit("media", this.mediaAt);
+        }
+      }
     });
     this.timer = setInterval(() => this.schedulePoll(), 250);
     this.finished = this.proc.exited.then(async ({ code, signal }) => {
@@ -192,6 +247,7 @@ export class Encoder extends EventEmitter {
     while (this.emitted < entries.length) {
       const e = entries[this.emitted];
       this.emitted++;
+      if (e.durationMs <= 0) continue; // an empty segment closed before any frame
       this.emit("segment", { seq: this.emitted, path: join(this.options.dir, e.uri), durationMs: e.durationMs } satisfies ClosedSegment);
     }
   }

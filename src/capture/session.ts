@@ -59,6 +59,11 @@ export interface SessionHooks {
   beginPeriod(reason: string, startedAt: Date): Promise<number>;
   init(period: number, path: string): Promise<void>;
   segment(period: number, seg: ClosedSegment): Promise<void>;
+  /**
+   * An encoder run's first frames (video) or sound (audio) were encoded, at wallclock `at` (ms):
+   * media flows. Called once per run.
+   */
+  mediaFlowing(period: number, at: number): void;
   /** Something worth putting on the recording's timeline. */
   event(type: string, message: string, data?: Record<string, unknown>): void;
   /** The session cannot go on (the encoder died too often). Called at most once. */
@@ -355,6 +360,7 @@ export class CaptureSession {
       this.pending++;
       queue(() => this.hooks.segment(period, seg).finally(() => { this.pending--; }));
     });
+    enc.on("media", (at: number) => this.hooks.mediaFlowing(period, at));
     enc.on("exit", (info: EncoderExit) => void this.onEncoderExit(period, info));
     this.o.log.info({ period, pid: enc.pid, reason }, "encoder started");
   }

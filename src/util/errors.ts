@@ -20,6 +20,7 @@ export type ErrorCode =
   | "audio_failed"
   | "encoder_failed"
   | "finalize_failed"
+  | "no_media"
   | "store_failed"
   | "interrupted"
   | "rejoin_failed"

@@ -57,6 +57,17 @@ function toRecordingFile(f: FinalFile, stored?: RecordingFile["stored"]): Record
 }
 
 /**
+ * What a stitched file lacks of what a recording of `mode` must hold — video mode: a video
+ * stream; audio mode: an audio stream; both: some duration — or undefined. (A video recording
+ * of a page that never played a sound has no audio stream: that is what was captured.)
+ */
+export function missingStreams(mode: "video" | "audio", f: Pick<FinalFile, "probe" | "durationSeconds">): string | undefined {
+  if (!f.probe.streams.some((s) => s.type === mode)) return mode;
+  if (!(f.durationSeconds > 0)) return "media (zero duration)";
+  return undefined;
+}
+
+/**
  * Finalizes whatever media `id` has and moves it from `finalizing` to its end status.
  * No media → `failed` (`finalize_failed`) or `aborted` when `abortWhenEmpty`.
  */
@@ -79,6 +90,15 @@ export async function finalizeRecording(
   try {
     const file = await finalize(media.dir, manifest, { ffmpegPath: config.capture.ffmpegPath, ffprobePath: config.capture.ffprobePath, remote: bucket && ((rel) => bucket.open(rel)) });
     log.info({ file: file.path, bytes: file.bytes, durationSeconds: file.durationSeconds }, "recording finalized");
+    if (rec.options.mode === "video" && !file.probe.streams.some((s) => s.type === "audio")) {
+      await store.addEvent(rec.id, "no_audio", "The file has no sound track: the page played no sound while it was recorded");
+    }
+    const missing = missingStreams(rec.options.mode, file);
+    if (missing) {
+      // Never delivered as a recording: the segments stay for inspection (meetrec recover).
+      await rm(file.path, { force: true });
+      throw new MeetrecError("no_media", `The capture produced no ${missing} (${describeStreams(file).join(", ") || "no streams"}, ${file.durationSeconds.toFixed(1)} s); the segments were kept`);
+    }
     let stored: RecordingFile["stored"];
     if (deps.uploadFinal && bucket) {
       stored = await bucket.putFinal(file.name, file.path).catch((err) => {
@@ -263,6 +283,11 @@ export class RecordingJob {
         return (this.rec = await store.transition(rec.id, "failed", { reason: e.code, error: { code: e.code, message: e.message }, endReason: "failed" }));
       }
       let firstSegment = !hadMedia;
+      // When the recording's media began (wallclock ms): a resumed recording counts from its
+      // first period, a new one from its first encoded frame — not from the encoder's spawn,
+      // which on a loaded machine can be seconds earlier (a short limit then stopped the
+      // encoder before it had produced anything).
+      let mediaFrom = hadMedia ? captureOrigin(m.current) : undefined;
       const t0 = Date.now();
       session = new CaptureSession({
         recordingId: rec.id, url: o.url, join: o.join as JoinStep[], mode: o.mode, browser: o.browser, video: o.video,
@@ -302,6 +327,12 @@ export class RecordingJob {
             await store.addEvent(rec.id, "first_segment", "First media segment is durable", { msSinceStart: Date.now() - t0 });
           }
         },
+        mediaFlowing: (period, at) => {
+          if (mediaFrom !== undefined) return;
+          mediaFrom = at;
+          this.log.debug({ period, msSinceSpawn: at - (session?.captureStartedAt ?? at) }, "media flowing");
+          this.armLimit(at + o.maxDurationSeconds * 1000 - Date.now());
+        },
         event: (type, message, data) => void store.addEvent(rec.id, type, message, data).catch(() => undefined),
         failed: (err) => this.fail(err),
       });
@@ -336,9 +367,10 @@ export class RecordingJob {
       if (!this.stopReason && !this.failure) {
         await new Promise<void>((resolve) => {
           this.wake = resolve;
-          // Media time 0 is the first encoder's spawn: the limit is counted from there (wallclock,
-          // so a restart gap counts against it too).
-          this.armLimit((captureOrigin(m.current) ?? session!.captureStartedAt ?? Date.now()) + o.maxDurationSeconds * 1000 - Date.now());
+          // The limit counts wallclock from when media began (so a restart gap counts against
+          // it too); until frames flow it is not armed — an encoder that never delivers is
+          // restarted by the session's watchdog and fails the recording after its restarts.
+          if (mediaFrom !== undefined) this.armLimit(mediaFrom + o.maxDurationSeconds * 1000 - Date.now());
         });
       }
       clearTimeout(this.limitTimer);

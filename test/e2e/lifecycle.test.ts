@@ -45,6 +45,27 @@ function noCaptureProcessesLeft(): void {
 }
 
 describe("recording a local page", () => {
+  test("on a machine loaded beyond its cores a 3 s recording still holds the page and its tone (the limit counts from the first encoded frame)", async () => {
+    // Before: the limit counted from the encoder's spawn, and under load ffmpeg had encoded
+    // nothing when it was stopped — the recording ended empty.
+    const hogs = Array.from({ length: 4 }, () => spawn("sh", ["-c", "while :; do :; done"], { stdio: "ignore" }));
+    try {
+      // The wait lets the page's sound start (Chromium's audio output takes ~2 s) before capture begins.
+      const r = await capture({ maxDurationSeconds: 3, join: [{ wait: 3000 }], video: { width: 1280, height: 720, fps: 30 } });
+      const rec = await server.waitFor(r.json().id, (x) => TERMINAL.includes(x.status));
+      expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+      expect(rec.endReason).toBe("limit_reached");
+      expect(rec.file.streams).toEqual(["video h264 1280x720 30fps", "audio aac 48000Hz 2ch"]);
+      expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(2.8);
+      const file = join(server.dir, "loaded.mp4");
+      writeFileSync(file, (await server.api("GET", `/v1/recordings/${rec.id}/file`)).body);
+      expect(pageFraction(file, 0.4, BG)).toBeGreaterThan(0.5);
+      expect(toneLevelsDb(audioSamples(file, 16000), 16000, [500])[0], "the page's tone").toBeGreaterThan(20);
+    } finally {
+      for (const h of hogs) h.kill("SIGKILL");
+    }
+  });
+
   test("sound and picture stay in step (flash + beep every 2 s)", async () => {
     const r = await capture({ maxDurationSeconds: 11, video: { width: 640, height: 360, fps: 30 } });
     const rec = await server.waitFor(r.json().id, (x) => TERMINAL.includes(x.status));

@@ -8,7 +8,11 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { parsePlaylist } from "../../src/capture/index.js";
+import { parsePlaylist, parseProgress } from "../../src/capture/index.js";
+import { parseConfig } from "../../src/config/index.js";
+import { RecordingStore } from "../../src/store/index.js";
+import { createLogger } from "../../src/util/log.js";
+import { finalizeRecording, missingStreams } from "../../src/worker/recording-job.js";
 import { RecordingMedia, finalize } from "../../src/media/index.js";
 import { audioSamples, colourFraction, frameRgb, toneLevelsDb } from "../helpers/media-check.js";
 
@@ -103,5 +107,49 @@ describe("finalize", () => {
     const root = mkdtempSync(join(tmpdir(), "meetrec-media-"));
     const media = await RecordingMedia.open(root, "rec5", { mode: "video", segmentSeconds: 2 });
     await expect(finalize(media.dir, media.current)).rejects.toMatchObject({ code: "finalize_failed" });
+  });
+});
+
+describe("a capture without the streams it asked for is never a completed recording", () => {
+  test("a video recording whose segments hold only sound ends failed no_media; the segments stay, no file is kept", async () => {
+    const root = mkdtempSync(join(tmpdir(), "meetrec-media-"));
+    const enc = join(root, "enc");
+    const segs = encodePeriod(enc, "red", 440, 4, true);
+    const media = await store(root, "rec6", [{ dir: enc, segs }], "video");
+    const store_ = await RecordingStore.openSqlite(join(root, "db.sqlite"));
+    try {
+      const cfg = parseConfig({ dataDir: root });
+      const created = await store_.create({ id: "rec6", backend: "default", metadata: {}, options: { url: "https://meet.example.com/", join: [], mode: "video", browser: "chromium", video: cfg.video, maxDurationSeconds: 4 } });
+      await store_.transition(created.id, "starting");
+      await store_.transition(created.id, "recording");
+      const rec = await store_.transition(created.id, "stopping", { reason: "limit_reached" });
+      const final = await finalizeRecording({ config: cfg, store: store_, log: createLogger("silent") }, rec, media, { endReason: "limit_reached", abortWhenEmpty: true });
+      expect(final.status).toBe("failed");
+      expect(final.error).toMatchObject({ code: "no_media" });
+      expect(final.error!.message).toContain("no video");
+      expect(final.file ?? null).toBeNull();
+      expect(readdirSync(media.dir).filter((f) => f.endsWith(".mp4"))).toEqual([]);
+      expect(media.current.periods[0].segments.length).toBe(segs.length);
+      for (const s of media.current.periods[0].segments) expect(existsSync(join(media.dir, s.file))).toBe(true);
+    } finally {
+      await store_.close();
+    }
+  });
+
+  test("missingStreams names what a mode needs", () => {
+    const f = (types: string[], durationSeconds = 4) => ({ probe: { streams: types.map((type) => ({ type })) } as never, durationSeconds });
+    expect(missingStreams("video", f(["video", "audio"]))).toBeUndefined();
+    expect(missingStreams("video", f(["video"]))).toBeUndefined(); // a page that played no sound
+    expect(missingStreams("video", f(["audio"]))).toBe("video");
+    expect(missingStreams("video", f([]))).toBe("video");
+    expect(missingStreams("audio", f(["video"]))).toBe("audio");
+    expect(missingStreams("audio", f(["audio"]))).toBeUndefined();
+    expect(missingStreams("audio", f(["audio"], 0))).toBe("media (zero duration)");
+  });
+
+  test("the encoder's -progress blocks parse, a partial block is kept for the next read", () => {
+    const { blocks, rest } = parseProgress("frame=0\ndup_frames=0\ndrop_frames=0\nout_time_us=0\nprogress=continue\nframe=31\ndup_frames=2\ndrop_frames=1\nout_time_us=1000000\nprogress=continue\nframe=4");
+    expect(blocks).toEqual([{ frame: 0, dupFrames: 0, dropFrames: 0, outTimeUs: 0 }, { frame: 31, dupFrames: 2, dropFrames: 1, outTimeUs: 1000000 }]);
+    expect(rest).toBe("frame=4");
   });
 });
