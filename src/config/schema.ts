@@ -274,6 +274,17 @@ export const Config = z.strictObject({
      */
     reconcileIntervalMs: z.number().int().min(500).max(600000).default(5000),
   }).prefault({}),
-  backends: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/, "backend names are letters, digits, - and _"), BackendConfig).default({}),
+  /** Backends by name. Each `apiKey` must be unique: the key is what identifies the backend. */
+  backends: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/, "backend names are letters, digits, - and _"), BackendConfig).default({})
+    .superRefine((backends, ctx) => {
+      const owner = new Map<string, string>();
+      for (const [name, b] of Object.entries(backends)) {
+        if (!b.apiKey) continue;
+        const first = owner.get(b.apiKey);
+        if (first === undefined) { owner.set(b.apiKey, name); continue; }
+        // Never the key itself: config check prints these messages.
+        ctx.addIssue({ code: "custom", path: [name, "apiKey"], message: `backends ${first} and ${name} have the same apiKey; give each backend its own key (the key identifies the backend)` });
+      }
+    }),
 });
 export type Config = z.infer<typeof Config>;
