@@ -10,6 +10,11 @@ export type ErrorCode =
   | "origin_not_allowed"
   | "unauthorized"
   | "not_found"
+  | "method_not_allowed"
+  | "unsupported_media_type"
+  | "range_not_satisfiable"
+  | "uri_too_long"
+  | "headers_too_large"
   | "conflict"
   | "not_ready"
   | "config_invalid"
@@ -47,6 +52,11 @@ function defaultStatus(code: ErrorCode): number {
     case "origin_not_allowed": return 422;
     case "unauthorized": return 401;
     case "not_found": return 404;
+    case "method_not_allowed": return 405;
+    case "unsupported_media_type": return 415;
+    case "range_not_satisfiable": return 416;
+    case "uri_too_long": return 414;
+    case "headers_too_large": return 431;
     case "conflict": return 409;
     case "not_ready": return 409;
     default: return 500;
