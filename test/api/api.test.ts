@@ -2,7 +2,7 @@
  * The API's edges: authentication, validation, problem+json, origins, 404s, Range downloads
  * and delete, against a real App (SQLite store, dispatch) through Fastify's inject.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,17 +18,22 @@ import { completedRecording as completedRecordingOf } from "../helpers/recording
 
 const OPEN = "open-backend-key-0123456789";
 const STRICT = "strict-backend-key-0123456789";
+const SPOOLER = "spooler-backend-key-0123456789";
 let dir: string;
 let app: App;
 let server: FastifyInstance;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "meetrec-api-"));
+  writeFileSync(join(dir, "not-a-directory"), "");
   const config = parseConfig({
     dataDir: dir, maxDurationSeconds: 3600,
+    delivery: { pollIntervalMs: 50 },
     backends: {
       open: { apiKey: OPEN },
       strict: { apiKey: STRICT, allowedOrigins: ["https://meet.example.com"] },
+      spooler: { apiKey: SPOOLER, delivery: { spool: { path: join(dir, "spool"), subdirFromMetadata: "tenant" } } },
+      blocked: { apiKey: `blocked-${SPOOLER}`, delivery: { spool: { path: join(dir, "not-a-directory") } } },
     },
   });
   app = await App.start(config, createLogger("silent"));
@@ -238,6 +243,35 @@ describe("file download with HTTP Range (RFC 9110 §14)", () => {
     expect(p.detail).toContain(id);
     expect(p.detail).not.toContain(dir);
     expect(p.detail).not.toMatch(/\/(tmp|var|home|srv)\b/);
+  });
+});
+
+describe("what clients see names no server path", () => {
+  /** Redelivers `id` and polls its view until the spool delivery has an attempt. */
+  async function spoolAttempt(id: string, key: string): Promise<{ outcome: string; message: string }> {
+    expect((await server.inject({ method: "POST", url: `/v1/recordings/${id}/redeliver`, headers: auth(key) })).statusCode).toBe(202);
+    for (let i = 0; i < 200; i++) {
+      const view = (await server.inject({ url: `/v1/recordings/${id}`, headers: auth(key) })).json();
+      const attempt = view.deliveries.find((d: any) => d.target === "spool")?.attempts[0];
+      if (attempt) return attempt;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error("no spool attempt within 10 s");
+  }
+
+  test("a spool delivery says the spool directory, the sub-directory and the file name", async () => {
+    const { id } = await completedRecordingOf(app, "spooler", { tenant: "school-7" });
+    const attempt = await spoolAttempt(id, SPOOLER);
+    expect(attempt).toEqual(expect.objectContaining({ outcome: "ok", message: `written to the spool directory: school-7/${id}.mp4` }));
+    expect(existsSync(join(dir, "spool", "school-7", `${id}.mp4`))).toBe(true);
+  });
+
+  test("a failed spool delivery gives the error code, not the path", async () => {
+    const { id } = await completedRecordingOf(app, "blocked");
+    const attempt = await spoolAttempt(id, `blocked-${SPOOLER}`);
+    expect(attempt.outcome).toBe("error");
+    expect(attempt.message).toMatch(/^Cannot write to the spool directory: (ENOTDIR|EEXIST) on mkdir/);
+    expect(attempt.message).not.toContain(dir);
   });
 });
 
