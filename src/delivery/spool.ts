@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import { promisify } from "node:util";
 import type { SpoolTarget } from "../config/index.js";
+import { publicErrorMessage } from "../util/errors.js";
 
 const SAFE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -57,12 +58,10 @@ const inSpool = (sub: string | undefined, name: string) => (sub ? `${sub}/${name
 
 /**
  * A failure of the local file system as a message without its path (Node puts the path in
- * `message`): `ENOSPC on copyfile`. The original stays the `cause`, for the log.
+ * `message`): `ENOSPC: no space left on device (copyfile)`. The original stays the `cause`, for the log.
  */
 function withoutPath(err: unknown, sub: string | undefined): Error {
-  const e = err as NodeJS.ErrnoException;
-  const what = e.code ? `${e.code}${e.syscall ? ` on ${e.syscall}` : ""}` : "unknown error";
-  return new Error(`Cannot write to the spool directory${sub ? ` (sub-directory ${sub})` : ""}: ${what}; check that it is a writable directory with free space`, { cause: err });
+  return new Error(`Cannot write to the spool directory${sub ? ` (sub-directory ${sub})` : ""}: ${publicErrorMessage(err)}; check that it is a writable directory with free space`, { cause: err });
 }
 
 /**
@@ -141,8 +140,7 @@ async function rsyncToSpool(t: SpoolTarget, rec: { id: string; metadata: Record<
       await copyFile(file, local);
       await writeFile(meta, JSON.stringify(sidecar, null, 2));
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      throw new Error(`Cannot stage the file for rsync in the temporary directory: ${e.code ?? "unknown error"}${e.syscall ? ` on ${e.syscall}` : ""}`, { cause: err });
+      throw new Error(`Cannot stage the file for rsync in the temporary directory: ${publicErrorMessage(err)}`, { cause: err });
     }
     const rsync = (src: string) => run("rsync", ["--mkpath", "--chmod=F644", "--timeout=60", "-e", sshCommand(t), src, destDir], { timeout: 30 * 60_000 });
     try {

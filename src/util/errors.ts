@@ -67,3 +67,34 @@ function defaultStatus(code: ErrorCode): number {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * The message of any thrown value for API clients and stored reasons: like {@link errorMessage},
+ * but a Node system error (`fs`, `child_process`: it has a `code` and a `syscall`, and its message
+ * ends with the path) becomes `ENOSPC: no space left on device (write)`, without the path.
+ * Log the original error where the path helps the operator.
+ */
+export function publicErrorMessage(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e instanceof Error && typeof e.code === "string" && typeof e.syscall === "string") {
+    const what = /^[A-Z0-9_]+: ([^,]+)/.exec(e.message)?.[1];
+    return `${e.code}${what ? `: ${what}` : ""} (${e.syscall})`;
+  }
+  return errorMessage(err);
+}
+
+/**
+ * `text` with the local `paths` (absolute directories or files) cut out, for messages that reach
+ * API clients: what lies under one of them stays as a relative path (`{dir}/p1/000001.m4s` →
+ * `p1/000001.m4s`), a path itself becomes `…`. Longer paths are cut first.
+ */
+export function withoutPaths(text: string, paths: (string | undefined)[]): string {
+  const roots = [...new Set(paths.filter((p): p is string => !!p && p !== "/").map((p) => p.replace(/\/+$/, "")))].sort((a, b) => b.length - a.length);
+  let out = text;
+  for (const root of roots) {
+    const escaped = root.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    // `/data/x` is cut from `/data/x`, `/data/x/…` and `'/data/x'`, not from `/data/xy` or `/mnt/data/x`.
+    out = out.replace(new RegExp(`(?<![\\w./-])${escaped}/`, "g"), "").replace(new RegExp(`(?<![\\w./-])${escaped}(?![\\w.-])`, "g"), "…");
+  }
+  return out;
+}
