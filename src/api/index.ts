@@ -229,7 +229,11 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
       if (rec.file?.stored) {
         // Cluster: the file is in the segment bucket; streamed through, ranges passed on.
         const range = typeof req.headers.range === "string" ? req.headers.range : undefined;
-        const f = await app.openStoredFile(rec, range);
+        const f = await app.openStoredFile(rec, range).catch((err: unknown) => {
+          // 416 names the file's size (RFC 9110 §14.4); the bucket does not say it.
+          if (err instanceof MeetrecError && err.code === "range_not_satisfiable") reply.header("content-range", `bytes */${rec.file!.bytes}`);
+          throw err;
+        });
         reply.header("content-disposition", `attachment; filename="${rec.id}-${rec.file.name}"`).header("accept-ranges", "bytes")
           .type(rec.options.mode === "audio" ? "audio/mp4" : "video/mp4");
         if (f.length !== undefined) reply.header("content-length", f.length);
