@@ -32,6 +32,8 @@ declare module "fastify" {
 const VERSION = "0.1.0";
 const IdParams = z.object({ id: z.string().uuid().describe("Recording id") });
 const errors = { 400: Problem, 401: Problem, 404: Problem, 405: Problem, 409: Problem, 415: Problem, 422: Problem };
+/** Longest path parameter, characters (a recording id is 36); longer is 414. Fastify's default. */
+const MAX_PARAM_LENGTH = 100;
 /** Methods the 405 answer looks for on a path (HEAD is routed with every GET). */
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 
@@ -41,7 +43,7 @@ const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as 
  */
 function frameworkError(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (err.code === "FST_ERR_MAX_PARAM_LENGTH") {
-    return sendProblem(reply, problem(414, "uri_too_long", "A segment of the URL's path is too long (at most 100 characters); check the URL you built"));
+    return sendProblem(reply, problem(414, "uri_too_long", `A segment of the URL's path is too long (at most ${MAX_PARAM_LENGTH} characters); check the URL you built`));
   }
   if (err.code === "FST_ERR_BAD_URL") {
     return sendProblem(reply, problem(400, "bad_request", "The URL's path is malformed (bad percent-encoding); encode it per RFC 3986"));
@@ -74,7 +76,7 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
   // The instance is returned as a plain FastifyInstance: callers only listen, inject and close.
   const server = Fastify({
     loggerInstance: httpLogger(log), bodyLimit: 64 * 1024, trustProxy: false,
-    frameworkErrors: frameworkError, clientErrorHandler,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH }, frameworkErrors: frameworkError, clientErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
   server.setValidatorCompiler(validatorCompiler);
   server.setSerializerCompiler(serializerCompiler);
@@ -88,6 +90,7 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
     return sendProblem(reply, p);
   });
   server.setNotFoundHandler((req, reply) => {
+    reply.removeHeader("content-disposition"); // @fastify/static's sendFile calls this for a file gone meanwhile
     const path = requestPath(req.url);
     // A path that exists with other methods is a 405 with Allow (RFC 9110 §15.5.6), not a 404.
     const allow = METHODS.filter((method) => server.findRoute({ method, url: path }) !== null);
