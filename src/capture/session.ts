@@ -148,7 +148,7 @@ export class CaptureSession {
     // A crashed tab (renderer gone, browser alive): relaunch the whole browser and rejoin.
     launched.page.on("error", (err) => {
       if (this.stopping || !this.encoder || this.browser !== launched || this.rejoining) return;
-      this.hooks.event("tab_crashed", `The meeting tab crashed (${errorMessage(err)}); relaunching the browser`, { pid: launched.pid });
+      this.hooks.event("tab_crashed", `The meeting tab crashed (${publicErrorMessage(err)}); relaunching the browser`, { pid: launched.pid });
       o.log.warn({ err: errorMessage(err) }, "tab crashed; killing the browser");
       launched.kill();
     });
@@ -262,7 +262,8 @@ export class CaptureSession {
         return;
       } catch (err) {
         if (this.stopping || this.closed) return;
-        this.hooks.event("browser_rejoin_failed", `Rejoining failed: ${errorMessage(err)}`, { attempt: this.browserRestarts });
+        o.log.warn({ err: errorMessage(err), attempt: this.browserRestarts }, "rejoining failed");
+        this.hooks.event("browser_rejoin_failed", `Rejoining failed: ${publicErrorMessage(err)}`, { attempt: this.browserRestarts });
         await sleep(1000);
       }
     }
