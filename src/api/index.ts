@@ -8,17 +8,18 @@ import { join } from "node:path";
 import fastifyStatic from "@fastify/static";
 import fastifySwagger from "@fastify/swagger";
 import fastifySwaggerUi from "@fastify/swagger-ui";
-import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { RecordingRequest, type App } from "../app/index.js";
 import { toHlsPlaylist, type Manifest } from "../media/index.js";
 import { TERMINAL } from "../store/index.js";
 import { MeetrecError } from "../util/errors.js";
-import type { Logger } from "../util/log.js";
+import { httpLogger, type Logger } from "../util/log.js";
+import { redactUrl } from "../util/redact.js";
 import { KeyRing } from "./auth.js";
 import { registerTalkRoutes } from "./talk.js";
-import { Problem, problem, sendProblem, toProblem } from "./problem.js";
+import { Problem, problem, problemHttpMessage, requestPath, sendProblem, toProblem } from "./problem.js";
 import { RecordingView, toDeliveryViews, toView } from "./views.js";
 
 declare module "fastify" {
@@ -30,7 +31,42 @@ declare module "fastify" {
 
 const VERSION = "0.1.0";
 const IdParams = z.object({ id: z.string().uuid().describe("Recording id") });
-const errors = { 400: Problem, 401: Problem, 404: Problem, 409: Problem, 422: Problem };
+const errors = { 400: Problem, 401: Problem, 404: Problem, 405: Problem, 409: Problem, 415: Problem, 422: Problem };
+/** Longest path parameter, characters (a recording id is 36); longer is 414. Fastify's default. */
+const MAX_PARAM_LENGTH = 100;
+/** Methods the 405 answer looks for on a path (HEAD is routed with every GET). */
+const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
+
+/**
+ * Fastify's `frameworkErrors`: errors of its router before any route runs — a path segment
+ * longer than `maxParamLength` (414) and a malformed percent-encoding (400). Never echoes the URL.
+ */
+function frameworkError(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (err.code === "FST_ERR_MAX_PARAM_LENGTH") {
+    return sendProblem(reply, problem(414, "uri_too_long", `A segment of the URL's path is too long (at most ${MAX_PARAM_LENGTH} characters); check the URL you built`));
+  }
+  if (err.code === "FST_ERR_BAD_URL") {
+    return sendProblem(reply, problem(400, "bad_request", "The URL's path is malformed (bad percent-encoding); encode it per RFC 3986"));
+  }
+  return sendProblem(reply, problem(400, "bad_request", "The request could not be routed; check the URL and its headers"));
+}
+
+/**
+ * Fastify's `clientErrorHandler`: requests Node's HTTP parser refuses before Fastify sees them
+ * (malformed request line or headers → 400, headers over Node's `maxHeaderSize` → 431, request
+ * timeout → 408), answered as problem+json on the raw socket. The log gets the parser's error
+ * code only: the error object carries the raw request bytes (`rawPacket`), query and headers included.
+ */
+function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: import("node:net").Socket): void {
+  if (err.code === "ECONNRESET" || !socket.writable) return;
+  const p = err.code === "HPE_HEADER_OVERFLOW"
+    ? problem(431, "headers_too_large", "The request line and headers are too large (at most 16 KiB together); send a shorter URL or fewer headers")
+    : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? problem(408, "bad_request", "The request was not received in time; send it again")
+      : problem(400, "bad_request", "The request is not valid HTTP/1.1; check the request line and headers");
+  this.log.debug({ clientError: err.code, status: p.status }, "client error");
+  socket.end(problemHttpMessage(p));
+}
 
 /**
  * Builds the server (not listening). `app` does the work; the API only validates, authorizes
@@ -38,16 +74,32 @@ const errors = { 400: Problem, 401: Problem, 404: Problem, 409: Problem, 422: Pr
  */
 export async function buildServer(app: App, log: Logger): Promise<FastifyInstance> {
   // The instance is returned as a plain FastifyInstance: callers only listen, inject and close.
-  const server = Fastify({ loggerInstance: log, bodyLimit: 64 * 1024, trustProxy: false })
-    .withTypeProvider<ZodTypeProvider>();
+  const server = Fastify({
+    loggerInstance: httpLogger(log), bodyLimit: 64 * 1024, trustProxy: false,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH }, frameworkErrors: frameworkError, clientErrorHandler,
+  }).withTypeProvider<ZodTypeProvider>();
   server.setValidatorCompiler(validatorCompiler);
   server.setSerializerCompiler(serializerCompiler);
   server.setErrorHandler((err, req, reply) => {
     const p = toProblem(err, req);
     if (p.status >= 500) req.log.error({ err }, "request failed");
+    reply.removeHeader("content-disposition"); // set by the download routes before sendFile
+    // 416 names the file's size (RFC 9110 §14.4): @fastify/send puts it on the error as Content-Range.
+    const range = (err as { headers?: Record<string, string> }).headers?.["Content-Range"];
+    if (p.status === 416 && range) reply.header("content-range", range);
     return sendProblem(reply, p);
   });
-  server.setNotFoundHandler((req, reply) => sendProblem(reply, problem(404, "not_found", `No route ${req.method} ${req.url.split("?")[0]}`, req.url.split("?")[0])));
+  server.setNotFoundHandler((req, reply) => {
+    reply.removeHeader("content-disposition"); // @fastify/static's sendFile calls this for a file gone meanwhile
+    const path = requestPath(req.url);
+    // A path that exists with other methods is a 405 with Allow (RFC 9110 §15.5.6), not a 404.
+    const allow = METHODS.filter((method) => server.findRoute({ method, url: path }) !== null);
+    if (allow.length > 0 && !allow.includes(req.method as (typeof METHODS)[number])) {
+      reply.header("allow", allow.join(", "));
+      return sendProblem(reply, problem(405, "method_not_allowed", `${req.method} is not allowed on this path; use ${allow.join(", ")}`, path));
+    }
+    return sendProblem(reply, problem(404, "not_found", `No route ${req.method} ${redactUrl(req.url)}; /openapi.json lists the routes`, path));
+  });
 
   await server.register(fastifySwagger, {
     openapi: {
@@ -99,14 +151,26 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
       const backend = keys.backendFor(req.headers.authorization);
       if (!backend) {
         reply.header("www-authenticate", 'Bearer realm="meetrec"');
-        return sendProblem(reply, problem(401, "unauthorized", "Missing or wrong API key: send Authorization: Bearer <key> (see backends.<name>.apiKey)", req.url.split("?")[0]));
+        return sendProblem(reply, problem(401, "unauthorized", "Missing or wrong API key: send Authorization: Bearer <key> (see backends.<name>.apiKey)", requestPath(req.url)));
       }
       req.backend = backend;
+    });
+    // Bodies on /v1 are JSON only (no text/plain parser: a text body is 415, not a string to
+    // validate), and an empty JSON body is no body: clients send content-type: application/json
+    // with nothing on bodyless POST/DELETE. A route that needs a body refuses it itself.
+    v1.removeContentTypeParser(["application/json", "text/plain"]);
+    const json = v1.getDefaultJsonParser("error", "error");
+    v1.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
+      if (body === "") return done(null, undefined);
+      json(req, body as string, done);
     });
     const r = v1.withTypeProvider<ZodTypeProvider>();
 
     r.post("/recordings", {
       schema: { tags: ["recordings"], summary: "Start recording a meeting", body: RecordingRequest, response: { 201: RecordingView, ...errors } },
+      preValidation: async (req) => {
+        if (req.body === undefined) throw new MeetrecError("bad_request", "The request has no body; send a JSON object with at least url, e.g. {\"url\": \"https://meet.example.com/room\"}");
+      },
     }, async (req, reply) => {
       const rec = await app.create(req.backend, req.body);
       return reply.code(201).header("location", `/v1/recordings/${rec.id}`).send(toView(rec, base(req), await app.events(rec.id)));
@@ -168,7 +232,11 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
       if (rec.file?.stored) {
         // Cluster: the file is in the segment bucket; streamed through, ranges passed on.
         const range = typeof req.headers.range === "string" ? req.headers.range : undefined;
-        const f = await app.openStoredFile(rec, range);
+        const f = await app.openStoredFile(rec, range).catch((err: unknown) => {
+          // 416 names the file's size (RFC 9110 §14.4); the bucket does not say it.
+          if (err instanceof MeetrecError && err.code === "range_not_satisfiable") reply.header("content-range", `bytes */${rec.file!.bytes}`);
+          throw err;
+        });
         reply.header("content-disposition", `attachment; filename="${rec.id}-${rec.file.name}"`).header("accept-ranges", "bytes")
           .type(rec.options.mode === "audio" ? "audio/mp4" : "video/mp4");
         if (f.length !== undefined) reply.header("content-length", f.length);
@@ -205,8 +273,13 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
       const rec = await app.get(req.params.id, req.backend);
       const rel = `${req.params.period}/${req.params.file}`;
       // Uploaded segments are gone from the local disk: stream them from the segment bucket.
-      const remote = existsSync(join(app.mediaDir(rec), rel)) ? undefined : await app.openRemoteSegment(rec, rel);
+      const local = existsSync(join(app.mediaDir(rec), rel));
+      const remote = local ? undefined : await app.openRemoteSegment(rec, rel).catch((err: unknown) => {
+        if (err instanceof MeetrecError && err.code === "store_failed") return undefined; // not in the bucket either
+        throw err;
+      });
       if (remote) return reply.type("video/mp4").send(remote);
+      if (!local) throw new MeetrecError("not_found", `No such segment: ${rel} of recording ${rec.id} (live.m3u8 lists the segments there are)`);
       return reply.type("video/mp4").sendFile(rel, app.mediaDir(rec), { cacheControl: false });
     });
   }, { prefix: "/v1" });

@@ -20,8 +20,9 @@ export const Problem = z.object({
 export type Problem = z.infer<typeof Problem>;
 
 const TITLES: Record<number, string> = {
-  400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict", 413: "Content Too Large",
-  415: "Unsupported Media Type", 416: "Range Not Satisfiable", 422: "Unprocessable Content", 429: "Too Many Requests",
+  400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
+  413: "Content Too Large", 414: "URI Too Long", 415: "Unsupported Media Type", 416: "Range Not Satisfiable",
+  422: "Unprocessable Content", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
   500: "Internal Server Error", 503: "Service Unavailable",
 };
 
@@ -35,9 +36,30 @@ export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
   return reply.code(p.status).type("application/problem+json").send(p);
 }
 
+/**
+ * `p` as a complete HTTP/1.1 response (status line, headers, body; `Connection: close`), for
+ * answers written on a raw socket where no Fastify reply exists (Fastify's `clientErrorHandler`).
+ */
+export function problemHttpMessage(p: Problem): string {
+  const body = JSON.stringify(p);
+  return [
+    `HTTP/1.1 ${p.status} ${p.title}`,
+    "Content-Type: application/problem+json; charset=utf-8",
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    "Connection: close",
+    "",
+    body,
+  ].join("\r\n");
+}
+
+/** The path of a request target, without query or fragment (for `instance`: never echoes a query). */
+export function requestPath(url: string): string {
+  return url.split(/[?#]/)[0];
+}
+
 /** Maps anything thrown in a route (or by Fastify itself) to a problem document. Never leaks internals. */
 export function toProblem(err: unknown, req: FastifyRequest): Problem {
-  const instance = req.url.split("?")[0];
+  const instance = requestPath(req.url);
   if (err instanceof MeetrecError) {
     const listed = Array.isArray(err.details?.errors) ? (err.details.errors as { field: unknown; message: unknown }[]).map((e) => ({ field: String(e.field), message: String(e.message) })) : undefined;
     const errors = err.code === "validation_failed" && err.details?.field ? listed ?? [{ field: String(err.details.field), message: err.message }] : undefined;
@@ -53,7 +75,8 @@ export function toProblem(err: unknown, req: FastifyRequest): Problem {
     return problem(422, "validation_failed", `The request is invalid: ${errors.map((e) => `${e.field}: ${e.message}`).join("; ")}`, instance, errors);
   }
   const fe = err as FastifyError;
-  if (fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return problem(415, "bad_request", "Send the body as application/json", instance);
+  if (fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return problem(415, "unsupported_media_type", "Send the body as application/json (or send no body where the route takes none)", instance);
+  if (fe.statusCode === 416) return problem(416, "range_not_satisfiable", "The Range header asks for bytes beyond the end of the file; Content-Range gives its size", instance);
   if (fe.code === "FST_ERR_CTP_BODY_TOO_LARGE") return problem(413, "bad_request", "The request body is too large", instance);
   if (fe.code === "FST_ERR_CTP_EMPTY_JSON_BODY") return problem(400, "bad_request", "The JSON body is empty; send a JSON object", instance);
   if (fe.statusCode === 400 || err instanceof SyntaxError) return problem(400, "bad_request", `The body is not valid JSON: ${fe.message}`, instance);

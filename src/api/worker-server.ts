@@ -3,11 +3,11 @@
  * recording fits on this worker, else 503, with its capacity) and `/metrics` (Prometheus).
  */
 import Fastify, { type FastifyInstance } from "fastify";
-import type { Logger } from "../util/log.js";
+import { httpLogger, type Logger } from "../util/log.js";
 import type { ClusterWorker } from "../worker/index.js";
 
 export function buildWorkerServer(worker: ClusterWorker, log: Logger): FastifyInstance {
-  const server = Fastify({ loggerInstance: log, disableRequestLogging: true });
+  const server = Fastify({ loggerInstance: httpLogger(log), disableRequestLogging: true });
   server.get("/healthz", async () => ({ status: "ok", worker: worker.name }));
   server.get("/readyz", async (_req, reply) => {
     const capacity = worker.snapshot();

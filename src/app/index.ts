@@ -491,11 +491,18 @@ export class App {
     return presignedUrl(s3, rec.file.s3, `${rec.id}-${rec.file.name}`);
   }
 
-  /** Absolute path of the finished file. @throws MeetrecError `not_ready` when there is none. */
+  /**
+   * Absolute path of the finished file.
+   * @throws MeetrecError `not_ready` when there is none yet; `not_found` when it is gone from
+   * the disk (the message names no local path — it reaches API clients; the log has the path).
+   */
   filePath(rec: Recording): string {
     if (!rec.file) throw new MeetrecError("not_ready", `Recording ${rec.id} has no file yet (status ${rec.status}); wait for status completed`);
     const path = join(this.mediaDir(rec), rec.file.name);
-    if (!existsSync(path)) throw new MeetrecError("not_found", `The file of recording ${rec.id} is gone from ${mediaRoot(this.config, rec.backend)}`);
+    if (!existsSync(path)) {
+      this.log.warn({ recordingId: rec.id, path }, "the finished file is gone from the media directory");
+      throw new MeetrecError("not_found", `The file of recording ${rec.id} is gone from the server's media directory (removed outside meetrec); ask the server's operator`);
+    }
     return path;
   }
 

@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { MeetrecError } from "../util/errors.js";
+import { MeetrecError, withoutPaths } from "../util/errors.js";
 import { ManagedProcess, sleep } from "../util/process.js";
 
 const run = promisify(execFile);
@@ -73,7 +73,8 @@ export class PulseServer {
     }
     await proc.stop("SIGKILL");
     if (await PulseServer.alive(dir)) return new PulseServer(dir); // another process won the race
-    throw new MeetrecError("audio_failed", `Cannot start PulseAudio in ${dir}: ${proc.stderr.trim().slice(-500) || "no answer in 10 s"}. Is the pulseaudio package installed?`);
+    // No runtime directory in the message (it can reach API clients); `details.dir` keeps it for the log.
+    throw new MeetrecError("audio_failed", `Cannot start PulseAudio: ${withoutPaths(proc.stderr.trim().slice(-500), [dir]) || "no answer in 10 s"}. Is the pulseaudio package installed?`, { details: { dir } });
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from "node:fs";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
-import { MeetrecError } from "../util/errors.js";
+import { MeetrecError, withoutPaths } from "../util/errors.js";
 
 /** Which browser records. */
 export type BrowserKind = "chromium" | "firefox";
@@ -139,7 +139,11 @@ export class RecorderBrowser {
         });
       }
     } catch (err) {
-      throw new MeetrecError("browser_failed", `Cannot start ${o.kind} (${o.executablePath}): ${(err as Error).message}`, { cause: err });
+      // The message can become a recording's error.message: the config key, not the executable's
+      // or the profile's path (the cause, logged by the session's owner, has them).
+      const key = o.kind === "chromium" ? "capture.chromiumPath" : "capture.firefoxPath";
+      const why = withoutPaths((err as Error).message.split("\n")[0], [o.executablePath, o.profileDir]);
+      throw new MeetrecError("browser_failed", `Cannot start ${o.kind} (${key}): ${why}; check that it is installed and ${key} names it`, { cause: err });
     }
     try {
       const pages = await browser.pages();
@@ -149,7 +153,7 @@ export class RecorderBrowser {
       return new RecorderBrowser(o.kind, browser, page);
     } catch (err) {
       await browser.close().catch(() => undefined);
-      throw new MeetrecError("browser_failed", `${o.kind} started but has no usable page: ${(err as Error).message}`, { cause: err });
+      throw new MeetrecError("browser_failed", `${o.kind} started but has no usable page: ${withoutPaths((err as Error).message.split("\n")[0], [o.executablePath, o.profileDir])}`, { cause: err });
     }
   }
 

@@ -9,16 +9,18 @@ const selector = z.string().min(1).max(1000);
 const timeout = z.number().int().min(1).max(600000).optional();
 
 /**
- * One join step. Exactly one action key per step, plus an optional `timeoutMs`:
- * `{click: sel}`, `{fill: {selector, text}}`, `{press: key}` (a puppeteer KeyInput such as
- * `"Enter"`), `{waitFor: sel}` (until visible), `{wait: ms}`, `{goto: url}`.
+ * One join step. Exactly one action key per step, plus an optional `timeoutMs` (1–600000 ms,
+ * default `capture.joinStepTimeoutMs`): `{click: sel}`, `{fill: {selector, text}}`,
+ * `{press: key}` (a puppeteer KeyInput such as `"Enter"`), `{waitFor: sel}` (until visible),
+ * `{wait: ms}`, `{goto: url}`. A `wait` step accepts `timeoutMs` like every step, but it
+ * bounds nothing more: the pause always lasts `wait` ms (or until the join is aborted).
  */
 export const JoinStep = z.union([
   z.strictObject({ click: selector, timeoutMs: timeout }),
   z.strictObject({ fill: z.strictObject({ selector, text: z.string().max(10000) }), timeoutMs: timeout }),
   z.strictObject({ press: z.string().min(1).max(40), timeoutMs: timeout }),
   z.strictObject({ waitFor: selector, timeoutMs: timeout }),
-  z.strictObject({ wait: z.number().int().min(0).max(600000) }),
+  z.strictObject({ wait: z.number().int().min(0).max(600000), timeoutMs: timeout }),
   z.strictObject({ goto: z.url({ protocol: /^https?$/, error: "must be an http or https URL" }), timeoutMs: timeout }),
 ]);
 export type JoinStep = z.infer<typeof JoinStep>;

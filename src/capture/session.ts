@@ -7,7 +7,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CaptureConfig, VideoSettings } from "../config/index.js";
-import { MeetrecError, errorMessage } from "../util/errors.js";
+import { MeetrecError, errorMessage, publicErrorMessage, withoutPaths } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { sleep } from "../util/process.js";
 import { NullSink, PulseServer } from "./audio.js";
@@ -167,7 +167,7 @@ export class CaptureSession {
     // A crashed tab (renderer gone, browser alive): relaunch the whole browser and rejoin.
     launched.page.on("error", (err) => {
       if (this.stopping || !this.encoder || this.browser !== launched || this.rejoining) return;
-      this.hooks.event("tab_crashed", `The meeting tab crashed (${errorMessage(err)}); relaunching the browser`, { pid: launched.pid });
+      this.hooks.event("tab_crashed", `The meeting tab crashed (${publicErrorMessage(err)}); relaunching the browser`, { pid: launched.pid });
       o.log.warn({ err: errorMessage(err) }, "tab crashed; killing the browser");
       launched.kill();
     });
@@ -310,7 +310,8 @@ export class CaptureSession {
         return;
       } catch (err) {
         if (this.stopping || this.closed) return;
-        this.hooks.event("browser_rejoin_failed", `Rejoining failed: ${errorMessage(err)}`, { attempt: this.browserRestarts });
+        o.log.warn({ err: errorMessage(err), attempt: this.browserRestarts }, "rejoining failed");
+        this.hooks.event("browser_rejoin_failed", `Rejoining failed: ${publicErrorMessage(err)}`, { attempt: this.browserRestarts });
         await sleep(1000);
       }
     }
@@ -351,7 +352,7 @@ export class CaptureSession {
       this.ingest = this.ingest.then(fn).catch((err) => {
         this.ingestError = err;
         this.o.log.error({ err: errorMessage(err) }, "storing media failed");
-        this.hooks.event("store_error", `Storing media failed: ${errorMessage(err)}`);
+        this.hooks.event("store_error", `Storing media failed: ${publicErrorMessage(err)}`);
       });
     };
     enc.on("init", (path: string) => queue(() => this.hooks.init(period, path)));
@@ -368,10 +369,12 @@ export class CaptureSession {
   private async onEncoderExit(period: number, info: EncoderExit): Promise<void> {
     if (info.requested || this.stopping || this.closed) return;
     const detail = info.stderr.trim().split("\n").slice(-3).join(" | ");
-    this.hooks.event("encoder_exited", `Encoder exited unexpectedly (code ${info.code ?? info.signal}) in period ${period}`, { period, code: info.code, signal: info.signal, stderr: detail });
+    // Events and the error reach API clients: ffmpeg's lines name files in the work directory.
+    const shown = withoutPaths(detail, [this.o.workDir]);
+    this.hooks.event("encoder_exited", `Encoder exited unexpectedly (code ${info.code ?? info.signal}) in period ${period}`, { period, code: info.code, signal: info.signal, stderr: shown });
     this.o.log.warn({ period, code: info.code, signal: info.signal, stderr: detail }, "encoder exited unexpectedly");
     if (this.restarts >= this.o.capture.maxEncoderRestarts) {
-      this.hooks.failed(new MeetrecError("encoder_failed", `The encoder died ${this.restarts + 1} times (last: ${detail || `code ${info.code ?? info.signal}`}); the segments captured so far are kept`));
+      this.hooks.failed(new MeetrecError("encoder_failed", `The encoder died ${this.restarts + 1} times (last: ${shown || `code ${info.code ?? info.signal}`}); the segments captured so far are kept`));
       return;
     }
     this.restarts++;
@@ -380,7 +383,8 @@ export class CaptureSession {
     try {
       await this.startEncoder("encoder_restart");
     } catch (err) {
-      this.hooks.failed(new MeetrecError("encoder_failed", `Cannot restart the encoder: ${errorMessage(err)}`));
+      this.o.log.error({ err: errorMessage(err) }, "cannot restart the encoder");
+      this.hooks.failed(new MeetrecError("encoder_failed", `Cannot restart the encoder: ${withoutPaths(publicErrorMessage(err), [this.o.workDir])}`, { cause: err }));
     }
   }
 

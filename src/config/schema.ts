@@ -373,7 +373,18 @@ export const Config = z.strictObject({
     /** CIDRs (`10.0.0.0/8`), addresses, host names (`meet.internal`) or `*.suffix` wildcards the policy lets through. */
     allow: z.array(z.string().refine(isAllowEntry, "must be a CIDR, an IP address, a host name or *.suffix")).default([]),
   }).prefault({}),
-  backends: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/, "backend names are letters, digits, - and _"), BackendConfig).default({}),
+  /** Backends by name. Each `apiKey` must be unique: the key is what identifies the backend. */
+  backends: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/, "backend names are letters, digits, - and _"), BackendConfig).default({})
+    .superRefine((backends, ctx) => {
+      const owner = new Map<string, string>();
+      for (const [name, b] of Object.entries(backends)) {
+        if (!b.apiKey) continue;
+        const first = owner.get(b.apiKey);
+        if (first === undefined) { owner.set(b.apiKey, name); continue; }
+        // Never the key itself: config check prints these messages.
+        ctx.addIssue({ code: "custom", path: [name, "apiKey"], message: `backends ${first} and ${name} have the same apiKey; give each backend its own key (the key identifies the backend)` });
+      }
+    }),
 }).superRefine((cfg, ctx) => {
   // The video defaults each backend's recordings start from must fit that backend's ceilings.
   const check = (video: Partial<VideoSettings>, limits: VideoLimits, path: (field: string) => (string | number)[], limitKey: (field: string) => string, note = "") => {

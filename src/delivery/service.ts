@@ -176,7 +176,9 @@ export class DeliveryService {
       const message = errorMessage(err);
       await store.recordAttempt(d.id, { ok: false, message, nextAttemptAt: next });
       this.deps.onAttempt?.(d.target.split(":")[0], false);
-      log.warn({ err: message, nextAttemptAt: next.toISOString() }, "delivery failed; will retry");
+      // The stored message is what clients see; the cause (with local paths) is for the log only.
+      const cause = err instanceof Error && err.cause !== undefined ? errorMessage(err.cause) : undefined;
+      log.warn({ err: message, cause, nextAttemptAt: next.toISOString() }, "delivery failed; will retry");
     }
   }
 
@@ -221,10 +223,10 @@ export class DeliveryService {
     }
     if (d.target === "spool") {
       if (!backend.delivery.spool) throw new Error(`backend ${rec.backend} has no spool directory any more`);
-      const sub = rec.options.delivery?.spool?.subdir;
-      const base = backend.delivery.spool.path;
-      const target = sub ? { ...backend.delivery.spool, path: `${base.endsWith(":") ? base : `${base.replace(/\/+$/, "")}/`}${sub}`, subdirFromMetadata: undefined } : backend.delivery.spool;
-      return `written to ${await deliverToSpool(target, rec, await this.deps.filePath(rec), this.deps.describe(rec))}`;
+      // The attempt's message reaches API clients: it names the spool's sub-directory and file, never its path.
+      const { dest, shown } = await deliverToSpool(backend.delivery.spool, rec, await this.deps.filePath(rec), this.deps.describe(rec), rec.options.delivery?.spool?.subdir);
+      this.deps.log.info({ recordingId: rec.id, dest }, "spool: file written");
+      return shown;
     }
     throw new Error(`unknown delivery target ${d.target}`);
   }

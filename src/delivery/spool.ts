@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import { promisify } from "node:util";
 import type { SpoolTarget } from "../config/index.js";
+import { publicErrorMessage } from "../util/errors.js";
 
 const SAFE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -20,31 +21,74 @@ async function fsync(path: string): Promise<void> {
 }
 
 /**
- * Where a recording goes: `path[/subdir]`, subdir = the metadata value named by
- * `subdirFromMetadata`. @throws Error when that value is missing or unsafe (the recording's
- * metadata must be fixed; the delivery is retried).
+ * The sub-directory a recording goes to: the metadata value named by `subdirFromMetadata`, or
+ * undefined without that setting. @throws Error when that value is missing or unsafe (the
+ * recording's metadata must be fixed; the delivery is retried).
  */
-export function spoolDir(target: Pick<SpoolTarget, "path" | "subdirFromMetadata">, metadata: Record<string, unknown>): string {
-  if (!target.subdirFromMetadata) return target.path;
+function metadataSubdir(target: Pick<SpoolTarget, "subdirFromMetadata">, metadata: Record<string, unknown>): string | undefined {
+  if (!target.subdirFromMetadata) return undefined;
   const value = metadata[target.subdirFromMetadata];
   if (typeof value !== "string" || !SAFE.test(value) || value.includes("..")) {
     throw new Error(`metadata.${target.subdirFromMetadata} must name the spool sub-directory (letters, digits, . _ -), got ${JSON.stringify(value)}`);
   }
-  return join(target.path, value);
+  return value;
+}
+
+/**
+ * Where a recording goes: `path[/subdir]`, subdir = the metadata value named by
+ * `subdirFromMetadata`. @throws Error when that value is missing or unsafe.
+ */
+export function spoolDir(target: Pick<SpoolTarget, "path" | "subdirFromMetadata">, metadata: Record<string, unknown>): string {
+  const sub = metadataSubdir(target, metadata);
+  return sub ? join(target.path, sub) : target.path;
+}
+
+/**
+ * What a spool delivery did: `dest`, the file's full path (`host:path` when remote), is for
+ * the server's log; `shown` says where without any path of this or the remote machine, for
+ * API clients (`written to the spool directory: school-7/{id}.mp4`, `… on host: …`).
+ */
+export interface SpoolResult {
+  dest: string;
+  shown: string;
+}
+
+/** `sub/name` or `name`: the part of a spool destination a client may see. */
+const inSpool = (sub: string | undefined, name: string) => (sub ? `${sub}/${name}` : name);
+
+/**
+ * A failure of the local file system as a message without its path (Node puts the path in
+ * `message`): `ENOSPC: no space left on device (copyfile)`. The original stays the `cause`, for the log.
+ */
+function withoutPath(err: unknown, sub: string | undefined): Error {
+  return new Error(`Cannot write to the spool directory${sub ? ` (sub-directory ${sub})` : ""}: ${publicErrorMessage(err)}; check that it is a writable directory with free space`, { cause: err });
 }
 
 /**
  * Copies `file` to `{dir}/{id}{ext}` and writes `{dir}/{id}.json` (`sidecar`), each via a
- * `.partial` name. Returns the final file path. Idempotent: a retry overwrites both.
+ * `.partial` name; `dir` is `target.path` plus `subdir` (default: from `subdirFromMetadata`).
+ * Idempotent: a retry overwrites both.
+ * @throws Error whose message names no local path (the original error is its `cause`).
  */
-export async function deliverToSpool(target: SpoolTarget, rec: { id: string; metadata: Record<string, unknown> }, file: string, sidecar: unknown): Promise<string> {
-  if (isRemote(target.path)) return rsyncToSpool(target, rec, file, sidecar);
-  const dir = spoolDir(target, rec.metadata);
+export async function deliverToSpool(target: SpoolTarget, rec: { id: string; metadata: Record<string, unknown> }, file: string, sidecar: unknown, subdir?: string): Promise<SpoolResult> {
+  const sub = subdir ?? metadataSubdir(target, rec.metadata);
+  if (isRemote(target.path)) return rsyncToSpool(target, rec, file, sidecar, sub);
+  const dir = sub ? join(target.path, sub) : target.path;
+  const name = `${rec.id}${extname(file)}`;
+  try {
+    await writeLocal(dir, rec.id, file, sidecar);
+  } catch (err) {
+    throw withoutPath(err, sub);
+  }
+  return { dest: join(dir, name), shown: `written to the spool directory: ${inSpool(sub, name)}` };
+}
+
+async function writeLocal(dir: string, id: string, file: string, sidecar: unknown): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const dest = join(dir, `${rec.id}${extname(file)}`);
-  const meta = join(dir, `${rec.id}.json`);
-  const tmpFile = join(dir, `.${rec.id}${extname(file)}.partial`);
-  const tmpMeta = join(dir, `.${rec.id}.json.partial`);
+  const dest = join(dir, `${id}${extname(file)}`);
+  const meta = join(dir, `${id}.json`);
+  const tmpFile = join(dir, `.${id}${extname(file)}.partial`);
+  const tmpMeta = join(dir, `.${id}.json.partial`);
   try {
     await copyFile(file, tmpFile);
     await fsync(tmpFile);
@@ -58,7 +102,6 @@ export async function deliverToSpool(target: SpoolTarget, rec: { id: string; met
     await rm(tmpMeta, { force: true });
     throw err;
   }
-  return dest;
 }
 
 const run = promisify(execFile);
@@ -76,27 +119,43 @@ export function sshCommand(t: SpoolTarget): string {
     ...(t.knownHostsFile ? ["-o", `UserKnownHostsFile=${q(t.knownHostsFile)}`] : [])].join(" ");
 }
 
-async function rsyncToSpool(t: SpoolTarget, rec: { id: string; metadata: Record<string, unknown> }, file: string, sidecar: unknown): Promise<string> {
-  const sub = t.subdirFromMetadata ? spoolDir({ ...t, path: "" }, rec.metadata).replace(/^\/+/, "") : "";
+/** The host of a `[user@]host:path` destination, as `host:` (neither user nor path). */
+function remoteHost(path: string): string {
+  return `${path.slice(0, path.indexOf(":")).replace(/^.*@/, "")}:`;
+}
+
+async function rsyncToSpool(t: SpoolTarget, rec: { id: string; metadata: Record<string, unknown> }, file: string, sidecar: unknown, sub: string | undefined): Promise<SpoolResult> {
   const base = t.path.replace(/\/+$/, "");
+  const host = remoteHost(t.path);
   const destDir = sub ? `${base}${base.endsWith(":") ? "" : "/"}${sub}/` : `${base}${base.endsWith(":") ? "" : "/"}`;
-  const tmp = await mkdtemp(join(tmpdir(), "meetrec-rsync-"));
+  const remotePath = destDir.slice(destDir.indexOf(":") + 1);
   const name = `${rec.id}${extname(file)}`;
+  let tmp: string | undefined;
   try {
-    const local = join(tmp, name);
-    const meta = join(tmp, `${rec.id}.json`);
-    await copyFile(file, local);
-    await writeFile(meta, JSON.stringify(sidecar, null, 2));
+    let local: string, meta: string;
+    try {
+      tmp = await mkdtemp(join(tmpdir(), "meetrec-rsync-"));
+      local = join(tmp, name);
+      meta = join(tmp, `${rec.id}.json`);
+      await copyFile(file, local);
+      await writeFile(meta, JSON.stringify(sidecar, null, 2));
+    } catch (err) {
+      throw new Error(`Cannot stage the file for rsync in the temporary directory: ${publicErrorMessage(err)}`, { cause: err });
+    }
     const rsync = (src: string) => run("rsync", ["--mkpath", "--chmod=F644", "--timeout=60", "-e", sshCommand(t), src, destDir], { timeout: 30 * 60_000 });
     try {
       await rsync(local);
       await rsync(meta);
     } catch (err) {
-      const stderr = String((err as { stderr?: string }).stderr ?? "").trim().split("\n").slice(-2).join(" | ");
-      throw new Error(`rsync to ${destDir} failed: ${stderr || (err as Error).message}`);
+      const stderr = String((err as { stderr?: string }).stderr ?? "").trim().split("\n").slice(-3).join(" | ");
+      // rsync and ssh quote paths ("/srv/incoming/x", our temporary copy): cut those and the remote path.
+      let why = stderr || `exit code ${String((err as { code?: unknown }).code ?? "unknown")}`;
+      if (remotePath) why = why.split(remotePath).join("…");
+      why = why.replace(/"[^"]*\/[^"]*"/g, '"…"');
+      throw new Error(`rsync to ${host} failed: ${why}`, { cause: err });
     }
   } finally {
-    await rm(tmp, { recursive: true, force: true });
+    if (tmp) await rm(tmp, { recursive: true, force: true });
   }
-  return `${destDir}${name}`;
+  return { dest: `${destDir}${name}`, shown: `written to the spool on ${host} ${inSpool(sub, name)}` };
 }

@@ -88,10 +88,20 @@ export class RecordingBucket {
     }
   }
 
-  /** A stream of the final file `name`, optionally a byte range (`bytes=a-b`, RFC 9110 §14.1.2). */
+  /**
+   * A stream of the final file `name`, optionally a byte range (`bytes=a-b`, RFC 9110 §14.1.2).
+   * @throws MeetrecError `range_not_satisfiable` when the range starts beyond the end of the file.
+   */
   async openFinal(name: string, range?: string): Promise<{ body: Readable; length?: number; contentRange?: string }> {
-    const r = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: this.key(name), Range: range }));
-    return { body: r.Body as Readable, length: r.ContentLength, contentRange: r.ContentRange };
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: this.key(name), Range: range }));
+      return { body: r.Body as Readable, length: r.ContentLength, contentRange: r.ContentRange };
+    } catch (err) {
+      if ((err as { name?: string }).name === "InvalidRange") {
+        throw new MeetrecError("range_not_satisfiable", "The Range header asks for bytes beyond the end of the file; Content-Range gives its size", { cause: err });
+      }
+      throw err;
+    }
   }
 
   /** Deletes the object `key` (the stored final file). */

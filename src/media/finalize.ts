@@ -12,7 +12,7 @@ import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { join } from "node:path";
 import { once } from "node:events";
-import { MeetrecError } from "../util/errors.js";
+import { MeetrecError, withoutPaths } from "../util/errors.js";
 import { manifestDurationMs, playablePeriods, type Manifest, type ManifestPeriod } from "./manifest.js";
 import { probe } from "./probe.js";
 import type { ProbeResult } from "./probe.js";
@@ -121,7 +121,8 @@ export async function finalize(dir: string, manifest: Manifest, opts: { ffmpegPa
     }
   } catch (err) {
     await Promise.all(scratch.map((f) => rm(f, { force: true })));
-    throw new MeetrecError("finalize_failed", `Stitching ${periods.length} period(s) failed: ${(err as Error).message}; segments kept for another try`, { cause: err });
+    // ffmpeg's message names the recording's files: relative to its directory in what clients see.
+    throw new MeetrecError("finalize_failed", `Stitching ${periods.length} period(s) failed: ${withoutPaths((err as Error).message, [dir])}; segments kept for another try`, { cause: err });
   }
   await Promise.all(scratch.slice(1).map((f) => rm(f, { force: true })));
   const info = await probe(tmp, opts.ffprobePath);

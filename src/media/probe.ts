@@ -2,8 +2,9 @@
  * ffprobe: what a media file contains.
  */
 import { execFile } from "node:child_process";
+import { basename, dirname } from "node:path";
 import { promisify } from "node:util";
-import { MeetrecError } from "../util/errors.js";
+import { MeetrecError, withoutPaths } from "../util/errors.js";
 
 const run = promisify(execFile);
 
@@ -43,7 +44,9 @@ export async function probe(path: string, ffprobePath = "ffprobe"): Promise<Prob
   try {
     ({ stdout } = await run(ffprobePath, ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", path], { maxBuffer: 16 << 20 }));
   } catch (err) {
-    throw new MeetrecError("finalize_failed", `ffprobe cannot read ${path}: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`, { cause: err });
+    // No local path in the message (it can become a recording's error.message); the cause has it.
+    const why = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
+    throw new MeetrecError("finalize_failed", `ffprobe cannot read ${basename(path)}: ${withoutPaths(why, [path, dirname(path)])}`, { cause: err });
   }
   const j = JSON.parse(stdout) as { format: Record<string, string>; streams: Record<string, unknown>[] };
   return {

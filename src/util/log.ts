@@ -3,6 +3,7 @@
  * can be found; known secret-bearing keys are redacted.
  */
 import { pino, destination, type Logger } from "pino";
+import { redactUrl } from "./redact.js";
 
 export type { Logger };
 
@@ -19,4 +20,30 @@ export const REDACT_PATHS = [
  */
 export function createLogger(level = process.env.MEETREC_LOG_LEVEL ?? "info"): Logger {
   return pino({ level, base: { service: "meetrec" }, redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, destination(2));
+}
+
+/** What of an HTTP request a log line shows (Fastify's `req` fields, the query cut). */
+export interface LoggedRequest {
+  method: string;
+  /** Path with the query and fragment shown as `?…` / `#…` (see {@link redactUrl}). */
+  url: string;
+  host?: string;
+  remoteAddress?: string;
+  remotePort?: number;
+}
+
+/**
+ * pino serializer of the `req` key (Fastify's request, or Node's): the fields Fastify logs by
+ * default, with the URL's query redacted — a query can carry a key or token (`?key=…`).
+ */
+export function requestSerializer(req: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }): LoggedRequest {
+  return { method: req.method ?? "", url: redactUrl(req.url ?? ""), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
+}
+
+/**
+ * The logger to give Fastify (`loggerInstance`): `log` with {@link requestSerializer} for
+ * `req`, which overrides Fastify's own (that one logs the full URL, query included).
+ */
+export function httpLogger(log: Logger): Logger {
+  return log.child({}, { serializers: { req: requestSerializer } });
 }

@@ -12,7 +12,7 @@ import { fileTargets } from "../delivery/index.js";
 import { browserEgressFor } from "../egress/index.js";
 import { RecordingBucket, RecordingMedia, SegmentMirror, captureOrigin, finalize, manifestBytes, manifestDurationMs, manifestSegmentCount, periodGapMs, type FinalFile } from "../media/index.js";
 import type { EndReason, Recording, RecordingFile, RecordingStore } from "../store/index.js";
-import { MeetrecError, errorMessage } from "../util/errors.js";
+import { MeetrecError, errorMessage, publicErrorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 
 /** What a job needs from the process around it. */
@@ -278,8 +278,9 @@ export class RecordingJob {
       const hadMedia = manifestSegmentCount(m.current) > 0;
       const free = await freeBytes(m.dir);
       if (free < config.capture.diskReserveBytes && !hadMedia) {
-        const e = new MeetrecError("disk_full", `Only ${Math.round(free / 1048576)} MiB free on the data filesystem of ${m.dir} (capture.diskReserveBytes: ${Math.round(config.capture.diskReserveBytes / 1048576)} MiB); free space or lower the reserve`);
-        this.log.warn({ freeBytes: free }, "not enough disk to start");
+        // The message is the recording's error.message (API clients see it): no local path; the log has it.
+        const e = new MeetrecError("disk_full", `Only ${Math.round(free / 1048576)} MiB free on the recording's data filesystem (capture.diskReserveBytes: ${Math.round(config.capture.diskReserveBytes / 1048576)} MiB); free space or lower the reserve`);
+        this.log.warn({ freeBytes: free, dir: m.dir }, "not enough disk to start");
         return (this.rec = await store.transition(rec.id, "failed", { reason: e.code, error: { code: e.code, message: e.message }, endReason: "failed" }));
       }
       let firstSegment = !hadMedia;
@@ -344,7 +345,7 @@ export class RecordingJob {
         if (this.leaving) return await this.leave(session, mirror);
         if (hadMedia) {
           // A resumed recording that cannot rejoin keeps what it has.
-          this.log.warn({ code: e.code, err: e.message }, "could not rejoin; finalizing what was captured");
+          this.log.warn({ code: e.code, err: e.message, cause: e.cause === undefined ? undefined : errorMessage(e.cause) }, "could not rejoin; finalizing what was captured");
           this.rec = await store.transition(rec.id, "stopping", { reason: this.stopReason ?? "rejoin_failed" });
           const error = this.stopReason ? undefined : new MeetrecError("rejoin_failed", `The recording was interrupted and could not rejoin the meeting (${e.message}); the media captured before is in the file`);
           return (this.rec = await finalizeRecording({ ...this.deps, log: this.log }, this.rec, media, {
@@ -355,7 +356,8 @@ export class RecordingJob {
           this.log.info("stopped while starting");
           return (this.rec = await store.transition(rec.id, "aborted", { reason: "stopped_while_starting", message: "Stopped before anything was captured", endReason: this.stopReason === "limit_reached" ? "stopped" : this.stopReason }));
         }
-        this.log.warn({ code: e.code, err: e.message }, "recording could not start");
+        // The cause keeps what the message leaves out for clients (local paths).
+        this.log.warn({ code: e.code, err: e.message, cause: e.cause === undefined ? undefined : errorMessage(e.cause) }, "recording could not start");
         return (this.rec = await store.transition(rec.id, "failed", { reason: e.code, error: { code: e.code, message: e.message }, endReason: "failed" }));
       }
       if (this.rec.status === "recording") {
@@ -379,7 +381,8 @@ export class RecordingJob {
       try {
         await session.stop();
       } catch (err) {
-        this.fail(new MeetrecError("store_failed", `Storing media failed: ${errorMessage(err)}`));
+        this.log.error({ err: errorMessage(err) }, "storing media failed at stop");
+        this.fail(new MeetrecError("store_failed", `Storing media failed: ${publicErrorMessage(err)}`, { cause: err }));
       }
       if (mirror && !(await mirror.flush(config.segments.flushTimeoutMs))) {
         this.log.warn({ backlog: mirror.backlog }, "segment bucket still unreachable; finalizing from the local copies");
@@ -394,7 +397,7 @@ export class RecordingJob {
       await session?.close();
       const cur = await store.get(rec.id);
       if (cur && !["completed", "failed", "aborted"].includes(cur.status)) {
-        const e = { code: "internal", message: `Recording job failed: ${errorMessage(err)}` };
+        const e = { code: "internal", message: `Recording job failed: ${publicErrorMessage(err)}` }; // logged in full above
         if (media && cur.status === "stopping") {
           return (this.rec = await finalizeRecording({ ...this.deps, log: this.log }, await store.transition(rec.id, "finalizing", { reason: "internal" }), media, { endReason: "failed", error: new MeetrecError("internal", e.message), abortWhenEmpty: false }));
         }

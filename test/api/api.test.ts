@@ -2,10 +2,13 @@
  * The API's edges: authentication, validation, problem+json, origins, 404s, Range downloads
  * and delete, against a real App (SQLite store, dispatch) through Fastify's inject.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { connect, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import type { FastifyInstance } from "fastify";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { buildServer } from "../../src/api/index.js";
 import { App } from "../../src/app/index.js";
@@ -15,17 +18,22 @@ import { completedRecording as completedRecordingOf } from "../helpers/recording
 
 const OPEN = "open-backend-key-0123456789";
 const STRICT = "strict-backend-key-0123456789";
+const SPOOLER = "spooler-backend-key-0123456789";
 let dir: string;
 let app: App;
 let server: FastifyInstance;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "meetrec-api-"));
+  writeFileSync(join(dir, "not-a-directory"), "");
   const config = parseConfig({
     dataDir: dir, maxDurationSeconds: 3600,
+    delivery: { pollIntervalMs: 50 },
     backends: {
       open: { apiKey: OPEN },
       strict: { apiKey: STRICT, allowedOrigins: ["https://meet.example.com"] },
+      spooler: { apiKey: SPOOLER, delivery: { spool: { path: join(dir, "spool"), subdirFromMetadata: "tenant" } } },
+      blocked: { apiKey: `blocked-${SPOOLER}`, delivery: { spool: { path: join(dir, "not-a-directory") } } },
     },
   });
   app = await App.start(config, createLogger("silent"));
@@ -90,11 +98,17 @@ describe("bad requests get a problem and create nothing", () => {
   test("malformed JSON → 400", async () => {
     expectProblem(await post("{\"url\": "), 400, "bad_request");
   });
-  test("empty body → 400", async () => {
-    expectProblem(await post(""), 400, "bad_request");
+  test("empty body → 400, with or without a JSON content-type", async () => {
+    expect((expectProblem(await post(""), 400, "bad_request")).detail).toContain("no body");
+    expectProblem(await server.inject({ method: "POST", url: "/v1/recordings", headers: auth() }), 400, "bad_request");
   });
   test("not JSON → 415", async () => {
-    expectProblem(await post("url=x", OPEN, "application/x-www-form-urlencoded"), 415, "bad_request");
+    expectProblem(await post("url=x", OPEN, "application/x-www-form-urlencoded"), 415, "unsupported_media_type");
+  });
+  test("text/plain → 415 (not a string to validate), on every /v1 route with a body", async () => {
+    expectProblem(await post(JSON.stringify({ url: "https://meet.example.com/a" }), OPEN, "text/plain"), 415, "unsupported_media_type");
+    const id = crypto.randomUUID();
+    expectProblem(await server.inject({ method: "POST", url: `/v1/recordings/${id}/stop`, headers: { ...auth(), "content-type": "text/plain; charset=utf-8" }, payload: "stop" }), 415, "unsupported_media_type");
   });
   test("unknown field → 422 naming it", async () => {
     const p = expectProblem(await post({ url: "https://meet.example.com/a", colour: "red" }), 422, "validation_failed");
@@ -187,7 +201,9 @@ describe("file download with HTTP Range (RFC 9110 §14)", () => {
     expect(open.rawPayload.length).toBe(10);
 
     const bad = await server.inject({ url, headers: { ...auth(), range: `bytes=${bytes.length + 10}-` } });
-    expect(bad.statusCode).toBe(416);
+    expectProblem(bad, 416, "range_not_satisfiable");
+    expect(bad.headers["content-range"]).toBe(`bytes */${bytes.length}`); // RFC 9110 §14.4
+    expect(bad.headers["content-disposition"]).toBeUndefined();
 
     const view = (await server.inject({ url: `/v1/recordings/${id}`, headers: auth() })).json();
     expect(view.file).toMatchObject({ name: "recording.mp4", bytes: bytes.length, url: expect.stringMatching(new RegExp(`/v1/recordings/${id}/file$`)) });
@@ -205,6 +221,99 @@ describe("file download with HTTP Range (RFC 9110 §14)", () => {
     expect(existsSync(file)).toBe(false);
     expectProblem(await server.inject({ url: `/v1/recordings/${id}`, headers: auth() }), 404, "not_found");
   });
+
+  test("stop and DELETE with content-type: application/json and no body (curl, fetch, axios) are done", async () => {
+    const { id, file } = await completedRecording();
+    const json = { ...auth(), "content-type": "application/json" };
+    const stop = await server.inject({ method: "POST", url: `/v1/recordings/${id}/stop`, headers: json });
+    expect(stop.statusCode).toBe(202);
+    expect(stop.json()).toMatchObject({ id, status: "completed" });
+    const redeliver = await server.inject({ method: "POST", url: `/v1/recordings/${id}/redeliver`, headers: { ...json, "content-length": "0" } });
+    expectProblem(redeliver, 409, "not_ready"); // the route ran: this backend has no file target
+    const del = await server.inject({ method: "DELETE", url: `/v1/recordings/${id}`, headers: json });
+    expect(del.statusCode).toBe(204);
+    expect(existsSync(file)).toBe(false);
+    expectProblem(await server.inject({ url: `/v1/recordings/${id}`, headers: auth() }), 404, "not_found");
+  });
+
+  test("a gone file → 404 that names no server path", async () => {
+    const { id, file } = await completedRecording();
+    rmSync(file);
+    const p = expectProblem(await server.inject({ url: `/v1/recordings/${id}/file`, headers: auth() }), 404, "not_found");
+    expect(p.detail).toContain(id);
+    expect(p.detail).not.toContain(dir);
+    expect(p.detail).not.toMatch(/\/(tmp|var|home|srv)\b/);
+  });
+});
+
+describe("what clients see names no server path", () => {
+  /** Redelivers `id` and polls its view until the spool delivery has an attempt. */
+  async function spoolAttempt(id: string, key: string): Promise<{ outcome: string; message: string }> {
+    expect((await server.inject({ method: "POST", url: `/v1/recordings/${id}/redeliver`, headers: auth(key) })).statusCode).toBe(202);
+    for (let i = 0; i < 200; i++) {
+      const view = (await server.inject({ url: `/v1/recordings/${id}`, headers: auth(key) })).json();
+      const attempt = view.deliveries.find((d: any) => d.target === "spool")?.attempts[0];
+      if (attempt) return attempt;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error("no spool attempt within 10 s");
+  }
+
+  test("a spool delivery says the spool directory, the sub-directory and the file name", async () => {
+    const { id } = await completedRecordingOf(app, "spooler", { tenant: "school-7" });
+    const attempt = await spoolAttempt(id, SPOOLER);
+    expect(attempt).toEqual(expect.objectContaining({ outcome: "ok", message: `written to the spool directory: school-7/${id}.mp4` }));
+    expect(existsSync(join(dir, "spool", "school-7", `${id}.mp4`))).toBe(true);
+  });
+
+  test("a failed spool delivery gives the error code, not the path", async () => {
+    const { id } = await completedRecordingOf(app, "blocked");
+    const attempt = await spoolAttempt(id, `blocked-${SPOOLER}`);
+    expect(attempt.outcome).toBe("error");
+    expect(attempt.message).toMatch(/^Cannot write to the spool directory: (ENOTDIR|EEXIST): .* \(mkdir\)/);
+    expect(attempt.message).not.toContain(dir);
+  });
+});
+
+describe("every error is problem+json", () => {
+  test("a missing segment → 404 no such segment", async () => {
+    const { id } = await completedRecording();
+    const p = expectProblem(await server.inject({ url: `/v1/recordings/${id}/media/p1/000001.m4s`, headers: auth() }), 404, "not_found");
+    expect(p.detail).toMatch(/^No such segment/);
+    expect(p.detail).not.toContain(dir);
+  });
+
+  test("a wrong method on an existing path → 405 with Allow; an unknown path stays 404", async () => {
+    const id = crypto.randomUUID();
+    const put = await server.inject({ method: "PUT", url: `/v1/recordings/${id}`, headers: auth() });
+    expectProblem(put, 405, "method_not_allowed");
+    expect(put.headers.allow).toBe("GET, HEAD, DELETE");
+    const get = await server.inject({ method: "GET", url: `/v1/recordings/${id}/stop`, headers: auth() });
+    expectProblem(get, 405, "method_not_allowed");
+    expect(get.headers.allow).toBe("POST");
+    const list = await server.inject({ method: "DELETE", url: "/v1/recordings?x=1", headers: auth() });
+    expectProblem(list, 405, "method_not_allowed");
+    expect(list.headers.allow).toBe("GET, HEAD, POST");
+    const nowhere = await server.inject({ method: "GET", url: "/v1/nowhere", headers: auth() });
+    expectProblem(nowhere, 404, "not_found");
+    expect(nowhere.headers.allow).toBeUndefined();
+    expectProblem(await server.inject({ method: "PUT", url: "/v1/nowhere" }), 404, "not_found");
+  });
+
+  test("a too long path segment → 414 that does not echo the URL", async () => {
+    const long = `/v1/recordings/${"x".repeat(300)}?key=SECRETVALUE`;
+    const res = await server.inject({ url: long, headers: auth() });
+    const p = expectProblem(res, 414, "uri_too_long");
+    expect(res.body).not.toContain("xxxxxxxxxx");
+    expect(res.body).not.toContain("SECRETVALUE");
+    expect(p.instance).toBeUndefined();
+  });
+
+  test("a malformed percent-encoding → 400 problem", async () => {
+    const res = await server.inject({ url: `/v1/recordings/%zz`, headers: auth() });
+    expectProblem(res, 400, "bad_request");
+    expect(res.body).not.toContain("%zz");
+  });
 });
 
 describe("metrics (no key needed)", () => {
@@ -221,5 +330,104 @@ describe("metrics (no key needed)", () => {
     for (const name of ["meetrec_failovers_total", "meetrec_lost_media_seconds_total", "meetrec_delivery_attempts_total", "meetrec_segment_store_seconds", "meetrec_segments_pending", "meetrec_process_cpu_seconds_total"]) {
       expect(text).toContain(`# TYPE ${name}`);
     }
+  });
+});
+
+/** Sends `bytes` on a fresh TCP connection and returns everything the server wrote until it closed. */
+function rawRequest(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("error", reject);
+    socket.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    socket.end(bytes);
+  });
+}
+
+/** Status, headers (lower-case names) and JSON body of a raw HTTP/1.1 response. */
+function parseRaw(text: string): { status: number; headers: Record<string, string>; body: any } {
+  const [head, body] = [text.slice(0, text.indexOf("\r\n\r\n")), text.slice(text.indexOf("\r\n\r\n") + 4)];
+  const [statusLine, ...lines] = head.split("\r\n");
+  const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]));
+  return { status: Number(statusLine.split(" ")[1]), headers, body: JSON.parse(body) };
+}
+
+describe("on a real socket, with the log captured", () => {
+  const SECRET = "SECRETVALUE";
+  let auxDir: string;
+  let aux: App;
+  let real: FastifyInstance;
+  let port: number;
+  let logText = "";
+
+  beforeAll(async () => {
+    auxDir = mkdtempSync(join(tmpdir(), "meetrec-api-log-"));
+    // cpuBudget below one recording's cost: what is created stays queued (no browser is started).
+    const config = parseConfig({ dataDir: auxDir, capacity: { cpuBudget: 0.1 }, backends: { open: { apiKey: OPEN } } });
+    const sink = new Writable({ write(chunk, _enc, done) { logText += String(chunk); done(); } });
+    const log = pino({ level: "trace" }, sink);
+    aux = await App.start(config, log);
+    real = await buildServer(aux, log);
+    await real.listen({ host: "127.0.0.1", port: 0 });
+    port = (real.server.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    await real?.close();
+    await aux?.close();
+    rmSync(auxDir, { recursive: true, force: true });
+  });
+
+  test("a key in the query is refused and never logged; the path is", async () => {
+    const refused = await real.inject({ url: `/v1/recordings?key=${SECRET}` });
+    expectProblem(refused, 401, "unauthorized");
+    expectProblem(await real.inject({ url: `/v1/nowhere?apiKey=${SECRET}&x=1`, headers: auth() }), 404, "not_found");
+    expectProblem(await real.inject({ url: `/v1/recordings/${"x".repeat(200)}?token=${SECRET}` }), 414, "uri_too_long");
+    const res = await fetch(`http://127.0.0.1:${port}/v1/recordings?key=${SECRET}`);
+    expect(res.status).toBe(401);
+    await res.text();
+    await rawRequest(port, `GET /v1/recordings?key=${SECRET} HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n`);
+    expect(logText).toContain('"url":"/v1/recordings?…"');
+    expect(logText).toContain('"url":"/v1/nowhere?…"');
+    expect(logText).toContain("incoming request");
+    expect(logText).not.toContain(SECRET);
+  });
+
+  test("Node's own 400 (malformed request line) is problem+json on the raw socket", async () => {
+    const res = parseRaw(await rawRequest(port, `GET /v1/recordings?key=${SECRET} HTTP/1.1 extra\r\nHost: x\r\n\r\n`));
+    expect(res.status).toBe(400);
+    expect(res.headers["content-type"]).toMatch(/^application\/problem\+json/);
+    expect(Number(res.headers["content-length"])).toBe(Buffer.byteLength(JSON.stringify(res.body)));
+    expect(res.body).toMatchObject({ status: 400, code: "bad_request", type: "urn:meetrec:problem:bad_request" });
+    expect(JSON.stringify(res.body)).not.toContain(SECRET);
+  });
+
+  test("Node's 431 (headers too large) is problem+json on the raw socket", async () => {
+    const res = parseRaw(await rawRequest(port, `GET /v1/recordings HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20000)}\r\n\r\n`));
+    expect(res.status).toBe(431);
+    expect(res.headers["content-type"]).toMatch(/^application\/problem\+json/);
+    expect(res.body).toMatchObject({ status: 431, code: "headers_too_large", type: "urn:meetrec:problem:headers_too_large" });
+  });
+
+  test("a URL too long for Node (16 KiB with the headers) is the same 431, never echoed", async () => {
+    const text = await rawRequest(port, `GET /v1/recordings?key=${SECRET}${"a".repeat(20000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const res = parseRaw(text);
+    expect(res.status).toBe(431);
+    expect(res.body.code).toBe("headers_too_large");
+    expect(text).not.toContain(SECRET);
+  });
+
+  test("a wait step with timeoutMs is accepted (201)", async () => {
+    const res = await real.inject({
+      method: "POST", url: "/v1/recordings", headers: { ...auth(), "content-type": "application/json" },
+      payload: JSON.stringify({ url: "https://meet.example.com/r", join: [{ wait: 100, timeoutMs: 5000 }] }),
+    });
+    expect(res.statusCode).toBe(201);
+    expect(res.json()).toMatchObject({ status: "queued" });
+    const id = res.json().id;
+    expect((await aux.store.get(id))?.options.join).toEqual([{ wait: 100, timeoutMs: 5000 }]);
+    const del = await real.inject({ method: "DELETE", url: `/v1/recordings/${id}`, headers: { ...auth(), "content-type": "application/json" } });
+    expect(del.statusCode).toBe(204);
   });
 });

@@ -8,9 +8,9 @@ import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { App } from "../../src/app/index.js";
 
-export async function completedRecording(app: App, backend: string): Promise<{ id: string; file: string; bytes: Buffer }> {
+export async function completedRecording(app: App, backend: string, metadata: Record<string, unknown> = {}): Promise<{ id: string; file: string; bytes: Buffer }> {
   const rec = await app.store.create({
-    id: randomUUID(), backend, metadata: {},
+    id: randomUUID(), backend, metadata,
     options: { url: "https://meet.example.com/r", join: [], mode: "video", browser: "chromium", video: { width: 320, height: 240, fps: 10, bitrateKbps: 300 }, maxDurationSeconds: 60 },
   });
   const recDir = app.mediaDir(rec);

@@ -13,6 +13,7 @@ import { SegmentBucket } from "../../src/config/schema.js";
 import { RecordingBucket, recordingsInBucket } from "../../src/media/index.js";
 import type { Manifest } from "../../src/media/manifest.js";
 import { s3Client } from "../../src/util/s3.js";
+import { MeetrecError } from "../../src/util/errors.js";
 import { freePort } from "../helpers/server.js";
 
 let s3: S3rver;
@@ -66,4 +67,18 @@ test("embedded mode writes manifest.json; recordingsInBucket finds both kinds; d
   expect(await keys(`m/recordings/${id}/`)).toEqual([`m/recordings/${id}/recording.mp4`]);
   expect(await new RecordingBucket(cfg, "rec-cluster").deleteSegments()).toBe(2);
   expect(await recordingsInBucket(cfg)).toEqual([]);
+});
+
+test("a final-file range beyond the end is range_not_satisfiable (416), not an SDK error", async () => {
+  const id = crypto.randomUUID();
+  const client = s3Client(cfg);
+  await client.send(new PutObjectCommand({ Bucket: "seg", Key: `m/recordings/${id}/recording.mp4`, Body: "0123456789" }));
+  const b = new RecordingBucket(cfg, id);
+  const part = await b.openFinal("recording.mp4", "bytes=2-4");
+  expect(part.contentRange).toBe("bytes 2-4/10");
+  part.body.resume();
+  const err = await b.openFinal("recording.mp4", "bytes=100-").then(() => undefined, (e: unknown) => e) as MeetrecError;
+  expect(err).toBeInstanceOf(MeetrecError);
+  expect(err.code).toBe("range_not_satisfiable");
+  expect(err.status).toBe(416);
 });

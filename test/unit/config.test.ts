@@ -62,3 +62,23 @@ describe("configuration", () => {
     expect((statSync(file).mode & 0o777).toString(8)).toBe("600");
   });
 });
+
+describe("backend keys", () => {
+  test("two backends with the same apiKey are refused, naming both and never the key", () => {
+    const key = "shared-secret-key-0123456789";
+    const err = (() => {
+      try { loadConfig(undefined, { MEETREC_BACKENDS__ALPHA__API_KEY: key, MEETREC_BACKENDS__BETA__API_KEY: "other-key-0123456789abc", MEETREC_BACKENDS__GAMMA__API_KEY: key }); } catch (e) { return e; }
+    })() as MeetrecError;
+    expect(err).toBeInstanceOf(MeetrecError);
+    expect(err.code).toBe("config_invalid");
+    expect(err.message).toMatch(/backends\.gamma\.apiKey: .*alpha.*gamma/);
+    expect(err.message).not.toMatch(/beta/);
+    expect(err.message).not.toContain(key);
+    expect(JSON.stringify(err.details)).not.toContain(key);
+  });
+
+  test("distinct keys, and backends without a key, pass", () => {
+    const c = loadConfig(undefined, { MEETREC_BACKENDS__ALPHA__API_KEY: "alpha-key-0123456789abc", MEETREC_BACKENDS__BETA__API_KEY: "beta-key-0123456789abcd", MEETREC_BACKENDS__GAMMA__ALLOWED_ORIGINS: "[https://a.example]", MEETREC_BACKENDS__DELTA__ALLOWED_ORIGINS: "[https://b.example]" });
+    expect(Object.keys(c.backends).sort()).toEqual(["alpha", "beta", "delta", "gamma"]);
+  });
+});
