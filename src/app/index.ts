@@ -17,15 +17,17 @@ import { hostname } from "node:os";
 import { RecordingBucket, RecordingMedia, captureOrigin, finalize, manifestSegmentCount, recordingDir, type Manifest, type SegmentMirror } from "../media/index.js";
 import { DataDirLock } from "./lock.js";
 import { RecordingStore, TERMINAL, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent, type RecordingStatus } from "../store/index.js";
-import { DeliveryService, deleteFromS3, presignedUrl } from "../delivery/index.js";
+import { DeliveryService, checkDeliveryInputs, deleteFromS3, presignedUrl } from "../delivery/index.js";
 import { toView } from "./view.js";
 import { ALLOW_ALL_BACKEND, canonicalBackendUrl, platformAdapter, type TalkInfo } from "../talk/index.js";
 import { MeetrecError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { RecordingJob, finalizeRecording, type StopReason } from "../worker/index.js";
 import { RecordingRequest, resolveOptions } from "./request.js";
+import { checkMetadataKeys } from "./metadata.js";
 
 export { RecordingRequest, resolveOptions, checkOrigin } from "./request.js";
+export { RESERVED_METADATA_KEYS } from "./metadata.js";
 
 export interface AppOptions {
   /** SQLite file; default `{dataDir}/meetrec.db`. */
@@ -294,12 +296,17 @@ export class App {
   }
 
   /**
-   * Creates a recording for `backend` and queues it.
+   * Creates a recording for `backend` and queues it. What its delivery targets will need from
+   * the metadata (spool sub-directory, owner's address) is checked now, so that a recording
+   * that could never be delivered is not made.
    * @throws MeetrecError `validation_failed` | `origin_not_allowed` (nothing is created).
    */
   async create(backend: string, req: RecordingRequest): Promise<Recording> {
     const options = resolveOptions(this.config, backend, req);
-    const rec = await this.store.create({ id: randomUUID(), backend, options, metadata: req.metadata ?? {} });
+    const metadata = req.metadata ?? {};
+    checkMetadataKeys(metadata);
+    checkDeliveryInputs(this.config, { backend, options, metadata });
+    const rec = await this.store.create({ id: randomUUID(), backend, options, metadata });
     this.log.info({ recordingId: rec.id, backend, origin: new URL(options.url).origin, mode: options.mode, browser: options.browser }, "recording created");
     await this.dispatcher.submit(rec.id, options.mode);
     return rec;

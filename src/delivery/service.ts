@@ -10,11 +10,11 @@
  */
 import type { Config, WebhookTarget } from "../config/index.js";
 import type { Delivery, Recording, RecordingStatus, RecordingStore } from "../store/index.js";
-import { errorMessage } from "../util/errors.js";
+import { MeetrecError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
-import { deliverToSpool } from "./spool.js";
+import { deliverToSpool, spoolSubdir } from "./spool.js";
 import { uploadToS3 } from "./s3.js";
-import { emailRecipient, sendRecordingMail } from "./email.js";
+import { emailRecipient, isEmailAddress, sendRecordingMail } from "./email.js";
 import { sendWebhook, type WebhookEvent } from "./webhook.js";
 import { sendTalkCallback, talkFileName, uploadRecordingToTalk, type TalkInfo } from "../talk/index.js";
 
@@ -38,14 +38,72 @@ function wants(rec: Pick<Recording, "options">, target: "s3" | "spool" | "email"
   return rec.options.delivery?.targets?.includes(target) ?? true;
 }
 
-/** Names of the file targets a recording must reach before it is `completed`. */
-export function fileTargets(config: Config, rec: Pick<Recording, "backend" | "options">): string[] {
+/** Whether a recording came from a Talk conversation (Talk's start request; `metadata.talk`). */
+function hasTalkConversation(rec: Pick<Recording, "metadata">): boolean {
+  return typeof rec.metadata.talk === "object" && rec.metadata.talk !== null;
+}
+
+/**
+ * Names of the file targets a recording must reach before it is `completed`. The Talk upload
+ * is for recordings of a Talk conversation only: a native-API recording of a backend that is
+ * also a Talk instance names no conversation to upload to.
+ */
+export function fileTargets(config: Config, rec: Pick<Recording, "backend" | "options" | "metadata">): string[] {
   const b = config.backends[rec.backend];
   return [
-    ...(b?.talk ? ["talk:upload"] : []),
+    ...(b?.talk && hasTalkConversation(rec) ? ["talk:upload"] : []),
     ...(b?.delivery.s3 && wants(rec, "s3") ? ["s3"] : []),
     ...(b?.delivery.spool && wants(rec, "spool") ? ["spool"] : []),
   ];
+}
+
+/** One value a recording's delivery targets need and cannot use. */
+export interface DeliveryInputProblem {
+  /** The request field: `metadata.{key}`. */
+  field: string;
+  message: string;
+}
+
+/**
+ * What the recording's delivery targets (its backend's, narrowed by `delivery.targets`) need
+ * from values the platform supplies, checked with the rules the deliveries use: the spool
+ * sub-directory named by `spool.subdirFromMetadata` (unless `delivery.spool.subdir` is given)
+ * must be present and a plain name; the owner's address under `email.toFromMetadata` (unless
+ * `delivery.email.to` is given) may be absent (then the target's `to`, or no mail) but must
+ * otherwise be an e-mail address. Empty when all is well.
+ */
+export function deliveryInputProblems(config: Config, rec: Pick<Recording, "backend" | "options" | "metadata">): DeliveryInputProblem[] {
+  const b = config.backends[rec.backend];
+  if (!b) return [];
+  const problems: DeliveryInputProblem[] = [];
+  const spool = b.delivery.spool;
+  if (spool && wants(rec, "spool") && !rec.options.delivery?.spool?.subdir) {
+    try {
+      spoolSubdir(spool, rec.metadata);
+    } catch (err) {
+      const field = `metadata.${spool.subdirFromMetadata}`;
+      problems.push({ field, message: `${errorMessage(err)}: backend ${rec.backend} delivers into a spool sub-directory named by ${field}` });
+    }
+  }
+  const email = b.delivery.email;
+  if (email && wants(rec, "email") && !rec.options.delivery?.email?.to) {
+    const v = rec.metadata[email.toFromMetadata];
+    if (v !== undefined && v !== null && !isEmailAddress(v)) {
+      problems.push({ field: `metadata.${email.toFromMetadata}`, message: `metadata.${email.toFromMetadata} must be the owner's e-mail address (name@domain), got ${JSON.stringify(v)}; leave it out to send no mail` });
+    }
+  }
+  return problems;
+}
+
+/**
+ * {@link deliveryInputProblems}, as an error.
+ * @throws MeetrecError `validation_failed` naming the first bad field (`details.field`; the
+ * message lists all of them).
+ */
+export function checkDeliveryInputs(config: Config, rec: Pick<Recording, "backend" | "options" | "metadata">): void {
+  const problems = deliveryInputProblems(config, rec);
+  if (problems.length === 0) return;
+  throw new MeetrecError("validation_failed", problems.map((p) => p.message).join("; "), { details: { field: problems[0].field, errors: problems } });
 }
 
 /**

@@ -11,8 +11,18 @@ import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import { promisify } from "node:util";
 import type { SpoolTarget } from "../config/index.js";
+import { MeetrecError } from "../util/errors.js";
 
 const SAFE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * Whether `name` may be a spool sub-directory: a plain name of 1–128 letters, digits, `.`, `_`
+ * and `-`, not starting with a dot and without `..`. The one rule for sub-directories, whether
+ * they come from metadata (`subdirFromMetadata`) or from a request (`delivery.spool.subdir`).
+ */
+export function isSafeSubdir(name: unknown): name is string {
+  return typeof name === "string" && SAFE.test(name) && !name.includes("..");
+}
 
 async function fsync(path: string): Promise<void> {
   const fh = await open(path, "r");
@@ -20,17 +30,28 @@ async function fsync(path: string): Promise<void> {
 }
 
 /**
- * Where a recording goes: `path[/subdir]`, subdir = the metadata value named by
- * `subdirFromMetadata`. @throws Error when that value is missing or unsafe (the recording's
- * metadata must be fixed; the delivery is retried).
+ * The sub-directory a recording goes to under `target.path`: the metadata value named by
+ * `subdirFromMetadata`, or undefined when the target has none.
+ * @throws MeetrecError `validation_failed` (`details.field`: `metadata.{key}`) when that value is
+ * missing or not a safe name ({@link isSafeSubdir}); the recording's metadata must be fixed.
+ */
+export function spoolSubdir(target: Pick<SpoolTarget, "subdirFromMetadata">, metadata: Record<string, unknown>): string | undefined {
+  const key = target.subdirFromMetadata;
+  if (!key) return undefined;
+  const value = metadata[key];
+  if (!isSafeSubdir(value)) {
+    throw new MeetrecError("validation_failed", `metadata.${key} must name the spool sub-directory (letters, digits, . _ -, not starting with a dot), got ${value === undefined ? "nothing" : JSON.stringify(value)}`, { details: { field: `metadata.${key}` } });
+  }
+  return value;
+}
+
+/**
+ * Where a recording goes: `path[/subdir]`, subdir = {@link spoolSubdir}.
+ * @throws MeetrecError `validation_failed` as {@link spoolSubdir} (a delivery retries it).
  */
 export function spoolDir(target: Pick<SpoolTarget, "path" | "subdirFromMetadata">, metadata: Record<string, unknown>): string {
-  if (!target.subdirFromMetadata) return target.path;
-  const value = metadata[target.subdirFromMetadata];
-  if (typeof value !== "string" || !SAFE.test(value) || value.includes("..")) {
-    throw new Error(`metadata.${target.subdirFromMetadata} must name the spool sub-directory (letters, digits, . _ -), got ${JSON.stringify(value)}`);
-  }
-  return join(target.path, value);
+  const sub = spoolSubdir(target, metadata);
+  return sub ? join(target.path, sub) : target.path;
 }
 
 /**
@@ -77,7 +98,7 @@ export function sshCommand(t: SpoolTarget): string {
 }
 
 async function rsyncToSpool(t: SpoolTarget, rec: { id: string; metadata: Record<string, unknown> }, file: string, sidecar: unknown): Promise<string> {
-  const sub = t.subdirFromMetadata ? spoolDir({ ...t, path: "" }, rec.metadata).replace(/^\/+/, "") : "";
+  const sub = spoolSubdir(t, rec.metadata) ?? "";
   const base = t.path.replace(/\/+$/, "");
   const destDir = sub ? `${base}${base.endsWith(":") ? "" : "/"}${sub}/` : `${base}${base.endsWith(":") ? "" : "/"}`;
   const tmp = await mkdtemp(join(tmpdir(), "meetrec-rsync-"));
