@@ -19,7 +19,7 @@ import type { Logger } from "../util/log.js";
 import { KeyRing } from "./auth.js";
 import { registerTalkRoutes } from "./talk.js";
 import { Problem, problem, sendProblem, toProblem } from "./problem.js";
-import { RecordingView, toDeliveryViews, toView } from "./views.js";
+import { ATTEMPTS_SHOWN, RecordingView, toDeliveryViews, toView } from "./views.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -126,20 +126,25 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
       return { recordings: list.map((x) => toView(x, base(req))) };
     });
 
-    r.get("/recordings/:id", {
-      schema: { tags: ["recordings"], summary: "A recording with its progress and event timeline", params: IdParams, response: { 200: RecordingView, ...errors } },
-    }, async (req) => {
-      const rec = await app.get(req.params.id, req.backend);
-      const { deliveries, attempts } = await app.deliveries(rec.id);
+    /** The full view of `GET /v1/recordings/{id}`: timeline, deliveries, the file's link. */
+    const fullView = async (rec: Awaited<ReturnType<App["get"]>>, req: FastifyRequest) => {
+      const { deliveries, attempts } = await app.deliveries(rec.id, ATTEMPTS_SHOWN);
       const view = toView(rec, base(req), await app.events(rec.id));
       const url = await app.fileUrl(rec);
       if (view.file && url) view.file.url = url;
       return { ...view, deliveries: toDeliveryViews(deliveries, attempts) };
-    });
+    };
+
+    r.get("/recordings/:id", {
+      schema: { tags: ["recordings"], summary: "A recording with its progress and event timeline", params: IdParams, response: { 200: RecordingView, ...errors } },
+    }, async (req) => fullView(await app.get(req.params.id, req.backend), req));
 
     r.post("/recordings/:id/redeliver", {
       schema: {
         tags: ["recordings"], summary: "Deliver again now: retry unfinished deliveries and send the file to every file target again",
+        description: "Retries every pending or given-up delivery now and sends the file again to each file target that has nothing unfinished. "
+          + "A recording that failed because its delivery was given up (`delivery_failed`) goes back to `delivering`. "
+          + "One redelivery at a time: until each delivery it made due has been attempted, another answers 409 `conflict`.",
         params: IdParams, response: { 202: z.object({ scheduled: z.number().describe("Deliveries now due") }), ...errors },
       },
     }, async (req, reply) => reply.code(202).send({ scheduled: await app.redeliver(req.params.id, req.backend) }));

@@ -424,14 +424,16 @@ export class App {
     this.log.info({ recordingId: id }, "recording deleted");
   }
 
-  /** The deliveries of a recording and the attempts made. */
-  async deliveries(id: string): Promise<{ deliveries: Delivery[]; attempts: DeliveryAttempt[] }> {
-    return { deliveries: await this.store.deliveries(id), attempts: await this.store.deliveryAttempts(id) };
+  /** The deliveries of a recording and the attempts made (with `lastAttempts`: only the last that many of each delivery). */
+  async deliveries(id: string, lastAttempts?: number): Promise<{ deliveries: Delivery[]; attempts: DeliveryAttempt[] }> {
+    return { deliveries: await this.store.deliveries(id), attempts: await this.store.deliveryAttempts(id, lastAttempts) };
   }
 
   /**
-   * Delivers a recording again by hand. @throws MeetrecError `not_ready` when it has nothing to
-   * deliver yet (no file and no delivery).
+   * Delivers a recording again by hand ({@link DeliveryService.redeliver}); a recording whose
+   * delivery was given up goes back to `delivering`. Returns how many deliveries are due.
+   * @throws MeetrecError `not_ready` when it has nothing to deliver yet (no file and no
+   * delivery); `conflict` while an earlier redelivery has not been attempted yet.
    */
   async redeliver(id: string, backend?: string): Promise<number> {
     const rec = await this.get(id, backend);
