@@ -11,7 +11,7 @@ import fastifySwaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { RecordingRequest, type App } from "../app/index.js";
+import { MetadataPatchRequest, RecordingRequest, type App } from "../app/index.js";
 import { toHlsPlaylist, type Manifest } from "../media/index.js";
 import { TERMINAL } from "../store/index.js";
 import { MeetrecError } from "../util/errors.js";
@@ -138,6 +138,17 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
     r.get("/recordings/:id", {
       schema: { tags: ["recordings"], summary: "A recording with its progress and event timeline", params: IdParams, response: { 200: RecordingView, ...errors } },
     }, async (req) => fullView(await app.get(req.params.id, req.backend), req));
+
+    r.patch("/recordings/:id", {
+      schema: {
+        tags: ["recordings"], summary: "Change a recording's metadata until its delivery has ended",
+        description: "Merges `metadata` into the recording's (a key set to `null` is removed). Allowed until the delivery has ended: "
+          + "not once the recording is `completed` or `aborted`, nor `failed` without a file (409). Checked like a new recording "
+          + "(spool sub-directory, owner's address; 422, nothing changed). Deliveries read the metadata at each attempt; "
+          + "`POST …/redeliver` tries again now.",
+        params: IdParams, body: MetadataPatchRequest, response: { 200: RecordingView, ...errors },
+      },
+    }, async (req) => fullView(await app.patchMetadata(req.params.id, req.backend, req.body.metadata), req));
 
     r.post("/recordings/:id/redeliver", {
       schema: {

@@ -24,10 +24,10 @@ import { MeetrecError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { RecordingJob, finalizeRecording, type StopReason } from "../worker/index.js";
 import { RecordingRequest, resolveOptions } from "./request.js";
-import { checkMetadataKeys } from "./metadata.js";
+import { MAX_METADATA_KEYS, checkMetadataEditable, checkMetadataKeys } from "./metadata.js";
 
 export { RecordingRequest, resolveOptions, checkOrigin } from "./request.js";
-export { RESERVED_METADATA_KEYS } from "./metadata.js";
+export { MetadataPatchRequest, RESERVED_METADATA_KEYS } from "./metadata.js";
 
 export interface AppOptions {
   /** SQLite file; default `{dataDir}/meetrec.db`. */
@@ -422,6 +422,27 @@ export class App {
     await rm(this.mediaDir(rec), { recursive: true, force: true });
     await this.store.delete(id);
     this.log.info({ recordingId: id }, "recording deleted");
+  }
+
+  /**
+   * Changes a recording's metadata (merge: a key set to `null` is removed) while its delivery
+   * has not ended, checked with the rules of {@link App.create}; the deliveries use it from
+   * their next attempt on (`redeliver` makes that now). Returns the recording as it is now.
+   * @throws MeetrecError `not_found`; `conflict` when its delivery has ended (completed,
+   * aborted, failed without a file); `validation_failed` (nothing is changed).
+   */
+  async patchMetadata(id: string, backend: string | undefined, patch: Record<string, string | number | boolean | null>): Promise<Recording> {
+    await this.get(id, backend);
+    checkMetadataKeys(patch);
+    const rec = await this.store.patchMetadata(id, patch, (cur, next) => {
+      checkMetadataEditable(cur);
+      if (Object.keys(next).length > MAX_METADATA_KEYS) {
+        throw new MeetrecError("validation_failed", `The metadata would have ${Object.keys(next).length} keys; at most ${MAX_METADATA_KEYS} are allowed (remove keys by setting them to null)`, { details: { field: "metadata" } });
+      }
+      checkDeliveryInputs(this.config, { ...cur, metadata: next });
+    });
+    this.log.info({ recordingId: id, keys: Object.keys(patch) }, "metadata changed");
+    return rec;
   }
 
   /** The deliveries of a recording and the attempts made (with `lastAttempts`: only the last that many of each delivery). */

@@ -10,7 +10,7 @@
  * - A delivery still failing `delivery.giveUpAfterSeconds` after its first attempt is given up
  *   (`failed`, with a `delivery_given_up` event); a `delivering` recording whose file delivery
  *   was given up ends `failed` (`delivery_failed`), its file kept for a `redeliver`.
- * - Each attempt reads the recording as it is then.
+ * - Each attempt reads the recording as it is then (metadata changed by `PATCH` included).
  */
 import type { Config, WebhookTarget } from "../config/index.js";
 import { DELIVERY_FAILED, type Delivery, type Recording, type RecordingStatus, type RecordingStore } from "../store/index.js";
@@ -232,7 +232,7 @@ export class DeliveryService {
     const { store, config } = this.deps;
     const log = this.deps.log.child({ recordingId: d.recordingId, target: d.target, attempt: d.attempts + 1 });
     const startedAt = new Date();
-    const rec = await store.get(d.recordingId); // as it is now, not as it was when the delivery was queued
+    const rec = await store.get(d.recordingId); // as it is now: metadata changed since the delivery was queued counts
     if (!rec) return;
     try {
       const detail = await this.deliver(d, rec);
@@ -272,7 +272,7 @@ export class DeliveryService {
     if (failed.length === 0) return;
     const what = failed.map((x) => `${x.target} (${x.lastError ?? "no error recorded"})`).join("; ");
     const message = `The file could not be delivered to ${what}; delivery was given up after ${humanSeconds(this.deps.config.delivery.giveUpAfterSeconds)}. `
-      + `The file is kept: fix the cause, then POST /v1/recordings/${id}/redeliver to try again.`;
+      + `The file is kept: fix the cause (for metadata, PATCH /v1/recordings/${id}), then POST /v1/recordings/${id}/redeliver to try again.`;
     await this.deps.store.transition(id, "failed", { reason: DELIVERY_FAILED, error: { code: DELIVERY_FAILED, message } })
       .catch((err) => this.deps.log.warn({ recordingId: id, err: errorMessage(err) }, "could not mark the recording failed after its delivery was given up"));
   }

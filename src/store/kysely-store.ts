@@ -392,6 +392,38 @@ export class RecordingStore {
     });
   }
 
+  /**
+   * Changes the metadata with a JSON merge patch (RFC 7396, one level): a key set to `null` is
+   * removed, any other value replaces the key's. `check` sees the recording as it is (read under
+   * the row lock) with the metadata as it would be, and may throw to refuse: then nothing is
+   * changed. A `metadata_changed` event names the keys set and removed (not their values).
+   * Returns the recording as it is now.
+   * @throws MeetrecError `not_found`; whatever `check` throws.
+   */
+  async patchMetadata(id: string, patch: Record<string, unknown>, check: (rec: Recording, next: Record<string, unknown>) => void): Promise<Recording> {
+    return this.db.transaction().execute(async (tx) => {
+      const cur = await this.locked(tx.selectFrom("recordings").selectAll().where("id", "=", id)).executeTakeFirst();
+      if (!cur) throw new MeetrecError("not_found", `No recording ${id}`);
+      const rec = toRecording(cur);
+      const next = { ...rec.metadata };
+      for (const [k, v] of Object.entries(patch)) {
+        if (v === null) delete next[k];
+        else next[k] = v;
+      }
+      check(rec, next);
+      const now = new Date().toISOString();
+      const set = Object.keys(patch).filter((k) => patch[k] !== null);
+      const removed = Object.keys(patch).filter((k) => patch[k] === null && k in rec.metadata);
+      await tx.updateTable("recordings").set({ metadata: JSON.stringify(next), updatedAt: now }).where("id", "=", id).execute();
+      await tx.insertInto("events").values({
+        recordingId: id, at: now, type: "metadata_changed", status: null, reason: null,
+        message: `Metadata changed: ${[...set.map((k) => `${k} set`), ...removed.map((k) => `${k} removed`)].join(", ") || "nothing"}`,
+        data: JSON.stringify({ set, removed }),
+      }).execute();
+      return { ...rec, metadata: next, updatedAt: now };
+    });
+  }
+
   /** Updates the progress counters. */
   async progress(id: string, p: Progress): Promise<void> {
     await this.db.updateTable("recordings").set({ ...p, updatedAt: new Date().toISOString() }).where("id", "=", id).execute();

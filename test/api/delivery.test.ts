@@ -1,14 +1,14 @@
 /**
  * Delivery through the API against real Apps (SQLite store, delivery loop, a local spool
  * directory in a temp dir): what a recording's targets need from the request is checked at
- * `POST /v1/recordings`; a delivery still failing after `delivery.giveUpAfterSeconds` is given
- * up (the recording ends `failed`, its file kept) and `redeliver` takes it up again; one
- * redelivery at a time; the attempts listed are capped. No meeting is recorded: finished
- * recordings come from test/helpers/recordings.ts, and POSTed ones stay `queued`
+ * `POST /v1/recordings`; a stuck delivery is fixed with `PATCH` + `redeliver`; a delivery still
+ * failing after `delivery.giveUpAfterSeconds` is given up (the recording ends `failed`, its file
+ * kept); one redelivery at a time; the attempts listed are capped. No meeting is recorded:
+ * finished recordings come from test/helpers/recordings.ts, and POSTed ones stay `queued`
  * (`capacity.minFreeMemoryBytes` is out of reach) until they are stopped.
  */
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes, randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -88,6 +88,8 @@ function expectProblem(res: { statusCode: number; headers: Record<string, unknow
 }
 
 const get = async (s: FastifyInstance, id: string, key = KEY) => (await s.inject({ url: `/v1/recordings/${id}`, headers: auth(key) })).json();
+const patch = (s: FastifyInstance, id: string, metadata: object) =>
+  s.inject({ method: "PATCH", url: `/v1/recordings/${id}`, headers: auth(), payload: { metadata } });
 const redeliver = (s: FastifyInstance, id: string, key = KEY) => s.inject({ method: "POST", url: `/v1/recordings/${id}/redeliver`, headers: auth(key) });
 
 async function until<T>(what: string, f: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
@@ -144,6 +146,79 @@ describe("POST /v1/recordings checks what the recording's delivery targets need"
   });
 });
 
+describe("a stuck delivery: PATCH the metadata, then redeliver", () => {
+  test("a spool sub-directory that cannot be written is fixed by PATCH + redeliver → delivered and completed", async () => {
+    const { id, file, bytes } = await finishedRecording(app, "spool", { metadata: { tenant: "blocked", room: "r-1" } });
+    const stuck = await until("the first spool attempt", async () => {
+      const v = await get(server, id);
+      return v.deliveries.find((d: any) => d.target === "spool")?.attemptCount === 1 && v;
+    });
+    expect(stuck.status).toBe("delivering");
+    const failing = stuck.deliveries.find((d: any) => d.target === "spool");
+    expect(failing).toMatchObject({ status: "pending", attemptCount: 1, redeliverPending: false });
+    expect(failing.attempts[0].message).toMatch(/EEXIST|ENOTDIR|exists|not a directory/i);
+    expect(Date.parse(failing.nextAttemptAt) - Date.now()).toBeGreaterThan(60_000); // the next retry is minutes away
+
+    // Bad corrections are refused and change nothing.
+    for (const [metadata, field] of [[{ tenant: "../../etc" }, "metadata.tenant"], [{ tenant: null }, "metadata.tenant"], [{ ownerEmail: "x" }, "metadata.ownerEmail"], [{ talk: "x" }, "metadata.talk"]] as const) {
+      const p = expectProblem(await patch(server, id, metadata), 422, "validation_failed");
+      expect(p.errors[0].field).toBe(field);
+    }
+    expectProblem(await patch(server, id, {}), 422, "validation_failed");
+    expectProblem(await server.inject({ method: "PATCH", url: `/v1/recordings/${id}`, headers: auth(), payload: { metadata: { tenant: "x" }, status: "completed" } }), 422, "validation_failed");
+    expectProblem(await server.inject({ method: "PATCH", url: `/v1/recordings/${id}`, headers: auth(HOOKS_KEY), payload: { metadata: { tenant: "fixed" } } }), 404, "not_found");
+    const unchanged = await get(server, id);
+    expect(unchanged.metadata).toEqual({ tenant: "blocked", room: "r-1" });
+    expect(unchanged.events.map((e: any) => e.type)).not.toContain("metadata_changed");
+    expect(unchanged.deliveries.find((d: any) => d.target === "spool").attemptCount).toBe(1);
+
+    // Merge: tenant replaced, room removed (null), a new key added.
+    const patched = await patch(server, id, { tenant: "fixed", room: null, note: "moved" });
+    expect(patched.statusCode).toBe(200);
+    expect(patched.json()).toMatchObject({ id, status: "delivering", metadata: { tenant: "fixed", note: "moved" } });
+    expect(patched.json().metadata).not.toHaveProperty("room");
+    expect(patched.json().events.at(-1)).toMatchObject({ type: "metadata_changed", data: { set: ["tenant", "note"], removed: ["room"] } });
+    expect(listing(spool)).toEqual(["blocked"]); // nothing delivered by the PATCH itself
+
+    const r = await redeliver(server, id);
+    expect(r.statusCode).toBe(202);
+    expect(r.json()).toEqual({ scheduled: 1 });
+    const done = await until("completed", async () => { const v = await get(server, id); return v.status === "completed" && v; });
+    expect(done.error).toBeNull();
+    expect(done.endReason).toBe("stopped");
+    const delivered = join(spool, "fixed", `${id}.mp4`);
+    expect(Buffer.compare(readFileSync(delivered), bytes)).toBe(0);
+    expect(JSON.parse(readFileSync(join(spool, "fixed", `${id}.json`), "utf8")).metadata).toEqual({ tenant: "fixed", note: "moved" }); // read at attempt time
+    expect(statSync(join(spool, "blocked")).isFile()).toBe(true);
+    expect(existsSync(file)).toBe(true);
+    expect(done.deliveries.filter((d: any) => d.target === "spool")).toEqual([expect.objectContaining({ status: "succeeded", attemptCount: 2, redeliverPending: false })]);
+    expect(done.events.filter((e: any) => e.type !== "status").map((e: any) => e.type)).toEqual(["metadata_changed", "redeliver_requested"]);
+    expect(done.events.filter((e: any) => e.type === "status").map((e: any) => e.status).slice(-2)).toEqual(["delivering", "completed"]);
+
+    // Its delivery has ended: no more changes.
+    const p = expectProblem(await patch(server, id, { tenant: "again" }), 409, "conflict");
+    expect(p.detail).toContain("completed");
+    expect((await get(server, id)).metadata).toEqual({ tenant: "fixed", note: "moved" });
+  });
+
+  test("PATCH is refused once a recording is aborted, or failed without a file", async () => {
+    const options = { url: "https://meet.example.com/r", join: [], mode: "audio" as const, browser: "chromium" as const, video: { width: 640, height: 360, fps: 10, bitrateKbps: 300 }, maxDurationSeconds: 5 };
+    const aborted = await app.store.create({ id: randomUUID(), backend: "spool", metadata: { tenant: "a" }, options });
+    await app.store.transition(aborted.id, "aborted", { endReason: "stopped" });
+    const failed = await app.store.create({ id: randomUUID(), backend: "spool", metadata: { tenant: "a" }, options });
+    await app.store.transition(failed.id, "failed", { endReason: "failed", error: { code: "join_failed", message: "no" } });
+    for (const id of [aborted.id, failed.id]) {
+      expectProblem(await patch(server, id, { tenant: "b" }), 409, "conflict");
+      expect((await get(server, id)).metadata).toEqual({ tenant: "a" });
+    }
+    // A queued one may change (and is still checked).
+    const queued = await app.store.create({ id: randomUUID(), backend: "spool", metadata: { tenant: "a" }, options });
+    expect((await patch(server, queued.id, { tenant: "b" })).json().metadata).toEqual({ tenant: "b" });
+    expectProblem(await patch(server, queued.id, { tenant: ".." }), 422, "validation_failed");
+    await app.store.transition(queued.id, "aborted", { endReason: "stopped" });
+  });
+});
+
 describe("one redelivery at a time", () => {
   test("a second redeliver while one is pending → 409 and nothing more is queued; once attempted, another is accepted", async () => {
     const { id } = await completedRecording(app, "spool", { metadata: { tenant: "t-409" } });
@@ -192,7 +267,7 @@ describe("one redelivery at a time", () => {
 });
 
 describe("giving up (delivery.giveUpAfterSeconds)", () => {
-  test("a file delivery failing past the give-up time ends the recording failed, keeps the file; once fixed, redeliver delivers it", async () => {
+  test("a file delivery failing past the give-up time ends the recording failed, keeps the file; PATCH + redeliver delivers it", async () => {
     const { id, file, bytes } = await finishedRecording(quick, "spool", { metadata: { tenant: "blocked" } });
     const started = Date.now();
     const failed = await until("failed", async () => { const v = await get(quickServer, id); return v.status === "failed" && v; });
@@ -218,14 +293,15 @@ describe("giving up (delivery.giveUpAfterSeconds)", () => {
     expect(later.deliveries.filter((d: any) => d.kind === "file")).toEqual([expect.objectContaining({ target: "spool", status: "failed", attemptCount: spoolDelivery.attemptCount })]);
     expect(later.status).toBe("failed");
 
-    // Once the cause is gone, redeliver puts it back to delivering.
-    rmSync(join(quickSpool, "blocked"));
+    // failed with a file: the metadata may still be fixed, then redeliver puts it back to delivering.
+    expect((await patch(quickServer, id, { tenant: "fixed" })).statusCode).toBe(200);
+    expect((await get(quickServer, id)).status).toBe("failed");
     const r = await redeliver(quickServer, id);
     expect(r.statusCode).toBe(202);
     const done = await until("completed", async () => { const v = await get(quickServer, id); return v.status === "completed" && v; });
     expect(done.error).toBeNull();
     expect(done.endedAt).not.toBeNull();
-    expect(Buffer.compare(readFileSync(join(quickSpool, "blocked", `${id}.mp4`)), bytes)).toBe(0);
+    expect(Buffer.compare(readFileSync(join(quickSpool, "fixed", `${id}.mp4`)), bytes)).toBe(0);
     const statuses = done.events.filter((e: any) => e.type === "status").map((e: any) => `${e.status}/${e.reason}`);
     expect(statuses.slice(-4)).toEqual(["delivering/stopped", "failed/delivery_failed", "delivering/redeliver", "completed/delivered"]);
     expect(done.deliveries.filter((d: any) => d.kind === "file")).toEqual([expect.objectContaining({ target: "spool", status: "succeeded" })]);

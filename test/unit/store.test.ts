@@ -219,4 +219,23 @@ describe.each(engines)("store on %s", (engine, open) => {
     expect((await store.deliveries(r)).map((x) => `${x.target}:${x.attempts}`).sort()).toEqual(["spool:4", "webhook:0:1"]);
     await store.close();
   });
+
+  test("patchMetadata: a merge patch, checked under the row lock; a refusal changes nothing", async () => {
+    const store = await open();
+    const r = id("r10");
+    await store.create({ id: r, backend: "b", options, metadata: { tenant: "a", room: "x" } });
+    await expect(store.patchMetadata(r, { tenant: "../x" }, (_rec, next) => {
+      if (next.tenant === "../x") throw new MeetrecError("validation_failed", "bad tenant");
+    })).rejects.toMatchObject({ code: "validation_failed" });
+    expect((await store.get(r))!.metadata).toEqual({ tenant: "a", room: "x" });
+    expect((await store.events(r)).map((e) => e.type)).toEqual(["status"]);
+    let seen: unknown;
+    const rec = await store.patchMetadata(r, { tenant: "b", room: null, extra: 1 }, (cur, next) => { seen = [cur.metadata, next]; });
+    expect(seen).toEqual([{ tenant: "a", room: "x" }, { tenant: "b", extra: 1 }]);
+    expect(rec.metadata).toEqual({ tenant: "b", extra: 1 });
+    expect((await store.get(r))!.metadata).toEqual({ tenant: "b", extra: 1 });
+    expect((await store.events(r)).at(-1)).toMatchObject({ type: "metadata_changed", data: { set: ["tenant", "extra"], removed: ["room"] } });
+    await expect(store.patchMetadata(id("none"), { a: 1 }, () => undefined)).rejects.toMatchObject({ code: "not_found" });
+    await store.close();
+  });
 });
