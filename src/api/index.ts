@@ -11,7 +11,7 @@ import fastifySwaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { RecordingRequest, type App } from "../app/index.js";
+import { MetadataPatchRequest, RecordingRequest, type App } from "../app/index.js";
 import { toHlsPlaylist, type Manifest } from "../media/index.js";
 import { TERMINAL } from "../store/index.js";
 import { MeetrecError } from "../util/errors.js";
@@ -20,7 +20,7 @@ import { redactUrl } from "../util/redact.js";
 import { KeyRing } from "./auth.js";
 import { registerTalkRoutes } from "./talk.js";
 import { Problem, problem, problemHttpMessage, requestPath, sendProblem, toProblem } from "./problem.js";
-import { RecordingView, toDeliveryViews, toView } from "./views.js";
+import { ATTEMPTS_SHOWN, RecordingView, toDeliveryViews, toView } from "./views.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -190,20 +190,36 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
       return { recordings: list.map((x) => toView(x, base(req))) };
     });
 
-    r.get("/recordings/:id", {
-      schema: { tags: ["recordings"], summary: "A recording with its progress and event timeline", params: IdParams, response: { 200: RecordingView, ...errors } },
-    }, async (req) => {
-      const rec = await app.get(req.params.id, req.backend);
-      const { deliveries, attempts } = await app.deliveries(rec.id);
+    /** The full view of `GET /v1/recordings/{id}`: timeline, deliveries, the file's link. */
+    const fullView = async (rec: Awaited<ReturnType<App["get"]>>, req: FastifyRequest) => {
+      const { deliveries, attempts } = await app.deliveries(rec.id, ATTEMPTS_SHOWN);
       const view = toView(rec, base(req), await app.events(rec.id));
       const url = await app.fileUrl(rec);
       if (view.file && url) view.file.url = url;
       return { ...view, deliveries: toDeliveryViews(deliveries, attempts) };
-    });
+    };
+
+    r.get("/recordings/:id", {
+      schema: { tags: ["recordings"], summary: "A recording with its progress and event timeline", params: IdParams, response: { 200: RecordingView, ...errors } },
+    }, async (req) => fullView(await app.get(req.params.id, req.backend), req));
+
+    r.patch("/recordings/:id", {
+      schema: {
+        tags: ["recordings"], summary: "Change a recording's metadata until its delivery has ended",
+        description: "Merges `metadata` into the recording's (a key set to `null` is removed). Allowed until the delivery has ended: "
+          + "not once the recording is `completed` or `aborted`, nor `failed` without a file (409). Checked like a new recording "
+          + "(spool sub-directory, owner's address; 422, nothing changed). Deliveries read the metadata at each attempt; "
+          + "`POST …/redeliver` tries again now.",
+        params: IdParams, body: MetadataPatchRequest, response: { 200: RecordingView, ...errors },
+      },
+    }, async (req) => fullView(await app.patchMetadata(req.params.id, req.backend, req.body.metadata), req));
 
     r.post("/recordings/:id/redeliver", {
       schema: {
         tags: ["recordings"], summary: "Deliver again now: retry unfinished deliveries and send the file to every file target again",
+        description: "Retries every pending or given-up delivery now and sends the file again to each file target that has nothing unfinished. "
+          + "A recording that failed because its delivery was given up (`delivery_failed`) goes back to `delivering`. "
+          + "One redelivery at a time: until each delivery it made due has been attempted, another answers 409 `conflict`.",
         params: IdParams, response: { 202: z.object({ scheduled: z.number().describe("Deliveries now due") }), ...errors },
       },
     }, async (req, reply) => reply.code(202).send({ scheduled: await app.redeliver(req.params.id, req.backend) }));

@@ -19,15 +19,17 @@ import { hostname } from "node:os";
 import { RecordingBucket, RecordingMedia, captureOrigin, finalize, manifestSegmentCount, recordingDir, type Manifest, type SegmentMirror } from "../media/index.js";
 import { DataDirLock } from "./lock.js";
 import { RecordingStore, TERMINAL, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent, type RecordingStatus } from "../store/index.js";
-import { DeliveryService, deleteFromS3, presignedUrl } from "../delivery/index.js";
+import { DeliveryService, checkDeliveryInputs, deleteFromS3, presignedUrl } from "../delivery/index.js";
 import { toView } from "./view.js";
 import { ALLOW_ALL_BACKEND, canonicalBackendUrl, platformAdapter, type TalkInfo } from "../talk/index.js";
 import { MeetrecError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { RecordingJob, finalizeRecording, type StopReason } from "../worker/index.js";
 import { RecordingRequest, resolveOptions } from "./request.js";
+import { MAX_METADATA_KEYS, checkMetadataEditable, checkMetadataKeys } from "./metadata.js";
 
 export { RecordingRequest, resolveOptions, checkOrigin } from "./request.js";
+export { MetadataPatchRequest, RESERVED_METADATA_KEYS } from "./metadata.js";
 
 export interface AppOptions {
   /** SQLite file; default `{dataDir}/meetrec.db`. */
@@ -298,18 +300,23 @@ export class App {
   }
 
   /**
-   * Creates a recording for `backend` and queues it.
+   * Creates a recording for `backend` and queues it. What its delivery targets will need from
+   * the metadata (spool sub-directory, owner's address) is checked now, so that a recording
+   * that could never be delivered is not made.
    * @throws MeetrecError `validation_failed` | `origin_not_allowed` | `egress_refused` (nothing is created).
    */
   async create(backend: string, req: RecordingRequest): Promise<Recording> {
     const options = resolveOptions(this.config, backend, req);
+    const metadata = req.metadata ?? {};
+    checkMetadataKeys(metadata);
+    checkDeliveryInputs(this.config, { backend, options, metadata });
     // The egress policy at the door (the browser enforces it again on every request it makes).
     const guard = new RequestGuard(browserEgressFor(this.config, backend));
     for (const url of [options.url, ...stepOrigins(options.join as JoinStep[])]) {
       const refusal = await guard.navigationRefusal(url);
       if (refusal) throw egressError(redactUrl(url), refusal);
     }
-    const rec = await this.store.create({ id: randomUUID(), backend, options, metadata: req.metadata ?? {} });
+    const rec = await this.store.create({ id: randomUUID(), backend, options, metadata });
     this.log.info({ recordingId: rec.id, backend, origin: new URL(options.url).origin, mode: options.mode, browser: options.browser }, "recording created");
     await this.dispatcher.submit(rec.id, options);
     return rec;
@@ -442,14 +449,37 @@ export class App {
     this.log.info({ recordingId: id }, "recording deleted");
   }
 
-  /** The deliveries of a recording and the attempts made. */
-  async deliveries(id: string): Promise<{ deliveries: Delivery[]; attempts: DeliveryAttempt[] }> {
-    return { deliveries: await this.store.deliveries(id), attempts: await this.store.deliveryAttempts(id) };
+  /**
+   * Changes a recording's metadata (merge: a key set to `null` is removed) while its delivery
+   * has not ended, checked with the rules of {@link App.create}; the deliveries use it from
+   * their next attempt on (`redeliver` makes that now). Returns the recording as it is now.
+   * @throws MeetrecError `not_found`; `conflict` when its delivery has ended (completed,
+   * aborted, failed without a file); `validation_failed` (nothing is changed).
+   */
+  async patchMetadata(id: string, backend: string | undefined, patch: Record<string, string | number | boolean | null>): Promise<Recording> {
+    await this.get(id, backend);
+    checkMetadataKeys(patch);
+    const rec = await this.store.patchMetadata(id, patch, (cur, next) => {
+      checkMetadataEditable(cur);
+      if (Object.keys(next).length > MAX_METADATA_KEYS) {
+        throw new MeetrecError("validation_failed", `The metadata would have ${Object.keys(next).length} keys; at most ${MAX_METADATA_KEYS} are allowed (remove keys by setting them to null)`, { details: { field: "metadata" } });
+      }
+      checkDeliveryInputs(this.config, { ...cur, metadata: next });
+    });
+    this.log.info({ recordingId: id, keys: Object.keys(patch) }, "metadata changed");
+    return rec;
+  }
+
+  /** The deliveries of a recording and the attempts made (with `lastAttempts`: only the last that many of each delivery). */
+  async deliveries(id: string, lastAttempts?: number): Promise<{ deliveries: Delivery[]; attempts: DeliveryAttempt[] }> {
+    return { deliveries: await this.store.deliveries(id), attempts: await this.store.deliveryAttempts(id, lastAttempts) };
   }
 
   /**
-   * Delivers a recording again by hand. @throws MeetrecError `not_ready` when it has nothing to
-   * deliver yet (no file and no delivery).
+   * Delivers a recording again by hand ({@link DeliveryService.redeliver}); a recording whose
+   * delivery was given up goes back to `delivering`. Returns how many deliveries are due.
+   * @throws MeetrecError `not_ready` when it has nothing to deliver yet (no file and no
+   * delivery); `conflict` while an earlier redelivery has not been attempted yet.
    */
   async redeliver(id: string, backend?: string): Promise<number> {
     const rec = await this.get(id, backend);

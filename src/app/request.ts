@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { JoinSteps, stepOrigins } from "../capture/index.js";
 import { VIDEO_UNITS, videoExcess, videoLimitsOf, type BackendConfig, type Config } from "../config/index.js";
+import { isSafeSubdir } from "../delivery/index.js";
 import type { RecordingOptions } from "../store/index.js";
 import { MeetrecError } from "../util/errors.js";
 
@@ -26,7 +27,7 @@ export const RecordingRequest = z.strictObject({
   delivery: z.strictObject({
     targets: z.array(z.enum(["s3", "spool", "email", "webhooks"])).optional().describe("Only these of the backend's targets (default: all it has)"),
     email: z.strictObject({ to: z.email() }).optional().describe("Send the ready mail here"),
-    spool: z.strictObject({ subdir: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "letters, digits, . _ - (not starting with a dot)") }).optional(),
+    spool: z.strictObject({ subdir: z.string().refine(isSafeSubdir, "letters, digits, . _ - (not starting with a dot, no ..), at most 128") }).optional(),
   }).optional().describe("Per-recording choices among the backend's delivery targets"),
   metadata: z.record(z.string().max(100), z.union([z.string().max(2000), z.number(), z.boolean(), z.null()]))
     .refine((m) => Object.keys(m).length <= 50, "at most 50 keys").optional()

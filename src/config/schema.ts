@@ -304,12 +304,20 @@ export const Config = z.strictObject({
     flushTimeoutMs: z.number().int().min(0).default(60000),
   }).prefault({}),
   delivery: z.strictObject({
-    /** Retry schedule: first retry after `initialDelayMs`, each next one `factor` times later, at most `maxDelayMs` (±20 % jitter). Never given up. */
+    /** Retry schedule: first retry after `initialDelayMs`, each next one `factor` times later, at most `maxDelayMs` (±20 % jitter), until `giveUpAfterSeconds`. */
     retry: z.strictObject({
       initialDelayMs: z.number().int().min(10).default(5000),
       maxDelayMs: z.number().int().min(10).default(3600_000),
       factor: z.number().min(1).max(10).default(2),
     }).prefault({}),
+    /**
+     * A delivery still failing this long after its first attempt (or after the last `redeliver`)
+     * is given up, s: its status becomes `failed` and a `delivery_given_up` event names the last
+     * error. A `delivering` recording whose file delivery was given up ends `failed`
+     * (`delivery_failed`); the file is kept and `redeliver` tries again. Default 3 days: a
+     * receiver down over a long weekend still gets the file.
+     */
+    giveUpAfterSeconds: z.number().positive().default(3 * 86400),
     /** How often due deliveries are looked for, ms. */
     pollIntervalMs: z.number().int().min(10).max(60000).default(500),
     /** Time limit of one attempt (one webhook request), ms. */

@@ -7,13 +7,21 @@ import type { EmailTarget } from "../config/index.js";
 import type { Recording } from "../store/index.js";
 
 /**
+ * Whether `v` is an e-mail address as the mail delivery accepts it: `local@domain`, without
+ * spaces or angle brackets. The one rule for addresses taken from metadata (`toFromMetadata`).
+ */
+export function isEmailAddress(v: unknown): v is string {
+  return typeof v === "string" && v.length <= 254 && /^[^\s@<>]+@[^\s@<>]+$/.test(v);
+}
+
+/**
  * The owner's address: the recording's own `delivery.email.to`, else `metadata[toFromMetadata]`,
  * else the target's default `to`.
  */
 export function emailRecipient(t: EmailTarget, rec: Pick<Recording, "options" | "metadata">): string | undefined {
   if (rec.options.delivery?.email?.to) return rec.options.delivery.email.to;
   const v = rec.metadata[t.toFromMetadata];
-  return typeof v === "string" && /^[^\s@<>]+@[^\s@<>]+$/.test(v) ? v : t.to;
+  return isEmailAddress(v) ? v : t.to;
 }
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -7,14 +7,18 @@
  * - `file` deliveries (spool; later S3, platform upload, e-mail) are created when a recording
  *   reaches `delivering` (or ends `failed` with a file); once all of them have succeeded a
  *   `delivering` recording becomes `completed`. A failed delivery never deletes anything.
+ * - A delivery still failing `delivery.giveUpAfterSeconds` after its first attempt is given up
+ *   (`failed`, with a `delivery_given_up` event); a `delivering` recording whose file delivery
+ *   was given up ends `failed` (`delivery_failed`), its file kept for a `redeliver`.
+ * - Each attempt reads the recording as it is then (metadata changed by `PATCH` included).
  */
 import type { Config, WebhookTarget } from "../config/index.js";
-import type { Delivery, Recording, RecordingStatus, RecordingStore } from "../store/index.js";
-import { errorMessage } from "../util/errors.js";
+import { DELIVERY_FAILED, type Delivery, type Recording, type RecordingStatus, type RecordingStore } from "../store/index.js";
+import { MeetrecError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
-import { deliverToSpool } from "./spool.js";
+import { deliverToSpool, spoolSubdir } from "./spool.js";
 import { uploadToS3 } from "./s3.js";
-import { emailRecipient, sendRecordingMail } from "./email.js";
+import { emailRecipient, isEmailAddress, sendRecordingMail } from "./email.js";
 import { sendWebhook, type WebhookEvent } from "./webhook.js";
 import { ALLOW_ALL_BACKEND, sendTalkCallback, talkFileName, uploadRecordingToTalk, type TalkInfo } from "../talk/index.js";
 import { EgressPolicy } from "../egress/index.js";
@@ -39,14 +43,80 @@ function wants(rec: Pick<Recording, "options">, target: "s3" | "spool" | "email"
   return rec.options.delivery?.targets?.includes(target) ?? true;
 }
 
-/** Names of the file targets a recording must reach before it is `completed`. */
-export function fileTargets(config: Config, rec: Pick<Recording, "backend" | "options">): string[] {
+/** Whether a recording came from a Talk conversation (Talk's start request; `metadata.talk`). */
+function hasTalkConversation(rec: Pick<Recording, "metadata">): boolean {
+  return typeof rec.metadata.talk === "object" && rec.metadata.talk !== null;
+}
+
+/**
+ * Names of the file targets a recording must reach before it is `completed`. The Talk upload
+ * is for recordings of a Talk conversation only: a native-API recording of a backend that is
+ * also a Talk instance names no conversation to upload to.
+ */
+export function fileTargets(config: Config, rec: Pick<Recording, "backend" | "options" | "metadata">): string[] {
   const b = config.backends[rec.backend];
   return [
-    ...(b?.talk ? ["talk:upload"] : []),
+    ...(b?.talk && hasTalkConversation(rec) ? ["talk:upload"] : []),
     ...(b?.delivery.s3 && wants(rec, "s3") ? ["s3"] : []),
     ...(b?.delivery.spool && wants(rec, "spool") ? ["spool"] : []),
   ];
+}
+
+/** One value a recording's delivery targets need and cannot use. */
+export interface DeliveryInputProblem {
+  /** The request field: `metadata.{key}`. */
+  field: string;
+  message: string;
+}
+
+/**
+ * What the recording's delivery targets (its backend's, narrowed by `delivery.targets`) need
+ * from values the platform supplies, checked with the rules the deliveries use: the spool
+ * sub-directory named by `spool.subdirFromMetadata` (unless `delivery.spool.subdir` is given)
+ * must be present and a plain name; the owner's address under `email.toFromMetadata` (unless
+ * `delivery.email.to` is given) may be absent (then the target's `to`, or no mail) but must
+ * otherwise be an e-mail address. Empty when all is well.
+ */
+export function deliveryInputProblems(config: Config, rec: Pick<Recording, "backend" | "options" | "metadata">): DeliveryInputProblem[] {
+  const b = config.backends[rec.backend];
+  if (!b) return [];
+  const problems: DeliveryInputProblem[] = [];
+  const spool = b.delivery.spool;
+  if (spool && wants(rec, "spool") && !rec.options.delivery?.spool?.subdir) {
+    try {
+      spoolSubdir(spool, rec.metadata);
+    } catch (err) {
+      const field = `metadata.${spool.subdirFromMetadata}`;
+      problems.push({ field, message: `${errorMessage(err)}: backend ${rec.backend} delivers into a spool sub-directory named by ${field}` });
+    }
+  }
+  const email = b.delivery.email;
+  if (email && wants(rec, "email") && !rec.options.delivery?.email?.to) {
+    const v = rec.metadata[email.toFromMetadata];
+    if (v !== undefined && v !== null && !isEmailAddress(v)) {
+      problems.push({ field: `metadata.${email.toFromMetadata}`, message: `metadata.${email.toFromMetadata} must be the owner's e-mail address (name@domain), got ${JSON.stringify(v)}; leave it out to send no mail` });
+    }
+  }
+  return problems;
+}
+
+/**
+ * {@link deliveryInputProblems}, as an error.
+ * @throws MeetrecError `validation_failed` naming the first bad field (`details.field`; the
+ * message lists all of them).
+ */
+export function checkDeliveryInputs(config: Config, rec: Pick<Recording, "backend" | "options" | "metadata">): void {
+  const problems = deliveryInputProblems(config, rec);
+  if (problems.length === 0) return;
+  throw new MeetrecError("validation_failed", problems.map((p) => p.message).join("; "), { details: { field: problems[0].field, errors: problems } });
+}
+
+/** `seconds` for people: `3 days`, `2 h`, `1.5 s`. */
+function humanSeconds(seconds: number): string {
+  if (seconds >= 86400) return `${+(seconds / 86400).toFixed(1)} day${seconds === 86400 ? "" : "s"}`;
+  if (seconds >= 3600) return `${+(seconds / 3600).toFixed(1)} h`;
+  if (seconds >= 60) return `${+(seconds / 60).toFixed(1)} min`;
+  return `${+seconds.toFixed(3)} s`;
 }
 
 /**
@@ -131,7 +201,9 @@ export class DeliveryService {
     }
     const callback = talkCallback(rec, from);
     if (callback) await this.deps.store.addDelivery({ recordingId: rec.id, target: "talk:callback", kind: "notify", payload: callback });
-    if (rec.file && (rec.status === "delivering" || rec.status === "failed")) {
+    // File deliveries start when the file is ready: not again when a delivering recording
+    // gave up (failed) or is delivered again by hand (failed → delivering re-uses its deliveries).
+    if (rec.file && ((rec.status === "delivering" && from !== "failed") || (rec.status === "failed" && from !== "delivering"))) {
       for (const target of fileTargets(this.deps.config, rec)) {
         await this.deps.store.addDelivery({ recordingId: rec.id, target, kind: "file" });
       }
@@ -163,23 +235,52 @@ export class DeliveryService {
   private async attempt(d: Delivery): Promise<void> {
     const { store, config } = this.deps;
     const log = this.deps.log.child({ recordingId: d.recordingId, target: d.target, attempt: d.attempts + 1 });
-    const rec = await store.get(d.recordingId);
+    const startedAt = new Date();
+    const rec = await store.get(d.recordingId); // as it is now: metadata changed since the delivery was queued counts
     if (!rec) return;
     try {
       const detail = await this.deliver(d, rec);
-      await store.recordAttempt(d.id, { ok: true, message: detail });
+      const after = await store.recordAttempt(d.id, { ok: true, message: detail }, { startedAt });
       this.deps.onAttempt?.(d.target.split(":")[0], true);
       log.info({ detail }, "delivered");
-      if (d.kind === "file") await this.completeIfDelivered(rec.id);
+      if (d.kind === "file" && after.status === "succeeded") await this.completeIfDelivered(rec.id);
     } catch (err) {
-      const next = new Date(Date.now() + backoffMs(d.attempts + 1, config.delivery.retry));
       const message = errorMessage(err);
-      await store.recordAttempt(d.id, { ok: false, message, nextAttemptAt: next });
+      const giveUpSeconds = config.delivery.giveUpAfterSeconds;
+      const after = await store.recordAttempt(d.id, { ok: false, message, retryInMs: backoffMs(d.attempts + 1, config.delivery.retry), giveUpAfterMs: giveUpSeconds * 1000 }, {
+        startedAt,
+        givenUp: (x) => ({
+          type: "delivery_given_up",
+          message: `Gave up delivering to ${x.target} after ${humanSeconds(giveUpSeconds)} of failures (${x.attempts} attempts); last error: ${message}`,
+          data: { target: x.target, kind: x.kind, attempts: x.attempts, firstAttemptAt: x.firstAttemptAt, lastError: message },
+        }),
+      });
       this.deps.onAttempt?.(d.target.split(":")[0], false);
-      // The stored message is what clients see; the cause (with local paths) is for the log only.
-      const cause = err instanceof Error && err.cause !== undefined ? errorMessage(err.cause) : undefined;
-      log.warn({ err: message, cause, nextAttemptAt: next.toISOString() }, "delivery failed; will retry");
+      if (after.status === "failed") {
+        log.error({ err: message }, "delivery given up");
+        if (d.kind === "file") await this.failIfGivenUp(rec.id);
+      } else {
+        // The stored message is what clients see; the cause (with local paths) is for the log only.
+        const cause = err instanceof Error && err.cause !== undefined ? errorMessage(err.cause) : undefined;
+        log.warn({ err: message, cause, nextAttemptAt: after.nextAttemptAt }, "delivery failed; will retry");
+      }
     }
+  }
+
+  /**
+   * Ends a `delivering` recording `failed` (`delivery_failed`) when one of its file deliveries
+   * was given up. The file stays; `redeliver` tries again.
+   */
+  private async failIfGivenUp(id: string): Promise<void> {
+    const rec = await this.deps.store.get(id);
+    if (rec?.status !== "delivering") return;
+    const failed = (await this.deps.store.deliveries(id)).filter((x) => x.kind === "file" && x.status === "failed");
+    if (failed.length === 0) return;
+    const what = failed.map((x) => `${x.target} (${x.lastError ?? "no error recorded"})`).join("; ");
+    const message = `The file could not be delivered to ${what}; delivery was given up after ${humanSeconds(this.deps.config.delivery.giveUpAfterSeconds)}. `
+      + `The file is kept: fix the cause (for metadata, PATCH /v1/recordings/${id}), then POST /v1/recordings/${id}/redeliver to try again.`;
+    await this.deps.store.transition(id, "failed", { reason: DELIVERY_FAILED, error: { code: DELIVERY_FAILED, message } })
+      .catch((err) => this.deps.log.warn({ recordingId: id, err: errorMessage(err) }, "could not mark the recording failed after its delivery was given up"));
   }
 
   private async deliver(d: Delivery, rec: Recording): Promise<string> {
@@ -241,31 +342,31 @@ export class DeliveryService {
   }
 
   /**
-   * Delivers `id` again by hand: every unfinished delivery is retried now, and the file is
-   * sent again to each file target that has nothing pending (an importer may have lost it).
-   * Returns how many deliveries are now due.
+   * Delivers `rec` again by hand: every unfinished delivery (pending or given up) is retried
+   * now, and the file is sent again to each file target that has nothing unfinished (an
+   * importer may have lost it). A recording that failed because its delivery was given up
+   * (`delivery_failed`) goes back to `delivering` ({@link RecordingStore.redeliver}). One
+   * redelivery at a time: until each delivery it made due has been attempted, another is
+   * refused. Returns how many deliveries are now due (0: nothing to deliver, nothing changed).
+   * @throws MeetrecError `conflict` while a redelivery is pending (nothing changed).
    */
   async redeliver(rec: Recording): Promise<number> {
-    let n = await this.deps.store.retryDeliveries(rec.id);
-    if (rec.file) {
-      const pending = new Set((await this.deps.store.deliveries(rec.id)).filter((d) => d.status === "pending").map((d) => d.target));
-      for (const target of fileTargets(this.deps.config, rec)) {
-        if (pending.has(target)) continue;
-        await this.deps.store.addDelivery({ recordingId: rec.id, target, kind: "file" });
-        n++;
-      }
-    }
+    const n = await this.deps.store.redeliver(rec.id, rec.file ? fileTargets(this.deps.config, rec) : []);
     this.kick();
     return n;
   }
 
-  /** Queues the file deliveries of a `delivering` recording that has none (after a crash between the two). */
+  /**
+   * Queues the file deliveries of a `delivering` recording that has none (after a crash between
+   * the two), and settles one whose deliveries all succeeded or one was given up.
+   */
   async ensureFileDeliveries(rec: Recording): Promise<void> {
     const existing = new Set((await this.deps.store.deliveries(rec.id)).filter((d) => d.kind === "file").map((d) => d.target));
     for (const target of fileTargets(this.deps.config, rec)) {
       if (!existing.has(target)) await this.deps.store.addDelivery({ recordingId: rec.id, target, kind: "file" });
     }
     await this.completeIfDelivered(rec.id);
+    await this.failIfGivenUp(rec.id); // given up just before a crash
   }
 
   /** Stops the loop and waits for attempts under way. */

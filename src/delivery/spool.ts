@@ -11,9 +11,18 @@ import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import { promisify } from "node:util";
 import type { SpoolTarget } from "../config/index.js";
-import { publicErrorMessage } from "../util/errors.js";
+import { MeetrecError, publicErrorMessage } from "../util/errors.js";
 
 const SAFE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * Whether `name` may be a spool sub-directory: a plain name of 1–128 letters, digits, `.`, `_`
+ * and `-`, not starting with a dot and without `..`. The one rule for sub-directories, whether
+ * they come from metadata (`subdirFromMetadata`) or from a request (`delivery.spool.subdir`).
+ */
+export function isSafeSubdir(name: unknown): name is string {
+  return typeof name === "string" && SAFE.test(name) && !name.includes("..");
+}
 
 async function fsync(path: string): Promise<void> {
   const fh = await open(path, "r");
@@ -21,25 +30,27 @@ async function fsync(path: string): Promise<void> {
 }
 
 /**
- * The sub-directory a recording goes to: the metadata value named by `subdirFromMetadata`, or
- * undefined without that setting. @throws Error when that value is missing or unsafe (the
- * recording's metadata must be fixed; the delivery is retried).
+ * The sub-directory a recording goes to under `target.path`: the metadata value named by
+ * `subdirFromMetadata`, or undefined when the target has none.
+ * @throws MeetrecError `validation_failed` (`details.field`: `metadata.{key}`) when that value is
+ * missing or not a safe name ({@link isSafeSubdir}); the recording's metadata must be fixed.
  */
-function metadataSubdir(target: Pick<SpoolTarget, "subdirFromMetadata">, metadata: Record<string, unknown>): string | undefined {
-  if (!target.subdirFromMetadata) return undefined;
-  const value = metadata[target.subdirFromMetadata];
-  if (typeof value !== "string" || !SAFE.test(value) || value.includes("..")) {
-    throw new Error(`metadata.${target.subdirFromMetadata} must name the spool sub-directory (letters, digits, . _ -), got ${JSON.stringify(value)}`);
+export function spoolSubdir(target: Pick<SpoolTarget, "subdirFromMetadata">, metadata: Record<string, unknown>): string | undefined {
+  const key = target.subdirFromMetadata;
+  if (!key) return undefined;
+  const value = metadata[key];
+  if (!isSafeSubdir(value)) {
+    throw new MeetrecError("validation_failed", `metadata.${key} must name the spool sub-directory (letters, digits, . _ -, not starting with a dot), got ${value === undefined ? "nothing" : JSON.stringify(value)}`, { details: { field: `metadata.${key}` } });
   }
   return value;
 }
 
 /**
- * Where a recording goes: `path[/subdir]`, subdir = the metadata value named by
- * `subdirFromMetadata`. @throws Error when that value is missing or unsafe.
+ * Where a recording goes: `path[/subdir]`, subdir = {@link spoolSubdir}.
+ * @throws MeetrecError `validation_failed` as {@link spoolSubdir} (a delivery retries it).
  */
 export function spoolDir(target: Pick<SpoolTarget, "path" | "subdirFromMetadata">, metadata: Record<string, unknown>): string {
-  const sub = metadataSubdir(target, metadata);
+  const sub = spoolSubdir(target, metadata);
   return sub ? join(target.path, sub) : target.path;
 }
 
@@ -71,7 +82,7 @@ function withoutPath(err: unknown, sub: string | undefined): Error {
  * @throws Error whose message names no local path (the original error is its `cause`).
  */
 export async function deliverToSpool(target: SpoolTarget, rec: { id: string; metadata: Record<string, unknown> }, file: string, sidecar: unknown, subdir?: string): Promise<SpoolResult> {
-  const sub = subdir ?? metadataSubdir(target, rec.metadata);
+  const sub = subdir ?? spoolSubdir(target, rec.metadata);
   if (isRemote(target.path)) return rsyncToSpool(target, rec, file, sidecar, sub);
   const dir = sub ? join(target.path, sub) : target.path;
   const name = `${rec.id}${extname(file)}`;

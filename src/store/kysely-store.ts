@@ -8,12 +8,12 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { CamelCasePlugin, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Generated, type Migration, type SelectQueryBuilder } from "kysely";
+import { CamelCasePlugin, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Generated, type Migration, type SelectQueryBuilder, type Transaction } from "kysely";
 import pg from "pg";
 import { MeetrecError } from "../util/errors.js";
 import {
-  TERMINAL, TRANSITIONS, type Delivery, type DeliveryAttempt, type DeliveryKind, type DeliveryStatus, type Recording, type RecordingEvent,
-  type RecordingFile, type RecordingOptions, type RecordingStatus, type TransitionPatch,
+  TERMINAL, transitionAllowed, type Delivery, type DeliveryAttempt, type DeliveryKind, type DeliveryStatus, type Recording, type RecordingEvent,
+  DELIVERY_FAILED, type RecordingFile, type RecordingOptions, type RecordingStatus, type TransitionPatch,
 } from "./types.js";
 
 interface RecordingsTable {
@@ -64,6 +64,8 @@ interface DeliveriesTable {
   nextAttemptAt: string;
   createdAt: string;
   updatedAt: string;
+  firstAttemptAt: string | null;
+  redeliverAt: string | null;
 }
 
 interface DeliveryAttemptsTable {
@@ -186,6 +188,14 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       await db.schema.createIndex("talk_randoms_seen_at").on("talk_randoms").column("seen_at").execute();
     },
   },
+  "0005_delivery_give_up": {
+    async up(db: Kysely<unknown>) {
+      // The give-up clock (delivery.giveUpAfterSeconds) and the one pending redelivery per recording.
+      await db.schema.alterTable("deliveries").addColumn("first_attempt_at", "text").execute();
+      await db.schema.alterTable("deliveries").addColumn("redeliver_at", "text").execute();
+      await sql`update deliveries set first_attempt_at = (select min(a.at) from delivery_attempts a where a.delivery_id = deliveries.id) where attempts > 0`.execute(db);
+    },
+  },
   };
 }
 
@@ -219,6 +229,7 @@ function toDelivery(r: DeliveriesTable): Delivery {
   return {
     id: r.id, recordingId: r.recordingId, target: r.target, kind: r.kind, payload: r.payload ? JSON.parse(r.payload) : null,
     status: r.status, attempts: Number(r.attempts), lastError: r.lastError, nextAttemptAt: r.nextAttemptAt, createdAt: r.createdAt, updatedAt: r.updatedAt,
+    firstAttemptAt: r.firstAttemptAt ?? null, redeliverAt: r.redeliverAt ?? null,
   };
 }
 
@@ -337,25 +348,33 @@ export class RecordingStore {
       const cur = await this.locked(tx.selectFrom("recordings").selectAll().where("id", "=", id)).executeTakeFirst();
       if (!cur) throw new MeetrecError("not_found", `No recording ${id}`);
       from = cur.status;
-      if (!TRANSITIONS[cur.status].includes(to)) {
-        throw new MeetrecError("conflict", `Recording ${id} cannot go from ${cur.status} to ${to}`);
-      }
-      const now = new Date().toISOString();
-      const upd: Partial<RecordingsTable> = { status: to, updatedAt: now };
-      if (to === "starting") upd.startedAt = now;
-      if (TERMINAL.includes(to)) upd.endedAt = now;
-      if (patch.endReason) upd.endReason = patch.endReason;
-      if (patch.error) { upd.errorCode = patch.error.code; upd.errorMessage = patch.error.message; }
-      if (patch.file) upd.file = JSON.stringify(patch.file);
-      await tx.updateTable("recordings").set(upd).where("id", "=", id).execute();
-      await tx.insertInto("events").values({
-        recordingId: id, at: now, type: "status", status: to, reason: patch.reason ?? null,
-        message: patch.message ?? patch.error?.message ?? null, data: patch.data ? JSON.stringify(patch.data) : null,
-      }).execute();
-      return toRecording({ ...cur, ...upd } as RecordingsTable);
+      return this.applyTransition(tx, cur, to, patch);
     });
     for (const fn of this.listeners) fn(rec, from);
     return rec;
+  }
+
+  /** The body of {@link transition}, inside `tx`, on the locked row `cur`. */
+  private async applyTransition(tx: Transaction<Database>, cur: RecordingsTable, to: RecordingStatus, patch: TransitionPatch): Promise<Recording> {
+    const id = cur.id;
+    if (!transitionAllowed({ status: cur.status, errorCode: cur.errorCode, hasFile: cur.file !== null }, to)) {
+      throw new MeetrecError("conflict", `Recording ${id} cannot go from ${cur.status}${cur.errorCode ? ` (${cur.errorCode})` : ""} to ${to}`);
+    }
+    const now = new Date().toISOString();
+    const upd: Partial<RecordingsTable> = { status: to, updatedAt: now };
+    if (to === "starting") upd.startedAt = now;
+    if (TERMINAL.includes(to)) upd.endedAt = now;
+    // Delivered again after its delivery was given up: no longer ended, no longer in error.
+    if (cur.status === "failed") { upd.endedAt = null; upd.errorCode = null; upd.errorMessage = null; }
+    if (patch.endReason) upd.endReason = patch.endReason;
+    if (patch.error) { upd.errorCode = patch.error.code; upd.errorMessage = patch.error.message; }
+    if (patch.file) upd.file = JSON.stringify(patch.file);
+    await tx.updateTable("recordings").set(upd).where("id", "=", id).execute();
+    await tx.insertInto("events").values({
+      recordingId: id, at: now, type: "status", status: to, reason: patch.reason ?? null,
+      message: patch.message ?? patch.error?.message ?? null, data: patch.data ? JSON.stringify(patch.data) : null,
+    }).execute();
+    return toRecording({ ...cur, ...upd } as RecordingsTable);
   }
 
   /** Merges `patch` into the recording's file description (after a delivery placed a copy somewhere). */
@@ -379,7 +398,7 @@ export class RecordingStore {
     const now = new Date().toISOString();
     await this.db.transaction().execute(async (tx) => {
       await tx.updateTable("recordings").set({ file: null, updatedAt: now }).where("id", "=", id).execute();
-      await tx.updateTable("deliveries").set({ status: "failed", lastError: reason, updatedAt: now }).where("recordingId", "=", id).where("status", "=", "pending").execute();
+      await tx.updateTable("deliveries").set({ status: "failed", lastError: reason, redeliverAt: null, updatedAt: now }).where("recordingId", "=", id).where("status", "=", "pending").execute();
     });
   }
 
@@ -390,6 +409,38 @@ export class RecordingStore {
       if (!cur) return;
       const next = { ...(JSON.parse(cur.metadata) as Record<string, unknown>), ...patch };
       await tx.updateTable("recordings").set({ metadata: JSON.stringify(next), updatedAt: new Date().toISOString() }).where("id", "=", id).execute();
+    });
+  }
+
+  /**
+   * Changes the metadata with a JSON merge patch (RFC 7396, one level): a key set to `null` is
+   * removed, any other value replaces the key's. `check` sees the recording as it is (read under
+   * the row lock) with the metadata as it would be, and may throw to refuse: then nothing is
+   * changed. A `metadata_changed` event names the keys set and removed (not their values).
+   * Returns the recording as it is now.
+   * @throws MeetrecError `not_found`; whatever `check` throws.
+   */
+  async patchMetadata(id: string, patch: Record<string, unknown>, check: (rec: Recording, next: Record<string, unknown>) => void): Promise<Recording> {
+    return this.db.transaction().execute(async (tx) => {
+      const cur = await this.locked(tx.selectFrom("recordings").selectAll().where("id", "=", id)).executeTakeFirst();
+      if (!cur) throw new MeetrecError("not_found", `No recording ${id}`);
+      const rec = toRecording(cur);
+      const next = { ...rec.metadata };
+      for (const [k, v] of Object.entries(patch)) {
+        if (v === null) delete next[k];
+        else next[k] = v;
+      }
+      check(rec, next);
+      const now = new Date().toISOString();
+      const set = Object.keys(patch).filter((k) => patch[k] !== null);
+      const removed = Object.keys(patch).filter((k) => patch[k] === null && k in rec.metadata);
+      await tx.updateTable("recordings").set({ metadata: JSON.stringify(next), updatedAt: now }).where("id", "=", id).execute();
+      await tx.insertInto("events").values({
+        recordingId: id, at: now, type: "metadata_changed", status: null, reason: null,
+        message: `Metadata changed: ${[...set.map((k) => `${k} set`), ...removed.map((k) => `${k} removed`)].join(", ") || "nothing"}`,
+        data: JSON.stringify({ set, removed }),
+      }).execute();
+      return { ...rec, metadata: next, updatedAt: now };
     });
   }
 
@@ -426,7 +477,7 @@ export class RecordingStore {
     const now = new Date().toISOString();
     const row: DeliveriesTable = {
       id: randomUUID(), recordingId: d.recordingId, target: d.target, kind: d.kind, payload: d.payload === undefined ? null : JSON.stringify(d.payload),
-      status: "pending", attempts: 0, lastError: null, nextAttemptAt: now, createdAt: now, updatedAt: now,
+      status: "pending", attempts: 0, lastError: null, nextAttemptAt: now, createdAt: now, updatedAt: now, firstAttemptAt: null, redeliverAt: null,
     };
     await this.db.insertInto("deliveries").values(row).execute();
     return toDelivery(row);
@@ -444,26 +495,61 @@ export class RecordingStore {
     return rows.map(toDelivery);
   }
 
-  /** Attempts of a recording's deliveries, oldest first. */
-  async deliveryAttempts(recordingId: string): Promise<DeliveryAttempt[]> {
-    const rows = await this.db.selectFrom("deliveryAttempts").selectAll().where("recordingId", "=", recordingId).orderBy("id").execute();
-    return rows.map((r) => ({ ...r, id: Number(r.id) }));
+  /**
+   * Attempts of a recording's deliveries, oldest first; with `lastPerDelivery`, only the last
+   * that many of each delivery (a delivery's count of all attempts is its `attempts`).
+   */
+  async deliveryAttempts(recordingId: string, lastPerDelivery?: number): Promise<DeliveryAttempt[]> {
+    const toAttempt = (r: Omit<DeliveryAttemptsTable, "id"> & { id: number }): DeliveryAttempt => ({
+      id: Number(r.id), deliveryId: r.deliveryId, recordingId: r.recordingId, attempt: Number(r.attempt), at: r.at, outcome: r.outcome, message: r.message, nextAttemptAt: r.nextAttemptAt,
+    });
+    if (lastPerDelivery === undefined) {
+      const rows = await this.db.selectFrom("deliveryAttempts").selectAll().where("recordingId", "=", recordingId).orderBy("id").execute();
+      return rows.map(toAttempt);
+    }
+    const ranked = this.db.selectFrom("deliveryAttempts").selectAll()
+      .select((eb) => eb.fn.agg<number>("row_number").over((ob) => ob.partitionBy("deliveryId").orderBy("id", "desc")).as("rank"))
+      .where("recordingId", "=", recordingId).as("ranked");
+    const rows = await this.db.selectFrom(ranked).selectAll().where("rank", "<=", lastPerDelivery).orderBy("id").execute();
+    return rows.map(toAttempt);
   }
 
   /**
-   * Stores the outcome of one attempt: `ok` → succeeded; `error` → stays pending until
-   * `nextAttemptAt` (or `failed` when `nextAttemptAt` is null: given up).
+   * Stores the outcome of one attempt: `ok` → succeeded; `error` → stays pending, due again in
+   * `retryInMs` but never later than `giveUpAfterMs` after the first attempt, or `failed`
+   * (given up) once that time has passed — then `givenUp(delivery)`, if given, is appended to
+   * the recording's timeline in the same transaction. The first attempt (since the delivery was
+   * created or redelivered) starts the give-up clock (`firstAttemptAt`). `startedAt` (when the
+   * attempt began, before it read the recording) settles a pending redelivery: one asked for
+   * before it is done; one asked for while it ran (which may have read what the redelivery was
+   * meant to correct) keeps the delivery pending and due, whatever the outcome.
    */
-  async recordAttempt(id: string, outcome: { ok: true; message?: string } | { ok: false; message: string; nextAttemptAt: Date | null }): Promise<Delivery> {
+  async recordAttempt(
+    id: string,
+    outcome: { ok: true; message?: string } | { ok: false; message: string; retryInMs: number; giveUpAfterMs?: number },
+    opts: { startedAt?: Date; givenUp?: (d: Delivery) => { type: string; message: string; data?: Record<string, unknown> } } = {},
+  ): Promise<Delivery> {
     return this.db.transaction().execute(async (tx) => {
       const cur = await this.locked(tx.selectFrom("deliveries").selectAll().where("id", "=", id)).executeTakeFirstOrThrow();
-      const now = new Date().toISOString();
+      const nowMs = Date.now();
+      const now = new Date(nowMs).toISOString();
+      const startedAt = (opts.startedAt ?? new Date(nowMs)).toISOString();
+      const firstAttemptAt = cur.firstAttemptAt ?? startedAt;
       const attempt = cur.attempts + 1;
-      const next = outcome.ok ? null : outcome.nextAttemptAt?.toISOString() ?? null;
+      let status: DeliveryStatus = "succeeded";
+      let next: string | null = null;
+      if (!outcome.ok) {
+        const deadline = outcome.giveUpAfterMs === undefined ? Infinity : Date.parse(firstAttemptAt) + outcome.giveUpAfterMs;
+        // The last retry is at the deadline, so a delivery is given up on time, not up to one backoff later.
+        status = nowMs >= deadline ? "failed" : "pending";
+        next = status === "pending" ? new Date(Math.min(nowMs + outcome.retryInMs, deadline)).toISOString() : null;
+      }
+      const redeliverLater = cur.redeliverAt !== null && cur.redeliverAt >= startedAt;
+      if (redeliverLater) { status = "pending"; next = cur.redeliverAt; }
       const upd: Partial<DeliveriesTable> = {
-        attempts: attempt, updatedAt: now,
-        status: outcome.ok ? "succeeded" : next ? "pending" : "failed",
+        attempts: attempt, updatedAt: now, status, firstAttemptAt,
         lastError: outcome.ok ? null : outcome.message,
+        redeliverAt: redeliverLater ? cur.redeliverAt : null,
         ...(next ? { nextAttemptAt: next } : {}),
       };
       await tx.updateTable("deliveries").set(upd).where("id", "=", id).execute();
@@ -471,16 +557,70 @@ export class RecordingStore {
         deliveryId: id, recordingId: cur.recordingId, attempt, at: now, outcome: outcome.ok ? "ok" : "error",
         message: outcome.message ?? null, nextAttemptAt: next,
       }).execute();
-      return toDelivery({ ...cur, ...upd } as DeliveriesTable);
+      const after = toDelivery({ ...cur, ...upd } as DeliveriesTable);
+      if (status === "failed" && opts.givenUp) {
+        const e = opts.givenUp(after);
+        await tx.insertInto("events").values({
+          recordingId: cur.recordingId, at: now, type: e.type, status: null, reason: null, message: e.message, data: e.data ? JSON.stringify(e.data) : null,
+        }).execute();
+      }
+      return after;
     });
   }
 
-  /** Makes every unfinished delivery of a recording due now (failed ones are retried too). Returns how many. */
-  async retryDeliveries(recordingId: string): Promise<number> {
-    const now = new Date().toISOString();
-    const r = await this.db.updateTable("deliveries").set({ status: "pending", nextAttemptAt: now, updatedAt: now })
-      .where("recordingId", "=", recordingId).where("status", "!=", "succeeded").executeTakeFirst();
-    return Number(r.numUpdatedRows);
+  /**
+   * A redelivery by hand, atomically: every unfinished delivery of the recording (pending or
+   * given up) and, for each of `fileTargets`, its latest delivery (or a new one when it has
+   * none) becomes due now, marked as this redelivery's (`redeliverAt`), with its give-up clock
+   * restarted. A `redeliver_requested` event lists the targets. A recording that failed because
+   * its delivery was given up (`delivery_failed`, with its file) goes back to `delivering` in
+   * the same transaction (a status event; listeners are told after the commit). Returns how many
+   * deliveries are due (0: nothing to do, nothing changed).
+   * @throws MeetrecError `not_found`; `conflict` while an earlier redelivery of the recording
+   * has not been attempted yet (nothing changed).
+   */
+  async redeliver(recordingId: string, fileTargets: readonly string[]): Promise<number> {
+    let reopened: Recording | undefined;
+    const n = await this.db.transaction().execute(async (tx) => {
+      const rec = await this.locked(tx.selectFrom("recordings").selectAll().where("id", "=", recordingId)).executeTakeFirst();
+      if (!rec) throw new MeetrecError("not_found", `No recording ${recordingId}`);
+      const rows = await tx.selectFrom("deliveries").selectAll().where("recordingId", "=", recordingId).orderBy("createdAt").orderBy("id").execute();
+      const waiting = rows.filter((r) => r.redeliverAt !== null && r.status === "pending");
+      if (waiting.length > 0) {
+        throw new MeetrecError("conflict", `A redelivery of recording ${recordingId} is already pending (asked at ${waiting[0].redeliverAt}; ${waiting.map((r) => r.target).join(", ")} not attempted yet). Wait until it has been attempted (deliveries in GET /v1/recordings/${recordingId}), then ask again.`);
+      }
+      const due = new Set(rows.filter((r) => r.status !== "succeeded").map((r) => r.id));
+      const add: string[] = [];
+      for (const target of fileTargets) {
+        const mine = rows.filter((r) => r.target === target && r.kind === "file");
+        if (mine.some((r) => due.has(r.id))) continue;
+        if (mine.length > 0) due.add(mine[mine.length - 1].id);
+        else add.push(target);
+      }
+      if (due.size === 0 && add.length === 0) return 0;
+      if (rec.status === "failed" && rec.errorCode === DELIVERY_FAILED && rec.file !== null) {
+        reopened = await this.applyTransition(tx, rec, "delivering", { reason: "redeliver", message: "Delivering the file again by hand after its delivery was given up" });
+      }
+      const now = new Date().toISOString();
+      if (due.size > 0) {
+        await tx.updateTable("deliveries").set({ status: "pending", nextAttemptAt: now, redeliverAt: now, firstAttemptAt: null, updatedAt: now })
+          .where("id", "in", [...due]).execute();
+      }
+      for (const target of add) {
+        await tx.insertInto("deliveries").values({
+          id: randomUUID(), recordingId, target, kind: "file", payload: null, status: "pending", attempts: 0, lastError: null,
+          nextAttemptAt: now, createdAt: now, updatedAt: now, firstAttemptAt: null, redeliverAt: now,
+        }).execute();
+      }
+      const targets = [...new Set([...rows.filter((r) => due.has(r.id)).map((r) => r.target), ...add])];
+      await tx.insertInto("events").values({
+        recordingId, at: now, type: "redeliver_requested", status: null, reason: null,
+        message: `Delivering again by hand: ${targets.join(", ")}`, data: JSON.stringify({ targets }),
+      }).execute();
+      return due.size + add.length;
+    });
+    if (reopened) for (const fn of this.listeners) fn(reopened, "failed");
+    return n;
   }
 
   /** Counts recordings per status. */

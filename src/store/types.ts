@@ -10,7 +10,11 @@ export type RecordingStatus =
 export const TERMINAL: readonly RecordingStatus[] = ["completed", "failed", "aborted"];
 export const LIVE: readonly RecordingStatus[] = ["starting", "recording", "stopping"];
 
-/** Allowed transitions; anything else is a bug and is refused. */
+/**
+ * Allowed transitions; anything else is a bug and is refused. `failed → delivering` is further
+ * narrowed by {@link transitionAllowed}: only a recording that failed because its delivery was
+ * given up (`delivery_failed`) and still has its file, when it is delivered again by hand.
+ */
 export const TRANSITIONS: Record<RecordingStatus, readonly RecordingStatus[]> = {
   queued: ["starting", "aborted", "failed"],
   starting: ["recording", "stopping", "failed", "aborted"],
@@ -19,9 +23,22 @@ export const TRANSITIONS: Record<RecordingStatus, readonly RecordingStatus[]> = 
   finalizing: ["delivering", "completed", "failed"],
   delivering: ["completed", "failed"],
   completed: [],
-  failed: [],
+  failed: ["delivering"],
   aborted: [],
 };
+
+/** Error code of a recording whose file delivery was given up (`delivery.giveUpAfterSeconds`). */
+export const DELIVERY_FAILED = "delivery_failed";
+
+/**
+ * Whether a recording in `cur` may go to `to`: {@link TRANSITIONS}, and `failed → delivering`
+ * only with error `delivery_failed` and a file.
+ */
+export function transitionAllowed(cur: { status: RecordingStatus; errorCode: string | null; hasFile: boolean }, to: RecordingStatus): boolean {
+  if (!TRANSITIONS[cur.status].includes(to)) return false;
+  if (cur.status === "failed") return cur.errorCode === DELIVERY_FAILED && cur.hasFile;
+  return true;
+}
 
 /** Why a recording ended. */
 export type EndReason = "stopped" | "limit_reached" | "meeting_ended" | "disk_full" | "failed" | "deleted";
@@ -121,6 +138,10 @@ export interface Delivery {
   lastError: string | null;
   /** When the next attempt is due (ISO 8601). */
   nextAttemptAt: string;
+  /** First attempt since it was created or last redelivered (ISO 8601): the give-up clock starts here. */
+  firstAttemptAt: string | null;
+  /** When a `redeliver` made it due and that attempt has not been made yet (ISO 8601): a redelivery is pending. */
+  redeliverAt: string | null;
   createdAt: string;
   updatedAt: string;
 }

@@ -30,6 +30,7 @@ export type ErrorCode =
   | "interrupted"
   | "rejoin_failed"
   | "disk_full"
+  | "delivery_failed"
   | "internal";
 
 /** An error with a stable `code`, an HTTP `status` and optional structured `details`. */

@@ -260,7 +260,7 @@ describe("what clients see names no server path", () => {
   }
 
   test("a spool delivery says the spool directory, the sub-directory and the file name", async () => {
-    const { id } = await completedRecordingOf(app, "spooler", { tenant: "school-7" });
+    const { id } = await completedRecordingOf(app, "spooler", { metadata: { tenant: "school-7" } });
     const attempt = await spoolAttempt(id, SPOOLER);
     expect(attempt).toEqual(expect.objectContaining({ outcome: "ok", message: `written to the spool directory: school-7/${id}.mp4` }));
     expect(existsSync(join(dir, "spool", "school-7", `${id}.mp4`))).toBe(true);

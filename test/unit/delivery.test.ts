@@ -2,8 +2,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { backoffMs, eventType } from "../../src/delivery/index.js";
-import { deliverToSpool, spoolDir } from "../../src/delivery/index.js";
+import { backoffMs, deliverToSpool, deliveryInputProblems, eventType, fileTargets, isEmailAddress, isSafeSubdir, spoolDir } from "../../src/delivery/index.js";
+import { parseConfig } from "../../src/config/index.js";
+import type { RecordingOptions } from "../../src/store/index.js";
+import { MeetrecError } from "../../src/util/errors.js";
 
 describe("delivery rules", () => {
   const retry = { initialDelayMs: 1000, maxDelayMs: 60_000, factor: 2 };
@@ -23,7 +25,64 @@ describe("delivery rules", () => {
     const t = { path: "/spool", subdirFromMetadata: "tenant" };
     expect(spoolDir(t, { tenant: "school-7" })).toBe("/spool/school-7");
     expect(spoolDir({ path: "/spool" }, {})).toBe("/spool");
-    for (const bad of ["../x", "a/b", "", ".hidden", 7, undefined]) expect(() => spoolDir(t, { tenant: bad })).toThrow(/metadata\.tenant/);
+    for (const bad of ["../x", "a/b", "", ".hidden", "a..b", "x".repeat(129), 7, undefined]) {
+      expect(() => spoolDir(t, { tenant: bad })).toThrow(/metadata\.tenant/);
+      expect(isSafeSubdir(bad)).toBe(false);
+    }
+    let caught: unknown;
+    try { spoolDir(t, { tenant: "../../etc" }); } catch (err) { caught = err; }
+    expect(caught).toBeInstanceOf(MeetrecError);
+    expect(caught).toMatchObject({ code: "validation_failed", details: { field: "metadata.tenant" } });
+  });
+  test("e-mail addresses", () => {
+    expect(["a@b", "owner.name+x@example.com"].every(isEmailAddress)).toBe(true);
+    expect(["", "a", "a b@c", "<a@b>", "@b", "a@", 7, null].some(isEmailAddress)).toBe(false);
+  });
+});
+
+describe("what a recording's targets need from its request", () => {
+  const config = parseConfig({
+    backends: {
+      both: {
+        apiKey: "both-backend-key-0123456789",
+        delivery: {
+          spool: { path: "/spool", subdirFromMetadata: "tenant" },
+          email: { smtp: { host: "smtp.example.com" }, from: "meetrec <r@example.com>", toFromMetadata: "owner" },
+        },
+      },
+      plain: { apiKey: "plain-backend-key-0123456789", delivery: { spool: { path: "/spool" } } },
+      talk: { apiKey: "talk-backend-key-0123456789", talk: { url: "https://cloud.example.com/", secret: "talk-secret-0123456789" } },
+    },
+  });
+  const rec = (backend: string, metadata: Record<string, unknown>, delivery?: RecordingOptions["delivery"]) => ({
+    backend, metadata,
+    options: { url: "https://m.example.com/", join: [], mode: "video" as const, browser: "chromium" as const, video: { width: 640, height: 360, fps: 10, bitrateKbps: 500 }, maxDurationSeconds: 60, ...(delivery ? { delivery } : {}) },
+  });
+  const fields = (r: ReturnType<typeof rec>) => deliveryInputProblems(config, r).map((p) => p.field);
+
+  test("the spool sub-directory: present and plain, unless the recording names its own or does not use the spool", () => {
+    expect(fields(rec("both", { tenant: "school-7" }))).toEqual([]);
+    expect(fields(rec("both", {}))).toEqual(["metadata.tenant"]);
+    expect(fields(rec("both", { tenant: "../../etc" }))).toEqual(["metadata.tenant"]);
+    expect(fields(rec("both", { tenant: null }))).toEqual(["metadata.tenant"]);
+    expect(fields(rec("both", {}, { spool: { subdir: "one-off" } }))).toEqual([]);
+    expect(fields(rec("both", { tenant: "../x" }, { targets: ["email"] }))).toEqual([]);
+    expect(fields(rec("plain", { tenant: "../x" }))).toEqual([]); // no sub-directory from metadata there
+  });
+  test("the owner's address: absent is fine, present must be one", () => {
+    expect(fields(rec("both", { tenant: "t", owner: "o@example.com" }))).toEqual([]);
+    expect(fields(rec("both", { tenant: "t", owner: null }))).toEqual([]);
+    expect(fields(rec("both", { tenant: "t", owner: "not an address" }))).toEqual(["metadata.owner"]);
+    expect(fields(rec("both", { tenant: "t", owner: 42 }))).toEqual(["metadata.owner"]);
+    expect(fields(rec("both", { tenant: "t", owner: "x" }, { email: { to: "o@example.com" } }))).toEqual([]);
+    expect(fields(rec("both", { tenant: "t", owner: "x" }, { targets: ["spool"] }))).toEqual([]);
+    expect(fields(rec("both", { owner: "x" }))).toEqual(["metadata.tenant", "metadata.owner"]);
+  });
+  test("the Talk upload is for recordings of a Talk conversation only", () => {
+    expect(fileTargets(config, rec("talk", {}))).toEqual([]);
+    expect(fileTargets(config, rec("talk", { talk: { token: "abc", backendUrl: "https://cloud.example.com", owner: "u" } }))).toEqual(["talk:upload"]);
+    expect(fileTargets(config, rec("both", { tenant: "t" }))).toEqual(["spool"]);
+    expect(fileTargets(config, rec("both", { tenant: "t" }, { targets: ["email"] }))).toEqual([]);
   });
 });
 

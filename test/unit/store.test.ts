@@ -128,4 +128,143 @@ describe.each(engines)("store on %s", (engine, open) => {
     await a.close();
     await b.close();
   });
+  const file = { name: "recording.mp4", bytes: 10, durationSeconds: 4, streams: [] };
+  /** A recording of this engine in `delivering`, with its file. */
+  const delivering = async (store: RecordingStore, rid: string) => {
+    await store.create({ id: rid, backend: "b", options, metadata: {} });
+    for (const s of ["starting", "recording", "stopping", "finalizing"] as const) await store.transition(rid, s);
+    await store.transition(rid, "delivering", { endReason: "stopped", file });
+  };
+
+  test("failed → delivering only for a recording whose delivery was given up and that has its file", async () => {
+    const store = await open();
+    const other = id("r5a");
+    await delivering(store, other);
+    await store.transition(other, "failed", { error: { code: "finalize_failed", message: "x" } });
+    await expect(store.transition(other, "delivering")).rejects.toMatchObject({ code: "conflict" });
+    const noFile = id("r5b");
+    await store.create({ id: noFile, backend: "b", options, metadata: {} });
+    await store.transition(noFile, "failed", { error: { code: "delivery_failed", message: "x" } });
+    await expect(store.transition(noFile, "delivering")).rejects.toMatchObject({ code: "conflict" });
+    expect((await store.events(noFile)).length).toBe(2);
+    const gaveUp = id("r5c");
+    await delivering(store, gaveUp);
+    const failed = await store.transition(gaveUp, "failed", { reason: "delivery_failed", error: { code: "delivery_failed", message: "spool: EEXIST" } });
+    expect(failed.endedAt).not.toBeNull();
+    const again = await store.transition(gaveUp, "delivering", { reason: "redeliver" });
+    expect(again).toMatchObject({ status: "delivering", error: null, endedAt: null, file });
+    expect(await store.get(gaveUp)).toMatchObject({ status: "delivering", error: null, endedAt: null });
+    await expect(store.transition(gaveUp, "queued")).rejects.toMatchObject({ code: "conflict" });
+    await store.close();
+  });
+
+  test("give-up: the last retry is at the deadline, then the delivery fails with an event", async () => {
+    const store = await open();
+    const r = id("r6");
+    await delivering(store, r);
+    const d = await store.addDelivery({ recordingId: r, target: "spool", kind: "file" });
+    const startedAt = new Date();
+    const first = await store.recordAttempt(d.id, { ok: false, message: "EEXIST", retryInMs: 3600_000, giveUpAfterMs: 10_000 }, { startedAt });
+    expect(first).toMatchObject({ status: "pending", attempts: 1, firstAttemptAt: startedAt.toISOString() });
+    expect(Date.parse(first.nextAttemptAt)).toBe(startedAt.getTime() + 10_000); // not an hour later
+    const given = await store.recordAttempt(d.id, { ok: false, message: "EEXIST again", retryInMs: 3600_000, giveUpAfterMs: 0 }, {
+      givenUp: (x) => ({ type: "delivery_given_up", message: `gave up after ${x.attempts}`, data: { target: x.target } }),
+    });
+    expect(given).toMatchObject({ status: "failed", attempts: 2, lastError: "EEXIST again", firstAttemptAt: startedAt.toISOString() });
+    expect((await store.events(r)).at(-1)).toMatchObject({ type: "delivery_given_up", message: "gave up after 2", data: { target: "spool" } });
+    expect((await store.pendingDeliveries()).map((x) => x.id)).not.toContain(d.id);
+    await store.close();
+  });
+
+  test("redeliver: atomic, one pending at a time, re-uses deliveries; a given-up recording goes back to delivering", async () => {
+    const store = await open();
+    const r = id("r7");
+    await delivering(store, r);
+    const spool = await store.addDelivery({ recordingId: r, target: "spool", kind: "file" });
+    const hook = await store.addDelivery({ recordingId: r, target: "webhook:0", kind: "notify", payload: { type: "recording.updated" } });
+    await store.recordAttempt(hook.id, { ok: true, message: "HTTP 200" });
+    await store.recordAttempt(spool.id, { ok: false, message: "EEXIST", retryInMs: 1000, giveUpAfterMs: 0 });
+    await store.transition(r, "failed", { reason: "delivery_failed", error: { code: "delivery_failed", message: "spool" } });
+    const told: string[] = [];
+    store.onTransition((rec, from) => { if (rec.id === r) told.push(`${from}→${rec.status}`); });
+
+    expect(await store.redeliver(r, ["spool", "s3"])).toBe(2); // the given-up spool delivery, and a new one for s3
+    expect(told).toEqual(["failed→delivering"]);
+    expect(await store.get(r)).toMatchObject({ status: "delivering", error: null });
+    const rows = await store.deliveries(r);
+    const of = (target: string) => rows.find((x) => x.target === target)!;
+    const summary = async () => (await store.deliveries(r)).map((x) => `${x.target}:${x.status}:${x.redeliverAt ? "marked" : "-"}`).sort();
+    expect(await summary()).toEqual(["s3:pending:marked", "spool:pending:marked", "webhook:0:succeeded:-"]);
+    expect([of("spool").firstAttemptAt, of("s3").firstAttemptAt]).toEqual([null, null]); // the give-up clock starts again
+    const events = await store.events(r);
+    expect(events.slice(-2).map((e) => e.type === "status" ? `status:${e.status}` : e.type)).toEqual(["status:delivering", "redeliver_requested"]);
+
+    await expect(store.redeliver(r, ["spool", "s3"])).rejects.toMatchObject({ code: "conflict", message: expect.stringMatching(/already pending/) });
+    expect(await store.deliveries(r)).toEqual(rows);
+    expect(await store.events(r)).toEqual(events);
+
+    // An attempt that began before the redelivery (it may have read stale metadata) does not settle it; one that began after does.
+    const before = new Date(Date.now() - 60_000);
+    const stale = await store.recordAttempt(of("spool").id, { ok: true, message: "written" }, { startedAt: before });
+    expect(stale).toMatchObject({ status: "pending", redeliverAt: of("spool").redeliverAt, nextAttemptAt: of("spool").redeliverAt });
+    await store.recordAttempt(of("spool").id, { ok: true, message: "written" }, { startedAt: new Date(Date.now() + 1) });
+    await expect(store.redeliver(r, ["spool", "s3"])).rejects.toMatchObject({ code: "conflict" }); // s3 still waits
+    await store.recordAttempt(of("s3").id, { ok: false, message: "no bucket", retryInMs: 1000 }, { startedAt: new Date(Date.now() + 1) });
+    expect(await summary()).toEqual(["s3:pending:-", "spool:succeeded:-", "webhook:0:succeeded:-"]);
+
+    // Attempted: the next redelivery is accepted, re-pends the succeeded file delivery, adds no row.
+    expect(await store.redeliver(r, ["spool", "s3"])).toBe(2);
+    expect(await summary()).toEqual(["s3:pending:marked", "spool:pending:marked", "webhook:0:succeeded:-"]);
+    expect(await store.deliveries(r)).toHaveLength(3);
+    await expect(store.redeliver(id("none"), [])).rejects.toMatchObject({ code: "not_found" });
+    await store.close();
+  });
+
+  test("concurrent redelivers: exactly one is accepted", async () => {
+    const a = await open();
+    const b = await open();
+    const r = id("r8");
+    await delivering(a, r);
+    await a.addDelivery({ recordingId: r, target: "spool", kind: "file" });
+    const results = await Promise.allSettled([a.redeliver(r, ["spool"]), b.redeliver(r, ["spool"])]);
+    expect(results.filter((x) => x.status === "fulfilled")).toHaveLength(1);
+    expect((await a.events(r)).filter((e) => e.type === "redeliver_requested")).toHaveLength(1);
+    await a.close();
+    await b.close();
+  });
+
+  test("attempts: the last n of each delivery", async () => {
+    const store = await open();
+    const r = id("r9");
+    await delivering(store, r);
+    const d1 = await store.addDelivery({ recordingId: r, target: "spool", kind: "file" });
+    const d2 = await store.addDelivery({ recordingId: r, target: "webhook:0", kind: "notify" });
+    for (let i = 1; i <= 4; i++) {
+      await store.recordAttempt(d1.id, { ok: false, message: `spool ${i}`, retryInMs: 1000 });
+      if (i <= 1) await store.recordAttempt(d2.id, { ok: false, message: `hook ${i}`, retryInMs: 1000 });
+    }
+    expect((await store.deliveryAttempts(r)).map((x) => x.message)).toEqual(["spool 1", "hook 1", "spool 2", "spool 3", "spool 4"]);
+    expect((await store.deliveryAttempts(r, 2)).map((x) => `${x.message}#${x.attempt}`)).toEqual(["hook 1#1", "spool 3#3", "spool 4#4"]);
+    expect((await store.deliveries(r)).map((x) => `${x.target}:${x.attempts}`).sort()).toEqual(["spool:4", "webhook:0:1"]);
+    await store.close();
+  });
+
+  test("patchMetadata: a merge patch, checked under the row lock; a refusal changes nothing", async () => {
+    const store = await open();
+    const r = id("r10");
+    await store.create({ id: r, backend: "b", options, metadata: { tenant: "a", room: "x" } });
+    await expect(store.patchMetadata(r, { tenant: "../x" }, (_rec, next) => {
+      if (next.tenant === "../x") throw new MeetrecError("validation_failed", "bad tenant");
+    })).rejects.toMatchObject({ code: "validation_failed" });
+    expect((await store.get(r))!.metadata).toEqual({ tenant: "a", room: "x" });
+    expect((await store.events(r)).map((e) => e.type)).toEqual(["status"]);
+    let seen: unknown;
+    const rec = await store.patchMetadata(r, { tenant: "b", room: null, extra: 1 }, (cur, next) => { seen = [cur.metadata, next]; });
+    expect(seen).toEqual([{ tenant: "a", room: "x" }, { tenant: "b", extra: 1 }]);
+    expect(rec.metadata).toEqual({ tenant: "b", extra: 1 });
+    expect((await store.get(r))!.metadata).toEqual({ tenant: "b", extra: 1 });
+    expect((await store.events(r)).at(-1)).toMatchObject({ type: "metadata_changed", data: { set: ["tenant", "extra"], removed: ["room"] } });
+    await expect(store.patchMetadata(id("none"), { a: 1 }, () => undefined)).rejects.toMatchObject({ code: "not_found" });
+    await store.close();
+  });
 });
