@@ -287,7 +287,7 @@ describe("every error is problem+json", () => {
     const id = crypto.randomUUID();
     const put = await server.inject({ method: "PUT", url: `/v1/recordings/${id}`, headers: auth() });
     expectProblem(put, 405, "method_not_allowed");
-    expect(put.headers.allow).toBe("GET, HEAD, DELETE");
+    expect(put.headers.allow).toBe("GET, HEAD, PATCH, DELETE");
     const get = await server.inject({ method: "GET", url: `/v1/recordings/${id}/stop`, headers: auth() });
     expectProblem(get, 405, "method_not_allowed");
     expect(get.headers.allow).toBe("POST");
