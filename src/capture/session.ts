@@ -2,6 +2,10 @@
  * One recording session on this machine: it owns the display, the sink, the browser and the
  * encoder runs, and closes all of them (in reverse order) whatever happens. Media is handed
  * to the caller's hooks in order; the session itself stores nothing.
+ *
+ * Over 300 lines because it is the one owner of a session's resources and their supervision
+ * (display, sink, egress proxy, browser, encoder runs, watchdog, rejoin): split, nobody would
+ * own the order in which they are closed.
  */
 import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,6 +22,7 @@ import { runJoinSteps, type JoinStep } from "./join.js";
 import { registerProcesses } from "./orphans.js";
 import { enforceRequestPolicy, type BlockedRequest } from "./request-policy.js";
 import { EgressProxy, RequestGuard, egressError, type BrowserEgress, type EgressRefusal } from "../egress/index.js";
+import { redactUrl } from "../util/redact.js";
 import type { Page } from "puppeteer-core";
 
 /**
@@ -160,6 +165,18 @@ export class CaptureSession {
       proxyPort: this.proxy!.port,
     }));
     await enforceRequestPolicy(this.browser.page, this.guard!, (b) => this.onBlocked(b));
+    // The recorder records one tab: a window the page opens would cover the meeting and escape
+    // the page's request rules, so it is closed at once (its connections still meet the proxy).
+    const launchedPage = this.browser.page;
+    this.browser.browser.on("targetcreated", (t) => {
+      if (t.type() !== "page") return;
+      void t.page().then(async (p) => {
+        if (!p || p === launchedPage) return;
+        const url = redactUrl(p.url() || t.url());
+        await p.close().catch(() => undefined);
+        this.hooks.event("popup_closed", `The meeting page opened a window (${url}); the recorder closed it`, { url });
+      }).catch(() => undefined);
+    });
     const launched = this.browser;
     launched.browser.on("disconnected", () => {
       if (!this.stopping && this.encoder && this.browser === launched) void this.onBrowserLost();

@@ -1,6 +1,9 @@
 /**
  * The configuration: one typed object, validated once at start (zod). Every key has a default
  * so that `meetrec serve` works with no file at all.
+ *
+ * Over 300 lines: it is the one schema of every key (its docs are the reference), kept whole so
+ * cross-key rules (ceilings, unique keys) sit beside the keys they check.
  */
 import { z } from "zod";
 import { isAllowEntry } from "../egress/index.js";

@@ -11,6 +11,9 @@
  *   (`failed`, with a `delivery_given_up` event); a `delivering` recording whose file delivery
  *   was given up ends `failed` (`delivery_failed`), its file kept for a `redeliver`.
  * - Each attempt reads the recording as it is then (metadata changed by `PATCH` included).
+ *
+ * Over 300 lines: the delivery loop with every target's dispatch, retry and give-up rules in one
+ * place (issue 10 makes targets a registry).
  */
 import type { Config, WebhookTarget } from "../config/index.js";
 import { DELIVERY_FAILED, type Delivery, type Recording, type RecordingStatus, type RecordingStore } from "../store/index.js";

@@ -3,6 +3,8 @@
  * cluster — the same queries and migrations on both. Every status change updates the row and
  * appends its event in one transaction; read-modify-write transactions lock the row on
  * PostgreSQL (`SELECT … FOR UPDATE`), SQLite serializes writers by itself.
+ *
+ * Over 300 lines: every query and migration of the store, so both engines run the same code.
  */
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";

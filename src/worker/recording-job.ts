@@ -3,14 +3,17 @@
  * durable segments → stop (API, max duration, failure) → finalize. Every status change goes
  * through the store (with its event); nothing is left `starting` or `recording` when this
  * function returns, whatever was thrown.
+ *
+ * Over 300 lines: one recording's whole lifecycle (start, lease, limit, disk guard, hand-over,
+ * finalize) in one place, so every exit path is visible beside the others.
  */
-import { rm, statfs } from "node:fs/promises";
+import { readFile, rm, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { CaptureSession, type JoinStep, type PlatformAdapter, type PulseServer } from "../capture/index.js";
 import { mediaRoot, segmentBucket, type Config } from "../config/index.js";
 import { fileTargets } from "../delivery/index.js";
 import { browserEgressFor } from "../egress/index.js";
-import { RecordingBucket, RecordingMedia, SegmentMirror, captureOrigin, finalize, manifestBytes, manifestDurationMs, manifestSegmentCount, periodGapMs, type FinalFile } from "../media/index.js";
+import { RecordingBucket, RecordingMedia, SegmentMirror, captureOrigin, finalize, mediaStartSeconds, manifestBytes, manifestDurationMs, manifestSegmentCount, periodGapMs, type FinalFile } from "../media/index.js";
 import type { EndReason, Recording, RecordingFile, RecordingStore } from "../store/index.js";
 import { MeetrecError, errorMessage, publicErrorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
@@ -285,10 +288,13 @@ export class RecordingJob {
       }
       let firstSegment = !hadMedia;
       // When the recording's media began (wallclock ms): a resumed recording counts from its
-      // first period, a new one from its first encoded frame — not from the encoder's spawn,
+      // first period, a new one from its first grabbed frame — not from the encoder's spawn,
       // which on a loaded machine can be seconds earlier (a short limit then stopped the
-      // encoder before it had produced anything).
+      // encoder before it had produced anything). docs/decisions.md "Duration limit".
       let mediaFrom = hadMedia ? captureOrigin(m.current) : undefined;
+      // Until the first segment tells exactly (its start time), the encoder's first report estimates.
+      let mediaExact = hadMedia;
+      const inits = new Map<number, Buffer>();
       const t0 = Date.now();
       session = new CaptureSession({
         recordingId: rec.id, url: o.url, join: o.join as JoinStep[], mode: o.mode, browser: o.browser, video: o.video,
@@ -305,10 +311,22 @@ export class RecordingJob {
           return index;
         },
         init: async (period, path) => {
+          if (!mediaExact) inits.set(period, await readFile(path));
           await m.addInit(period, path);
           mirror?.kick();
         },
         segment: async (period, seg) => {
+          const init = inits.get(period);
+          if (!mediaExact && init) {
+            mediaExact = true;
+            inits.clear();
+            const startS = await mediaStartSeconds(init, await readFile(seg.path), o.mode, config.capture.ffprobePath);
+            const spawn = m.current.periods.find((p) => p.index === period)?.startedAt;
+            if (startS !== undefined && spawn) {
+              mediaFrom = Date.parse(spawn) + Math.round(startS * 1000);
+              this.armLimit(mediaFrom + o.maxDurationSeconds * 1000 - Date.now());
+            }
+          }
           try {
             const t = performance.now();
             await m.addSegment(period, seg.seq, seg.path, seg.durationMs);
@@ -329,7 +347,7 @@ export class RecordingJob {
           }
         },
         mediaFlowing: (period, at) => {
-          if (mediaFrom !== undefined) return;
+          if (mediaFrom !== undefined) return; // provisional: the first segment corrects it
           mediaFrom = at;
           this.log.debug({ period, msSinceSpawn: at - (session?.captureStartedAt ?? at) }, "media flowing");
           this.armLimit(at + o.maxDurationSeconds * 1000 - Date.now());

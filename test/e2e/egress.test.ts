@@ -105,6 +105,15 @@ describe("top-level navigations leave the allowed origin only to be refused", ()
     expectNoSecrets(rec);
   });
 
+  test("chromium: a window the page opens is closed at once, and its URL never reached", async () => {
+    const before = (await hits()).b.length;
+    const rec = await record({ url: `${site.a}/page?bg=2080ff&popup=${enc(`${site.b}/admin?token=POPSECRET`)}`, join: [{ click: "#pop" }, { wait: 2000 }], maxDurationSeconds: 4 });
+    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+    expect(rec.events.some((e: any) => e.type === "popup_closed"), JSON.stringify(rec.events.map((e: any) => e.type))).toBe(true);
+    expect((await hits()).b.length).toBe(before);
+    expect(JSON.stringify(rec.events) + server.log()).not.toContain("POPSECRET");
+  });
+
   test("chromium: a page that navigates itself while recording fails origin_not_allowed and keeps what it recorded", async () => {
     const before = (await hits()).b.length;
     const rec = await record({ url: `${site.a}/page?bg=2080ff&after=6000&go=${enc(`${site.b}/admin?token=NAVSECRET`)}`, maxDurationSeconds: 40 });
