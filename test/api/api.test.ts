@@ -15,6 +15,7 @@ import { App } from "../../src/app/index.js";
 import { parseConfig } from "../../src/config/index.js";
 import { createLogger } from "../../src/util/log.js";
 import { completedRecording as completedRecordingOf } from "../helpers/recordings.js";
+import { expectProblem } from "../helpers/problem.js";
 
 const OPEN = "open-backend-key-0123456789";
 const STRICT = "strict-backend-key-0123456789";
@@ -48,15 +49,6 @@ afterAll(async () => {
 
 const auth = (key = OPEN) => ({ authorization: `Bearer ${key}` });
 
-function expectProblem(res: { statusCode: number; headers: Record<string, unknown>; json(): any }, status: number, code: string) {
-  expect(res.statusCode).toBe(status);
-  expect(res.headers["content-type"]).toMatch(/^application\/problem\+json/);
-  const p = res.json();
-  expect(p).toMatchObject({ status, code, type: `urn:meetrec:problem:${code}` });
-  expect(typeof p.title).toBe("string");
-  expect(p.detail.length).toBeGreaterThan(10);
-  return p;
-}
 
 const completedRecording = (backend = "open") => completedRecordingOf(app, backend);
 

@@ -19,6 +19,7 @@ import { parseConfig } from "../../src/config/index.js";
 import { createLogger } from "../../src/util/log.js";
 import { completedRecording, finishedRecording } from "../helpers/recordings.js";
 import { startWebhookReceiver, type WebhookReceiver } from "../helpers/webhooks.js";
+import { expectProblem } from "../helpers/problem.js";
 
 const KEY = "spool-backend-key-0123456789";
 const HOOKS_KEY = "hooks-backend-key-0123456789";
@@ -78,14 +79,6 @@ afterAll(async () => {
 
 const auth = (key = KEY) => ({ authorization: `Bearer ${key}` });
 
-function expectProblem(res: { statusCode: number; headers: Record<string, unknown>; json(): any }, status: number, code: string) {
-  expect(res.statusCode).toBe(status);
-  expect(res.headers["content-type"]).toMatch(/^application\/problem\+json/);
-  const p = res.json();
-  expect(p).toMatchObject({ status, code, type: `urn:meetrec:problem:${code}` });
-  expect(p.detail.length).toBeGreaterThan(10);
-  return p;
-}
 
 const get = async (s: FastifyInstance, id: string, key = KEY) => (await s.inject({ url: `/v1/recordings/${id}`, headers: auth(key) })).json();
 const patch = (s: FastifyInstance, id: string, metadata: object) =>

@@ -13,6 +13,7 @@ import { buildServer } from "../../src/api/index.js";
 import { App } from "../../src/app/index.js";
 import { parseConfig } from "../../src/config/index.js";
 import { createLogger } from "../../src/util/log.js";
+import { expectProblem } from "../helpers/problem.js";
 
 const KEY = "open-backend-key-0123456789";
 let dir: string;
@@ -43,10 +44,7 @@ describe("POST /v1/recordings and the egress policy", () => {
   ])("%s → 422 egress_refused (%s), nothing created", async (url, rule) => {
     const before = await count();
     const r = await post({ url });
-    expect(r.statusCode).toBe(422);
-    expect(r.headers["content-type"]).toMatch(/^application\/problem\+json/);
-    const p = r.json();
-    expect(p.code).toBe("egress_refused");
+    const p = expectProblem(r, 422, "egress_refused");
     expect(p.detail).toContain(`rule ${rule}`);
     expect(p.detail).not.toContain("token=abc");
     expect(await count()).toBe(before);
