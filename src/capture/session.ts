@@ -230,8 +230,17 @@ export class CaptureSession {
     if (this.encoder) this.hooks.failed(this.blocked);
   }
 
-  /** The egress proxy refused a connection (a WebSocket, a rebinding name, a worker's fetch …). */
+  /**
+   * The egress proxy refused a connection (a WebSocket, a rebinding name, a worker's fetch …).
+   * Address-rule refusals go on the timeline; an origin-list refusal there is usually the
+   * browser's own call home (the page's requests were already judged and reported by the
+   * interception), so it is only logged.
+   */
   private onProxyRefused(hostPort: string, refusal: EgressRefusal): void {
+    if (refusal.rule === "origin") {
+      this.o.log.debug({ host: hostPort }, "connection outside the origin lists refused by the egress proxy");
+      return;
+    }
     const key = `proxy ${hostPort}`;
     if (this.reported.has(key) || this.reported.size >= 100) return;
     this.reported.add(key);
