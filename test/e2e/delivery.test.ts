@@ -101,10 +101,11 @@ describe("delivery", () => {
     const r = await server.api("POST", `/v1/recordings/${id}/redeliver`);
     expect(r.status).toBe(202);
     expect(r.json().scheduled).toBeGreaterThanOrEqual(1);
-    for (let i = 0; i < 50 && !existsSync(file); i++) await new Promise((res) => setTimeout(res, 100));
+    // The file is renamed into place before the sidecar and before the attempt is stored: wait for the attempt.
+    const lastSpool = async () => (await server.api("GET", `/v1/recordings/${id}`)).json().deliveries.filter((d: any) => d.target === "spool").at(-1);
+    for (let i = 0; i < 50 && (await lastSpool()).status !== "succeeded"; i++) await new Promise((res) => setTimeout(res, 100));
+    expect((await lastSpool()).status).toBe("succeeded");
     expect(existsSync(file)).toBe(true);
-    const spools = (await server.api("GET", `/v1/recordings/${id}`)).json().deliveries.filter((d: any) => d.target === "spool");
-    expect(spools.at(-1).status).toBe("succeeded");
   });
 
   test("per recording: only the spool, into its own sub-directory, and no webhooks", async () => {
