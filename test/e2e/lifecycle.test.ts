@@ -59,7 +59,8 @@ describe("recording a local page", () => {
       expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(2.8);
       const file = join(server.dir, "loaded.mp4");
       writeFileSync(file, (await server.api("GET", `/v1/recordings/${rec.id}/file`)).body);
-      expect(pageFraction(file, 0.4, BG)).toBeGreaterThan(0.5);
+      // Sampled near the end: under this load the picture can start up to a second into the file.
+      expect(pageFraction(file, rec.file.durationSeconds - 1, BG)).toBeGreaterThan(0.5);
       expect(toneLevelsDb(audioSamples(file, 16000), 16000, [500])[0], "the page's tone").toBeGreaterThan(20);
     } finally {
       for (const h of hogs) h.kill("SIGKILL");
