@@ -52,7 +52,8 @@ export class RequestGuard {
   readonly policy: EgressPolicy;
   private readonly named: Set<string>;
   private readonly navigation: Set<string>;
-  private readonly requests?: Set<string>;
+  /** `host:port` of the request origins and the navigation origins, with a request origin list; none = any. */
+  private readonly connections?: Set<string>;
   /** `host:port` of navigations let through (their subresources and connections are allowed). */
   private readonly approved = new Set<string>();
 
@@ -60,7 +61,7 @@ export class RequestGuard {
     this.policy = new EgressPolicy(egress.allow);
     this.named = new Set(egress.named);
     this.navigation = new Set(egress.navigation);
-    this.requests = egress.requests.includes("public") ? undefined : new Set(egress.requests);
+    this.connections = egress.requests.includes("public") ? undefined : new Set([...egress.requests, ...egress.navigation].map((o) => hostPort(o)));
   }
 
   /** Whether `host:port` is an origin the operator named (allowed on any address). */
@@ -105,10 +106,8 @@ export class RequestGuard {
    * approved navigations; otherwise any.
    */
   connectionAllowed(hp: string): boolean {
-    if (!this.requests) return true;
+    if (!this.connections) return true;
     const h = hp.toLowerCase();
-    if (this.approved.has(h)) return true;
-    for (const o of [...this.requests, ...this.navigation]) if (hostPort(o) === h) return true;
-    return false;
+    return this.approved.has(h) || this.connections.has(h);
   }
 }
