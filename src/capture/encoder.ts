@@ -74,7 +74,11 @@ export function encoderArgs(o: EncoderOptions, originUs = Date.now() * 1000): st
       "-video_size", `${o.width}x${o.height}`, "-i", `${o.display}.0+0,0`);
     maps.push("-map", "0:v:0", "-map", "1:a:0");
     codecs.push("-filter:v", `setpts=${shift}`, "-r", String(o.fps), "-fps_mode", "cfr",
-      "-c:v", "libx264", "-preset", o.x264Preset, "-profile:v", "high", "-pix_fmt", "yuv420p",
+      // zerolatency: no lookahead and no B-frames, so a frame leaves the encoder as soon as it
+      // is grabbed. With x264's default ~1 s of delay, ffmpeg reads the video input ahead of the
+      // sound and drops the sound still queued when it is stopped: every file and every period
+      // ended with ~1.2 s of picture without sound (docs/decisions.md "Encoder delay").
+      "-c:v", "libx264", "-preset", o.x264Preset, "-tune", "zerolatency", "-profile:v", "high", "-pix_fmt", "yuv420p",
       "-b:v", `${o.bitrateKbps}k`, "-maxrate", `${Math.round(o.bitrateKbps * 1.5)}k`, "-bufsize", `${o.bitrateKbps * 2}k`,
       "-g", String(gop), "-keyint_min", String(gop), "-sc_threshold", "0");
   } else {
