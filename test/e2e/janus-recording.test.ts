@@ -8,7 +8,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startMeeting, type Meeting } from "../fixtures/meeting.js";
-import { audioSamples, colourFraction, frameDiff, frameRgb, toneLevelsDb } from "../helpers/media-check.js";
+import { checkMeeting } from "../helpers/media-check.js";
 import { descendants, startServer, type TestServer } from "../helpers/server.js";
 
 let meeting: Meeting;
@@ -45,31 +45,19 @@ async function record(body: Record<string, unknown>): Promise<any> {
   return r.json();
 }
 
-/** Both publishers' colours in each sampled frame, and the picture changing between samples. */
-function expectMeetingPicture(file: string, times: number[]): void {
-  const frames = times.map((t) => frameRgb(file, t));
-  for (const [i, f] of frames.entries()) {
-    for (const p of meeting.publishers) {
-      expect(colourFraction(f, p.rgb), `${p.name}'s colour at ${times[i]} s`).toBeGreaterThan(0.02);
-    }
-  }
-  for (let i = 1; i < frames.length; i++) {
-    expect(frameDiff(frames[i - 1], frames[i]), `picture changes between ${times[i - 1]} s and ${times[i]} s`).toBeGreaterThan(0.3);
-  }
-}
-
-/** Each publisher's tone well above the noise floor. */
-function expectMeetingSound(file: string): void {
-  const levels = toneLevelsDb(audioSamples(file, 16000), 16000, meeting.publishers.map((p) => p.toneHz));
-  for (const [i, p] of meeting.publishers.entries()) expect(levels[i], `${p.name}'s ${p.toneHz} Hz tone (dB over floor)`).toBeGreaterThan(20);
+/** Each publisher's tile on screen and moving, and each tone sounding, in every second of the file. */
+function expectMeeting(file: string): void {
+  checkMeeting(file, meeting.publishers);
 }
 
 describe("recording a Janus meeting through the API", () => {
   for (const browser of ["chromium", "firefox"] as const) {
     test(`${browser}: video + audio, stopped by maxDurationSeconds`, async () => {
+      const t0 = Date.now();
       const created = await record({ browser, maxDurationSeconds: 12, video: { width: 1280, height: 720, fps: 30 } });
       expect(created.status).toBe("queued");
       const rec = await server.waitFor(created.id, (r) => TERMINAL.includes(r.status));
+      const wallS = (Date.now() - t0) / 1000;
       expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
       expect(rec.endReason).toBe("limit_reached");
       expect(rec.events.map((e: any) => e.status).filter(Boolean)).toEqual(["queued", "starting", "recording", "stopping", "finalizing", "completed"]);
@@ -80,9 +68,8 @@ describe("recording a Janus meeting through the API", () => {
       expect(p.streams.map((s) => s.codec_type).sort()).toEqual(["audio", "video"]);
       expect(p.streams.find((s) => s.codec_type === "video")).toMatchObject({ codec_name: "h264", width: 1280, height: 720 });
       expect(Math.abs(Number(p.format.duration) - 12)).toBeLessThanOrEqual(1);
-      expect(Math.abs(Number(p.format.duration) - rec.capturedSeconds)).toBeLessThanOrEqual(0.5);
-      expectMeetingPicture(file, [2, 4, 6, 8, 10]);
-      expectMeetingSound(file);
+      expect(Number(p.format.duration)).toBeLessThanOrEqual(wallS); // the test's clock: no more than the time it waited
+      expectMeeting(file);
     });
   }
 
@@ -95,7 +82,7 @@ describe("recording a Janus meeting through the API", () => {
     const p = ffprobe(file);
     expect(p.streams.map((s) => `${s.codec_type} ${s.codec_name}`)).toEqual(["audio aac"]);
     expect(Math.abs(Number(p.format.duration) - 8)).toBeLessThanOrEqual(1);
-    expectMeetingSound(file);
+    expectMeeting(file);
   });
 
   test("ffmpeg killed mid-recording: a new period starts and the file stays continuous", async () => {
@@ -106,24 +93,22 @@ describe("recording a Janus meeting through the API", () => {
     const encoderPid = live.events.find((e: any) => e.status === "recording").data.pids.encoder as number;
     const killedAt = Date.now();
     process.kill(encoderPid, "SIGKILL");
+    await server.waitFor(created.id, (r) => r.periods === 2 || TERMINAL.includes(r.status), 30_000);
+    const gapS = (Date.now() - killedAt) / 1000; // the test's clock: kill → it saw the new period
+    expect(gapS).toBeLessThan(3);
     const rec = await server.waitFor(created.id, (r) => TERMINAL.includes(r.status));
     expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
     expect(rec.periods).toBe(2);
     const types = rec.events.map((e: any) => e.type);
     expect(types).toContain("encoder_exited");
-    const p2 = rec.events.find((e: any) => e.type === "period_started" && e.data.period === 2);
-    const gapS = (Date.parse(p2.at) - killedAt) / 1000;
-    expect(gapS).toBeLessThan(3);
 
     const file = await download(rec.id, "restart.mp4");
     const p = ffprobe(file);
     const duration = Number(p.format.duration);
-    expect(Math.abs(duration - rec.capturedSeconds)).toBeLessThanOrEqual(0.5);
-    // Lost at most the open segment plus the restart gap.
-    expect(duration).toBeGreaterThanOrEqual(16 - (gapS + 2 + 1));
-    // Both sides of the restart show the meeting and move.
-    expectMeetingPicture(file, [2, 4, duration - 3, duration - 1]);
-    expectMeetingSound(file);
+    // Lost at most the open segment plus the restart gap (as the test saw it).
+    expect(duration).toBeGreaterThanOrEqual(16 - (gapS + 2 + 0.5));
+    // Both sides of the restart show the meeting, moving and sounding, second by second.
+    expectMeeting(file);
   });
 
   test("a join step that times out ends failed/join_failed and leaves nothing running", async () => {

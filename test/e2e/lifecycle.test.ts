@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/meeting.js";
-import { BEEP_HZ, startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
-import { audioSamples, avOffsets, colourFraction, frameDiff, frameRgb, toneLevelsDb, pageFraction } from "../helpers/media-check.js";
+import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
+import { checkPage, checkTone, probe, type PageExpectation, type PageReport } from "../helpers/media-check.js";
 import { descendants, startServer, type TestServer } from "../helpers/server.js";
 
 const TERMINAL = ["completed", "failed", "aborted"];
@@ -26,6 +26,13 @@ afterAll(async () => {
   await server?.stop();
   await page?.close();
 });
+
+/** Downloads recording `id`'s file from `s` and checks it as a viewer would (`checkPage`), against the test's clock. */
+async function viewFile(s: TestServer, id: string, name: string, exp: Omit<PageExpectation, "bg" | "endedByMs"> & { endedByMs?: number }): Promise<PageReport> {
+  const file = join(s.dir, name);
+  writeFileSync(file, (await s.api("GET", `/v1/recordings/${id}/file`)).body);
+  return checkPage(file, { bg: BG, endedByMs: Date.now(), ...exp });
+}
 
 const capture = (extra: Record<string, unknown> = {}) =>
   server.api("POST", "/v1/recordings", { url: page.url, video: { width: 640, height: 360, fps: 30 }, ...extra });
@@ -51,37 +58,36 @@ describe("recording a local page", () => {
     const hogs = Array.from({ length: 4 }, () => spawn("sh", ["-c", "while :; do :; done"], { stdio: "ignore" }));
     try {
       // The wait lets the page's sound start (Chromium's audio output takes ~2 s) before capture begins.
+      const t0 = Date.now();
       const r = await capture({ maxDurationSeconds: 3, join: [{ wait: 3000 }], video: { width: 1280, height: 720, fps: 30 } });
       const rec = await server.waitFor(r.json().id, (x) => TERMINAL.includes(x.status));
       expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
       expect(rec.endReason).toBe("limit_reached");
       expect(rec.file.streams).toEqual(["video h264 1280x720 30fps", "audio aac 48000Hz 2ch"]);
-      expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(2.8);
-      const file = join(server.dir, "loaded.mp4");
-      writeFileSync(file, (await server.api("GET", `/v1/recordings/${rec.id}/file`)).body);
-      // Sampled near the end: under this load the picture can start up to a second into the file.
-      expect(pageFraction(file, rec.file.durationSeconds - 1, BG)).toBeGreaterThan(0.5);
-      expect(toneLevelsDb(audioSamples(file, 16000), 16000, [500])[0], "the page's tone").toBeGreaterThan(20);
+      // Three times more work than cores: the page's renderer gets a fraction of a core, so its
+      // picture stutters (measured: ~1 s of page time shown in 3 s) and sync is not judged. What
+      // must hold is the point of the test: the page is there and its tone sounds in every second.
+      const seen = await viewFile(server, rec.id, "loaded.mp4", { requestedAtMs: t0, minShownS: 0.5, allowFrozenS: 3, maxMissingS: 3, sync: false });
+      expect(seen.shownS).toBeLessThanOrEqual(3.6);
+      checkTone(join(server.dir, "loaded.mp4"), 500, { spans: [{ from: seen.runs[0].from, to: seen.probe.durationS }], label: "the page's tone" });
     } finally {
       for (const h of hogs) h.kill("SIGKILL");
     }
   });
 
-  test("sound and picture stay in step (flash + beep every 2 s)", async () => {
-    const r = await capture({ maxDurationSeconds: 11, video: { width: 640, height: 360, fps: 30 } });
+  test("sound and picture stay in step at every sync event, the page is live and sounds in every second, for the limit's length", async () => {
+    const t0 = Date.now();
+    const r = await capture({ maxDurationSeconds: 14, video: { width: 640, height: 360, fps: 30 } });
     const rec = await server.waitFor(r.json().id, (x) => TERMINAL.includes(x.status));
     expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
-    const file = join(server.dir, "sync.mp4");
-    writeFileSync(file, (await server.api("GET", `/v1/recordings/${rec.id}/file`)).body);
-    const offsets = avOffsets(file, BEEP_HZ);
-    expect(offsets.length).toBeGreaterThanOrEqual(3);
-    // ITU-R BT.1359 detectability: sound ≤ 45 ms early / ≤ 125 ms late; we allow 150 ms for the browser's own latency.
-    for (const d of offsets) expect(Math.abs(d), `A/V offsets ${offsets.map((x) => Math.round(x * 1000))} ms`).toBeLessThan(0.15);
-    expect(toneLevelsDb(audioSamples(file, 16000, 1, 1.5), 16000, [500])[0]).toBeGreaterThan(20);
-    expect(pageFraction(file, 3, BG)).toBeGreaterThan(0.5);
+    const seen = await viewFile(server, rec.id, "sync.mp4", { requestedAtMs: t0, maxMissingS: 0.5 });
+    expect(seen.sync!.pairs.length).toBeGreaterThanOrEqual(5); // events every 1.1–2.9 s over 14 s
+    expect(seen.shownS).toBeGreaterThanOrEqual(13);
+    expect(seen.shownS).toBeLessThanOrEqual(15);
   });
 
   test("live HLS while recording, queueing at capacity, stop while queued, stop → completed, delete", async () => {
+    const t0 = Date.now();
     const a = (await capture({ metadata: { room: "lifecycle" } })).json();
     const live = await server.waitFor(a.id, (x) => x.segmentCount >= 2 || TERMINAL.includes(x.status), 60_000);
     expect(live.status).toBe("recording");
@@ -106,11 +112,13 @@ describe("recording a local page", () => {
     expect(stoppedB.status).toBe(202);
     expect(stoppedB.json().status).toBe("aborted");
 
+    const stopSentAtMs = Date.now();
     const stop = await server.api("POST", `/v1/recordings/${a.id}/stop`);
     expect(stop.status).toBe(202);
     const done = await server.waitFor(a.id, (x) => TERMINAL.includes(x.status));
     expect(done).toMatchObject({ status: "completed", endReason: "stopped", metadata: { room: "lifecycle" } });
-    expect(Math.abs(done.file.durationSeconds - done.capturedSeconds)).toBeLessThanOrEqual(0.5);
+    // The file shows the page from after the request up to the stop (the test's clock, not the manifest's sums).
+    await viewFile(server, a.id, "stopped.mp4", { requestedAtMs: t0, stopSentAtMs, maxMissingS: 0.5 });
     expect(done.events.find((e: any) => e.type === "first_segment").data.msSinceStart).toBeGreaterThan(0);
     expect((await server.api("GET", `/v1/recordings/${a.id}/live.m3u8`)).status).toBe(409);
     noCaptureProcessesLeft();
@@ -158,10 +166,14 @@ describe("an encoder that keeps dying", () => {
   test("past maxEncoderRestarts the recording ends failed/encoder_failed, with what was captured finalized", async () => {
     const s = await startServer({ egress: { allowedOrigins: [page.origin] }, env: { MEETREC_CAPTURE__MAX_ENCODER_RESTARTS: "1" } });
     try {
+      const t0 = Date.now();
       const id = (await s.api("POST", "/v1/recordings", { url: page.url, video: { width: 640, height: 360, fps: 15 } })).json().id;
+      let firstKillAt = 0, recoveredSeenAt = 0;
       for (let period = 1; period <= 2; period++) {
         const live = await s.waitFor(id, (x) => (x.periods === period && x.segmentCount >= period * 2) || TERMINAL.includes(x.status), 60_000);
         expect(live.status).toBe("recording");
+        if (period === 1) firstKillAt = Date.now();
+        else recoveredSeenAt = Date.now();
         const ffmpeg = descendants(s.child.pid!).find((d) => /^ffmpeg .*x11grab/.test(d.args))!;
         process.kill(ffmpeg.pid, "SIGKILL");
       }
@@ -170,11 +182,10 @@ describe("an encoder that keeps dying", () => {
       expect(rec.error.code).toBe("encoder_failed");
       expect(rec.error.message).toContain("segments captured so far are kept");
       expect(rec.periods).toBe(2);
-      expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(3.5);
-      expect(Math.abs(rec.file.durationSeconds - rec.capturedSeconds)).toBeLessThanOrEqual(0.5);
-      const file = join(s.dir, "dying.mp4");
-      writeFileSync(file, (await s.api("GET", `/v1/recordings/${id}/file`)).body);
-      expect(pageFraction(file, 3, BG)).toBeGreaterThan(0.5);
+      // Both periods show the page live, sounding and in step; between them the viewer misses at
+      // most the open segment the kill lost (≤ 2 s) and the restart, bounded by the test's clock.
+      const seen = await viewFile(s, id, "dying.mp4", { requestedAtMs: t0, maxMissingS: (recoveredSeenAt - firstKillAt) / 1000 + 2, minShownS: 5 });
+      expect(seen.runs.length).toBe(2);
       expect(descendants(s.child.pid!).filter((d) => /Xvfb|chromium|ffmpeg/.test(d.args))).toEqual([]);
     } finally {
       await s.stop();
@@ -184,11 +195,16 @@ describe("an encoder that keeps dying", () => {
 
 describe("a browser that crashes mid-recording", () => {
   test("is relaunched and rejoins; the encoder goes on, so the file covers the whole time and shows the page again", async () => {
+    const t0 = Date.now();
     const { id } = (await capture({ maxDurationSeconds: 14, video: { width: 640, height: 360, fps: 15 } })).json();
     const live = await server.waitFor(id, (x) => x.segmentCount >= 2 || TERMINAL.includes(x.status), 60_000);
     expect(live.status).toBe("recording");
     const browserPid = live.events.find((e: any) => e.status === "recording").data.pids.browser as number;
+    const killedAt = Date.now();
     process.kill(browserPid, "SIGKILL");
+    const back = await server.waitFor(id, (x) => x.events.some((e: any) => e.type === "browser_rejoined") || TERMINAL.includes(x.status), 60_000);
+    const backSeenAt = Date.now();
+    expect(back.status).toBe("recording");
     const rec = await server.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
     expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
     const types = rec.events.map((e: any) => e.type);
@@ -197,32 +213,32 @@ describe("a browser that crashes mid-recording", () => {
     expect(rejoined.data.gapMs).toBeLessThan(10_000);
     expect(rec.periods).toBe(1); // the encoder never stopped
     expect(Math.abs(rec.file.durationSeconds - 14)).toBeLessThanOrEqual(1);
-    const file = join(server.dir, "browser-crash.mp4");
-    writeFileSync(file, (await server.api("GET", `/v1/recordings/${id}/file`)).body);
-    const last = rec.file.durationSeconds - 1.5;
-    expect(pageFraction(file, last, BG)).toBeGreaterThan(0.5); // the page is back after the rejoin
-    expect(toneLevelsDb(audioSamples(file, 16000, last - 1.5, 1.5), 16000, [500])[0]).toBeGreaterThan(20);
+    // The page before and after the rejoin, live, sounding, in step; the gap is at most what the test saw.
+    const seen = await viewFile(server, id, "browser-crash.mp4", { requestedAtMs: t0, maxMissingS: (backSeenAt - killedAt) / 1000 + 0.5 });
+    expect(seen.runs.length).toBe(2);
     noCaptureProcessesLeft();
   });
 });
 
 describe("a tab that crashes mid-recording", () => {
   test("the browser is relaunched and rejoins; the recording completes with the page back", async () => {
+    const t0 = Date.now();
     const { id } = (await capture({ maxDurationSeconds: 14, video: { width: 480, height: 270, fps: 15 } })).json();
     const live = await server.waitFor(id, (x) => x.segmentCount >= 2 || TERMINAL.includes(x.status), 60_000);
     expect(live.status).toBe("recording");
+    const killedAt = Date.now();
     const renderers = descendants(server.child.pid!).filter((d) => /chromium.*--type=renderer/.test(d.args));
     expect(renderers.length).toBeGreaterThan(0);
     for (const r of renderers) process.kill(r.pid, "SIGKILL");
+    const back = await server.waitFor(id, (x) => x.events.some((e: any) => e.type === "browser_rejoined") || TERMINAL.includes(x.status), 60_000);
+    const backSeenAt = Date.now();
+    expect(back.status).toBe("recording");
     const rec = await server.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
     expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
     const types = rec.events.map((e: any) => e.type);
     expect(types).toEqual(expect.arrayContaining(["tab_crashed", "browser_rejoined"]));
-    const file = join(server.dir, "tab-crash.mp4");
-    writeFileSync(file, (await server.api("GET", `/v1/recordings/${id}/file`)).body);
-    const last = rec.file.durationSeconds - 1.5;
-    expect(pageFraction(file, last, BG)).toBeGreaterThan(0.5);
-    expect(toneLevelsDb(audioSamples(file, 16000, last - 1.5, 1.5), 16000, [500])[0]).toBeGreaterThan(20); // and sounds again
+    const seen = await viewFile(server, id, "tab-crash.mp4", { requestedAtMs: t0, maxMissingS: (backSeenAt - killedAt) / 1000 + 0.5 });
+    expect(seen.runs.length).toBe(2);
     noCaptureProcessesLeft();
   });
 });
@@ -250,17 +266,20 @@ describe("a hung page and a hung encoder (watchdog)", () => {
     const t0 = Date.now();
     const { id } = (await capture({ url: `${page.url}?hang=3000&key=watchdog`, maxDurationSeconds: 60, video: { width: 480, height: 270, fps: 15 } })).json();
     const rejoined = await server.waitFor(id, (x) => x.events.some((e: any) => e.type === "browser_rejoined") || TERMINAL.includes(x.status), 60_000);
+    const rejoinedSeenAt = Date.now();
     expect(rejoined.status).toBe("recording");
     const hung = rejoined.events.find((e: any) => e.type === "page_hung");
     expect(hung.data.silentMs).toBeGreaterThanOrEqual(6000); // 3 segment durations of 2 s
     // Now the encoder stalls: SIGSTOP keeps it alive but silent.
     const ffmpeg = descendants(server.child.pid!).find((d) => /^ffmpeg .*x11grab/.test(d.args))!;
+    const stoppedAt = Date.now();
     process.kill(ffmpeg.pid, "SIGSTOP");
     const restarted = await server.waitFor(id, (x) => x.periods === 2 && x.segmentCount >= 1 + x.events.filter((e: any) => e.type === "period_started").length || TERMINAL.includes(x.status), 60_000);
+    const restartedSeenAt = Date.now();
     expect(restarted.status).toBe("recording");
     await new Promise((r) => setTimeout(r, 4000));
+    const stopSentAtMs = Date.now();
     await server.api("POST", `/v1/recordings/${id}/stop`);
-    const wall = (Date.now() - t0) / 1000;
     const rec = await server.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
     expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
     expect(rec.periods).toBe(2);
@@ -270,14 +289,15 @@ describe("a hung page and a hung encoder (watchdog)", () => {
     expect(p2.data.reason).toBe("encoder_restart");
     expect(p2.data.gapMs).toBeGreaterThan(4000);
     expect(p2.data.gapMs).toBeLessThan(12_000);
-    expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(wall - p2.data.gapMs / 1000 - 6); // − gap − start-up and stop
-    const file = join(server.dir, "watchdog.mp4");
-    writeFileSync(file, (await server.api("GET", `/v1/recordings/${id}/file`)).body);
-    const end = rec.file.durationSeconds;
-    // After both recoveries the page is live again: the square moves between two late frames.
-    const [a, b] = [frameRgb(file, end - 2.5), frameRgb(file, end - 1)];
-    expect(pageFraction(file, end - 2.5, BG)).toBeGreaterThan(0.5);
-    expect(frameDiff(a, b)).toBeGreaterThan(0.5);
+    // The viewer sees the page hang (frozen, at most until the test saw the rejoin), miss the
+    // rejoin and the encoder restart (bounded by the test's clock), then the page live again to the stop.
+    const seen = await viewFile(server, id, "watchdog.mp4", {
+      requestedAtMs: t0, stopSentAtMs, allowFrozenS: (rejoinedSeenAt - t0) / 1000,
+      maxMissingS: (rejoinedSeenAt - t0) / 1000 + (restartedSeenAt - stoppedAt) / 1000 + 2,
+    });
+    expect(seen.runs.length).toBeGreaterThanOrEqual(3); // the hung page, the rejoined page, the new period
+    const lastRun = seen.runs[seen.runs.length - 1];
+    expect(lastRun.to - lastRun.from).toBeGreaterThanOrEqual(3);
     noCaptureProcessesLeft();
   });
 });
@@ -295,6 +315,7 @@ describe("a server killed mid-recording (kill -9, capture processes left behind)
       const shortLive = await s1.waitFor(short, (x) => x.segmentCount >= 1, 60_000);
       expect([live.status, shortLive.status]).toEqual(["recording", "recording"]);
       const oldPids = [live, shortLive].flatMap((r) => Object.values(r.events.find((e: any) => e.status === "recording").data.pids) as number[]);
+      const killedAt = Date.now();
       s1.child.kill("SIGKILL");
       await new Promise((r) => s1.child.once("exit", r));
       // Let the short one run past its limit while meetrec is down.
@@ -305,6 +326,7 @@ describe("a server killed mid-recording (kill -9, capture processes left behind)
       expect(finalized).toMatchObject({ status: "completed", endReason: "limit_reached" });
       expect(finalized.file.durationSeconds).toBeGreaterThanOrEqual(2);
       const resumed = await s2.waitFor(id, (x) => x.periods === 2 && x.segmentCount >= live.segmentCount + 3, 60_000);
+      const resumedSeenAt = Date.now();
       expect(resumed.status).toBe("recording");
       expect(resumed.events.map((e: any) => e.type)).toEqual(expect.arrayContaining(["interrupted", "resumed"]));
       for (const pid of oldPids) expect(running(pid), `old capture process ${pid}`).toBe(false);
@@ -313,19 +335,19 @@ describe("a server killed mid-recording (kill -9, capture processes left behind)
       expect(metrics).toMatch(/^meetrec_failovers_total\{reason="restart"\} 1$/m);
       expect(Number(/^meetrec_lost_media_seconds_total\{reason="resume"\} ([\d.]+)$/m.exec(metrics)?.[1])).toBeGreaterThan(1);
       expect(metrics).toMatch(/^meetrec_segment_store_seconds_count\{store="local"\} [1-9]/m);
+      const stopSentAtMs = Date.now();
       await s2.api("POST", `/v1/recordings/${id}/stop`);
-      const wall = (Date.now() - t0) / 1000;
       const rec = await s2.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
       expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
       expect(rec.periods).toBe(2);
       const p2 = rec.events.find((e: any) => e.type === "period_started" && e.data.period === 2);
       expect(p2.data.reason).toBe("resume");
-      expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(wall - p2.data.gapMs / 1000 - 8);
-      const file = join(s2.dir, "after-crash.mp4");
-      writeFileSync(file, (await s2.api("GET", `/v1/recordings/${id}/file`)).body);
-      // Both periods show the page.
-      expect(pageFraction(file, 2, BG)).toBeGreaterThan(0.5);
-      expect(pageFraction(file, rec.file.durationSeconds - 1.5, BG)).toBeGreaterThan(0.5);
+      // Both periods show the page live, sounding, in step; the viewer misses at most the open
+      // segment the kill lost (≤ 2 s) and the time until the test saw the recording resumed.
+      const seen = await viewFile(s2, id, "after-crash.mp4", { requestedAtMs: t0, stopSentAtMs, maxMissingS: (resumedSeenAt - killedAt) / 1000 + 2 });
+      expect(seen.runs.length).toBe(2);
+      // The short one holds its page up to the kill (its limit passed while meetrec was down).
+      await viewFile(s2, short, "short.mp4", { requestedAtMs: t0, endedByMs: killedAt + 1000, minShownS: 2 });
       expect(descendants(s2.child.pid!).filter((d) => /Xvfb|chromium|ffmpeg/.test(d.args))).toEqual([]);
     } finally {
       await s2?.stop();
@@ -348,11 +370,13 @@ describe("meetrec recover", () => {
   test("refuses while serve uses the data directory; after a kill -9 finalizes the live recording and media the store does not know", async () => {
     const s1 = await startServer({ egress: { allowedOrigins: [page.origin] } });
     try {
+      const t0 = Date.now();
       const id = (await s1.api("POST", "/v1/recordings", { url: page.url, video: { width: 480, height: 270, fps: 15 } })).json().id;
       const live = await s1.waitFor(id, (x) => x.segmentCount >= 3, 60_000);
       const refused = await recoverCli(s1.dataDir);
       expect(refused.code).toBe(2);
       expect(refused.stderr).toMatch(/conflict: meetrec serve \(pid \d+\) is using/);
+      const killedAt = Date.now();
       s1.child.kill("SIGKILL");
       await new Promise((r) => s1.child.once("exit", r));
       // A media directory whose record is lost (e.g. a database restored from an older backup).
@@ -366,7 +390,7 @@ describe("meetrec recover", () => {
         expect.objectContaining({ id: orphan, action: "orphan_finalized" }),
       ]));
       const orphanFile = out.recovered.find((a: any) => a.id === orphan).file;
-      expect(pageFraction(orphanFile, 2, BG)).toBeGreaterThan(0.5);
+      checkPage(orphanFile, { bg: BG, requestedAtMs: t0, endedByMs: killedAt + 1000, minShownS: 5 });
       for (const pid of Object.values(live.events.find((e: any) => e.status === "recording").data.pids) as number[]) {
         expect(running(pid), `capture process ${pid} left by the killed server`).toBe(false);
       }
@@ -374,9 +398,9 @@ describe("meetrec recover", () => {
       try {
         const rec = (await s2.api("GET", `/v1/recordings/${id}`)).json();
         expect(rec).toMatchObject({ status: "completed", endReason: "stopped" });
-        expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(5.5);
         expect(rec.events.map((e: any) => e.type)).toContain("interrupted");
-        expect((await s2.api("GET", `/v1/recordings/${id}/file`)).status).toBe(200);
+        // What was recorded before the kill, up to the last closed segment (≤ 2 s lost), is in the file.
+        await viewFile(s2, id, "recovered.mp4", { requestedAtMs: t0, endedByMs: killedAt + 1000, stopSentAtMs: killedAt - 2000, minShownS: 5 });
       } finally {
         await s2.stop();
       }
@@ -394,6 +418,7 @@ describe("disk guard", () => {
     try {
       const reserve = 1024 * 1024;
       s = await startServer({ dataDir, egress: { allowedOrigins: [page.origin] }, env: { MEETREC_CAPTURE__DISK_RESERVE_BYTES: String(reserve) } });
+      const t0 = Date.now();
       const { id } = (await s.api("POST", "/v1/recordings", { url: page.url, maxDurationSeconds: 180, video: { width: 640, height: 360, fps: 15 } })).json();
       const live = await s.waitFor(id, (x) => x.segmentCount >= 2 || TERMINAL.includes(x.status), 60_000);
       expect(live.status).toBe("recording");
@@ -405,12 +430,7 @@ describe("disk guard", () => {
       expect(rec.endReason).toBe("disk_full");
       const ev = rec.events.find((e: any) => e.type === "disk_full");
       expect(ev.data.freeBytes).toBeLessThan(ev.data.neededBytes);
-      expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(4);
-      expect(Math.abs(rec.file.durationSeconds - rec.capturedSeconds)).toBeLessThanOrEqual(0.5);
-      const file = join(s.dir, "disk-full.mp4");
-      writeFileSync(file, (await s.api("GET", `/v1/recordings/${id}/file`)).body);
-      expect(pageFraction(file, rec.file.durationSeconds / 2, BG)).toBeGreaterThan(0.5);
-      expect(toneLevelsDb(audioSamples(file, 16000, 1, 1.5), 16000, [500])[0]).toBeGreaterThan(20);
+      await viewFile(s, id, "disk-full.mp4", { requestedAtMs: t0, minShownS: 4, maxMissingS: 0.5 });
     } finally {
       await s?.stop();
       execFileSync("umount", ["-l", dataDir]);
@@ -436,19 +456,23 @@ describe("meetrec record (CLI)", () => {
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout);
     expect(summary).toMatchObject({ status: "completed", endReason: "limit_reached", file: out, streams: ["audio aac 48000Hz 2ch"] });
-    expect(Math.abs(summary.durationSeconds - 5)).toBeLessThanOrEqual(1);
-    expect(toneLevelsDb(audioSamples(out, 16000), 16000, [500])[0]).toBeGreaterThan(20);
+    const d = probe(out).durationS;
+    expect(Math.abs(d - 5)).toBeLessThanOrEqual(1);
+    checkTone(out, 500, { label: "the page's tone" }); // in every second, not on average
   });
 
   test("progress lines while recording, a video file at the size asked for", async () => {
     const out = join(mkdtempSync(join(tmpdir(), "meetrec-cli-")), "call.mp4");
+    const t0 = Date.now();
     const r = await run(["--duration", "5", "--width", "480", "--height", "270", "--fps", "15", "--out", out]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/recording\s+elapsed 00:0\d\s+captured 00:0\d\s+segments \d/);
     expect(r.stderr).toContain(`recorded`);
     const probe = JSON.parse(execFileSync("ffprobe", ["-v", "error", "-print_format", "json", "-show_streams", out], { encoding: "utf8" }));
     expect(probe.streams.find((s: any) => s.codec_type === "video")).toMatchObject({ width: 480, height: 270 });
-    expect(readFileSync(out).length).toBeGreaterThan(10_000);
+    // Not just a file: ~5 s of the page, live, sounding and in step.
+    const seen = checkPage(out, { bg: BG, requestedAtMs: t0, endedByMs: Date.now(), minShownS: 4, maxMissingS: 0.5 });
+    expect(seen.shownS).toBeLessThanOrEqual(6);
   });
 
   test("bad arguments are refused before anything starts", async () => {
