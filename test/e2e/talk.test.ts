@@ -2,6 +2,7 @@
  * meetrec as Nextcloud Talk's recording server, against a Talk test double that speaks and
  * checks Talk's side exactly (shared/protocols/nextcloud-talk.md).
  */
+import { execFileSync } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -149,7 +150,7 @@ describe("a Talk recording end to end", () => {
     expect(talk.refused).toEqual([]);
   });
 
-  test("audio only (status 2) → M4A uploaded as audio/mp4; a stop without actor → stopped without actor", async () => {
+  test("audio only (status 2) → an audio-only MP4 Talk stores (Talk refuses M4A); a stop without actor → stopped without actor", async () => {
     const s = server.socket;
     expect((await talk.roomRequest(s, "audio7", start(2, "carol"))).status).toBe(200);
     await waitUntil("started", () => talk.callbacks.find((c) => c.body.type === "started" && c.body.started.token === "audio7"));
@@ -158,8 +159,16 @@ describe("a Talk recording end to end", () => {
     const stopped = await waitUntil("stopped", () => talk.callbacks.find((c) => c.body.type === "stopped" && c.body.stopped.token === "audio7"));
     expect(stopped.body).toEqual({ type: "stopped", stopped: { token: "audio7" } });
     const upload = await waitUntil("upload", () => talk.uploads.find((u) => u.token === "audio7"));
-    expect(upload).toMatchObject({ owner: "carol", contentType: "audio/mp4", method: "multipart" });
-    expect(upload.fileName).toMatch(/\.m4a$/);
+    // Talk sniffs the bytes: they must be video/mp4 (an M4A is audio/x-m4a → file_mimetype) and named .mp4
+    expect(upload).toMatchObject({ owner: "carol", contentType: "video/mp4", method: "multipart" });
+    expect(upload.fileName).toMatch(/^Recording .*\.mp4$/);
+    const file = join(server.dir, "talk-audio.mp4");
+    writeFileSync(file, upload.bytes);
+    expect(toneLevelsDb(audioSamples(file, 16000, 0.5, 2), 16000, [700])[0]).toBeGreaterThan(20);
+    // the M4A meetrec keeps is unchanged, and the copy made for Talk is gone
+    const dir = join(server.dataDir, "recordings", readdirSync(join(server.dataDir, "recordings")).find((id) => readdirSync(join(server.dataDir, "recordings", id)).includes("recording.m4a"))!);
+    expect(readdirSync(dir).filter((f) => /talk/.test(f))).toEqual([]);
+    expect(execFileSync("file", ["-b", "--mime-type", file]).toString().trim()).toBe("video/mp4"); // what Talk's libmagic sees
   });
 
   test("an upload refused with 400 size is kept and retried; a stop before capture began → stopped", async () => {
