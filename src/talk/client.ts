@@ -12,7 +12,7 @@ import { talkChecksum, talkRandom } from "./hmac.js";
 
 export const USER_AGENT = "meetrec/0.1.0 (Nextcloud Talk recording server)";
 
-/** A failed request to Talk; `status` 0 for network errors, `talkError` = Talk's `{"error": code}`. */
+/** A failed request to Talk; `status` 0 for network errors, `talkError` = Talk's error code (`ocs.data.error`, e.g. `size`). */
 export class TalkRequestError extends Error {
   constructor(message: string, readonly status: number, readonly talkError?: string) {
     super(message);
@@ -44,7 +44,13 @@ async function send(url: string, init: RequestInit, timeoutMs: number, conn: Tal
   if (res.status >= 200 && res.status < 300) return res;
   const text = await res.text().catch(() => "");
   let code: string | undefined;
-  try { code = (JSON.parse(text) as { error?: string }).error; } catch { /* OCS XML or empty */ }
+  try {
+    // Talk's OCS answer {"ocs": {"meta": …, "data": {"error": code}}} (RecordingController's
+    // DataResponse(['error' => …]) inside the OCS envelope); a bare {"error": code} too.
+    const j = JSON.parse(text) as { error?: unknown; ocs?: { data?: { error?: unknown } } };
+    const e = j?.ocs?.data?.error ?? j?.error;
+    code = typeof e === "string" ? e : typeof (e as { code?: unknown })?.code === "string" ? (e as { code: string }).code : undefined;
+  } catch { /* OCS XML or empty */ }
   const hint = res.status === 401 || res.status === 403 ? " (is the secret in Talk's admin settings the same as this backend's talk.secret?)" : "";
   throw new TalkRequestError(`Talk answered ${res.status}${code ? ` (${code})` : ""}${hint}`, res.status, code);
 }
