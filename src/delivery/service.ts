@@ -23,7 +23,7 @@ import { deliverToSpool, spoolSubdir } from "./spool.js";
 import { uploadToS3 } from "./s3.js";
 import { emailRecipient, isEmailAddress, sendRecordingMail } from "./email.js";
 import { sendWebhook, type WebhookEvent } from "./webhook.js";
-import { ALLOW_ALL_BACKEND, sendTalkCallback, talkFileName, uploadRecordingToTalk, type TalkInfo } from "../talk/index.js";
+import { ALLOW_ALL_BACKEND, sendTalkCallback, talkFileName, talkUploadFile, uploadRecordingToTalk, type TalkInfo } from "../talk/index.js";
 import { EgressPolicy } from "../egress/index.js";
 
 /** What the service needs from the process around it. */
@@ -302,13 +302,17 @@ export class DeliveryService {
       // A configured Talk instance was named by the operator; under talk.allowAll the URL came with the request.
       const conn = { egress: this.egress, named: rec.backend !== ALLOW_ALL_BACKEND, skipVerify: backend.talk.skipVerify };
       if (d.target === "talk:callback") return sendTalkCallback(backend.talk.secret, t.backendUrl, d.payload, timeoutMs, conn);
-      const file = await this.deps.filePath(rec);
-      const ext = file.slice(file.lastIndexOf(".") + 1);
-      return uploadRecordingToTalk({
-        secret: backend.talk.secret, backendUrl: t.backendUrl, token: t.token, owner: t.owner, file,
-        fileName: talkFileName(new Date(rec.startedAt ?? rec.createdAt), ext),
-        contentType: rec.options.mode === "audio" ? "audio/mp4" : "video/mp4", timeoutMs: Math.max(timeoutMs, 600_000), conn,
-      });
+      // Talk stores MP4 but not M4A: an audio-only recording goes to Talk as an audio-only MP4.
+      const upload = await talkUploadFile(await this.deps.filePath(rec), this.deps.config.capture.ffmpegPath);
+      try {
+        return await uploadRecordingToTalk({
+          secret: backend.talk.secret, backendUrl: t.backendUrl, token: t.token, owner: t.owner, file: upload.path,
+          fileName: talkFileName(new Date(rec.startedAt ?? rec.createdAt), upload.ext),
+          contentType: upload.contentType, timeoutMs: Math.max(timeoutMs, 600_000), conn,
+        });
+      } finally {
+        await upload.cleanup();
+      }
     }
     if (d.target === "s3") {
       const t = backend.delivery.s3;

@@ -3,13 +3,16 @@
  * the file upload. Every request carries `OCS-APIRequest: true`, a fresh 64-character
  * `Talk-Recording-Random`, `Talk-Recording-Checksum` and a `User-Agent` naming meetrec.
  */
+import { execFile } from "node:child_process";
 import { openAsBlob } from "node:fs";
+import { rm } from "node:fs/promises";
+import { promisify } from "node:util";
 import { egressDispatcher, type EgressPolicy } from "../egress/index.js";
 import { talkChecksum, talkRandom } from "./hmac.js";
 
 export const USER_AGENT = "meetrec/0.1.0 (Nextcloud Talk recording server)";
 
-/** A failed request to Talk; `status` 0 for network errors, `talkError` = Talk's `{"error": code}`. */
+/** A failed request to Talk; `status` 0 for network errors, `talkError` = Talk's error code (`ocs.data.error`, e.g. `size`). */
 export class TalkRequestError extends Error {
   constructor(message: string, readonly status: number, readonly talkError?: string) {
     super(message);
@@ -41,7 +44,13 @@ async function send(url: string, init: RequestInit, timeoutMs: number, conn: Tal
   if (res.status >= 200 && res.status < 300) return res;
   const text = await res.text().catch(() => "");
   let code: string | undefined;
-  try { code = (JSON.parse(text) as { error?: string }).error; } catch { /* OCS XML or empty */ }
+  try {
+    // Talk's OCS answer {"ocs": {"meta": …, "data": {"error": code}}} (RecordingController's
+    // DataResponse(['error' => …]) inside the OCS envelope); a bare {"error": code} too.
+    const j = JSON.parse(text) as { error?: unknown; ocs?: { data?: { error?: unknown } } };
+    const e = j?.ocs?.data?.error ?? j?.error;
+    code = typeof e === "string" ? e : typeof (e as { code?: unknown })?.code === "string" ? (e as { code: string }).code : undefined;
+  } catch { /* OCS XML or empty */ }
   const hint = res.status === 401 || res.status === 403 ? " (is the secret in Talk's admin settings the same as this backend's talk.secret?)" : "";
   throw new TalkRequestError(`Talk answered ${res.status}${code ? ` (${code})` : ""}${hint}`, res.status, code);
 }
@@ -77,7 +86,33 @@ export function talkFileName(startedAt: Date, ext: string): string {
   return `Recording ${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}-${p(d.getUTCMinutes())}-${p(d.getUTCSeconds())}.${ext}`;
 }
 
-/** Size of a WebDAV chunk: Nextcloud's chunking v2 wants ≥ 5 MiB for all but the last. */
+/** A file as Talk gets it: its path, the extension of the name Talk sees, its content type, and what removes it after. */
+export interface TalkUploadFile { path: string; ext: "mp4"; contentType: "video/mp4"; cleanup(): Promise<void> }
+
+/**
+ * The file to hand to Talk for `file` (meetrec's `recording.mp4` / `recording.m4a`). Talk stores
+ * only the formats of spreed's RecordingService::DEFAULT_ALLOWED_RECORDING_FORMATS (ogg, ogv,
+ * mp4, webm, mkv): the multipart `store` sniffs the bytes (nextcloud/server Detection::detectContent,
+ * libmagic) and wants the extension of the sniffed type; `request-upload` refuses other
+ * extensions (`file_extension`). An audio-only M4A (`ftyp` brand `M4A `, sniffed `audio/x-m4a`)
+ * is refused either way (`file_mimetype`), so it is remuxed — stream copy, no re-encode — into an
+ * MP4 (brand `isom`, sniffed `video/mp4`) beside it, uploaded as `.mp4` and removed by `cleanup`.
+ * A video MP4 is used as it is.
+ * @throws Error when ffmpeg cannot remux the file.
+ */
+export async function talkUploadFile(file: string, ffmpegPath = "ffmpeg"): Promise<TalkUploadFile> {
+  if (!file.endsWith(".m4a")) return { path: file, ext: "mp4", contentType: "video/mp4", cleanup: async () => undefined };
+  const out = `${file.slice(0, -".m4a".length)}.talk-${talkRandom(8)}.mp4`;
+  try {
+    await promisify(execFile)(ffmpegPath, ["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", file, "-map", "0", "-c", "copy", "-f", "mp4", "-movflags", "+faststart", out]);
+  } catch (err) {
+    await rm(out, { force: true });
+    throw new Error(`could not remux the audio recording into an MP4 for Talk: ${((err as { stderr?: string }).stderr || (err as Error).message).trim().slice(-400)}`);
+  }
+  return { path: out, ext: "mp4", contentType: "video/mp4", cleanup: () => rm(out, { force: true }) };
+}
+
+/** Size of a WebDAV chunk, bytes: with S3 primary storage Nextcloud's chunking v2 (apps/dav ChunkingV2Plugin) sends each chunk as an S3 part, and S3 wants ≥ 5 MiB for all but the last. */
 export const CHUNK_BYTES = 10 * 1024 * 1024;
 
 interface UploadArgs { secret: string; backendUrl: string; token: string; owner: string; file: string; fileName: string; contentType: string; timeoutMs: number; conn: TalkConnection }

@@ -16,5 +16,5 @@ export interface TalkInfo {
   /** Actor of the stop request, when Talk sent one. */
   stopActor?: { type: string; id: string } | null;
 }
-export { sendTalkCallback, uploadToTalk, uploadChunked, uploadRecordingToTalk, talkFileName, TalkRequestError, USER_AGENT, CHUNK_BYTES, type TalkConnection } from "./client.js";
+export { sendTalkCallback, uploadToTalk, uploadChunked, uploadRecordingToTalk, talkFileName, talkUploadFile, TalkRequestError, USER_AGENT, CHUNK_BYTES, type TalkConnection, type TalkUploadFile } from "./client.js";
 export { talkJoinAdapter, platformAdapter, internalSecretFor, sameSignalingServer } from "./join-adapter.js";

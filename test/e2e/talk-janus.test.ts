@@ -26,6 +26,13 @@ let server: TestServer;
 let host: ChildProcess;
 const seen: Record<string, any[]> = { callbacks: [], uploads: [], joins: [], kills: [], settingsRequests: [], refused: [] };
 const signer = new TalkDouble(SECRET); // signs Talk's requests; the double itself runs in the namespace
+const acks = new Map<string, () => void>();
+
+/** Tells the double in the namespace what Talk itself did (a start / stop), and waits until it has it. */
+function tellDouble(cmd: unknown): Promise<void> {
+  const line = JSON.stringify(cmd);
+  return new Promise((resolve) => { acks.set(line, resolve); host.stdin!.write(line + "\n"); });
+}
 
 beforeAll(async () => {
   meeting = await startMeeting();
@@ -36,6 +43,7 @@ beforeAll(async () => {
     createInterface({ input: host.stdout! }).on("line", (line) => {
       const msg = JSON.parse(line);
       if (msg.ready) resolve(msg.url);
+      else if (msg.ack) acks.get(msg.ack)?.();
       else seen[msg.kind].push(msg.item);
     });
     host.once("exit", (c) => reject(new Error(`Talk double exited (${c})`)));
@@ -69,14 +77,18 @@ async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 60_00
 describe("Talk records a real call", () => {
   test("start → join through OCA.Talk → the Janus call is recorded → stop → upload shows and sounds like the call", async () => {
     const start = { type: "start", start: { status: 1, owner: "alice", actor: { type: "users", id: "alice" } } };
+    await tellDouble({ expectStart: ["call42", 1, "alice", { type: "users", id: "alice" }] });
     expect((await signer.roomRequest(server.socket, "call42", start)).status).toBe(200);
     await until("started", () => seen.callbacks.find((c) => c.body.type === "started"));
     expect(seen.settingsRequests).toEqual([{ token: "call42", ok: true }]);
     expect(seen.joins).toEqual([{ token: "call42", ok: true, backend: signer.url }]);
     await new Promise((r) => setTimeout(r, 12_000));
+    await tellDouble({ expectStop: ["call42", { type: "users", id: "alice" }] });
     expect((await signer.roomRequest(server.socket, "call42", { type: "stop", stop: { actor: { type: "users", id: "alice" } } })).status).toBe(200);
     const upload = await until("upload", () => seen.uploads.find((u) => u.token === "call42"));
     expect(seen.kills.map((k) => k.token)).toEqual(["call42"]);
+    expect(upload.contentType).toBe("video/mp4"); // sniffed from the bytes, as Talk does
+    await new Promise((r) => setTimeout(r, 300)); // the host streams what it saw every 100 ms
     expect(seen.refused).toEqual([]);
     const file = join(server.dir, "talk-call.mp4");
     writeFileSync(file, readFileSync(upload.path));

@@ -2,6 +2,7 @@
  * meetrec as Nextcloud Talk's recording server, against a Talk test double that speaks and
  * checks Talk's side exactly (shared/protocols/nextcloud-talk.md).
  */
+import { execFileSync } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -111,6 +112,34 @@ describe("Talk → meetrec requests", () => {
     expect(server.log()).toContain("Checksum verification failed");
     expect(server.log()).not.toContain(SECRET);
   });
+
+  test("two broken checks at once: the first one in the reference recorder's order answers (Server.py _validateRequest)", async () => {
+    const s = server.socket;
+    const big = { ...start(), pad: "x".repeat(2000) };
+    const used = randomBytes(32).toString("hex");
+    // a signed stop for an unknown conversation: 404, and its random is used up
+    expect((await talk.roomRequest(s, "nosuchroom", stop("bob"), { signedRandom: used })).status).toBe(404);
+    const cases: [string, Promise<{ status: number; body: string }>, number, RegExp][] = [
+      ["no backend header + no random", talk.roomRequest(s, "room1", start(), { backend: null, random: null }), 403, /missing Talk-Recording-Backend/],
+      ["unknown backend + no checksum", talk.roomRequest(s, "room1", start(), { backend: "https://other.example.com/", checksum: null }), 403, /is not configured/],
+      ["no random + empty body", talk.roomRequest(s, "room1", undefined, { raw: "", random: null }), 403, /missing Talk-Recording-Random/],
+      ["no checksum + body over maxMessageSize", talk.roomRequest(s, "room1", big, { checksum: null }), 403, /missing Talk-Recording-Checksum/],
+      ["body over maxMessageSize + wrong checksum", talk.roomRequest(s, "room1", big, { checksum: "0".repeat(64) }), 400, /larger than 1024 bytes/],
+      ["empty body + wrong checksum", talk.roomRequest(s, "room1", undefined, { raw: "", checksum: "0".repeat(64) }), 400, /empty body/],
+      ["wrong checksum + malformed JSON", talk.roomRequest(s, "room1", undefined, { raw: "{\"type\": ", checksum: "0".repeat(64) }), 403, /checksum verification failed/],
+      ["wrong checksum + stop of an unknown conversation", talk.roomRequest(s, "nosuchroom", stop("bob"), { checksum: "0".repeat(64) }), 403, /checksum verification failed/],
+      ["replayed random + wrong checksum", talk.roomRequest(s, "nosuchroom", stop("bob"), { signedRandom: used, checksum: "0".repeat(64) }), 403, /checksum verification failed/],
+      ["replayed random + stop of an unknown conversation", talk.roomRequest(s, "nosuchroom", stop("bob"), { signedRandom: used }), 403, /replayed request/],
+      ["replayed random + malformed JSON", talk.roomRequest(s, "room1", undefined, { raw: "{\"type\": ", signedRandom: used }), 403, /replayed request/],
+      ["not a start or stop + bad conversation token", talk.roomRequest(s, "bad-token", { type: "pause" }), 400, /not a start or stop/],
+    ];
+    for (const [name, res, status, error] of cases) {
+      const r = await res;
+      expect(r.status, name).toBe(status);
+      expect(JSON.parse(r.body).error, name).toMatch(error);
+    }
+    expect((await server.api("GET", "/v1/recordings?limit=1000")).json().recordings).toEqual([]);
+  });
 });
 
 describe("a Talk recording end to end", () => {
@@ -149,7 +178,7 @@ describe("a Talk recording end to end", () => {
     expect(talk.refused).toEqual([]);
   });
 
-  test("audio only (status 2) → M4A uploaded as audio/mp4; a stop without actor → stopped without actor", async () => {
+  test("audio only (status 2) → an audio-only MP4 Talk stores (Talk refuses M4A); a stop without actor → stopped without actor", async () => {
     const s = server.socket;
     expect((await talk.roomRequest(s, "audio7", start(2, "carol"))).status).toBe(200);
     await waitUntil("started", () => talk.callbacks.find((c) => c.body.type === "started" && c.body.started.token === "audio7"));
@@ -158,8 +187,17 @@ describe("a Talk recording end to end", () => {
     const stopped = await waitUntil("stopped", () => talk.callbacks.find((c) => c.body.type === "stopped" && c.body.stopped.token === "audio7"));
     expect(stopped.body).toEqual({ type: "stopped", stopped: { token: "audio7" } });
     const upload = await waitUntil("upload", () => talk.uploads.find((u) => u.token === "audio7"));
-    expect(upload).toMatchObject({ owner: "carol", contentType: "audio/mp4", method: "multipart" });
-    expect(upload.fileName).toMatch(/\.m4a$/);
+    // Talk sniffs the bytes: they must be video/mp4 (an M4A is audio/x-m4a → file_mimetype) and named .mp4
+    expect(upload).toMatchObject({ owner: "carol", contentType: "video/mp4", method: "multipart" });
+    expect(upload.fileName).toMatch(/^Recording .*\.mp4$/);
+    const file = join(server.dir, "talk-audio.mp4");
+    writeFileSync(file, upload.bytes);
+    expect(toneLevelsDb(audioSamples(file, 16000, 0.5, 2), 16000, [700])[0]).toBeGreaterThan(20);
+    // the M4A meetrec keeps is unchanged, and the copy made for Talk is gone
+    const dir = join(server.dataDir, "recordings", readdirSync(join(server.dataDir, "recordings")).find((id) => readdirSync(join(server.dataDir, "recordings", id)).includes("recording.m4a"))!);
+    expect(readdirSync(dir).filter((f) => /talk/.test(f))).toEqual([]);
+    expect(execFileSync("file", ["-b", "--mime-type", file]).toString().trim()).toBe("video/mp4"); // what Talk's libmagic sees
+    expect(talk.refused).toEqual([]); // e.g. a started.status other than the 2 Talk asked for
   });
 
   test("an upload refused with 400 size is kept and retried; a stop before capture began → stopped", async () => {
@@ -236,9 +274,17 @@ describe("a Talk recording end to end", () => {
 
   test("Talk down for 30 s: the callbacks arrive, in order, once it is back", async () => {
     const s = server.socket;
-    talk.down = true;
+    // Talk's web server goes down once the recorder has joined the call (page, settings and the
+    // signaling server were reached): every Talk endpoint then answers 503.
+    talk.onJoin = (token) => { if (token === "down1") talk.down = true; };
     const t0 = Date.now();
     expect((await talk.roomRequest(s, "down1", start(1, "frank"))).status).toBe(200);
+    await waitUntil("Talk down after the join", () => talk.down);
+    talk.onJoin = undefined;
+    // the page itself and every other Talk path are down too, not only the callbacks
+    for (const path of ["index.php/call/down1/recording", "ocs/v2.php/apps/spreed/api/v1/recording/backend", "public.php/dav/uploads/x/y", "no/such/path"]) {
+      expect((await fetch(talk.url + path, { method: "POST" })).status, path).toBe(503);
+    }
     await new Promise((r) => setTimeout(r, 6000));
     expect((await talk.roomRequest(s, "down1", stop("frank"))).status).toBe(200);
     await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - t0))));
@@ -250,5 +296,10 @@ describe("a Talk recording end to end", () => {
     expect(started.at).toBeLessThanOrEqual(stopped.at);
     expect(started.at - back).toBeLessThan(5000);
     await waitUntil("upload after Talk is back", () => talk.uploads.find((u) => u.token === "down1"), 30_000);
+    expect(talk.rooms.get("down1")?.recording).toBe(0);
+  });
+
+  test("no Talk double refused anything meetrec sent (unknown paths, methods, auth, bytes)", () => {
+    for (const t of [talk, badHpb, selfSigned, selfSignedStrict]) expect(t.refused).toEqual([]);
   });
 });
