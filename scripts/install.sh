@@ -7,11 +7,12 @@ cd "$(dirname "$0")/.."
 
 # Runtime: browsers, display, sound, encoder. Tests and the demo: Janus + its demo pages,
 # iproute2 for network namespaces, procps for process checks; PostgreSQL and Redis servers for
-# the cluster tests (started by the tests themselves, on loopback).
+# the cluster tests (started by the tests themselves, on loopback); file (libmagic) for the Talk
+# double, which sniffs uploads as Nextcloud does.
 PACKAGES=(chromium firefox-esr xvfb pulseaudio pulseaudio-utils ffmpeg
           janus janus-demos iproute2 procps ca-certificates fonts-dejavu-core
           x11-xserver-utils openssh-server openssh-client rsync
-          postgresql redis-server)
+          postgresql redis-server file)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
