@@ -20,7 +20,7 @@ export interface BrowserOptions {
   height: number;
   /** Private profile directory (created). */
   profileDir: string;
-  /** Extra environment (PulseAudio routing). */
+  /** Extra environment (PulseAudio routing, the recording's marker). */
   env: Record<string, string>;
   /** Accept invalid TLS certificates (self-signed test instances only). */
   acceptInsecureCerts?: boolean;

@@ -17,12 +17,13 @@ export class XvfbDisplay {
    * Starts Xvfb at `width`×`height` px, depth 24, TCP off. The display number is chosen by
    * Xvfb itself (`-displayfd`), which takes the lock file atomically, so concurrent
    * recordings never collide.
+   * `env` is added to meetrec's own environment (the recording's marker).
    * @throws MeetrecError `display_failed` when Xvfb exits or does not report a display in `timeoutMs` (default 10 000 ms).
    */
-  static async start(opts: { width: number; height: number; xvfbPath?: string; timeoutMs?: number }): Promise<XvfbDisplay> {
+  static async start(opts: { width: number; height: number; xvfbPath?: string; timeoutMs?: number; env?: Record<string, string> }): Promise<XvfbDisplay> {
     const proc = new ManagedProcess(opts.xvfbPath ?? "Xvfb", [
       "-displayfd", "3", "-screen", "0", `${opts.width}x${opts.height}x24`, "-nolisten", "tcp", "-noreset", "-nocursor",
-    ], { stdio: ["ignore", "ignore", "pipe", "pipe"] });
+    ], { stdio: ["ignore", "ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
     const fd3 = proc.child.stdio[3] as NodeJS.ReadableStream | null;
     const number = await new Promise<string>((resolve, reject) => {
       let buf = "";

@@ -33,6 +33,8 @@ export interface EncoderOptions {
   /** Directory ffmpeg writes into (created by the caller). */
   dir: string;
   ffmpegPath?: string;
+  /** Extra environment of the ffmpeg process (the recording's marker). */
+  env?: Record<string, string>;
 }
 
 /** A closed media segment, still in the encoder's directory. */
@@ -190,7 +192,7 @@ export class Encoder extends EventEmitter {
   constructor(readonly options: EncoderOptions) {
     super();
     this.proc = new ManagedProcess(options.ffmpegPath ?? "ffmpeg", encoderArgs(options, this.startedAt * 1000), {
-      env: { ...process.env, PULSE_SERVER: options.pulseServer, ...(options.display ? { DISPLAY: options.display } : {}) },
+      env: { ...process.env, ...options.env, PULSE_SERVER: options.pulseServer, ...(options.display ? { DISPLAY: options.display } : {}) },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let pending = "";

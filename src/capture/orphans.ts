@@ -32,6 +32,32 @@ export function procStat(pid: number): { pgrp: number; startTicks: string } | un
   }
 }
 
+/**
+ * Name of the environment variable every process of a recording's capture session carries,
+ * set to the recording id: Xvfb, the browser and ffmpeg, and what they start, which inherit
+ * it — also once re-parented to init after a `kill -9`. The entry `MEETREC_RECORDING=<id>` in
+ * `/proc/{pid}/environ` finds them (README, "How a recording is made safe"), except Chromium's
+ * helper processes (zygote, renderers, GPU, utilities): they have it too, but Chromium blanks
+ * that memory when it sets their process title; their command line names the recording's
+ * profile directory instead ({@link profileDirPrefix}). The shared PulseAudio daemon is per
+ * machine and carries no marker.
+ */
+export const RECORDING_ENV = "MEETREC_RECORDING";
+
+/** The environment marker of recording `id` (`{ MEETREC_RECORDING: id }`), see {@link RECORDING_ENV}. */
+export function recordingEnv(id: string): Record<string, string> {
+  return { [RECORDING_ENV]: id };
+}
+
+/**
+ * The start of the name of recording `id`'s browser profile directories
+ * (`meetrec-profile-{id}-{meetrec pid}-{launch}`, in the system's temporary directory). Every
+ * Chromium process of the recording has it in its command line (`--user-data-dir=`).
+ */
+export function profileDirPrefix(id: string): string {
+  return `meetrec-profile-${id}-`;
+}
+
 const registryPath = (workDir: string) => join(workDir, "pids.json");
 
 /**

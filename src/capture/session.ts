@@ -19,7 +19,7 @@ import { RecorderBrowser, type BrowserKind } from "./browser.js";
 import { XvfbDisplay } from "./display.js";
 import { Encoder, type ClosedSegment, type EncoderExit } from "./encoder.js";
 import { runJoinSteps, type JoinStep } from "./join.js";
-import { registerProcesses } from "./orphans.js";
+import { profileDirPrefix, recordingEnv, registerProcesses } from "./orphans.js";
 import { enforceRequestPolicy, type BlockedRequest } from "./request-policy.js";
 import { EgressProxy, RequestGuard, egressError, type BrowserEgress, type EgressRefusal } from "../egress/index.js";
 import { redactUrl } from "../util/redact.js";
@@ -112,8 +112,12 @@ export class CaptureSession {
   private blocked?: MeetrecError;
   /** Refusals already put on the timeline, by what was refused (one event each). */
   private readonly reported = new Set<string>();
+  /** Environment every process of the session carries (`MEETREC_RECORDING=<id>`, orphans.ts). */
+  private readonly marker: Record<string, string>;
 
-  constructor(private readonly o: SessionOptions, private readonly hooks: SessionHooks) {}
+  constructor(private readonly o: SessionOptions, private readonly hooks: SessionHooks) {
+    this.marker = recordingEnv(o.recordingId);
+  }
 
   get pids(): SessionPids {
     return { display: this.display?.pid, browser: this.browser?.pid, encoder: this.encoder?.pid };
@@ -134,7 +138,7 @@ export class CaptureSession {
       mkdirSync(o.workDir, { recursive: true });
       const width = o.mode === "video" ? o.video.width : 640;
       const height = o.mode === "video" ? o.video.height : 360;
-      this.display = await this.adopt(XvfbDisplay.start({ width, height, xvfbPath: o.capture.xvfbPath }));
+      this.display = await this.adopt(XvfbDisplay.start({ width, height, xvfbPath: o.capture.xvfbPath, env: this.marker }));
       log.debug({ display: this.display.name }, "display started");
       this.sink = await this.adopt(o.pulse.createSink(`meetrec_${o.recordingId.replace(/[^a-zA-Z0-9]/g, "").slice(0, 32)}`));
       this.abortIfStopped(signal);
@@ -161,7 +165,7 @@ export class CaptureSession {
       kind: o.browser,
       executablePath: o.browser === "chromium" ? o.capture.chromiumPath : o.capture.firefoxPath,
       display: this.display!.name, width, height,
-      profileDir: this.profileDir(this.browserRestarts), env: this.sink!.env(), acceptInsecureCerts: o.acceptInsecureCerts,
+      profileDir: this.profileDir(this.browserRestarts), env: { ...this.marker, ...this.sink!.env() }, acceptInsecureCerts: o.acceptInsecureCerts,
       proxyPort: this.proxy!.port,
     }));
     await enforceRequestPolicy(this.browser.page, this.guard!, (b) => this.onBlocked(b));
@@ -253,7 +257,7 @@ export class CaptureSession {
    * data filesystem (a profile is megabytes the disk guard would otherwise have to count).
    */
   private profileDir(n: number): string {
-    return join(tmpdir(), `meetrec-profile-${this.o.recordingId}-${process.pid}-${n}`);
+    return join(tmpdir(), `${profileDirPrefix(this.o.recordingId)}${process.pid}-${n}`);
   }
 
   /** Keeps the process registry (orphans.ts) current. */
@@ -368,7 +372,7 @@ export class CaptureSession {
       mode: this.o.mode, display: this.display!.name, width: video.width, height: video.height, fps: video.fps,
       bitrateKbps: video.bitrateKbps, audioBitrateKbps: capture.audioBitrateKbps, audioDelayMs: capture.audioDelayMs, monitor: this.sink!.monitor,
       pulseServer: this.o.pulse.server, segmentSeconds: capture.segmentSeconds, x264Preset: capture.x264Preset,
-      dir, ffmpegPath: capture.ffmpegPath,
+      dir, ffmpegPath: capture.ffmpegPath, env: this.marker,
     });
     this.encoder = enc;
     this.lastSegmentAt = Date.now();

@@ -2,7 +2,8 @@
  * The store through Kysely: SQLite (better-sqlite3) on one machine, PostgreSQL (pg) for a
  * cluster — the same queries and migrations on both. Every status change updates the row and
  * appends its event in one transaction; read-modify-write transactions lock the row on
- * PostgreSQL (`SELECT … FOR UPDATE`), SQLite serializes writers by itself.
+ * PostgreSQL (`SELECT … FOR UPDATE`); on SQLite a status change that lost the race to another
+ * connection is retried, so it reads the row anew.
  *
  * Over 300 lines: every query and migration of the store, so both engines run the same code.
  */
@@ -13,6 +14,7 @@ import SQLite from "better-sqlite3";
 import { CamelCasePlugin, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Generated, type Migration, type SelectQueryBuilder, type Transaction } from "kysely";
 import pg from "pg";
 import { MeetrecError } from "../util/errors.js";
+import { sleep } from "../util/process.js";
 import {
   TERMINAL, transitionAllowed, type Delivery, type DeliveryAttempt, type DeliveryKind, type DeliveryStatus, type Recording, type RecordingEvent,
   DELIVERY_FAILED, type RecordingFile, type RecordingOptions, type RecordingStatus, type TransitionPatch,
@@ -251,7 +253,28 @@ export class RecordingStore {
   private readonly listeners: TransitionListener[] = [];
   private constructor(private readonly db: Kysely<Database>, readonly dialect: Dialect) {}
 
-  /** `q` with `FOR UPDATE` on PostgreSQL (SQLite has no row locks and needs none). */
+  /**
+   * Runs `fn` in a transaction. On SQLite, a transaction that read the row and then finds another
+   * connection (another process on the same file) writing fails with `SQLITE_BUSY` at its first
+   * write, before it changed anything — SQLite does not wait there, since its snapshot is stale:
+   * it is retried from the start (so it reads the row anew), for up to 5 s like `busy_timeout`.
+   * @throws whatever `fn` throws; the SQLite error once the 5 s are over.
+   */
+  private async writeTx<T>(fn: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + 5000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute(fn);
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        const busy = this.dialect === "sqlite" && typeof code === "string" && code.startsWith("SQLITE_BUSY");
+        if (!busy || Date.now() >= deadline) throw err;
+        await sleep(Math.min(2 ** attempt, 50));
+      }
+    }
+  }
+
+  /** `q` with `FOR UPDATE` on PostgreSQL (SQLite has no row locks; see {@link writeTx}). */
   private locked<DB, TB extends keyof DB, O>(q: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O> {
     return this.dialect === "postgres" ? q.forUpdate() : q;
   }
@@ -346,7 +369,7 @@ export class RecordingStore {
    */
   async transition(id: string, to: RecordingStatus, patch: TransitionPatch = {}): Promise<Recording> {
     let from: RecordingStatus = "queued";
-    const rec = await this.db.transaction().execute(async (tx) => {
+    const rec = await this.writeTx(async (tx) => {
       const cur = await this.locked(tx.selectFrom("recordings").selectAll().where("id", "=", id)).executeTakeFirst();
       if (!cur) throw new MeetrecError("not_found", `No recording ${id}`);
       from = cur.status;

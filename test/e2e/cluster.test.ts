@@ -15,6 +15,7 @@ import { REPO_ROOT } from "../fixtures/meeting.js";
 import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
 import { checkPage, type PageExpectation, type PageReport } from "../helpers/media-check.js";
 import { startCluster, type Cluster } from "../helpers/cluster.js";
+import { expectCaptureProcesses, recordingProcessesGone, stillRunning, untilEmpty } from "../helpers/processes.js";
 import { descendants, type TestServer } from "../helpers/server.js";
 import { startWebhookReceiver, type WebhookReceiver } from "../helpers/webhooks.js";
 
@@ -83,9 +84,12 @@ describe("cluster", () => {
     expect((await api.api("GET", `/v1/recordings/${id}/media/p1/000001.m4s`)).status).toBe(200);
     const holder = holderOf(live);
     expect(live.worker).toMatch(/^w[12]$/); // the API names the machine recording it
+    const onHolder = expectCaptureProcesses(id);
     const killedAt = Date.now();
     await killMachine(holder);
     try {
+      // The machine is gone: so is every process of its session, those re-parented to init too.
+      expect(await untilEmpty(() => stillRunning(onHolder)), "the killed worker's capture processes").toEqual([]);
       const taken = await api.waitFor(id, (x) => x.events.some((e: any) => e.type === "taken_over") || TERMINAL.includes(x.status), 30_000);
       const takenAt = Date.parse(taken.events.find((e: any) => e.type === "taken_over").at);
       expect(takenAt - killedAt, "failover time").toBeLessThanOrEqual(10_000);
@@ -105,6 +109,7 @@ describe("cluster", () => {
       expect(rec.endReason).toBe("stopped");
       expect(rec.periods).toBe(2);
       await api.waitFor(id, (x) => x.worker === null, 10_000); // released once its run has ended
+      expect(await recordingProcessesGone(id), "capture processes left").toEqual([]);
       const p2 = rec.events.find((e: any) => e.type === "period_started" && e.data.period === 2);
       expect(p2.data.reason).toBe("resume");
       // The gap a viewer sees is bounded by the test's clock: the open segment the kill lost (≤ 2 s)
@@ -161,7 +166,9 @@ describe("cluster", () => {
     const { id } = (await api.api("POST", "/v1/recordings", { url: page.url, video: VIDEO, maxDurationSeconds: 300 })).json();
     const live = await api.waitFor(id, (x) => x.segmentCount >= 3 || TERMINAL.includes(x.status), 60_000);
     const holder = holderOf(live);
+    const onHolder = expectCaptureProcesses(id);
     const frozen = [holder.child.pid!, ...descendants(holder.child.pid!).map((d) => d.pid)];
+    expect(onHolder.map((p) => p.pid).filter((pid) => frozen.includes(pid)).length, "capture processes frozen").toBeGreaterThan(0);
     const frozenAt = Date.now();
     for (const pid of frozen) { try { process.kill(pid, "SIGSTOP"); } catch { /* gone */ } }
     const taken = await api.waitFor(id, (x) => x.events.some((e: any) => e.type === "taken_over") || TERMINAL.includes(x.status), 30_000);
@@ -169,9 +176,7 @@ describe("cluster", () => {
     await new Promise((r) => setTimeout(r, Math.max(0, 9000 - (Date.now() - Date.parse(taken.events.find((e: any) => e.type === "taken_over").at)))));
     for (const pid of frozen) { try { process.kill(pid, "SIGCONT"); } catch { /* gone */ } }
     // Awake again, the old holder finds the recording claimed by another worker and leaves it.
-    const end = Date.now() + 15_000;
-    while (Date.now() < end && descendants(holder.child.pid!).some((d) => /ffmpeg|Xvfb/.test(d.args))) await new Promise((r) => setTimeout(r, 250));
-    expect(descendants(holder.child.pid!).filter((d) => /ffmpeg|Xvfb/.test(d.args))).toEqual([]);
+    expect(await untilEmpty(() => stillRunning(onHolder), 15_000), "the fenced worker's capture processes").toEqual([]);
     expect(holder.log()).toContain("another worker holds this recording now; leaving it");
     const p2 = await api.waitFor(id, (x) => x.periods === 2 && x.segmentCount >= live.segmentCount + 3, 60_000);
     const p2SeenAt = Date.now();
@@ -288,7 +293,9 @@ describe("meetrec recover (cluster)", () => {
     const live = await api.waitFor(id, (x) => x.segmentCount >= 4 || TERMINAL.includes(x.status), 60_000);
     expect(live.status).toBe("recording");
     const killedAt = Date.now();
+    expectCaptureProcesses(id);
     for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) await killMachine(w);
+    expect(await recordingProcessesGone(id), "capture processes of the killed workers").toEqual([]);
     const r = new Redis(redis.url);
     await r.flushall();
     await r.quit();

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startMeeting, type Meeting } from "../fixtures/meeting.js";
 import { checkMeeting } from "../helpers/media-check.js";
-import { descendants, startServer, type TestServer } from "../helpers/server.js";
+import { expectCaptureProcesses, recordingProcessesGone } from "../helpers/processes.js";
+import { startServer, type TestServer } from "../helpers/server.js";
 
 let meeting: Meeting;
 let server: TestServer;
@@ -90,6 +91,7 @@ describe("recording a Janus meeting through the API", () => {
     const created = await record({ maxDurationSeconds: 16, video: { width: 1024, height: 576, fps: 25 } });
     const live = await server.waitFor(created.id, (r) => r.segmentCount >= 3 || TERMINAL.includes(r.status), 60_000);
     expect(live.status).toBe("recording");
+    expectCaptureProcesses(created.id);
     const encoderPid = live.events.find((e: any) => e.status === "recording").data.pids.encoder as number;
     const killedAt = Date.now();
     process.kill(encoderPid, "SIGKILL");
@@ -121,8 +123,7 @@ describe("recording a Janus meeting through the API", () => {
     expect(rec.status).toBe("failed");
     expect(rec.error.code).toBe("join_failed");
     expect(rec.error.message).toMatch(/step 1 \(waitFor "#this-is-not-on-the-page"\).*timed out after 2000 ms/);
-    const left = descendants(server.child.pid!).filter((d) => /Xvfb|chromium|firefox|ffmpeg/.test(d.args));
-    expect(left).toEqual([]);
+    expect(await recordingProcessesGone(rec.id), "capture processes left").toEqual([]);
     const sinks = execFileSync("pactl", ["--server", `unix:${server.pulseDir}/native`, "list", "short", "sinks"], { encoding: "utf8" });
     expect(sinks).not.toContain(`meetrec_${rec.id.replace(/-/g, "").slice(0, 32)}`);
   });

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../fixtures/meeting.js";
 import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
 import { checkPage, checkTone, probe, type PageExpectation, type PageReport } from "../helpers/media-check.js";
-import { descendants, startServer, type TestServer } from "../helpers/server.js";
+import { startServer, type TestServer } from "../helpers/server.js";
+import { expectCaptureProcesses, recordingProcesses, recordingProcessesGone, stillRunning, untilEmpty } from "../helpers/processes.js";
 
 const TERMINAL = ["completed", "failed", "aborted"];
 const BG: [number, number, number] = [0x20, 0x60, 0xc0];
@@ -47,8 +48,16 @@ function running(pid: number): boolean {
   }
 }
 
-function noCaptureProcessesLeft(): void {
-  expect(descendants(server.child.pid!).filter((d) => /Xvfb|chromium|firefox|ffmpeg/.test(d.args))).toEqual([]);
+/** Recording `id` has no capture process left (by its environment marker), within 10 s. */
+async function noCaptureProcessesLeft(id: string): Promise<void> {
+  expect(await recordingProcessesGone(id), `capture processes of ${id} left`).toEqual([]);
+}
+
+/** The recording's running encoder (ffmpeg grabbing the display), found by its marker. */
+function encoderOf(id: string): { pid: number } {
+  const ffmpeg = recordingProcesses(id).find((p) => /^\S*ffmpeg .*x11grab/.test(p.args));
+  expect(ffmpeg, `the encoder of ${id}`).toBeDefined();
+  return ffmpeg!;
 }
 
 describe("recording a local page", () => {
@@ -91,6 +100,7 @@ describe("recording a local page", () => {
     const a = (await capture({ metadata: { room: "lifecycle" } })).json();
     const live = await server.waitFor(a.id, (x) => x.segmentCount >= 2 || TERMINAL.includes(x.status), 60_000);
     expect(live.status).toBe("recording");
+    expectCaptureProcesses(a.id);
     expect(live.capturedSeconds).toBeGreaterThanOrEqual(3.5);
 
     const playlist = await server.api("GET", `/v1/recordings/${a.id}/live.m3u8`);
@@ -121,7 +131,8 @@ describe("recording a local page", () => {
     await viewFile(server, a.id, "stopped.mp4", { requestedAtMs: t0, stopSentAtMs, maxMissingS: 0.5 });
     expect(done.events.find((e: any) => e.type === "first_segment").data.msSinceStart).toBeGreaterThan(0);
     expect((await server.api("GET", `/v1/recordings/${a.id}/live.m3u8`)).status).toBe(409);
-    noCaptureProcessesLeft();
+    await noCaptureProcessesLeft(a.id);
+    expect(recordingProcesses(b.id)).toEqual([]); // stopped while queued: never started any
 
     const list = (await server.api("GET", "/v1/recordings?status=completed")).json();
     expect(list.recordings.map((r: any) => r.id)).toContain(a.id);
@@ -133,23 +144,25 @@ describe("recording a local page", () => {
   test("DELETE of a live recording stops it, then removes its files and record", async () => {
     const { id } = (await capture()).json();
     await server.waitFor(id, (x) => x.segmentCount >= 1 || TERMINAL.includes(x.status), 60_000);
+    expectCaptureProcesses(id);
     const del = await server.api("DELETE", `/v1/recordings/${id}`);
     expect(del.status).toBe(204);
     expect((await server.api("GET", `/v1/recordings/${id}`)).status).toBe(404);
     expect(existsSync(join(server.dataDir, "recordings", id))).toBe(false);
     expect(existsSync(join(server.dataDir, "work", id))).toBe(false);
-    noCaptureProcessesLeft();
+    await noCaptureProcessesLeft(id);
   });
 
   test("stop while joining → aborted, nothing left running", async () => {
     const c = (await capture({ join: [{ wait: 30000 }] })).json();
     await server.waitFor(c.id, (x) => x.status === "starting", 30_000);
     await new Promise((r) => setTimeout(r, 2000));
+    expectCaptureProcesses(c.id, ["display", "browser"]); // joining: no encoder yet
     expect((await server.api("POST", `/v1/recordings/${c.id}/stop`)).status).toBe(202);
     const rec = await server.waitFor(c.id, (x) => TERMINAL.includes(x.status), 40_000);
     expect(rec.status).toBe("aborted");
     expect(rec.file).toBeNull();
-    noCaptureProcessesLeft();
+    await noCaptureProcessesLeft(c.id);
   });
 
   test("a page that never loads → failed/join_failed", async () => {
@@ -158,7 +171,7 @@ describe("recording a local page", () => {
     expect(rec.status).toBe("failed");
     expect(rec.error.code).toBe("join_failed");
     expect(rec.error.message).toContain("Cannot open the meeting page");
-    noCaptureProcessesLeft();
+    await noCaptureProcessesLeft(rec.id);
   });
 });
 
@@ -174,8 +187,7 @@ describe("an encoder that keeps dying", () => {
         expect(live.status).toBe("recording");
         if (period === 1) firstKillAt = Date.now();
         else recoveredSeenAt = Date.now();
-        const ffmpeg = descendants(s.child.pid!).find((d) => /^ffmpeg .*x11grab/.test(d.args))!;
-        process.kill(ffmpeg.pid, "SIGKILL");
+        process.kill(encoderOf(id).pid, "SIGKILL");
       }
       const rec = await s.waitFor(id, (x) => TERMINAL.includes(x.status));
       expect(rec.status).toBe("failed");
@@ -186,7 +198,7 @@ describe("an encoder that keeps dying", () => {
       // most the open segment the kill lost (≤ 2 s) and the restart, bounded by the test's clock.
       const seen = await viewFile(s, id, "dying.mp4", { requestedAtMs: t0, maxMissingS: (recoveredSeenAt - firstKillAt) / 1000 + 2, minShownS: 5 });
       expect(seen.runs.length).toBe(2);
-      expect(descendants(s.child.pid!).filter((d) => /Xvfb|chromium|ffmpeg/.test(d.args))).toEqual([]);
+      await noCaptureProcessesLeft(id);
     } finally {
       await s.stop();
     }
@@ -201,6 +213,7 @@ describe("a browser that crashes mid-recording", () => {
     expect(live.status).toBe("recording");
     const browserPid = live.events.find((e: any) => e.status === "recording").data.pids.browser as number;
     const killedAt = Date.now();
+    expect(expectCaptureProcesses(id).map((p) => p.pid)).toContain(browserPid);
     process.kill(browserPid, "SIGKILL");
     const back = await server.waitFor(id, (x) => x.events.some((e: any) => e.type === "browser_rejoined") || TERMINAL.includes(x.status), 60_000);
     const backSeenAt = Date.now();
@@ -216,7 +229,7 @@ describe("a browser that crashes mid-recording", () => {
     // The page before and after the rejoin, live, sounding, in step; the gap is at most what the test saw.
     const seen = await viewFile(server, id, "browser-crash.mp4", { requestedAtMs: t0, maxMissingS: (backSeenAt - killedAt) / 1000 + 0.5 });
     expect(seen.runs.length).toBe(2);
-    noCaptureProcessesLeft();
+    await noCaptureProcessesLeft(id);
   });
 });
 
@@ -227,7 +240,7 @@ describe("a tab that crashes mid-recording", () => {
     const live = await server.waitFor(id, (x) => x.segmentCount >= 2 || TERMINAL.includes(x.status), 60_000);
     expect(live.status).toBe("recording");
     const killedAt = Date.now();
-    const renderers = descendants(server.child.pid!).filter((d) => /chromium.*--type=renderer/.test(d.args));
+    const renderers = expectCaptureProcesses(id).filter((p) => /chromium.*--type=renderer/.test(p.args));
     expect(renderers.length).toBeGreaterThan(0);
     for (const r of renderers) process.kill(r.pid, "SIGKILL");
     const back = await server.waitFor(id, (x) => x.events.some((e: any) => e.type === "browser_rejoined") || TERMINAL.includes(x.status), 60_000);
@@ -239,7 +252,7 @@ describe("a tab that crashes mid-recording", () => {
     expect(types).toEqual(expect.arrayContaining(["tab_crashed", "browser_rejoined"]));
     const seen = await viewFile(server, id, "tab-crash.mp4", { requestedAtMs: t0, maxMissingS: (backSeenAt - killedAt) / 1000 + 0.5 });
     expect(seen.runs.length).toBe(2);
-    noCaptureProcessesLeft();
+    await noCaptureProcessesLeft(id);
   });
 });
 
@@ -249,12 +262,13 @@ describe("a browser that crashes past maxBrowserRestarts", () => {
     try {
       const { id } = (await s.api("POST", "/v1/recordings", { url: page.url, video: { width: 480, height: 270, fps: 15 } })).json();
       const live = await s.waitFor(id, (x) => x.segmentCount >= 2 || TERMINAL.includes(x.status), 60_000);
+      expectCaptureProcesses(id);
       process.kill(live.events.find((e: any) => e.status === "recording").data.pids.browser, "SIGKILL");
       const rec = await s.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
       expect(rec.status).toBe("failed");
       expect(rec.error.code).toBe("browser_failed");
       expect(rec.file.durationSeconds).toBeGreaterThanOrEqual(3.5);
-      expect(descendants(s.child.pid!).filter((d) => /Xvfb|chromium|ffmpeg/.test(d.args))).toEqual([]);
+      await noCaptureProcessesLeft(id);
     } finally {
       await s.stop();
     }
@@ -271,9 +285,8 @@ describe("a hung page and a hung encoder (watchdog)", () => {
     const hung = rejoined.events.find((e: any) => e.type === "page_hung");
     expect(hung.data.silentMs).toBeGreaterThanOrEqual(6000); // 3 segment durations of 2 s
     // Now the encoder stalls: SIGSTOP keeps it alive but silent.
-    const ffmpeg = descendants(server.child.pid!).find((d) => /^ffmpeg .*x11grab/.test(d.args))!;
     const stoppedAt = Date.now();
-    process.kill(ffmpeg.pid, "SIGSTOP");
+    process.kill(encoderOf(id).pid, "SIGSTOP");
     const restarted = await server.waitFor(id, (x) => x.periods === 2 && x.segmentCount >= 1 + x.events.filter((e: any) => e.type === "period_started").length || TERMINAL.includes(x.status), 60_000);
     const restartedSeenAt = Date.now();
     expect(restarted.status).toBe("recording");
@@ -298,7 +311,7 @@ describe("a hung page and a hung encoder (watchdog)", () => {
     expect(seen.runs.length).toBeGreaterThanOrEqual(3); // the hung page, the rejoined page, the new period
     const lastRun = seen.runs[seen.runs.length - 1];
     expect(lastRun.to - lastRun.from).toBeGreaterThanOrEqual(3);
-    noCaptureProcessesLeft();
+    await noCaptureProcessesLeft(id);
   });
 });
 
@@ -316,8 +329,12 @@ describe("a server killed mid-recording (kill -9, capture processes left behind)
       expect([live.status, shortLive.status]).toEqual(["recording", "recording"]);
       const oldPids = [live, shortLive].flatMap((r) => Object.values(r.events.find((e: any) => e.status === "recording").data.pids) as number[]);
       const killedAt = Date.now();
+      expect(oldPids).toHaveLength(6); // display, browser, encoder of each
+      const old = [...expectCaptureProcesses(id), ...expectCaptureProcesses(short)];
       s1.child.kill("SIGKILL");
       await new Promise((r) => s1.child.once("exit", r));
+      // What the restart must clean up: the killed server's capture processes live on.
+      expect(stillRunning(old).length, "capture processes outliving the killed server").toBeGreaterThan(0);
       // Let the short one run past its limit while meetrec is down.
       const shortOrigin = Date.parse(shortLive.startedAt);
       await new Promise((r) => setTimeout(r, Math.max(0, shortOrigin + 12_000 - Date.now())));
@@ -330,6 +347,10 @@ describe("a server killed mid-recording (kill -9, capture processes left behind)
       expect(resumed.status).toBe("recording");
       expect(resumed.events.map((e: any) => e.type)).toEqual(expect.arrayContaining(["interrupted", "resumed"]));
       for (const pid of oldPids) expect(running(pid), `old capture process ${pid}`).toBe(false);
+      // Every process of the old sessions, the browsers' children too (re-parented to init, not in any registry).
+      expect(await untilEmpty(() => stillRunning(old)), "processes of the killed server's sessions").toEqual([]);
+      expect(recordingProcesses(short)).toEqual([]);
+      expectCaptureProcesses(id); // the resumed session's own
       expect(s2.log()).toContain("killed capture processes left by the previous run");
       const metrics = (await s2.api("GET", "/metrics")).body.toString();
       expect(metrics).toMatch(/^meetrec_failovers_total\{reason="restart"\} 1$/m);
@@ -348,7 +369,7 @@ describe("a server killed mid-recording (kill -9, capture processes left behind)
       expect(seen.runs.length).toBe(2);
       // The short one holds its page up to the kill (its limit passed while meetrec was down).
       await viewFile(s2, short, "short.mp4", { requestedAtMs: t0, endedByMs: killedAt + 1000, minShownS: 2 });
-      expect(descendants(s2.child.pid!).filter((d) => /Xvfb|chromium|ffmpeg/.test(d.args))).toEqual([]);
+      await noCaptureProcessesLeft(id);
     } finally {
       await s2?.stop();
       await s1.stop();
@@ -373,6 +394,7 @@ describe("meetrec recover", () => {
       const t0 = Date.now();
       const id = (await s1.api("POST", "/v1/recordings", { url: page.url, video: { width: 480, height: 270, fps: 15 } })).json().id;
       const live = await s1.waitFor(id, (x) => x.segmentCount >= 3, 60_000);
+      const old = expectCaptureProcesses(id);
       const refused = await recoverCli(s1.dataDir);
       expect(refused.code).toBe(2);
       expect(refused.stderr).toMatch(/conflict: meetrec serve \(pid \d+\) is using/);
@@ -391,9 +413,10 @@ describe("meetrec recover", () => {
       ]));
       const orphanFile = out.recovered.find((a: any) => a.id === orphan).file;
       checkPage(orphanFile, { bg: BG, requestedAtMs: t0, endedByMs: killedAt + 1000, minShownS: 5 });
-      for (const pid of Object.values(live.events.find((e: any) => e.status === "recording").data.pids) as number[]) {
-        expect(running(pid), `capture process ${pid} left by the killed server`).toBe(false);
-      }
+      const pids = Object.values(live.events.find((e: any) => e.status === "recording").data.pids) as number[];
+      expect(pids).toHaveLength(3);
+      for (const pid of pids) expect(running(pid), `capture process ${pid} left by the killed server`).toBe(false);
+      expect(await untilEmpty(() => stillRunning(old)), "processes of the killed server's session").toEqual([]);
       const s2 = await startServer({ egress: { allowedOrigins: [page.origin] }, env: { MEETREC_DATA_DIR: s1.dataDir } });
       try {
         const rec = (await s2.api("GET", `/v1/recordings/${id}`)).json();

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { RecordingStore } from "../../src/store/index.js";
+import { RecordingStore, type RecordingStatus } from "../../src/store/index.js";
 import { MeetrecError } from "../../src/util/errors.js";
 import { startPostgres, type PostgresServer } from "../fixtures/services.js";
 
@@ -66,15 +66,43 @@ describe.each(engines)("store on %s", (engine, open) => {
     await store.close();
   });
 
+  /**
+   * Fires `to` on `r` from every store at once (each store three times), and checks that exactly one
+   * call wins and every other one is refused with a typed `conflict`.
+   */
+  async function raceOne(stores: RecordingStore[], r: string, to: RecordingStatus): Promise<void> {
+    const results = await Promise.allSettled([...stores, ...stores, ...stores].map((s) => s.transition(r, to)));
+    const won = results.filter((x) => x.status === "fulfilled");
+    const lost = results.flatMap((x) => (x.status === "rejected" ? [x.reason as unknown] : []));
+    expect(won, `${to}: ${JSON.stringify(lost.map((e) => String(e)))}`).toHaveLength(1);
+    expect(lost).toHaveLength(results.length - 1);
+    for (const e of lost) {
+      expect(e).toBeInstanceOf(MeetrecError);
+      expect(e).toMatchObject({ code: "conflict" });
+    }
+  }
+
   test("concurrent transitions from one status: exactly one wins", async () => {
     const a = await open();
-    const b = await open();
+    const b = await open(); // another process on the same database
     const r3 = id("r3");
     await a.create({ id: r3, backend: "b", options, metadata: {} });
-    const results = await Promise.allSettled([a.transition(r3, "starting"), b.transition(r3, "starting"), a.transition(r3, "aborted"), b.transition(r3, "aborted")]);
-    const won = results.filter((r) => r.status === "fulfilled");
-    expect(won.length).toBeLessThanOrEqual(2); // queued → starting → aborted at most
-    expect((await a.events(r3)).filter((e) => e.status).length).toBe(1 + won.length);
+    await raceOne([a, b], r3, "starting");
+    expect((await b.get(r3))!.status).toBe("starting");
+    expect((await a.events(r3)).filter((e) => e.status).map((e) => e.status)).toEqual(["queued", "starting"]);
+    await a.close();
+    await b.close();
+  });
+
+  test("concurrent chain queued → starting → aborted: exactly one wins each step", async () => {
+    const a = await open();
+    const b = await open();
+    const r3c = id("r3c");
+    await a.create({ id: r3c, backend: "b", options, metadata: {} });
+    await raceOne([a, b], r3c, "starting");
+    await raceOne([b, a], r3c, "aborted");
+    expect((await a.get(r3c))!.status).toBe("aborted");
+    expect((await b.events(r3c)).filter((e) => e.status).map((e) => e.status)).toEqual(["queued", "starting", "aborted"]);
     await a.close();
     await b.close();
   });
