@@ -1,28 +1,53 @@
 /**
  * `make bench`: measures the recording pipeline on this machine and prints a Markdown report
- * (copy it into docs/benchmarks.md with the machine and the command).
+ * (copy it into docs/benchmarks.md with the machine and the command). Every figure it prints
+ * comes from a file it recorded in the same run and checked for content (streams present,
+ * each publisher's colour in sampled frames, each publisher's tone; test/helpers/media-check.ts).
+ * A row whose file fails the check prints the reason instead of figures.
  *
- * - CPU seconds per recorded second of the whole session (Xvfb + every browser process +
- *   ffmpeg), for a 2-publisher Janus meeting at 1280×720@30, 1920×1080@30 and audio-only,
- *   and the session's peak memory (sum of PSS, /proc/PID/smaps_rollup).
- * - Start latency: POST /v1/recordings → first media segment durable (median of 5).
- * - Encoder-only CPU of meetrec's ffmpeg next to an ffmpeg with Nextcloud's recorder settings
- *   (VP8 realtime, -crf 10 -b:v 1M, Opus, WebM) grabbing the same 1920×1080 display and sink.
- * - A/V offset of the capture chain itself (no browser): a white X root window and a beep into
- *   the sink at the same instant, measured in the encoder's output.
+ * - Versions: CPU model, cores, memory, kernel, and the Debian packages / binaries used.
+ * - A/V offset of the capture chain itself (no browser): a white X root window (`xsetroot`)
+ *   and a 3 kHz beep into the sink at the same instant, at irregular intervals; every offset
+ *   (sound minus picture, ms) with min/median/max against ITU-R BT.1359's detectability limits.
+ * - Whole-session CPU (cores = CPU s per recorded s: Xvfb + every browser process + ffmpeg) and
+ *   peak memory (MiB, sum of PSS) for a 2-publisher Janus meeting at 1280×720@30,
+ *   1920×1080@30 and audio-only, each with flat and with high-motion publishers
+ *   (test/fixtures/fake-media.ts), side by side.
+ * - Encoder only: meetrec's ffmpeg next to an ffmpeg with Nextcloud's recorder settings
+ *   (VP8 realtime, -crf 10 -b:v 1M, Opus, WebM) grabbing the same 1920×1080 display and sink,
+ *   with the same raw input queues as meetrec's encoder (read from its command line), for both
+ *   kinds of publishers.
+ * - Start latency, s: POST /v1/recordings → first media segment durable, with the join steps
+ *   of docs/benchmarks.md (the fixture's full steps: both remote pictures have frames); only
+ *   runs whose recording completed and whose file passed the content check count.
+ *
+ * `--only av|sessions|latency` runs one part (for development; `sessions` includes the encoder
+ * comparison). Needs root (the meeting's network namespace).
  */
-import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { parseArgs } from "node:util";
 import { Encoder, PulseServer, XvfbDisplay } from "../src/capture/index.js";
+import { parseConfig } from "../src/config/index.js";
+import { DEFAULT_PUBLISHERS, HIGH_MOTION_PUBLISHERS, type PublisherSpec } from "../test/fixtures/fake-media.js";
 import { startMeeting, type Meeting } from "../test/fixtures/meeting.js";
-import { avOffsets } from "../test/helpers/media-check.js";
+import { audioSamples, colourFraction, frameRgb, lumaTrack, toneLevelsDb, toneTrack } from "../test/helpers/media-check.js";
 import { startServer, type TestServer } from "../test/helpers/server.js";
 
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+const TERMINAL = ["completed", "failed", "aborted"];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+/** Wall clock with sub-ms resolution, ms since the epoch (the clock the encoder's origin uses). */
+const wallMs = () => performance.timeOrigin + performance.now();
+
+// ───────────────────────────── process accounting ─────────────────────────────
 
 /** All descendants of the given pids (and themselves). */
 function tree(roots: number[]): number[] {
@@ -45,6 +70,7 @@ function cpuSeconds(pid: number): number {
   } catch { return 0; }
 }
 
+/** Proportional set size of `pid`, bytes (0 when gone). */
 function pssBytes(pid: number): number {
   try {
     const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
@@ -52,8 +78,16 @@ function pssBytes(pid: number): number {
   } catch { return 0; }
 }
 
-/** Samples a set of process trees: CPU over the window and peak PSS. */
-async function measure(roots: () => number[], windowMs: number): Promise<{ cpuPerSecond: number; peakPssMiB: number }> {
+/** What {@link measure} found. */
+interface Usage {
+  /** CPU seconds per wall second over the window (= cores busy). */
+  cores: number;
+  /** Largest sum of PSS over the process trees seen in the window, MiB. */
+  peakPssMiB: number;
+}
+
+/** Samples process trees every 500 ms for `windowMs` ms: CPU over the window and peak PSS. */
+async function measure(roots: () => number[], windowMs: number): Promise<Usage> {
   const seen = new Map<number, number>();
   const start = new Map<number, number>();
   for (const p of tree(roots())) start.set(p, cpuSeconds(p));
@@ -68,103 +102,290 @@ async function measure(roots: () => number[], windowMs: number): Promise<{ cpuPe
   const wall = (Date.now() - t0) / 1000;
   let cpu = 0;
   for (const [p, end] of seen) cpu += end - (start.get(p) ?? 0);
-  return { cpuPerSecond: cpu / wall, peakPssMiB: peak / 1048576 };
+  return { cores: cpu / wall, peakPssMiB: peak / 1048576 };
 }
 
-async function sessionPids(server: TestServer, id: string): Promise<number[]> {
-  const rec = await server.waitFor(id, (r) => r.status === "recording" || ["failed", "aborted", "completed"].includes(r.status), 60_000);
-  if (rec.status !== "recording") throw new Error(`recording ${id} ended ${rec.status}: ${JSON.stringify(rec.error)}`);
-  const pids = rec.events.find((e: any) => e.status === "recording").data.pids;
-  return [pids.display, pids.browser, pids.encoder].filter(Boolean);
+// ───────────────────────────── content checks ─────────────────────────────
+
+interface Probe { format: { duration: string }; streams: { codec_type: string; codec_name: string; start_time: string }[] }
+
+function ffprobe(file: string): Probe {
+  return JSON.parse(execFileSync("ffprobe", ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", file], { encoding: "utf8" }));
 }
 
-async function pipelineRow(server: TestServer, meeting: Meeting, name: string, body: Record<string, unknown>, seconds = 30) {
-  const id = (await server.api("POST", "/v1/recordings", { url: meeting.viewerUrl, join: meeting.joinSteps(), ...body })).json().id;
-  const pids = await sessionPids(server, id);
-  await sleep(4000); // let the page settle
-  const m = await measure(() => pids, seconds * 1000);
-  await server.api("POST", `/v1/recordings/${id}/stop`);
-  const rec = await server.waitFor(id, (r) => ["completed", "failed", "aborted"].includes(r.status));
-  return { name, ...m, status: rec.status, bytesPerSecond: rec.file ? rec.file.bytes / rec.file.durationSeconds : 0 };
-}
+/**
+ * Whole-frame colour fraction a publisher's tile must reach in a recorded frame (tolerance 48
+ * per channel): the e2e tests' 0.02 for flat publishers, half of it for high-motion ones (about
+ * half of their pixels are within the tolerance; fake-media.ts).
+ */
+const colourThreshold = (p: PublisherSpec) => (p.motion === "high" ? 0.01 : 0.02);
+/** A tone counts as present this many dB over the off-frequency floor (as in the e2e tests). */
+const TONE_DB = 20;
 
-async function startLatency(server: TestServer, meeting: Meeting, runs = 5): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = Date.now();
-    // Join steps that do not wait for the demo's once-a-second resolution poll: the figure stays meetrec's own.
-    const id = (await server.api("POST", "/v1/recordings", { url: meeting.viewerUrl, join: meeting.joinSteps("recorder", { untilFrames: false }), video: { width: 1280, height: 720, fps: 30 } })).json().id;
-    await server.waitFor(id, (r) => r.segmentCount >= 1 || ["failed", "aborted"].includes(r.status), 60_000);
-    out.push((Date.now() - t0) / 1000);
-    await server.api("POST", `/v1/recordings/${id}/stop`);
-    await server.waitFor(id, (r) => ["completed", "failed", "aborted"].includes(r.status));
+/** Result of {@link checkContent}: `ok`, and what was found (for the report). */
+interface Check { ok: boolean; detail: string }
+
+/**
+ * Checks a recorded file: a video stream (unless `audioOnly`) and an audio stream, each
+ * publisher's colour in the frames at 40 % and 80 % of the duration, each publisher's tone.
+ */
+function checkContent(file: string, publishers: PublisherSpec[], audioOnly = false): Check {
+  const problems: string[] = [];
+  let probe: Probe;
+  try { probe = ffprobe(file); } catch (err) { return { ok: false, detail: `ffprobe failed: ${(err as Error).message.slice(0, 200)}` }; }
+  const codecs = probe.streams.map((s) => `${s.codec_type}:${s.codec_name}`);
+  const duration = Number(probe.format.duration);
+  if (!audioOnly && !probe.streams.some((s) => s.codec_type === "video")) problems.push("no video stream");
+  if (!probe.streams.some((s) => s.codec_type === "audio")) problems.push("no audio stream");
+  const parts = [`${codecs.join("+")}, ${duration.toFixed(1)} s`];
+  if (!audioOnly && problems.length === 0) {
+    const mins = publishers.map(() => 1);
+    for (const t of [0.4, 0.8].map((x) => x * duration)) {
+      const f = frameRgb(file, t);
+      publishers.forEach((p, i) => { mins[i] = Math.min(mins[i], colourFraction(f, p.rgb)); });
+    }
+    publishers.forEach((p, i) => { if (mins[i] <= colourThreshold(p)) problems.push(`${p.name}'s colour ${mins[i].toFixed(3)} ≤ ${colourThreshold(p)}`); });
+    parts.push(`colours ${mins.map((m) => m.toFixed(3)).join("/")}`);
   }
+  if (problems.length === 0) {
+    const levels = toneLevelsDb(audioSamples(file, 16000), 16000, publishers.map((p) => p.toneHz));
+    publishers.forEach((p, i) => { if (!(levels[i] > TONE_DB)) problems.push(`${p.name}'s ${p.toneHz} Hz tone ${levels[i].toFixed(0)} dB ≤ ${TONE_DB}`); });
+    parts.push(`tones ${levels.map((l) => l.toFixed(0)).join("/")} dB`);
+  }
+  return { ok: problems.length === 0, detail: problems.length ? `FAILED: ${problems.join("; ")}` : parts.join(", ") };
+}
+
+/** Downloads a recording's file into `dir`. */
+async function download(server: TestServer, id: string, dir: string): Promise<string> {
+  const r = await server.api("GET", `/v1/recordings/${id}/file`);
+  if (r.status !== 200) throw new Error(`GET file of ${id}: ${r.status}`);
+  const file = join(dir, `${id}.mp4`);
+  writeFileSync(file, r.body);
+  return file;
+}
+
+// ───────────────────────────── A/V rig ─────────────────────────────
+
+const BEEP_HZ = 3000;
+const FLASH_MS = 150;
+const RATE = 48000;
+/**
+ * Sound written this far ahead of its play-out time, ms. It only has to outlast the longest
+ * event-loop stall (a stall past it is an underrun, counted); it shifts nothing, since a sample's
+ * play-out time is fixed by its position in the stream.
+ */
+const LEAD_MS = 100;
+/**
+ * pacat's buffer, ms: large enough that it never underruns on a busy machine; like the lead it
+ * shifts nothing, because t0 is when the stream started playing.
+ */
+const PACAT_LATENCY_MS = 50;
+/** Pacer tick, ms. */
+const TICK_MS = 5;
+/**
+ * Event times after the rig's start, s. The gaps (1.15, 0.9, 1.7, 0.65, 1.85 s) are irregular
+ * and none is a multiple of the 2 s segment, so a flash can only be paired with its own beep.
+ */
+const AV_EVENTS_S = [0.6, 1.75, 2.65, 4.35, 5.0, 6.85];
+/** ITU-R BT.1359 detectability thresholds: sound at most 45 ms early, 125 ms late. */
+const ITU_EARLY_MS = 45;
+const ITU_LATE_MS = 125;
+
+/**
+ * Plays into a sink from a pacat started ahead of time: silence written in real time, 100 ms
+ * ahead of play-out (so pacat's start-up is over before any event), and beeps written into that
+ * stream at given sample positions — a beep due at wall time T is the sample (T − t0) × 48 kHz
+ * of a stream whose first sample played at t0. pacat (`-v`) reports underruns, which would
+ * delay the sound behind the schedule; they are counted.
+ */
+class PacedSound {
+  private readonly child: ChildProcess;
+  private t0 = 0;
+  private written = 0;
+  private timer?: NodeJS.Timeout;
+  private readonly beeps: number[] = [];
+  /** Underruns pacat reported (each delays the sound behind the schedule). */
+  underruns = 0;
+  /** Largest stream latency pacat reported once playing, ms (its buffer + the sink's). */
+  maxLatencyMs = 0;
+  /** pacat spawn → its stream playing, ms (outside every measurement). */
+  startupMs = 0;
+
+  private constructor(child: ChildProcess) { this.child = child; }
+
+  /**
+   * Starts pacat on `sink`, writes 100 ms of silence (more than the stream's 50 ms prebuffer) and
+   * resolves once pacat reports that the stream started playing; from then on silence is
+   * written in real time, and sample k plays at t0 + k / 48 kHz.
+   */
+  static async start(sink: string, env: NodeJS.ProcessEnv): Promise<PacedSound> {
+    const child = spawn("pacat", ["-v", "--raw", "--format=s16le", `--rate=${RATE}`, "--channels=2", `--latency-msec=${PACAT_LATENCY_MS}`, "-d", sink],
+      { env, stdio: ["pipe", "ignore", "pipe"] });
+    child.stdin!.on("error", () => undefined); // pacat gone: its exit is reported below
+    const s = new PacedSound(child);
+    const spawned = wallMs();
+    await new Promise<void>((resolve, reject) => {
+      let err = "";
+      let created = false;
+      const timer = setTimeout(() => reject(new Error(`pacat's stream did not start in 10 s: ${err.slice(-500)}`)), 10_000);
+      child.stderr!.on("data", (d: Buffer) => {
+        err = (err + String(d)).slice(-4000);
+        s.underruns += (String(d).match(/Stream underrun/g) ?? []).length;
+        for (const m of String(d).matchAll(/Latency: (\d+) usec/g)) if (s.t0) s.maxLatencyMs = Math.max(s.maxLatencyMs, Number(m[1]) / 1000);
+        if (!created && /Stream successfully created/.test(err)) {
+          created = true;
+          child.stdin!.write(Buffer.alloc(Math.round((LEAD_MS / 1000) * RATE) * 4));
+        }
+        if (!s.t0 && /Stream started/.test(err)) {
+          clearTimeout(timer);
+          s.t0 = wallMs();
+          s.startupMs = s.t0 - spawned;
+          s.written = Math.round((LEAD_MS / 1000) * RATE);
+          s.timer = setInterval(() => s.pump(), TICK_MS);
+          resolve();
+        }
+      });
+      child.once("exit", (c) => { clearTimeout(timer); if (!s.t0) reject(new Error(`pacat exited ${c}: ${err.slice(-500)}`)); });
+    });
+    return s;
+  }
+
+  /** Schedules a 150 ms beep to sound at wall time `atMs` (≥ 100 ms ahead). */
+  beepAt(atMs: number): void { this.beeps.push(Math.round(((atMs - this.t0) / 1000) * RATE)); }
+
+  private pump(): void {
+    const due = Math.floor(((wallMs() - this.t0 + LEAD_MS) / 1000) * RATE);
+    if (due <= this.written) return;
+    const n = due - this.written;
+    const buf = Buffer.alloc(n * 4);
+    const len = Math.round((FLASH_MS / 1000) * RATE);
+    for (const b of this.beeps) {
+      for (let k = Math.max(b, this.written); k < Math.min(b + len, due); k++) {
+        const v = Math.round(0.5 * 32767 * Math.sin((2 * Math.PI * BEEP_HZ * (k - b)) / RATE));
+        buf.writeInt16LE(v, (k - this.written) * 4);
+        buf.writeInt16LE(v, (k - this.written) * 4 + 2);
+      }
+    }
+    this.child.stdin!.write(buf);
+    this.written = due;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.child.stdin!.end();
+    this.child.kill("SIGTERM");
+    await new Promise((r) => (this.child.exitCode === null ? this.child.once("exit", r) : r(null)));
+  }
+}
+
+/** Runs `xsetroot -solid colour`; resolves with its start and end, wall ms. */
+function setRoot(colour: string, env: NodeJS.ProcessEnv): Promise<{ from: number; to: number }> {
+  const from = wallMs();
+  return new Promise((resolve, reject) => {
+    const c = spawn("xsetroot", ["-solid", colour], { env, stdio: "ignore" });
+    c.once("error", reject);
+    c.once("exit", () => resolve({ from, to: wallMs() }));
+  });
+}
+
+/** Waits until wall time `atMs` (timer, then a short spin for the last 2 ms). */
+async function until(atMs: number): Promise<void> {
+  const ahead = atMs - wallMs() - 2;
+  if (ahead > 0) await sleep(ahead);
+  while (wallMs() < atMs) { /* spin */ }
+}
+
+/** Times (s) where a track rises to `threshold` after being below it. */
+function rises(track: { t: number; v: number }[], threshold: number): number[] {
+  const out: number[] = [];
+  for (let i = 1; i < track.length; i++) if (track[i - 1].v < threshold && track[i].v >= threshold) out.push(track[i].t);
   return out;
 }
 
-/** meetrec's encoder and a Nextcloud-settings encoder on the same 1080p session, each measured alone. */
-async function encoderRows(server: TestServer, meeting: Meeting, seconds = 30) {
-  const id = (await server.api("POST", "/v1/recordings", { url: meeting.viewerUrl, join: meeting.joinSteps(), video: { width: 1920, height: 1080, fps: 30, bitrateKbps: 2500 } })).json().id;
-  const [, , encoder] = await sessionPids(server, id);
-  const env = readFileSync(`/proc/${encoder}/environ`, "utf8").split("\0").filter(Boolean);
-  const get = (k: string) => env.find((e) => e.startsWith(`${k}=`))!.slice(k.length + 1);
-  const args = readFileSync(`/proc/${encoder}/cmdline`, "utf8").split("\0");
-  const grab = args[args.indexOf("-i", args.indexOf("x11grab")) + 1];
-  const monitor = args[args.lastIndexOf("-i") + 1];
-  const dir = mkdtempSync(join(tmpdir(), "meetrec-bench-nc-"));
-  const ncArgs = ["-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-    "-thread_queue_size", "512", "-f", "x11grab", "-draw_mouse", "0", "-framerate", "30", "-video_size", "1920x1080", "-i", grab,
-    "-thread_queue_size", "512", "-f", "pulse", "-i", monitor,
-    "-c:v", "libvpx", "-quality:v", "realtime", "-crf", "10", "-b:v", "1M", "-c:a", "libopus", join(dir, "nextcloud.webm")];
-  const nc = spawn("ffmpeg", ncArgs, { env: { ...process.env, DISPLAY: get("DISPLAY"), PULSE_SERVER: get("PULSE_SERVER") }, stdio: "ignore" });
-  await sleep(4000);
-  const both = await Promise.all([measure(() => [encoder], seconds * 1000), measure(() => [nc.pid!], seconds * 1000)]);
-  nc.kill("SIGINT");
-  await new Promise((r) => nc.once("exit", r));
-  await server.api("POST", `/v1/recordings/${id}/stop`);
-  const rec = await server.waitFor(id, (r) => ["completed", "failed", "aborted"].includes(r.status));
-  const ncBytes = readFileSync(join(dir, "nextcloud.webm")).length;
-  const ncDur = Number(execFileSync("ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", join(dir, "nextcloud.webm")], { encoding: "utf8" }));
-  rmSync(dir, { recursive: true, force: true });
-  return {
-    meetrec: { ...both[0], bytesPerSecond: rec.file ? rec.file.bytes / rec.file.durationSeconds : 0 },
-    nextcloud: { ...both[1], bytesPerSecond: ncBytes / ncDur },
-    ncArgs: ncArgs.map((a) => (a === grab ? ":N.0+0,0" : a === monitor ? "SINK.monitor" : a.startsWith("/") ? "out.webm" : a)).join(" "),
-  };
+/** Result of the A/V rig. */
+interface AvResult {
+  /** Sound minus picture per event, ms (positive: sound late), in event order. */
+  offsetsMs: number[];
+  /** Runs whose flashes and beeps could not be paired one-to-one (with why). */
+  failures: string[];
+  /** Time each xsetroot took to run (its root change lands within it, near its end), ms. */
+  xsetrootMs: number[];
+  /** Largest lateness of a flash trigger behind its scheduled instant, ms. */
+  triggerLateMaxMs: number;
+  underruns: number;
+  /** Largest stream latency pacat reported, ms (how long a written beep waits in pacat + the sink). */
+  pacatLatencyMaxMs: number;
+  /** Longest pacat start (spawn → playing), ms: before the encoder starts, outside every offset. */
+  pacatStartupMaxMs: number;
+  audioDelayMs: number;
 }
 
-/** A/V offset of display grab + sink monitor capture with no browser: xsetroot + pacat. */
-async function avRig(runs = 3): Promise<number[]> {
+/**
+ * A/V offset of display grab + sink monitor capture with no browser. The display (640×360) and
+ * pacat's stream are up before the encoder starts; once frames flow, each event turns the root
+ * window white for 150 ms (xsetroot, spawned at the scheduled instant) and sounds a 150 ms
+ * beep due at the same instant on the pacer's sample clock. In the encoder's output the n-th
+ * flash onset (luma ≥ 200, 30 fps track) is paired with the n-th beep onset (3 kHz energy ≥ 10 %
+ * of its peak, 10 ms windows); a run whose counts differ from the schedule counts as a failure.
+ * Resolution: one frame (33 ms) for the picture, 10 ms for the sound.
+ */
+async function avRig(runs = 3): Promise<AvResult> {
+  const audioDelayMs = parseConfig({}).capture.audioDelayMs;
   const dir = mkdtempSync(join(tmpdir(), "meetrec-bench-av-"));
   const pulse = await PulseServer.ensure(join(dir, "pulse"));
   const sink = await pulse.createSink("meetrec_bench_av");
   const display = await XvfbDisplay.start({ width: 640, height: 360 });
-  const beep = join(dir, "beep.raw");
-  execFileSync("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "sine=f=3000:d=0.15:sample_rate=48000", "-ac", "2", "-f", "s16le", beep]);
   const env = { ...process.env, DISPLAY: display.name, PULSE_SERVER: pulse.server };
-  const all: number[] = [];
+  const res: AvResult = { offsetsMs: [], failures: [], xsetrootMs: [], triggerLateMaxMs: 0, underruns: 0, pacatLatencyMaxMs: 0, pacatStartupMaxMs: 0, audioDelayMs };
   try {
     for (let run = 0; run < runs; run++) {
       const out = join(dir, `r${run}`);
-      execFileSync("mkdir", ["-p", out]);
-      execFileSync("xsetroot", ["-solid", "#2060c0"], { env });
-      const enc = new Encoder({ mode: "video", display: display.name, width: 640, height: 360, fps: 30, bitrateKbps: 1000, audioBitrateKbps: 128, audioDelayMs: 70,
+      mkdirSync(out, { recursive: true });
+      await setRoot("#2060c0", env);
+      const sound = await PacedSound.start(sink.name, env);
+      const enc = new Encoder({ mode: "video", display: display.name, width: 640, height: 360, fps: 30, bitrateKbps: 1000, audioBitrateKbps: 128, audioDelayMs,
         monitor: sink.monitor, pulseServer: pulse.server, segmentSeconds: 2, x264Preset: "veryfast", dir: out });
       const files: string[] = [];
       enc.on("init", (p: string) => files.unshift(p));
       enc.on("segment", (s: { path: string }) => files.push(s.path));
-      for (const at of [2000, 4000, 6000]) {
-        setTimeout(() => {
-          spawn("pacat", ["--raw", "--format=s16le", "--rate=48000", "--channels=2", "--latency-msec=10", "-d", sink.name, beep], { env });
-          execFileSync("xsetroot", ["-solid", "white"], { env });
-          setTimeout(() => execFileSync("xsetroot", ["-solid", "#2060c0"], { env }), 150);
-        }, at);
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error("A/V rig: no frames in 10 s")), 10_000);
+        enc.once("media", () => { clearTimeout(t); resolve(); });
+      });
+      // Each run shifts the schedule by 0.37 s against the frame and segment grid.
+      const base = wallMs() + 1000 + run * 370;
+      const events = AV_EVENTS_S.map((s) => base + s * 1000);
+      for (const at of events) sound.beepAt(at);
+      const underrunsBefore = sound.underruns;
+      for (const at of events) {
+        await until(at);
+        const on = await setRoot("white", env);
+        res.triggerLateMaxMs = Math.max(res.triggerLateMaxMs, on.from - at);
+        res.xsetrootMs.push(on.to - on.from);
+        await until(at + FLASH_MS);
+        await setRoot("#2060c0", env);
       }
-      await sleep(7500);
+      await sleep(1000);
+      res.underruns += sound.underruns - underrunsBefore;
       await enc.stop();
-      const all1 = join(out, "all.mp4");
-      writeFileSync(all1, Buffer.concat(files.map((f) => readFileSync(f))));
-      all.push(...avOffsets(all1, 3000));
+      res.pacatLatencyMaxMs = Math.max(res.pacatLatencyMaxMs, sound.maxLatencyMs);
+      res.pacatStartupMaxMs = Math.max(res.pacatStartupMaxMs, sound.startupMs);
+      await sound.close();
+      const file = join(out, "all.mp4");
+      writeFileSync(file, Buffer.concat(files.map((f) => readFileSync(f))));
+      const flashes = rises(lumaTrack(file).map((f) => ({ t: f.t, v: f.luma })), 200);
+      const tt = toneTrack(audioSamples(file, 16000), 16000, BEEP_HZ);
+      const beeps = rises(tt, Math.max(...tt.map((x) => x.v)) * 0.1);
+      if (flashes.length !== events.length || beeps.length !== events.length) {
+        const ts = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(" ");
+        res.failures.push(`run ${run + 1}: ${flashes.length} flashes (at ${ts(flashes)} s) and ${beeps.length} beeps (at ${ts(beeps)} s) for ${events.length} events`);
+        continue;
+      }
+      // The luma track counts from the file's start (its first frame is repeated back to it), the
+      // samples from the audio stream's own start: both onto the file's timeline.
+      const starts = ffprobe(file).streams.map((x) => ({ type: x.codec_type, start: Number(x.start_time) }));
+      const audioLead = starts.find((x) => x.type === "audio")!.start - Math.min(...starts.map((x) => x.start));
+      res.offsetsMs.push(...flashes.map((f, i) => (beeps[i] + audioLead - f) * 1000));
     }
   } finally {
     await display.close();
@@ -172,50 +393,223 @@ async function avRig(runs = 3): Promise<number[]> {
     await pulse.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  return all;
+  return res;
 }
+
+// ───────────────────────────── meeting sessions ─────────────────────────────
+
+/** The recorder's pids (display, browser, encoder) once it is recording. */
+async function sessionPids(server: TestServer, id: string): Promise<number[]> {
+  const rec = await server.waitFor(id, (r) => r.status === "recording" || TERMINAL.includes(r.status), 60_000);
+  if (rec.status !== "recording") throw new Error(`recording ${id} ended ${rec.status}: ${JSON.stringify(rec.error)}`);
+  const pids = rec.events.find((e: any) => e.status === "recording").data.pids;
+  return [pids.display, pids.browser, pids.encoder].filter(Boolean);
+}
+
+/** One measured session and its file's check. */
+interface SessionRow {
+  usage: Usage;
+  status: string;
+  kibPerSecond: number;
+  /** The file's duration, s. */
+  fileS: number;
+  /** Capture window, s: first encoder start (`period_started`) → the stop reaching it (`stopping`); the most the file could hold. */
+  windowS: number;
+  check: Check;
+}
+
+/** Capture window of a finished recording, s (see {@link SessionRow.windowS}). */
+function captureWindowS(rec: any): number {
+  const from = rec.events.find((e: any) => e.type === "period_started")?.at;
+  const to = rec.events.find((e: any) => e.status === "stopping")?.at;
+  return from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : NaN;
+}
+
+/** Stops a recording, waits for it to end, downloads and checks its file. */
+async function finish(server: TestServer, id: string, publishers: PublisherSpec[], dir: string, audioOnly = false) {
+  await server.api("POST", `/v1/recordings/${id}/stop`);
+  const rec = await server.waitFor(id, (r) => TERMINAL.includes(r.status), 120_000);
+  if (rec.status !== "completed" || !rec.file) return { rec, check: { ok: false, detail: `ended ${rec.status}: ${JSON.stringify(rec.error)}` } };
+  return { rec, check: checkContent(await download(server, id, dir), publishers, audioOnly) };
+}
+
+/** Records the meeting, measures the whole session over `seconds` s after a 4 s settle. */
+async function sessionRow(server: TestServer, meeting: Meeting, body: Record<string, unknown>, dir: string, seconds = 30): Promise<SessionRow> {
+  const id = (await server.api("POST", "/v1/recordings", { url: meeting.viewerUrl, join: meeting.joinSteps(), ...body })).json().id;
+  const pids = await sessionPids(server, id);
+  await sleep(4000); // let the page settle
+  const usage = await measure(() => pids, seconds * 1000);
+  const { rec, check } = await finish(server, id, meeting.publishers, dir, body.mode === "audio");
+  return { usage, status: rec.status, kibPerSecond: rec.file ? rec.file.bytes / rec.file.durationSeconds / 1024 : 0,
+    fileS: rec.file?.durationSeconds ?? 0, windowS: captureWindowS(rec), check };
+}
+
+/** meetrec's encoder and a Nextcloud-settings encoder on the same 1080p session, each measured alone. */
+async function encoderRows(server: TestServer, meeting: Meeting, dir: string, seconds = 30) {
+  const id = (await server.api("POST", "/v1/recordings", { url: meeting.viewerUrl, join: meeting.joinSteps(), video: { width: 1920, height: 1080, fps: 30, bitrateKbps: 2500 } })).json().id;
+  const [, , encoder] = await sessionPids(server, id);
+  const env = readFileSync(`/proc/${encoder}/environ`, "utf8").split("\0").filter(Boolean);
+  const get = (k: string) => env.find((e) => e.startsWith(`${k}=`))!.slice(k.length + 1);
+  const args = readFileSync(`/proc/${encoder}/cmdline`, "utf8").split("\0");
+  const grab = args[args.indexOf("-i", args.indexOf("x11grab")) + 1];
+  const monitor = args[args.lastIndexOf("-i") + 1];
+  // The same raw input queues as meetrec's encoder (frames for x11grab, packets for pulse).
+  const queueBefore = (format: string) => args[args.lastIndexOf("-thread_queue_size", args.indexOf(format)) + 1];
+  const videoQueue = queueBefore("x11grab");
+  const audioQueue = queueBefore("pulse");
+  const ncFile = join(dir, `nextcloud-${id}.webm`);
+  const ncArgs = ["-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+    "-thread_queue_size", videoQueue, "-f", "x11grab", "-draw_mouse", "0", "-framerate", "30", "-video_size", "1920x1080", "-i", grab,
+    "-thread_queue_size", audioQueue, "-f", "pulse", "-i", monitor,
+    "-c:v", "libvpx", "-quality:v", "realtime", "-crf", "10", "-b:v", "1M", "-c:a", "libopus", ncFile];
+  const nc = spawn("ffmpeg", ncArgs, { env: { ...process.env, DISPLAY: get("DISPLAY"), PULSE_SERVER: get("PULSE_SERVER") }, stdio: "ignore" });
+  await sleep(4000);
+  const both = await Promise.all([measure(() => [encoder], seconds * 1000), measure(() => [nc.pid!], seconds * 1000)]);
+  nc.kill("SIGINT");
+  await new Promise((r) => nc.once("exit", r));
+  const { rec, check } = await finish(server, id, meeting.publishers, dir);
+  const ncDur = Number(ffprobe(ncFile).format.duration);
+  return {
+    meetrec: { usage: both[0], kibPerSecond: rec.file ? rec.file.bytes / rec.file.durationSeconds / 1024 : 0, check },
+    nextcloud: { usage: both[1], kibPerSecond: readFileSync(ncFile).length / ncDur / 1024, check: checkContent(ncFile, meeting.publishers) },
+    ncArgs: ncArgs.map((a) => (a === grab ? ":N.0+0,0" : a === monitor ? "SINK.monitor" : a === ncFile ? "out.webm" : a)).join(" "),
+  };
+}
+
+/**
+ * Start latency, s: POST → first segment durable, with the fixture's full join steps (Start,
+ * name, Register, both remote videos present and showing frames). Each run then records until
+ * it has 3 segments, is stopped, and counts only if it completed and its file passed the check.
+ */
+async function startLatency(server: TestServer, meeting: Meeting, dir: string, runs = 5) {
+  const counted: number[] = [];
+  const rejected: string[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = Date.now();
+    const id = (await server.api("POST", "/v1/recordings", { url: meeting.viewerUrl, join: meeting.joinSteps(), video: { width: 1280, height: 720, fps: 30 } })).json().id;
+    const first = await server.waitFor(id, (r) => r.segmentCount >= 1 || TERMINAL.includes(r.status), 60_000);
+    const latency = (Date.now() - t0) / 1000;
+    if (first.segmentCount >= 1) await server.waitFor(id, (r) => r.segmentCount >= 3 || TERMINAL.includes(r.status), 60_000);
+    const { check } = await finish(server, id, meeting.publishers, dir);
+    if (check.ok) counted.push(latency);
+    else rejected.push(`run ${i + 1} (${latency.toFixed(2)} s): ${check.detail}`);
+  }
+  return { counted, rejected };
+}
+
+// ───────────────────────────── report ─────────────────────────────
 
 function machine(): string {
   const cpu = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "?";
   const mem = Math.round(Number(/MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))![1]) / 1048576);
-  const v = (cmd: string, args: string[]) => { try { return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).split("\n")[0]; } catch { return "?"; } };
+  const v = (cmd: string, args: string[]) => { try { return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).split("\n")[0].trim(); } catch { return "?"; } };
+  const pkg = (names: string[]) => v("dpkg-query", ["-W", "-f", "${Package} ${Version}, ", ...names]).replace(/,$/, "");
   return [`- CPU: ${cpu}, ${readdirSync("/sys/devices/system/cpu").filter((d) => /^cpu\d+$/.test(d)).length} cores; ${mem} GiB memory; kernel ${v("uname", ["-r"])}`,
-    `- ${v("chromium", ["--version"])}; ${v("firefox-esr", ["--version"])}; ${v("ffmpeg", ["-version"])}`,
+    `- ${v("chromium", ["--version"])}; ${v("ffmpeg", ["-version"]).replace(/ Copyright.*/, "")}`,
+    `- Debian packages: ${pkg(["chromium", "ffmpeg", "xvfb", "pulseaudio", "janus"])}`,
     `- Node ${process.version}`].join("\n");
 }
 
+const fmtUsage = (r: { usage: Usage; kibPerSecond: number; check: Check }) =>
+  r.check.ok ? `${r.usage.cores.toFixed(2)} | ${r.usage.peakPssMiB.toFixed(0)} MiB | ${r.kibPerSecond.toFixed(0)} KiB` : "— | — | —";
+
 async function main() {
+  const { values } = parseArgs({ options: { only: { type: "string" } } });
+  const only = values.only;
+  if (only && !["av", "sessions", "latency"].includes(only)) throw new Error(`--only av|sessions|latency, not ${only}`);
+  const want = (part: string) => !only || only === part;
   if (process.getuid?.() !== 0) throw new Error("make bench needs root (network namespace for the Janus meeting)");
   const report: string[] = [];
   const p = (s: string) => { report.push(s); process.stderr.write(s + "\n"); };
-  p(`### Run of ${new Date().toISOString().slice(0, 10)}\n\nMachine:\n${machine()}\n`);
-  p("A/V offset of the capture chain (no browser; sound minus picture, ms; audioDelayMs = 70):");
-  const av = await avRig();
-  p(`- ${av.map((x) => Math.round(x * 1000)).join(", ")} (median ${Math.round(median(av) * 1000)} ms)\n`);
+  const started = Date.now();
+  p(`### Run of ${new Date().toISOString().slice(0, 10)}\n\nCommand: \`make bench\` (\`node --import tsx scripts/bench.ts${only ? ` --only ${only}` : ""}\`), as root.\n\nMachine:\n${machine()}\n`);
 
-  const meeting = await startMeeting();
-  const server = await startServer({ netns: meeting.netns, egress: meeting.egress, env: { MEETREC_LOG_LEVEL: "warn", MEETREC_CONCURRENCY: "1" } });
-  try {
-    const rows = [
-      await pipelineRow(server, meeting, "video 1280×720@30 (default, x264 veryfast 2.5 Mbit/s)", { video: { width: 1280, height: 720, fps: 30 } }),
-      await pipelineRow(server, meeting, "video 1920×1080@30 (x264 veryfast 2.5 Mbit/s)", { video: { width: 1920, height: 1080, fps: 30 } }),
-      await pipelineRow(server, meeting, "audio only (AAC 128 kbit/s)", { mode: "audio" }),
-    ];
-    p("Whole recording session (Xvfb + browser processes + ffmpeg), 2-publisher Janus meeting, Chromium, 30 s window:\n");
-    p("| recording | CPU s per recorded s | peak memory (PSS) | file bytes per s | status |\n|---|---|---|---|---|");
-    for (const r of rows) p(`| ${r.name} | ${r.cpuPerSecond.toFixed(2)} | ${r.peakPssMiB.toFixed(0)} MiB | ${(r.bytesPerSecond / 1024).toFixed(0)} KiB | ${r.status} |`);
-    const enc = await encoderRows(server, meeting);
-    p("\nEncoder only, same 1920×1080@30 display and sink at the same time (30 s window):\n");
-    p("| encoder | CPU s per recorded s | peak memory (PSS) | file bytes per s |\n|---|---|---|---|");
-    p(`| meetrec: H.264 x264 veryfast 2.5 Mbit/s + AAC, fMP4 segments | ${enc.meetrec.cpuPerSecond.toFixed(2)} | ${enc.meetrec.peakPssMiB.toFixed(0)} MiB | ${(enc.meetrec.bytesPerSecond / 1024).toFixed(0)} KiB |`);
-    p(`| Nextcloud recorder settings: VP8 realtime -crf 10 -b:v 1M + Opus, WebM | ${enc.nextcloud.cpuPerSecond.toFixed(2)} | ${enc.nextcloud.peakPssMiB.toFixed(0)} MiB | ${(enc.nextcloud.bytesPerSecond / 1024).toFixed(0)} KiB |`);
-    p(`\nReference command: \`ffmpeg ${enc.ncArgs}\`\n`);
-    const lat = await startLatency(server, meeting);
-    p(`Start latency, POST /v1/recordings → first segment durable (1280×720, join steps included): median ${median(lat).toFixed(2)} s (runs: ${lat.map((x) => x.toFixed(2)).join(", ")})\n`);
-  } finally {
-    await server.stop();
-    await meeting.stop();
+  if (want("av")) {
+    const av = await avRig();
+    const o = av.offsetsMs;
+    p(`A/V offset of the capture chain (no browser; sound minus picture, ms, positive = sound late; capture.audioDelayMs = ${av.audioDelayMs}), ` +
+      `${o.length} events in ${o.length / AV_EVENTS_S.length} runs at irregular intervals:`);
+    if (o.length) {
+      const within = o.filter((x) => x >= -ITU_EARLY_MS && x <= ITU_LATE_MS).length;
+      p(`- every offset: ${o.map((x) => Math.round(x)).join(", ")}`);
+      p(`- min ${Math.round(Math.min(...o))}, median ${Math.round(median(o))}, max ${Math.round(Math.max(...o))} ms; ` +
+        `${within} of ${o.length} within ITU-R BT.1359's detectability limits (sound early ≤ ${ITU_EARLY_MS} ms, late ≤ ${ITU_LATE_MS} ms)`);
+    }
+    for (const f of av.failures) p(`- not counted: ${f}`);
+    p(`- rig: flash triggers ≤ ${av.triggerLateMaxMs.toFixed(1)} ms late, xsetroot ran median ${median(av.xsetrootMs).toFixed(1)}, max ${Math.max(...av.xsetrootMs).toFixed(1)} ms (a flash lands that much after its instant at most); ` +
+      `pacat started ≤ ${Math.round(av.pacatStartupMaxMs)} ms before each encoder, stream latency ≤ ${av.pacatLatencyMaxMs.toFixed(1)} ms, ${av.underruns} underruns during the events; ` +
+      `resolution one frame (33 ms) for the picture, 10 ms for the sound\n`);
   }
+
+  if (want("sessions") || want("latency")) {
+    const dir = mkdtempSync(join(tmpdir(), "meetrec-bench-files-"));
+    type Variant = { label: string; publishers: PublisherSpec[]; rows: SessionRow[]; enc?: Awaited<ReturnType<typeof encoderRows>> };
+    const variants: Variant[] = [
+      { label: "flat", publishers: DEFAULT_PUBLISHERS, rows: [] },
+      { label: "high-motion", publishers: HIGH_MOTION_PUBLISHERS, rows: [] },
+    ];
+    const bodies: [string, Record<string, unknown>][] = [
+      ["video 1280×720@30 (default, x264 veryfast 2.5 Mbit/s)", { video: { width: 1280, height: 720, fps: 30 } }],
+      ["video 1920×1080@30 (x264 veryfast 2.5 Mbit/s)", { video: { width: 1920, height: 1080, fps: 30 } }],
+      ["audio only (AAC 128 kbit/s)", { mode: "audio" }],
+    ];
+    let latency: Awaited<ReturnType<typeof startLatency>> | undefined;
+    try {
+      for (const v of variants) {
+        if (!want("sessions") && v.label !== "flat") continue;
+        const meeting = await startMeeting({ publishers: v.publishers });
+        const server = await startServer({ netns: meeting.netns, egress: meeting.egress, env: { MEETREC_LOG_LEVEL: "warn", MEETREC_CONCURRENCY: "1" } });
+        try {
+          if (want("sessions")) {
+            for (const [name, body] of bodies) {
+              process.stderr.write(`session: ${v.label}, ${name}\n`);
+              v.rows.push(await sessionRow(server, meeting, body, dir));
+            }
+            process.stderr.write(`encoders: ${v.label}\n`);
+            v.enc = await encoderRows(server, meeting, dir);
+          }
+          if (want("latency") && v.label === "flat") {
+            process.stderr.write("start latency\n");
+            latency = await startLatency(server, meeting, dir);
+          }
+        } finally {
+          await server.stop();
+          await meeting.stop();
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    if (want("sessions")) {
+      const [flat, high] = variants;
+      p("Whole recording session (Xvfb + browser processes + ffmpeg), 2-publisher Janus meeting (each publisher 320×240 VP8 ≤ 256 kbit/s + Opus), " +
+        "Chromium, 30 s window; cores = CPU s per recorded s, memory = peak sum of PSS; flat vs high-motion publishers. " +
+        "Capture window = first encoder start → the stop reaching it (the most the file could hold):\n");
+      p("| recording | publishers | cores | peak memory (PSS) | file bytes per s | file / capture window (s) | file check |\n|---|---|---|---|---|---|---|");
+      bodies.forEach(([name], i) => {
+        for (const v of [flat, high]) {
+          const r = v.rows[i];
+          p(`| ${name} | ${v.label} | ${fmtUsage(r)} | ${r.fileS.toFixed(1)} / ${r.windowS.toFixed(1)} | ${r.check.detail} |`);
+        }
+      });
+      p("\nEncoder only, same 1920×1080@30 display and sink at the same time, same raw input queues (30 s window):\n");
+      p("| encoder | publishers | cores | peak memory (PSS) | file bytes per s | file check |\n|---|---|---|---|---|---|");
+      for (const v of [flat, high]) {
+        p(`| meetrec: H.264 x264 veryfast 2.5 Mbit/s + AAC, fMP4 segments | ${v.label} | ${fmtUsage(v.enc!.meetrec)} | ${v.enc!.meetrec.check.detail} |`);
+        p(`| Nextcloud recorder settings: VP8 realtime -crf 10 -b:v 1M + Opus, WebM | ${v.label} | ${fmtUsage(v.enc!.nextcloud)} | ${v.enc!.nextcloud.check.detail} |`);
+      }
+      p(`\nReference command (queues as meetrec's encoder): \`ffmpeg ${flat.enc!.ncArgs}\`\n`);
+    }
+    if (latency) {
+      const c = latency.counted;
+      p(`Start latency, POST /v1/recordings → first segment durable (1280×720, flat publishers, full join steps): ` +
+        (c.length ? `median ${median(c).toFixed(2)} s, min ${Math.min(...c).toFixed(2)}, max ${Math.max(...c).toFixed(2)} (counted runs: ${c.map((x) => x.toFixed(2)).join(", ")})` : "no run counted") +
+        `; ${c.length} of ${c.length + latency.rejected.length} runs counted`);
+      for (const r of latency.rejected) p(`- not counted: ${r}`);
+      p("");
+    }
+  }
+  p(`(bench.ts took ${((Date.now() - started) / 60000).toFixed(1)} min)\n`);
   process.stdout.write(report.join("\n") + "\n");
 }
 
