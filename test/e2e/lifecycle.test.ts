@@ -89,7 +89,8 @@ describe("recording a local page", () => {
     const r = await capture({ maxDurationSeconds: 14, video: { width: 640, height: 360, fps: 30 } });
     const rec = await server.waitFor(r.json().id, (x) => TERMINAL.includes(x.status));
     expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
-    const seen = await viewFile(server, rec.id, "sync.mp4", { requestedAtMs: t0, maxMissingS: 0.5 });
+    // A hitch of up to 1 s in the first seconds is the start transient (docs/testing.md); none later.
+    const seen = await viewFile(server, rec.id, "sync.mp4", { requestedAtMs: t0, maxMissingS: 1 });
     expect(seen.sync!.pairs.length).toBeGreaterThanOrEqual(5); // events every 1.1–2.9 s over 14 s
     expect(seen.shownS).toBeGreaterThanOrEqual(13);
     expect(seen.shownS).toBeLessThanOrEqual(15);

@@ -405,6 +405,19 @@ export function pageTimeline(frames: Frames, nearMs = Date.now()): PageTimeline 
   return { runs, wallMs, deadWindows };
 }
 
+/** Mean luma (0–255) of every frame, decoded at `fps` (default: the file's own rate), with the frame times in s. */
+export function lumaTrack(file: string, fps = probe(file).video?.fps || 30): { t: number; luma: number }[] {
+  const w = 32, h = 18;
+  const buf = execFileSync("ffmpeg", ["-v", "error", "-i", file, "-an", "-vf", `fps=${fps}:start_time=0,scale=${w}:${h}`, "-f", "rawvideo", "-pix_fmt", "gray", "-"], { maxBuffer: 1 << 30 });
+  const out: { t: number; luma: number }[] = [];
+  for (let i = 0; (i + 1) * w * h <= buf.length; i++) {
+    let s = 0;
+    for (let k = i * w * h; k < (i + 1) * w * h; k++) s += buf[k];
+    out.push({ t: i / fps, luma: s / (w * h) });
+  }
+  return out;
+}
+
 /** One sync event as the file shows it: flash onset and beep onset (file time, s), offset = beep − flash, ms. */
 export interface SyncPair { flashS: number; beepS: number; offsetMs: number }
 
@@ -428,15 +441,7 @@ export interface SyncReport {
  */
 export function syncReport(file: string, beepHz: number = BEEP_HZ): SyncReport {
   const fps = probe(file).video?.fps || 30;
-  const w = 32, h = 18;
-  const buf = execFileSync("ffmpeg", ["-v", "error", "-i", file, "-an", "-vf", `fps=${fps}:start_time=0,scale=${w}:${h}`, "-f", "rawvideo", "-pix_fmt", "gray", "-"], { maxBuffer: 1 << 30 });
-  const luma: { t: number; v: number }[] = [];
-  for (let i = 0; (i + 1) * w * h <= buf.length; i++) {
-    let s = 0;
-    for (let k = i * w * h; k < (i + 1) * w * h; k++) s += buf[k];
-    luma.push({ t: i / fps, v: s / (w * h) });
-  }
-  const flashes = onsets(luma, 200);
+  const flashes = onsets(lumaTrack(file, fps).map((f) => ({ t: f.t, v: f.luma })), 200);
   const rate = 16000;
   const tt = toneTrack(audioSamples(file, rate), rate, beepHz);
   const peak = Math.max(...tt.map((x) => x.v));
@@ -459,10 +464,10 @@ export function syncReport(file: string, beepHz: number = BEEP_HZ): SyncReport {
  * `LIMITS.syncSettleS` after the run begins: each run longer than `minRunS` (default 7 s: ≥ 4 s judged, longer than the longest interval) holds a judged event; every pair
  * is inside BT.1359's limits widened by the measurement resolution (early by `frameMs` more, since a
  * flash is first seen up to one frame late; late by `LIMITS.beepResolutionMs` more); and no flash
- * or beep is left unpaired except within 0.5 s of a run's edge (an event cut by a join or the end).
+ * or beep is left unpaired except within 0.5 s of a run's edge or inside `frozen` spans (an event cut by a join or the end).
  * @throws Error with every offset, in ms.
  */
-export function checkSync(report: SyncReport, runs: PageRun[], minRunS = 7): void {
+export function checkSync(report: SyncReport, runs: PageRun[], minRunS = 7, frozen: Span[] = []): void {
   const lo = -(LIMITS.syncEarlyMs + report.frameMs), hi = LIMITS.syncLateMs + LIMITS.beepResolutionMs;
   const settled = (t: number) => runs.some((r) => t >= r.from + LIMITS.syncSettleS && t <= r.to);
   const judged = report.pairs.filter((p) => settled(p.flashS));
@@ -472,7 +477,8 @@ export function checkSync(report: SyncReport, runs: PageRun[], minRunS = 7): voi
     if (p.offsetMs < lo || p.offsetMs > hi) throw new Error(`sound ${p.offsetMs < 0 ? "early" : "late"} by ${Math.abs(Math.round(p.offsetMs))} ms at ${p.flashS.toFixed(2)} s (${where})`);
   }
   // Only an event well inside a run must have its partner: one at a run's edge may be cut by the join or the end.
-  const inside = (t: number) => runs.some((r) => t >= r.from + LIMITS.syncSettleS && t <= r.to - 0.5);
+  // A frozen picture (a hung page) shows no flash while its sound goes on: those beeps are the freeze, already judged.
+  const inside = (t: number) => runs.some((r) => t >= r.from + LIMITS.syncSettleS && t <= r.to - 0.5) && !frozen.some((f) => t >= f.from - 0.5 && t <= f.to + 0.5);
   const lonely = [...report.lonelyFlashes.filter(inside).map((t) => `flash at ${t.toFixed(2)} s`), ...report.lonelyBeeps.filter(inside).map((t) => `beep at ${t.toFixed(2)} s`)];
   if (lonely.length) throw new Error(`unpaired sync events: ${lonely.join(", ")} (${where})`);
   for (const r of runs) {
@@ -568,7 +574,7 @@ export function checkPage(file: string, exp: PageExpectation): PageReport {
   let sync: SyncReport | undefined;
   if (exp.sync !== false) {
     sync = syncReport(file);
-    checkSync(sync, tl.runs);
+    checkSync(sync, tl.runs, undefined, dead.map((t) => ({ from: t, to: t + LIMITS.windowS })));
   }
   return { ...tl, shownS, missingS, sync, probe: info };
 }
