@@ -259,7 +259,8 @@ const fmtWindows = (ts: number[]) => ts.map((t) => t.toFixed(0)).join(", ");
 
 /**
  * Checks that tone `hz` is present (≥ `LIMITS.toneDb`) in ≥ `coverage` of the `windowS` windows
- * inside `spans` (default: the whole file) — the time its source is in the meeting.
+ * inside `spans` (default: the whole file) — the time its source is in the meeting — and in the
+ * last window of every span (no lost tail).
  * Returns the per-window levels. @throws Error listing the silent windows.
  */
 export function checkTone(file: string, hz: number, opts: { spans?: Span[]; coverage?: number; label?: string; samples?: Float32Array } = {}): { t: number; db: number }[] {
@@ -272,6 +273,12 @@ export function checkTone(file: string, hz: number, opts: { spans?: Span[]; cove
   const need = opts.coverage ?? LIMITS.coverage;
   const label = opts.label ?? `${hz} Hz tone`;
   if (!inside.length) throw new Error(`${label}: no whole ${LIMITS.windowS} s window inside ${JSON.stringify(spans)} to judge`);
+  // The last window of each span must sound: a file whose sound stops a second before its
+  // picture (a lost tail) would otherwise pass on the other windows.
+  for (const sp of spans) {
+    const lastW = inside.filter((w) => w.t + LIMITS.windowS <= sp.to + 1e-6 && w.t >= sp.from - 1e-6).at(-1);
+    if (lastW && lastW.db < LIMITS.toneDb) throw new Error(`${label}: silent in the last second before ${sp.to.toFixed(1)} s (${lastW.db.toFixed(0)} dB, need ≥ ${LIMITS.toneDb}): the sound stops before the picture`);
+  }
   if ((inside.length - quiet.length) / inside.length < need) {
     throw new Error(`${label}: silent in ${quiet.length} of ${inside.length} windows (at ${fmtWindows(quiet.map((w) => w.t))} s; levels ${quiet.map((w) => w.db.toFixed(0)).join(", ")} dB, need ≥ ${LIMITS.toneDb})`);
   }
@@ -482,7 +489,10 @@ export function checkSync(report: SyncReport, runs: PageRun[], minRunS = 7, froz
   const lonely = [...report.lonelyFlashes.filter(inside).map((t) => `flash at ${t.toFixed(2)} s`), ...report.lonelyBeeps.filter(inside).map((t) => `beep at ${t.toFixed(2)} s`)];
   if (lonely.length) throw new Error(`unpaired sync events: ${lonely.join(", ")} (${where})`);
   for (const r of runs) {
-    if (r.to - r.from < minRunS) continue;
+    // Only the live part counts: a frozen stretch (a hung page) draws no flash.
+    const from = r.from + LIMITS.syncSettleS;
+    const frozenS = frozen.reduce((sum, f) => sum + Math.max(0, Math.min(f.to, r.to) - Math.max(f.from, from)), 0);
+    if (r.to - r.from - frozenS < minRunS) continue;
     const n = judged.filter((p) => p.flashS >= r.from && p.flashS <= r.to).length;
     if (n < 1) throw new Error(`no judged sync event in the page run ${r.from.toFixed(1)}–${r.to.toFixed(1)} s (${where})`);
   }
