@@ -134,7 +134,7 @@ describe("top-level navigations leave the allowed origin only to be refused", ()
     const file = join(server.dir, `${rec.id}.mp4`);
     writeFileSync(file, r.body);
     // Every second up to the refusal (the page navigates away 6 s after loading): the allowed page, moving.
-    checkTiles(decodeFrames(file), [{ name: "the allowed page", rgb: BLUE }], { spans: [{ from: 0.5, to: Math.min(4, rec.file.durationSeconds) }] });
+    checkTiles(decodeFrames(file), [{ name: "the allowed page", rgb: BLUE }], { spans: [{ from: 1, to: Math.min(5, rec.file.durationSeconds) }] });
     const last = frameRgb(file, rec.file.durationSeconds - 0.3);
     expect(colourFraction(last, RED)).toBeLessThan(0.01);
     expectNoSecrets(rec);

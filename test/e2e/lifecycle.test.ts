@@ -309,7 +309,7 @@ describe("a hung page and a hung encoder (watchdog)", () => {
       requestedAtMs: t0, stopSentAtMs, allowFrozenS: (rejoinedSeenAt - t0) / 1000,
       maxMissingS: (rejoinedSeenAt - t0) / 1000 + (restartedSeenAt - stoppedAt) / 1000 + 2,
     });
-    expect(seen.runs.length).toBeGreaterThanOrEqual(3); // the hung page, the rejoined page, the new period
+    expect(seen.runs.length).toBeGreaterThanOrEqual(2); // the hung page, then the rejoined page (the new period may join it seamlessly)
     const lastRun = seen.runs[seen.runs.length - 1];
     expect(lastRun.to - lastRun.from).toBeGreaterThanOrEqual(3);
     await noCaptureProcessesLeft(id);
