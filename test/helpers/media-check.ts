@@ -257,6 +257,9 @@ export interface Span { from: number; to: number }
 
 const fmtWindows = (ts: number[]) => ts.map((t) => t.toFixed(0)).join(", ");
 
+/** True when the window starting at `t` s (`LIMITS.windowS` long) lies wholly inside one of `spans`. */
+const windowInSpans = (spans: Span[], t: number) => spans.some((s) => t >= s.from - 1e-6 && t + LIMITS.windowS <= s.to + 1e-6);
+
 /**
  * Checks that tone `hz` is present (≥ `LIMITS.toneDb`) in ≥ `coverage` of the `windowS` windows
  * inside `spans` (default: the whole file) — the time its source is in the meeting — and in the
@@ -268,7 +271,7 @@ export function checkTone(file: string, hz: number, opts: { spans?: Span[]; cove
   const x = opts.samples ?? audioSamples(file, rate);
   const spans = opts.spans ?? [{ from: 0, to: x.length / rate }];
   const all = toneWindows(x, rate, hz);
-  const inside = all.filter((w) => spans.some((s) => w.t >= s.from - 1e-6 && w.t + LIMITS.windowS <= s.to + 1e-6));
+  const inside = all.filter((w) => windowInSpans(spans, w.t));
   const quiet = inside.filter((w) => w.db < LIMITS.toneDb);
   const need = opts.coverage ?? LIMITS.coverage;
   const label = opts.label ?? `${hz} Hz tone`;
@@ -276,7 +279,7 @@ export function checkTone(file: string, hz: number, opts: { spans?: Span[]; cove
   // The last window of each span must sound: a file whose sound stops a second before its
   // picture (a lost tail) would otherwise pass on the other windows.
   for (const sp of spans) {
-    const lastW = inside.filter((w) => w.t + LIMITS.windowS <= sp.to + 1e-6 && w.t >= sp.from - 1e-6).at(-1);
+    const lastW = inside.filter((w) => windowInSpans([sp], w.t)).at(-1);
     if (lastW && lastW.db < LIMITS.toneDb) throw new Error(`${label}: silent in the last second before ${sp.to.toFixed(1)} s (${lastW.db.toFixed(0)} dB, need ≥ ${LIMITS.toneDb}): the sound stops before the picture`);
   }
   if ((inside.length - quiet.length) / inside.length < need) {
@@ -304,7 +307,7 @@ export function checkTiles(frames: Frames, publishers: TileSpec[], opts: { spans
     let judged = 0;
     for (let i = 0; i + per <= frames.count; i += per) {
       const t = i / frames.fps;
-      if (!spans.some((s) => t >= s.from - 1e-6 && t + LIMITS.windowS <= s.to + 1e-6)) continue;
+      if (!windowInSpans(spans, t)) continue;
       judged++;
       const idx = Array.from({ length: per }, (_, k) => i + k).filter((k) => !opts.skipFrame?.(frames.at(k)));
       if (idx.length < 2) { frozen.push(t); continue; }
@@ -444,13 +447,13 @@ export interface SyncReport {
  * (energy at `beepHz` in 10 ms windows above a tenth of the loudest), and pairs them one to one,
  * nearest first, within `LIMITS.pairWindowS`. The sync page's intervals all differ, so only the
  * true offset pairs every flash: a sound late by one interval leaves flashes lonely or offsets
- * scattered.
+ * scattered. `known` passes what the caller has already decoded (frame rate, mono 16 kHz samples).
  */
-export function syncReport(file: string, beepHz: number = BEEP_HZ): SyncReport {
-  const fps = probe(file).video?.fps || 30;
+export function syncReport(file: string, beepHz: number = BEEP_HZ, known: { fps?: number; samples16k?: Float32Array } = {}): SyncReport {
+  const fps = known.fps || probe(file).video?.fps || 30;
   const flashes = onsets(lumaTrack(file, fps).map((f) => ({ t: f.t, v: f.luma })), 200);
   const rate = 16000;
-  const tt = toneTrack(audioSamples(file, rate), rate, beepHz);
+  const tt = toneTrack(known.samples16k ?? audioSamples(file, rate), rate, beepHz);
   const peak = Math.max(...tt.map((x) => x.v));
   const beeps = onsets(tt, peak * 0.1);
   const cands: SyncPair[] = [];
@@ -570,7 +573,7 @@ export function checkPage(file: string, exp: PageExpectation): PageReport {
     else present.push({ from: r.from, to: r.to });
   }
   const windows = Math.floor((frames.count - 1) / (frames.fps * LIMITS.windowS));
-  const inRuns = (t: number) => spans.some((s) => t >= s.from - 1e-6 && t + LIMITS.windowS <= s.to + 1e-6);
+  const inRuns = (t: number) => windowInSpans(spans, t);
   const dead = tl.deadWindows.filter(inRuns);
   const live = Array.from({ length: windows }, (_, i) => i * LIMITS.windowS).filter(inRuns);
   const deadOk = exp.allowFrozenS !== undefined ? dead.length <= Math.ceil(exp.allowFrozenS / LIMITS.windowS) + 1 : (live.length - dead.length) / live.length >= LIMITS.coverage;
@@ -583,7 +586,7 @@ export function checkPage(file: string, exp: PageExpectation): PageReport {
   checkTiles(frames, [{ name: "the page", rgb: exp.bg }], { spans, coverage, excludeBottomRows: strip, skipFrame: (f) => meanLuma(f) > 200 });
   let sync: SyncReport | undefined;
   if (exp.sync !== false) {
-    sync = syncReport(file);
+    sync = syncReport(file, BEEP_HZ, { fps: info.video.fps, samples16k: samples });
     checkSync(sync, tl.runs, undefined, dead.map((t) => ({ from: t, to: t + LIMITS.windowS })));
   }
   return { ...tl, shownS, missingS, sync, probe: info };
