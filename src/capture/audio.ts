@@ -78,10 +78,12 @@ export class PulseServer {
   }
 
   /**
-   * Creates a null sink named `name` (letters, digits, `_`).
-   * @throws MeetrecError `audio_failed` when pactl fails.
+   * Creates a null sink named `name` (letters, digits, `_`) whose latency is held at
+   * {@link SINK_LATENCY_MS} from the start (see {@link NullSink}). `env` is added to the
+   * environment of the sink's latency pin (the recording's marker).
+   * @throws MeetrecError `audio_failed` when pactl or the pin fails.
    */
-  async createSink(name: string): Promise<NullSink> {
+  async createSink(name: string, env: Record<string, string> = {}): Promise<NullSink> {
     try {
       // A sink of that name left by a meetrec that was killed is removed first.
       const modules = await this.pactl(["list", "short", "modules"]);
@@ -93,7 +95,21 @@ export class PulseServer {
       }
       const index = await this.pactl(["load-module", "module-null-sink", `sink_name=${name}`,
         `sink_properties=device.description=${name}`, "rate=48000", "channels=2"]);
-      return new NullSink(this, name, index);
+      const pin = new ManagedProcess("parec", ["--server", this.server, "-d", `${name}.monitor`, "-v",
+        `--latency-msec=${SINK_LATENCY_MS}`, "--raw", "/dev/null"], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } });
+      const sink = new NullSink(this, name, index, pin);
+      try {
+        await waitForOutput(pin, /Stream successfully created/, 5000);
+        // The sink rendered its first block at the idle latency (2 s) before the pin asked for
+        // less; a suspend and resume restarts its clock, so what plays into it from now on is
+        // rendered within SINK_LATENCY_MS.
+        await this.pactl(["suspend-sink", name, "1"]);
+        await this.pactl(["suspend-sink", name, "0"]);
+      } catch (err) {
+        await sink.close();
+        throw err;
+      }
+      return sink;
     } catch (err) {
       throw new MeetrecError("audio_failed", `Cannot create audio sink ${name}: ${(err as Error).message}`, { cause: err });
     }
@@ -111,10 +127,38 @@ export class PulseServer {
   }
 }
 
-/** A recording's private null sink. `monitor` is the source the encoder reads. */
+/**
+ * Latency the recording's sink is held at, ms. A null sink with no stream asking for less
+ * renders 2 s ahead; the browser's stream then lands in that block and the sink's latency
+ * drains for up to 2 s, moving the page's sound against its picture while the first seconds
+ * are recorded (measured: the sink at 1.87 s latency when the page began to play, 7 ms
+ * 2 s later). The encoder's own stream asks for 20 ms ({@link encoderArgs}'s fragment size).
+ */
+export const SINK_LATENCY_MS = 20;
+
+/** Resolves once `proc` wrote a line matching `re` to stderr. @throws Error on exit or after `timeoutMs`. */
+async function waitForOutput(proc: ManagedProcess, re: RegExp, timeoutMs: number): Promise<void> {
+  for (const until = Date.now() + timeoutMs; Date.now() < until;) {
+    if (re.test(proc.stderr)) return;
+    if (!proc.running) throw new Error(`parec exited: ${proc.stderr.trim().slice(-300)}`);
+    await sleep(20);
+  }
+  throw new Error(`parec did not connect in ${timeoutMs} ms`);
+}
+
+/**
+ * A recording's private null sink. `monitor` is the source the encoder reads. A `parec` on the
+ * monitor (the latency pin, output discarded) asks for {@link SINK_LATENCY_MS} for the sink's
+ * whole life, so its latency does not change when the encoder's stream comes and goes.
+ */
 export class NullSink {
   private closed = false;
-  constructor(private readonly server: PulseServer, readonly name: string, readonly moduleIndex: string) {}
+  constructor(private readonly server: PulseServer, readonly name: string, readonly moduleIndex: string, private readonly pin?: ManagedProcess) {}
+
+  /** PID of the latency pin (a process of the recording). */
+  get pinPid(): number | undefined {
+    return this.pin?.pid;
+  }
 
   get monitor(): string {
     return `${this.name}.monitor`;
@@ -129,6 +173,7 @@ export class NullSink {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.pin?.stop("SIGTERM", 1000);
     await this.server.pactl(["unload-module", this.moduleIndex]).catch(() => undefined);
   }
 }

@@ -86,6 +86,8 @@ export function encoderArgs(o: EncoderOptions, originUs = Date.now() * 1000): st
   } else {
     maps.push("-map", "0:a:0");
   }
+  // The pulse input is opened last: sound piling up between its opening and ffmpeg's first
+  // read is stamped from a latency that under-counts it (docs/decisions.md).
   input.push("-thread_queue_size", "512", "-f", "pulse", "-sample_rate", "48000", "-channels", "2",
     "-fragment_size", "3840", "-i", o.monitor);
   // Audio keeps pulse's per-packet wallclock stamps (its time filter converges; anchoring on

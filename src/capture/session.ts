@@ -78,6 +78,8 @@ export interface SessionHooks {
 /** Processes of a session, for supervision, tests and benchmarks. */
 export interface SessionPids {
   display?: number;
+  /** The sink's latency pin (`parec`, audio.ts). */
+  sinkPin?: number;
   browser?: number;
   encoder?: number;
 }
@@ -120,7 +122,7 @@ export class CaptureSession {
   }
 
   get pids(): SessionPids {
-    return { display: this.display?.pid, browser: this.browser?.pid, encoder: this.encoder?.pid };
+    return { display: this.display?.pid, sinkPin: this.sink?.pinPid, browser: this.browser?.pid, encoder: this.encoder?.pid };
   }
 
   /**
@@ -140,7 +142,8 @@ export class CaptureSession {
       const height = o.mode === "video" ? o.video.height : 360;
       this.display = await this.adopt(XvfbDisplay.start({ width, height, xvfbPath: o.capture.xvfbPath, env: this.marker }));
       log.debug({ display: this.display.name }, "display started");
-      this.sink = await this.adopt(o.pulse.createSink(`meetrec_${o.recordingId.replace(/[^a-zA-Z0-9]/g, "").slice(0, 32)}`));
+      this.sink = await this.adopt(o.pulse.createSink(`meetrec_${o.recordingId.replace(/[^a-zA-Z0-9]/g, "").slice(0, 32)}`, this.marker));
+      this.register(); // a kill -9 while joining leaves nothing the next start cannot find
       this.abortIfStopped(signal);
       this.guard = new RequestGuard(o.egress);
       this.proxy = await this.adopt(EgressProxy.start(this.guard, (hp, refusal) => this.onProxyRefused(hp, refusal)));

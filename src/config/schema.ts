@@ -234,8 +234,9 @@ export const CaptureConfig = z.strictObject({
   x264Preset: z.enum(["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"]).default("veryfast"),
   /**
    * Delay added to the sound, ms, to cancel the capture chain's own bias: the pulse monitor's
-   * timestamps run ~70 ms ahead of x11grab's (measured with a white-screen + beep rig,
-   * docs/benchmarks.md). Raise it if recordings sound early, lower it if late.
+   * timestamps run ~70 ms ahead of x11grab's (measured with a white-screen + beep rig and with
+   * the sync page, docs/benchmarks.md and docs/decisions.md). Raise it if recordings sound
+   * early, lower it if late.
    */
   audioDelayMs: z.number().int().min(-1000).max(1000).default(70),
   /** AAC bitrate, kbit/s. */

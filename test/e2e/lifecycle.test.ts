@@ -330,7 +330,7 @@ describe("a server killed mid-recording (kill -9, capture processes left behind)
       expect([live.status, shortLive.status]).toEqual(["recording", "recording"]);
       const oldPids = [live, shortLive].flatMap((r) => Object.values(r.events.find((e: any) => e.status === "recording").data.pids) as number[]);
       const killedAt = Date.now();
-      expect(oldPids).toHaveLength(6); // display, browser, encoder of each
+      expect(oldPids).toHaveLength(8); // display, sink pin, browser, encoder of each
       const old = [...expectCaptureProcesses(id), ...expectCaptureProcesses(short)];
       s1.child.kill("SIGKILL");
       await new Promise((r) => s1.child.once("exit", r));
@@ -415,7 +415,7 @@ describe("meetrec recover", () => {
       const orphanFile = out.recovered.find((a: any) => a.id === orphan).file;
       checkPage(orphanFile, { bg: BG, requestedAtMs: t0, endedByMs: killedAt + 1000, minShownS: 5 });
       const pids = Object.values(live.events.find((e: any) => e.status === "recording").data.pids) as number[];
-      expect(pids).toHaveLength(3);
+      expect(pids).toHaveLength(4); // display, sink pin, browser, encoder
       for (const pid of pids) expect(running(pid), `capture process ${pid} left by the killed server`).toBe(false);
       expect(await untilEmpty(() => stillRunning(old)), "processes of the killed server's session").toEqual([]);
       const s2 = await startServer({ egress: { allowedOrigins: [page.origin] }, env: { MEETREC_DATA_DIR: s1.dataDir } });

@@ -27,6 +27,12 @@ const startS3 = async () => {
   s3 = new S3rver({ port, address: "127.0.0.1", silent: true, directory: join(dir, "s3"), configureBuckets: [{ name: "segments" }] });
   await s3.run();
 };
+// The test stops the bucket itself; whatever fails, the hook stops a running one exactly once.
+const stopS3 = async () => {
+  const running = s3;
+  s3 = undefined;
+  await running?.close();
+};
 
 beforeAll(async () => {
   page = await startSyncPage();
@@ -41,7 +47,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
-  await s3?.close();
+  await stopS3();
   await page?.close();
 });
 
@@ -65,7 +71,7 @@ describe("segment bucket", () => {
     expect(seg.status).toBe(200);
     expect(seg.body.subarray(4, 8).toString()).toMatch(/styp|moof/);
 
-    await s3!.close();
+    await stopS3();
     const downAt = Date.now();
     await new Promise((r) => setTimeout(r, 30_000));
     const during = (await server.api("GET", `/v1/recordings/${id}`)).json();
@@ -103,5 +109,5 @@ describe("segment bucket", () => {
     expect(seen.runs.length).toBe(1);
     expect(seen.shownS).toBeGreaterThanOrEqual((stopSentAtMs - downAt) / 1000 + 4);
     expect(await keys(prefix)).toEqual([]); // the bucket's segments are removed once the file is made
-  });
+  }, 240_000); // 30 s down + up to 30 s of catching up, on a busy machine more than the default 120 s
 });

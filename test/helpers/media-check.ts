@@ -46,12 +46,12 @@ export const LIMITS = {
    */
   beepResolutionMs: 10,
   /**
-   * Sync is judged from this long after a run of the page begins, s. Measured (issue 9): in
-   * the first ~3 s after a page (re)load or an encoder (re)start, sound led the picture by up
-   * to 124 ms, then settled to −50…+40 ms. Whether the page's first frames are drawn late or
-   * the sound's timestamps converge is not yet known: a known fault, not a tolerance to grow.
+   * A run of the page shorter than this, s, need not hold a judged sync event: longer than the
+   * sync page's longest interval (2.9 s) plus a flash. Sync is judged from a run's first frame:
+   * the ~3 s start transient measured earlier in issue 9 (sound early by up to 124 ms) was the
+   * recording's sink draining 2 s of latency, fixed (docs/decisions.md, "held at 20 ms").
    */
-  syncSettleS: 3,
+  syncMinRunS: 4,
   /** A flash and a beep further apart than this, s, are not candidates for one event. */
   pairWindowS: 0.5,
   /** The page clock counts as advancing in a window when it moved 1 s ± this, s. */
@@ -471,16 +471,15 @@ export function syncReport(file: string, beepHz: number = BEEP_HZ, known: { fps?
 
 /**
  * Checks sound against picture in every run of the page (`runs`, from `pageTimeline`), from
- * `LIMITS.syncSettleS` after the run begins: each run longer than `minRunS` (default 7 s: ≥ 4 s judged, longer than the longest interval) holds a judged event; every pair
+ * the run's first frame: each run longer than `minRunS` (default `LIMITS.syncMinRunS`) holds a judged event; every pair
  * is inside BT.1359's limits widened by the measurement resolution (early by `frameMs` more, since a
  * flash is first seen up to one frame late; late by `LIMITS.beepResolutionMs` more); and no flash
  * or beep is left unpaired except within 0.5 s of a run's edge or inside `frozen` spans (an event cut by a join or the end).
  * @throws Error with every offset, in ms.
  */
-export function checkSync(report: SyncReport, runs: PageRun[], minRunS = 7, frozen: Span[] = []): void {
+export function checkSync(report: SyncReport, runs: PageRun[], minRunS: number = LIMITS.syncMinRunS, frozen: Span[] = []): void {
   const lo = -(LIMITS.syncEarlyMs + report.frameMs), hi = LIMITS.syncLateMs + LIMITS.beepResolutionMs;
-  const settled = (t: number) => runs.some((r) => t >= r.from + LIMITS.syncSettleS && t <= r.to);
-  const judged = report.pairs.filter((p) => settled(p.flashS));
+  const judged = report.pairs.filter((p) => runs.some((r) => p.flashS >= r.from && p.flashS <= r.to));
   const all = judged.map((p) => Math.round(p.offsetMs));
   const where = `offsets ${all.join(", ")} ms; limits ${Math.round(lo)}…${hi} ms`;
   for (const p of judged) {
@@ -488,12 +487,12 @@ export function checkSync(report: SyncReport, runs: PageRun[], minRunS = 7, froz
   }
   // Only an event well inside a run must have its partner: one at a run's edge may be cut by the join or the end.
   // A frozen picture (a hung page) shows no flash while its sound goes on: those beeps are the freeze, already judged.
-  const inside = (t: number) => runs.some((r) => t >= r.from + LIMITS.syncSettleS && t <= r.to - 0.5) && !frozen.some((f) => t >= f.from - 0.5 && t <= f.to + 0.5);
+  const inside = (t: number) => runs.some((r) => t >= r.from + 0.5 && t <= r.to - 0.5) && !frozen.some((f) => t >= f.from - 0.5 && t <= f.to + 0.5);
   const lonely = [...report.lonelyFlashes.filter(inside).map((t) => `flash at ${t.toFixed(2)} s`), ...report.lonelyBeeps.filter(inside).map((t) => `beep at ${t.toFixed(2)} s`)];
   if (lonely.length) throw new Error(`unpaired sync events: ${lonely.join(", ")} (${where})`);
   for (const r of runs) {
     // Only the live part counts: a frozen stretch (a hung page) draws no flash.
-    const from = r.from + LIMITS.syncSettleS;
+    const from = r.from;
     const frozenS = frozen.reduce((sum, f) => sum + Math.max(0, Math.min(f.to, r.to) - Math.max(f.from, from)), 0);
     if (r.to - r.from - frozenS < minRunS) continue;
     const n = judged.filter((p) => p.flashS >= r.from && p.flashS <= r.to).length;
