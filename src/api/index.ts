@@ -2,25 +2,35 @@
  * The HTTP API (Fastify): native `/v1` REST, health, the OpenAPI document (generated from the
  * route schemas) and its rendered reference at `/docs`.
  */
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import fastifyStatic from "@fastify/static";
 import fastifySwagger from "@fastify/swagger";
 import fastifySwaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { MetadataPatchRequest, RecordingRequest, type App } from "../app/index.js";
-import { toHlsPlaylist, type Manifest } from "../media/index.js";
-import { TERMINAL } from "../store/index.js";
+import { baseUrl, type Config } from "../config/index.js";
+import type { Readiness } from "../dispatch/index.js";
+import { toHlsPlaylist, type FileSource, type RecordingFiles } from "../media/index.js";
+import type { Metrics } from "../metrics/index.js";
+import { registerTalkRoutes, type TalkService } from "../platforms/talk/index.js";
+import { ATTEMPTS_SHOWN, MetadataPatchRequest, RecordingRequest, RecordingView, toDeliveryViews, toView, type Recordings } from "../recordings/index.js";
+import { RECORDING_STATUSES, TERMINAL, type Recording } from "../store/index.js";
 import { MeetrecError } from "../util/errors.js";
 import { httpLogger, type Logger } from "../util/log.js";
 import { redactUrl } from "../util/redact.js";
 import { KeyRing } from "./auth.js";
-import { registerTalkRoutes } from "./talk.js";
 import { Problem, problem, problemHttpMessage, requestPath, sendProblem, toProblem } from "./problem.js";
-import { ATTEMPTS_SHOWN, RecordingView, toDeliveryViews, toView } from "./views.js";
+
+/** What the API serves: a host (embedded or cluster API) gives it these parts. */
+export interface ApiDeps {
+  config: Config;
+  recordings: Recordings;
+  files: RecordingFiles;
+  talk: TalkService;
+  metrics: Metrics;
+  /** `/readyz`: whether a recording could start now, and the capacity. */
+  readiness(): Promise<Readiness>;
+}
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -69,10 +79,10 @@ function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string 
 }
 
 /**
- * Builds the server (not listening). `app` does the work; the API only validates, authorizes
- * and shapes answers.
+ * Builds the server (not listening). The parts in `app` do the work; the API only validates,
+ * authorizes and shapes answers.
  */
-export async function buildServer(app: App, log: Logger): Promise<FastifyInstance> {
+export async function buildServer(app: ApiDeps, log: Logger): Promise<FastifyInstance> {
   // The instance is returned as a plain FastifyInstance: callers only listen, inject and close.
   const server = Fastify({
     loggerInstance: httpLogger(log), bodyLimit: 64 * 1024, trustProxy: false,
@@ -140,10 +150,15 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
     return reply.type(m.contentType).send(m.body);
   });
 
-  await registerTalkRoutes(server as unknown as FastifyInstance, app, VERSION);
+  await registerTalkRoutes(server as unknown as FastifyInstance, app.talk, VERSION);
 
   const keys = new KeyRing(app.config);
-  const base = (req: FastifyRequest) => app.config.publicUrl?.replace(/\/$/, "") ?? `${req.protocol}://${req.host}`;
+  const base = (req: FastifyRequest) => baseUrl(app.config, req);
+  const { recordings, files } = app;
+  /** Sends a file from disk (with ranges) or streams it from the bucket. */
+  const sendSource = (reply: FastifyReply, src: FileSource, type: string) => (src.where === "disk"
+    ? reply.type(type).sendFile(src.rel, src.dir, { acceptRanges: true, cacheControl: false })
+    : reply.type(type).send(src.body));
 
   await server.register(async (v1) => {
     v1.decorateRequest("backend", "");
@@ -172,36 +187,36 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
         if (req.body === undefined) throw new MeetrecError("bad_request", "The request has no body; send a JSON object with at least url, e.g. {\"url\": \"https://meet.example.com/room\"}");
       },
     }, async (req, reply) => {
-      const rec = await app.create(req.backend, req.body);
-      return reply.code(201).header("location", `/v1/recordings/${rec.id}`).send(toView(rec, base(req), await app.events(rec.id)));
+      const rec = await recordings.create(req.backend, req.body);
+      return reply.code(201).header("location", `/v1/recordings/${rec.id}`).send(toView(rec, base(req), await recordings.events(rec.id)));
     });
 
     r.get("/recordings", {
       schema: {
         tags: ["recordings"], summary: "List recordings, newest first",
         querystring: z.strictObject({
-          status: z.enum(["queued", "starting", "recording", "stopping", "finalizing", "delivering", "completed", "failed", "aborted"]).optional(),
+          status: z.enum(RECORDING_STATUSES).optional(),
           limit: z.coerce.number().int().min(1).max(1000).default(100),
         }),
         response: { 200: z.object({ recordings: z.array(RecordingView) }), ...errors },
       },
     }, async (req) => {
-      const list = await app.list({ status: req.query.status, backend: req.backend, limit: req.query.limit });
+      const list = await recordings.list({ status: req.query.status, backend: req.backend, limit: req.query.limit });
       return { recordings: list.map((x) => toView(x, base(req))) };
     });
 
     /** The full view of `GET /v1/recordings/{id}`: timeline, deliveries, the file's link. */
-    const fullView = async (rec: Awaited<ReturnType<App["get"]>>, req: FastifyRequest) => {
-      const { deliveries, attempts } = await app.deliveries(rec.id, ATTEMPTS_SHOWN);
-      const view = toView(rec, base(req), await app.events(rec.id));
-      const url = await app.fileUrl(rec);
+    const fullView = async (rec: Recording, req: FastifyRequest) => {
+      const { deliveries, attempts } = await recordings.deliveries(rec.id, ATTEMPTS_SHOWN);
+      const view = toView(rec, base(req), await recordings.events(rec.id));
+      const url = await recordings.fileUrl(rec);
       if (view.file && url) view.file.url = url;
       return { ...view, deliveries: toDeliveryViews(deliveries, attempts) };
     };
 
     r.get("/recordings/:id", {
       schema: { tags: ["recordings"], summary: "A recording with its progress and event timeline", params: IdParams, response: { 200: RecordingView, ...errors } },
-    }, async (req) => fullView(await app.get(req.params.id, req.backend), req));
+    }, async (req) => fullView(await recordings.get(req.params.id, req.backend), req));
 
     r.patch("/recordings/:id", {
       schema: {
@@ -212,7 +227,7 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
           + "`POST …/redeliver` tries again now.",
         params: IdParams, body: MetadataPatchRequest, response: { 200: RecordingView, ...errors },
       },
-    }, async (req) => fullView(await app.patchMetadata(req.params.id, req.backend, req.body.metadata), req));
+    }, async (req) => fullView(await recordings.patchMetadata(req.params.id, req.backend, req.body.metadata), req));
 
     r.post("/recordings/:id/redeliver", {
       schema: {
@@ -222,19 +237,19 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
           + "One redelivery at a time: until each delivery it made due has been attempted, another answers 409 `conflict`.",
         params: IdParams, response: { 202: z.object({ scheduled: z.number().describe("Deliveries now due") }), ...errors },
       },
-    }, async (req, reply) => reply.code(202).send({ scheduled: await app.redeliver(req.params.id, req.backend) }));
+    }, async (req, reply) => reply.code(202).send({ scheduled: await recordings.redeliver(req.params.id, req.backend) }));
 
     r.post("/recordings/:id/stop", {
       schema: { tags: ["recordings"], summary: "Stop a recording (it is then finalized)", params: IdParams, response: { 202: RecordingView, ...errors } },
     }, async (req, reply) => {
-      const rec = await app.stop(req.params.id, req.backend);
+      const rec = await recordings.stop(req.params.id, req.backend);
       return reply.code(202).send(toView(rec, base(req)));
     });
 
     r.delete("/recordings/:id", {
       schema: { tags: ["recordings"], summary: "Stop if live, then delete the recording and its files", params: IdParams, response: { 204: z.null(), ...errors } },
     }, async (req, reply) => {
-      await app.delete(req.params.id, req.backend);
+      await recordings.delete(req.params.id, req.backend);
       return reply.code(204).send(null);
     });
 
@@ -244,36 +259,29 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
         response: { 200: z.any().describe("video/mp4 or audio/mp4"), 206: z.any(), ...errors },
       },
     }, async (req, reply) => {
-      const rec = await app.get(req.params.id, req.backend);
-      if (rec.file?.stored) {
-        // Cluster: the file is in the segment bucket; streamed through, ranges passed on.
-        const range = typeof req.headers.range === "string" ? req.headers.range : undefined;
-        const f = await app.openStoredFile(rec, range).catch((err: unknown) => {
-          // 416 names the file's size (RFC 9110 §14.4); the bucket does not say it.
-          if (err instanceof MeetrecError && err.code === "range_not_satisfiable") reply.header("content-range", `bytes */${rec.file!.bytes}`);
-          throw err;
-        });
-        reply.header("content-disposition", `attachment; filename="${rec.id}-${rec.file.name}"`).header("accept-ranges", "bytes")
-          .type(rec.options.mode === "audio" ? "audio/mp4" : "video/mp4");
-        if (f.length !== undefined) reply.header("content-length", f.length);
-        if (range && f.contentRange) reply.code(206).header("content-range", f.contentRange);
-        return reply.send(f.body);
-      }
-      app.filePath(rec); // throws not_ready / not_found
+      const rec = await recordings.get(req.params.id, req.backend);
+      const range = typeof req.headers.range === "string" ? req.headers.range : undefined;
+      const src = await files.file(rec, range).catch((err: unknown) => {
+        // 416 names the file's size (RFC 9110 §14.4); the bucket does not say it.
+        if (err instanceof MeetrecError && err.code === "range_not_satisfiable" && rec.file) reply.header("content-range", `bytes */${rec.file.bytes}`);
+        throw err;
+      });
       reply.header("content-disposition", `attachment; filename="${rec.id}-${rec.file!.name}"`);
-      return reply.sendFile(rec.file!.name, app.mediaDir(rec), { acceptRanges: true, cacheControl: false });
+      if (src.where === "bucket") {
+        // Cluster: the file is in the segment bucket; streamed through, ranges passed on.
+        reply.header("accept-ranges", "bytes");
+        if (src.length !== undefined) reply.header("content-length", src.length);
+        if (range && src.contentRange) reply.code(206).header("content-range", src.contentRange);
+        return reply.type(rec.options.mode === "audio" ? "audio/mp4" : "video/mp4").send(src.body);
+      }
+      return reply.sendFile(src.rel, src.dir, { acceptRanges: true, cacheControl: false });
     });
 
     r.get("/recordings/:id/live.m3u8", {
       schema: { tags: ["recordings"], summary: "HLS playlist of the segments stored so far (watch while it records)", params: IdParams, response: { 200: z.string(), ...errors } },
     }, async (req, reply) => {
-      const rec = await app.get(req.params.id, req.backend);
-      let manifest: Manifest | undefined;
-      try {
-        manifest = JSON.parse(await readFile(join(app.mediaDir(rec), "manifest.json"), "utf8")) as Manifest;
-      } catch {
-        manifest = await app.remoteManifest(rec); // cluster: the media is in the segment bucket
-      }
+      const rec = await recordings.get(req.params.id, req.backend);
+      const manifest = await files.manifest(rec); // this machine's, or the segment bucket's (cluster)
       if (!manifest) throw new MeetrecError("not_ready", "No media yet; try again once the recording is recording");
       if (rec.file) throw new MeetrecError("not_ready", "The recording is finalized and its segments were stitched; download /file instead");
       return reply.type("application/vnd.apple.mpegurl").send(toHlsPlaylist(manifest, TERMINAL.includes(rec.status), (f) => `media/${f}`));
@@ -286,17 +294,8 @@ export async function buildServer(app: App, log: Logger): Promise<FastifyInstanc
         response: { 200: z.any(), ...errors },
       },
     }, async (req, reply) => {
-      const rec = await app.get(req.params.id, req.backend);
-      const rel = `${req.params.period}/${req.params.file}`;
-      // Uploaded segments are gone from the local disk: stream them from the segment bucket.
-      const local = existsSync(join(app.mediaDir(rec), rel));
-      const remote = local ? undefined : await app.openRemoteSegment(rec, rel).catch((err: unknown) => {
-        if (err instanceof MeetrecError && err.code === "store_failed") return undefined; // not in the bucket either
-        throw err;
-      });
-      if (remote) return reply.type("video/mp4").send(remote);
-      if (!local) throw new MeetrecError("not_found", `No such segment: ${rel} of recording ${rec.id} (live.m3u8 lists the segments there are)`);
-      return reply.type("video/mp4").sendFile(rel, app.mediaDir(rec), { cacheControl: false });
+      const rec = await recordings.get(req.params.id, req.backend);
+      return sendSource(reply, await files.segment(rec, `${req.params.period}/${req.params.file}`), "video/mp4");
     });
   }, { prefix: "/v1" });
 

@@ -4,9 +4,20 @@
  */
 import Fastify, { type FastifyInstance } from "fastify";
 import { httpLogger, type Logger } from "../util/log.js";
-import type { ClusterWorker } from "../worker/index.js";
+import type { CapacitySnapshot } from "../dispatch/index.js";
+import type { Metrics } from "../metrics/index.js";
 
-export function buildWorkerServer(worker: ClusterWorker, log: Logger): FastifyInstance {
+/** What the worker's server shows. */
+export interface WorkerStatus {
+  name: string;
+  /** Recordings running on the worker. */
+  readonly active: number;
+  snapshot(): CapacitySnapshot;
+  metrics: Metrics;
+}
+
+/** Builds the worker's server (not listening). */
+export function buildWorkerServer(worker: WorkerStatus, log: Logger): FastifyInstance {
   const server = Fastify({ loggerInstance: httpLogger(log), disableRequestLogging: true });
   server.get("/healthz", async () => ({ status: "ok", worker: worker.name }));
   server.get("/readyz", async (_req, reply) => {

@@ -5,4 +5,4 @@ export { XvfbDisplay } from "./display.js";
 export { RecorderBrowser, type BrowserKind } from "./browser.js";
 export { Encoder, encoderArgs, parsePlaylist, parseProgress, type EncoderProgress, type ClosedSegment, type EncoderOptions, type EncoderExit } from "./encoder.js";
 export { JoinStep, JoinSteps, runJoinSteps, describeStep, stepOrigins } from "./join.js";
-export { registerProcesses, killRegisteredProcesses, procStat, recordingEnv, profileDirPrefix, RECORDING_ENV, type RegisteredProcess } from "./orphans.js";
+export { registerProcesses, killRegisteredProcesses, recordingEnv, profileDirPrefix, RECORDING_ENV, type RegisteredProcess } from "./orphans.js";

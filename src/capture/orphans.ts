@@ -1,14 +1,18 @@
 /**
- * The process registry of a capture session, `{workDir}/pids.json`: which display, browser and
- * encoder processes the session runs. If meetrec is killed (-9, OOM) these processes outlive
- * it; the next start reads the registry and kills exactly them before it resumes the
- * recording, so an old encoder never writes into a resumed recording's directory.
+ * The process registry of a capture session, `{workDir}/pids.json`: which display, sink pin,
+ * browser and encoder processes the session runs, and which meetrec process owns them. If
+ * meetrec is killed (-9, OOM) these processes outlive it; the next start reads the registry and
+ * kills exactly them before it resumes the recording, so an old encoder never writes into a
+ * resumed recording's directory.
  *
  * A process is identified by pid *and* its start time (`/proc/{pid}/stat` field 22, clock
- * ticks since boot), so a recycled pid is never killed by mistake.
+ * ticks since boot), so a recycled pid is never killed by mistake. A registry whose owner is
+ * still alive (another meetrec on this machine sharing a media root) is left alone.
  */
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { PROCESS_REGISTRY } from "../media/index.js";
+import { procStat } from "../util/process.js";
 
 /** One registered process. */
 export interface RegisteredProcess {
@@ -20,17 +24,6 @@ export interface RegisteredProcess {
   group: boolean;
 }
 
-/** `[pgrp, starttime]` of a live process, or undefined when it does not exist (Linux `/proc`). */
-export function procStat(pid: number): { pgrp: number; startTicks: string } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { pgrp: Number(f[2]), startTicks: f[19] };
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Name of the environment variable every process of a recording's capture session carries,
@@ -58,39 +51,53 @@ export function profileDirPrefix(id: string): string {
   return `meetrec-profile-${id}-`;
 }
 
-const registryPath = (workDir: string) => join(workDir, "pids.json");
+/** The registry file: its owner (the meetrec process running the session) and the processes. */
+interface Registry {
+  owner?: { pid: number; startTicks: string };
+  processes: RegisteredProcess[];
+}
+
+const registryPath = (workDir: string) => join(workDir, PROCESS_REGISTRY);
+
+/** Whether `p` (pid + start time) is a process that is still running. */
+const alive = (p: { pid: number; startTicks: string }) => procStat(p.pid)?.startTicks === p.startTicks;
 
 /**
- * Writes the registry of `workDir` (atomically) for the given role → pid map; roles with no
- * pid are left out. Never throws (the registry only helps clean-up).
+ * Writes the registry of `workDir` (atomically) for the given role → pid map, owned by this
+ * process; roles with no pid are left out. Never throws (the registry only helps clean-up).
  */
 export function registerProcesses(workDir: string, pids: Record<string, number | undefined>): void {
-  const entries: RegisteredProcess[] = [];
+  const processes: RegisteredProcess[] = [];
   for (const [role, pid] of Object.entries(pids)) {
     if (!pid) continue;
     const st = procStat(pid);
-    if (st) entries.push({ role, pid, startTicks: st.startTicks, group: st.pgrp === pid });
+    if (st) processes.push({ role, pid, startTicks: st.startTicks, group: st.pgrp === pid });
   }
+  const me = procStat(process.pid);
+  const registry: Registry = { ...(me ? { owner: { pid: process.pid, startTicks: me.startTicks } } : {}), processes };
   try {
-    writeFileSync(`${registryPath(workDir)}.tmp`, JSON.stringify(entries));
+    writeFileSync(`${registryPath(workDir)}.tmp`, JSON.stringify(registry));
     renameSync(`${registryPath(workDir)}.tmp`, registryPath(workDir));
   } catch { /* best effort */ }
 }
 
 /**
  * Kills (SIGKILL) every process in `workDir`'s registry that is still the same process
- * (same pid and start time); a group leader takes its group with it. Returns what was killed.
- * Never throws; no registry → nothing to do.
+ * (same pid and start time); a group leader takes its group with it — unless the registry's
+ * owner, another meetrec process, is still alive (its session is not left over). Returns what
+ * was killed. Never throws; no registry → nothing to do.
  */
 export function killRegisteredProcesses(workDir: string): RegisteredProcess[] {
-  let entries: RegisteredProcess[];
+  let registry: Registry;
   try {
-    entries = JSON.parse(readFileSync(registryPath(workDir), "utf8")) as RegisteredProcess[];
+    const read = JSON.parse(readFileSync(registryPath(workDir), "utf8")) as Registry | RegisteredProcess[];
+    registry = Array.isArray(read) ? { processes: read } : read; // an array: written before owners were recorded
   } catch {
     return [];
   }
+  if (registry.owner && registry.owner.pid !== process.pid && alive(registry.owner)) return [];
   const killed: RegisteredProcess[] = [];
-  for (const e of entries) {
+  for (const e of registry.processes) {
     const st = procStat(e.pid);
     if (!st || st.startTicks !== e.startTicks) continue;
     try {

@@ -6,7 +6,8 @@
 import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { App, RecordingRequest } from "../app/index.js";
+import { EmbeddedHost } from "../hosts/index.js";
+import { RecordingRequest } from "../recordings/index.js";
 import { stepOrigins } from "../capture/index.js";
 import { loadConfig, parseConfig } from "../config/index.js";
 import { TERMINAL, type Recording } from "../store/index.js";
@@ -80,16 +81,16 @@ export async function record(url: string, o: RecordOptions): Promise<number> {
   const named = [...new Set([parsed.data.url, ...stepOrigins(parsed.data.join ?? [])].map((u) => new URL(u).origin))];
   const config = parseConfig({ ...base, dataDir, concurrency: 1, backends: { cli: { apiKey: "cli-local-only-not-served", allowedOrigins: named } } });
   const log = createLogger(process.env.MEETREC_LOG_LEVEL ?? (o.json ? "warn" : config.logLevel === "info" ? "warn" : config.logLevel));
-  const app = await App.start(config, log);
-  let rec = await app.create("cli", parsed.data);
-  const onSignal = () => { void app.stop(rec.id); };
+  const app = await EmbeddedHost.start(config, log, { command: "record" });
+  let rec = await app.recordings.create("cli", parsed.data);
+  const onSignal = () => { void app.recordings.stop(rec.id); };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   const tty = process.stderr.isTTY && !o.json;
   const t0 = Date.now();
   while (!TERMINAL.includes(rec.status)) {
     await new Promise((r) => setTimeout(r, tty ? 500 : 1000));
-    rec = await app.get(rec.id);
+    rec = await app.recordings.get(rec.id);
     const line = `${rec.status.padEnd(10)} elapsed ${fmtTime((Date.now() - t0) / 1000)}  captured ${fmtTime(rec.capturedMs / 1000)}  segments ${rec.segmentCount}  ${fmtBytes(rec.bytes)}`;
     if (tty) process.stderr.write(`\r\x1b[2K${line}`);
     else if (!o.json) process.stderr.write(line + "\n");
@@ -100,7 +101,7 @@ export async function record(url: string, o: RecordOptions): Promise<number> {
   let out: string | null = null;
   if (rec.file) {
     out = resolve(o.out ?? rec.file.name);
-    const src = app.filePath(rec);
+    const src = app.files.filePath(rec);
     try {
       renameSync(src, out);
     } catch {

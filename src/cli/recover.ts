@@ -5,17 +5,14 @@
  * directories the store does not know, and prints what it did. With cluster settings it works
  * on the cluster's store, queue and bucket instead (see `recoverCluster`).
  */
-import { rm } from "node:fs/promises";
-import { join } from "node:path";
 import { Queue } from "bullmq";
-import { App, type RecoveryAction } from "../app/index.js";
 import { loadConfig, type Config } from "../config/index.js";
-import { ClusterBus, addRecordJob, recordJobState, redisConnection, type RecordJobData } from "../dispatch/queue.js";
-import { RecordingBucket, RecordingMedia, finalize, recordingDir, recordingsInBucket } from "../media/index.js";
+import { ClusterBus, addRecordJob, recordJobState, redisConnection, type RecordJobData } from "../dispatch/index.js";
+import { EmbeddedHost } from "../hosts/index.js";
+import { planning } from "../hosts/planning.js";
+import { Recovery, planRecording, type RecoveryAction } from "../recorder/index.js";
 import { RecordingStore, TERMINAL } from "../store/index.js";
-import { errorMessage } from "../util/errors.js";
 import { createLogger, type Logger } from "../util/log.js";
-import { finalizeFromBucket } from "../worker/index.js";
 import { sleep } from "../util/process.js";
 
 /** Options of `meetrec recover`. */
@@ -26,61 +23,32 @@ export interface RecoverOptions {
 }
 
 /**
- * Cluster: recordings the store has as unfinished but that no worker carries — their job is
- * gone (Redis lost its data) or dead, or no worker is alive at all — are finalized from the
- * bucket, or with `--resume` queued again; a `queued` recording whose job waits for a worker is
- * left waiting. Manifests in the bucket with no recording in the store are finalized into the
- * bucket. (While an API process runs, its job reconciler re-queues job-less recordings by
- * itself; `recover` is for when no worker will come.)
+ * Cluster: {@link Recovery.cluster} on the cluster's store, queue and bucket. (While an API
+ * process runs, its job reconciler re-queues job-less recordings by itself; `recover` is for
+ * when no worker will come.)
  */
 async function recoverCluster(config: Config, log: Logger, o: RecoverOptions): Promise<number> {
   const store = await RecordingStore.openPostgres(config.cluster.postgresUrl!);
   const connection = redisConnection(config.cluster.redisUrl!);
   const queue = new Queue<RecordJobData>(config.cluster.queue, { connection });
-  const actions: RecoveryAction[] = [];
+  const plan = planning(config, true);
   try {
-    const workersAlive = (await new ClusterBus(config.cluster.queue, connection, config.cluster.redisUrl!).workers()).length > 0;
-    for (const rec of await store.listUnfinished()) {
-      if (rec.status === "delivering") continue; // the API's delivery loop has it
-      const { job, live } = await recordJobState(queue, rec.id);
-      if (live && (workersAlive || rec.status === "queued")) continue; // a worker has it or will
-      if (o.resume && ["queued", "starting", "recording"].includes(rec.status)) {
-        await job?.remove().catch(() => undefined);
-        await addRecordJob(queue, rec.id, rec.options.mode);
-        actions.push({ id: rec.id, action: "queued", status: rec.status });
-        continue;
-      }
-      await job?.remove().catch(() => undefined); // a dead worker's job: no one else takes it up now
-      const final = await finalizeFromBucket(config, store, log, rec);
-      actions.push({ id: rec.id, action: "finalized", status: final.status });
-    }
-    const cfg = config.segments.s3;
-    if (cfg) {
-      for (const id of await recordingsInBucket(cfg)) {
-        if (await store.get(id)) continue;
-        try {
-          const bucket = new RecordingBucket(cfg, id);
-          const media = await RecordingMedia.open(join(config.dataDir, "recover"), id, { mode: "video", segmentSeconds: config.capture.segmentSeconds });
-          const remote = await bucket.getManifest();
-          if (!remote || remote.periods.every((p) => p.segments.length === 0)) continue;
-          await media.adopt(remote);
-          const file = await finalize(media.dir, media.current, { ffmpegPath: config.capture.ffmpegPath, ffprobePath: config.capture.ffprobePath, remote: (rel) => bucket.open(rel) });
-          const loc = await bucket.putFinal(file.name, file.path);
-          await bucket.deleteSegments();
-          actions.push({ id, action: "orphan_finalized", dir: `s3://${loc.bucket}/${bucket.key("")}`, file: `s3://${loc.bucket}/${loc.key}` });
-        } catch (err) {
-          actions.push({ id, action: "orphan_failed", dir: `s3://${cfg.bucket}/${cfg.prefix}recordings/${id}/`, error: errorMessage(err) });
-        } finally {
-          await rm(recordingDir(join(config.dataDir, "recover"), id), { recursive: true, force: true });
-        }
-      }
-    }
+    const recovery = new Recovery({ config, store, log, plan: (rec) => planRecording({ ...plan, capture: config.capture }, rec) });
+    const actions = await recovery.cluster({
+      resume: !!o.resume,
+      workersAlive: (await new ClusterBus(config.cluster.queue, connection, config.cluster.redisUrl!).workers()).length > 0,
+      job: async (id) => {
+        const { job, live } = await recordJobState(queue, id);
+        return { live, remove: async () => { await job?.remove().catch(() => undefined); } };
+      },
+      requeue: async (rec) => { await addRecordJob(queue, rec.id, rec.options.mode); },
+    });
+    return report(config, actions, o);
   } finally {
     await queue.close();
     await connection.quit().catch(() => undefined);
     await store.close();
   }
-  return report(config, actions, o);
 }
 
 function report(config: Config, after: RecoveryAction[], o: RecoverOptions): number {
@@ -112,7 +80,7 @@ export async function recover(o: RecoverOptions): Promise<number> {
   const config = loadConfig(o.config);
   const log = createLogger(process.env.MEETREC_LOG_LEVEL ?? "warn");
   if (config.cluster.postgresUrl && config.cluster.redisUrl) return recoverCluster(config, log, o);
-  const app = await App.start(config, log, { recovery: o.resume ? "resume" : "finalize", command: "recover" });
+  const app = await EmbeddedHost.start(config, log, { recovery: o.resume ? "resume" : "finalize", command: "recover" });
   try {
     const actions = app.recovered;
     if (o.resume) {

@@ -3,8 +3,8 @@
  */
 import { existsSync, rmSync } from "node:fs";
 import { loadConfig, ensureDefaultBackend } from "../config/index.js";
-import { App } from "../app/index.js";
 import { buildServer, listenOptions } from "../api/index.js";
+import { ClusterApiHost, EmbeddedHost } from "../hosts/index.js";
 import { createLogger } from "../util/log.js";
 
 /** Starts the server and resolves once it listens; SIGINT/SIGTERM stop it gracefully (live recordings are finalized). */
@@ -18,7 +18,7 @@ export async function serve(opts: { config?: string; role?: "embedded" | "api" }
   for (const [name, b] of Object.entries(config.backends)) {
     if (b.apiKey && b.allowedOrigins.length === 0) log.warn({ backend: name }, "backend has no allowedOrigins: its key holder can make the recorder open any public web page (the egress policy keeps it off loopback, link-local and private addresses)");
   }
-  const app = await App.start(config, log, { role: opts.role ?? "embedded" });
+  const app = opts.role === "api" ? await ClusterApiHost.start(config, log) : await EmbeddedHost.start(config, log);
   const server = await buildServer(app, log);
   const where = listenOptions(config.listen);
   if ("path" in where && existsSync(where.path)) rmSync(where.path);

@@ -1,21 +1,21 @@
 /**
- * `meetrec worker`: a recording machine of a cluster (see src/worker/cluster-worker.ts), with
+ * `meetrec worker`: a recording machine of a cluster (see src/hosts/cluster-worker.ts), with
  * `/healthz`, `/readyz` and `/metrics` on `listen`.
  */
 import { existsSync, rmSync } from "node:fs";
 import { loadConfig } from "../config/index.js";
 import { listenOptions } from "../api/index.js";
 import { buildWorkerServer } from "../api/worker-server.js";
-import { DataDirLock } from "../app/lock.js";
+import { ClusterWorkerHost } from "../hosts/index.js";
+import { DataDirLock } from "../util/data-dir-lock.js";
 import { createLogger } from "../util/log.js";
-import { ClusterWorker } from "../worker/index.js";
 
 /** Starts the worker; SIGTERM/SIGINT hand its recordings over (or finish them) and exit. */
 export async function runWorker(opts: { config?: string }): Promise<void> {
   const config = loadConfig(opts.config);
   const log = createLogger(process.env.MEETREC_LOG_LEVEL ?? config.logLevel);
   const lock = DataDirLock.acquire(config.dataDir, "worker");
-  const worker = await ClusterWorker.start(config, log);
+  const worker = await ClusterWorkerHost.start(config, log);
   const server = buildWorkerServer(worker, log);
   const where = listenOptions(config.listen);
   if ("path" in where && existsSync(where.path)) rmSync(where.path);

@@ -93,19 +93,22 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
   return cfg;
 }
 
-/** The directory a backend's media lives in: its own `dataDir`, else the global one. */
-export function mediaRoot(cfg: Config, backend: string): string {
-  return cfg.backends[backend]?.dataDir ?? cfg.dataDir;
+/**
+ * The API's absolute base URL (`https://rec.example.com`, no trailing `/`), the one rule for
+ * every link meetrec gives out: `publicUrl` when configured; else, answering a request, the
+ * scheme and host the request came to (`from`); else `http://{listen}` (`http://localhost`
+ * for a unix socket). Links in webhooks queued by a cluster worker are made absolute by the
+ * API process that sends them (it has a `listen`; the worker's is its health server's).
+ */
+export function baseUrl(cfg: Pick<Config, "publicUrl" | "listen">, from?: { protocol: string; host: string }): string {
+  if (cfg.publicUrl) return cfg.publicUrl.replace(/\/$/, "");
+  if (from) return `${from.protocol}://${from.host}`;
+  return cfg.listen.startsWith("unix:") ? "http://localhost" : `http://${cfg.listen}`;
 }
 
 /** The video ceilings of `backend`'s recordings: its `videoLimits`, field by field over the global ones. */
 export function videoLimitsOf(cfg: Config, backend: string): VideoLimits {
   return { ...cfg.videoLimits, ...cfg.backends[backend]?.videoLimits };
-}
-
-/** The segment bucket of `backend`'s recordings (its own, else the global one), if any. */
-export function segmentBucket(cfg: Config, backend: string): SegmentBucket | undefined {
-  return cfg.backends[backend]?.segments?.s3 ?? cfg.segments.s3;
 }
 
 /**

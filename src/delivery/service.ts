@@ -23,16 +23,18 @@ import { deliverToSpool, spoolSubdir } from "./spool.js";
 import { uploadToS3 } from "./s3.js";
 import { emailRecipient, isEmailAddress, sendRecordingMail } from "./email.js";
 import { sendWebhook, type WebhookEvent } from "./webhook.js";
-import { ALLOW_ALL_BACKEND, sendTalkCallback, talkFileName, talkUploadFile, uploadRecordingToTalk, type TalkInfo } from "../talk/index.js";
+import { ALLOW_ALL_BACKEND, sendTalkCallback, talkFileName, talkUploadFile, uploadRecordingToTalk, type TalkInfo } from "../platforms/talk/index.js";
 import { EgressPolicy } from "../egress/index.js";
 
-/** What the service needs from the process around it. */
+/** What the sender needs from the process around it. */
 export interface DeliveryDeps {
   config: Config;
   store: RecordingStore;
   log: Logger;
-  /** The recording as the API shows it (webhook payloads, spool sidecars). */
+  /** The recording as the API shows it, links absolute (spool sidecars, e-mail). */
   describe(rec: Recording): unknown;
+  /** A view queued without a base (webhook payloads, {@link DeliveryPlanner}), its links made absolute. */
+  withBase(view: unknown): unknown;
   /** Absolute local path of a recording's finished file (downloaded first when it is kept in a bucket). */
   filePath(rec: Recording): Promise<string>;
   /** Public download URL of the file (presigned bucket URL), when there is one. */
@@ -156,6 +158,56 @@ export function backoffMs(failedAttempts: number, retry: Config["delivery"]["ret
   return Math.round(base * (0.8 + 0.4 * random()));
 }
 
+/**
+ * Queues the deliveries a status change calls for, in the store: webhooks on every change,
+ * the Talk callbacks, the owner's mail once completed, and the file deliveries once the file is
+ * ready. Runs wherever statuses change (the embedded server, every cluster worker and API
+ * process); a {@link DeliveryService} sends what it queued.
+ */
+export class DeliveryPlanner {
+  constructor(private readonly d: {
+    config: Config; store: RecordingStore; log: Logger;
+    /** The recording as the API shows it, links relative (made absolute by the sender). */
+    describe(rec: Recording): unknown;
+    /** Deliveries were queued (the embedded sender looks at once). */
+    queued?(): void;
+  }) {
+    d.store.onTransition((rec, from) => {
+      void this.onTransition(rec, from).catch((err) => d.log.error({ recordingId: rec.id, err: errorMessage(err) }, "could not queue deliveries"));
+    });
+  }
+
+  private async onTransition(rec: Recording, from: RecordingStatus): Promise<void> {
+    const backend = this.d.config.backends[rec.backend];
+    if (!backend) return;
+    const type = eventType(rec.status);
+    const event: WebhookEvent = { type, timestamp: new Date().toISOString(), data: this.d.describe(rec) };
+    for (const [i, w] of (wants(rec, "webhooks") ? backend.delivery.webhooks : []).entries()) {
+      if (w.events && !w.events.includes(type as never)) continue;
+      await this.d.store.addDelivery({ recordingId: rec.id, target: webhookName(w, i), kind: "notify", payload: event });
+    }
+    // The owner's mail goes out once the recording is completed, so its link is final (a presigned
+    // bucket URL when the file is in S3).
+    if (rec.status === "completed" && rec.file && backend.delivery.email && wants(rec, "email") && emailRecipient(backend.delivery.email, rec)) {
+      await this.d.store.addDelivery({ recordingId: rec.id, target: "email", kind: "notify" });
+    }
+    const callback = talkCallback(rec, from);
+    if (callback) await this.d.store.addDelivery({ recordingId: rec.id, target: "talk:callback", kind: "notify", payload: callback });
+    // File deliveries start when the file is ready: not again when a delivering recording
+    // gave up (failed) or is delivered again by hand (failed → delivering re-uses its deliveries).
+    if (rec.file && ((rec.status === "delivering" && from !== "failed") || (rec.status === "failed" && from !== "delivering"))) {
+      for (const target of fileTargets(this.d.config, rec)) {
+        await this.d.store.addDelivery({ recordingId: rec.id, target, kind: "file" });
+      }
+    }
+    this.d.queued?.();
+  }
+}
+
+/**
+ * Sends the queued deliveries: each due one, first in line for its recording and target, with
+ * retries and give-up (see the module doc).
+ */
 export class DeliveryService {
   private timer?: NodeJS.Timeout;
   private readonly inFlight = new Set<string>();
@@ -166,14 +218,11 @@ export class DeliveryService {
 
   constructor(private readonly deps: DeliveryDeps) {
     this.egress = new EgressPolicy(deps.config.egress.allow);
-    deps.store.onTransition((rec, from) => {
-      void this.onTransition(rec, from).catch((err) => deps.log.error({ recordingId: rec.id, err: errorMessage(err) }, "could not queue deliveries"));
-    });
   }
 
   /**
-   * Starts sending (the retry loop). Until then — and in processes that never start it, such
-   * as cluster workers — status changes only queue deliveries in the store.
+   * Starts sending (the retry loop). Until then deliveries only wait in the store (queued by a
+   * {@link DeliveryPlanner}, in this process or a cluster worker).
    */
   start(): void {
     if (this.closed || this.timer) return;
@@ -188,34 +237,8 @@ export class DeliveryService {
     this.timer = undefined;
   }
 
-  private async onTransition(rec: Recording, from: RecordingStatus): Promise<void> {
-    const backend = this.deps.config.backends[rec.backend];
-    if (!backend) return;
-    const type = eventType(rec.status);
-    const event: WebhookEvent = { type, timestamp: new Date().toISOString(), data: this.deps.describe(rec) };
-    for (const [i, w] of (wants(rec, "webhooks") ? backend.delivery.webhooks : []).entries()) {
-      if (w.events && !w.events.includes(type as never)) continue;
-      await this.deps.store.addDelivery({ recordingId: rec.id, target: webhookName(w, i), kind: "notify", payload: event });
-    }
-    // The owner's mail goes out once the recording is completed, so its link is final (a presigned
-    // bucket URL when the file is in S3).
-    if (rec.status === "completed" && rec.file && backend.delivery.email && wants(rec, "email") && emailRecipient(backend.delivery.email, rec)) {
-      await this.deps.store.addDelivery({ recordingId: rec.id, target: "email", kind: "notify" });
-    }
-    const callback = talkCallback(rec, from);
-    if (callback) await this.deps.store.addDelivery({ recordingId: rec.id, target: "talk:callback", kind: "notify", payload: callback });
-    // File deliveries start when the file is ready: not again when a delivering recording
-    // gave up (failed) or is delivered again by hand (failed → delivering re-uses its deliveries).
-    if (rec.file && ((rec.status === "delivering" && from !== "failed") || (rec.status === "failed" && from !== "delivering"))) {
-      for (const target of fileTargets(this.deps.config, rec)) {
-        await this.deps.store.addDelivery({ recordingId: rec.id, target, kind: "file" });
-      }
-    }
-    this.kick();
-  }
-
   /** Runs a tick soon (after new work was queued). */
-  private kick(): void {
+  kick(): void {
     if (this.closed || !this.timer) return;
     this.running = this.running.then(() => this.tick()).catch(() => undefined);
   }
@@ -293,7 +316,8 @@ export class DeliveryService {
       const name = d.target.slice("webhook:".length);
       const w = backend.delivery.webhooks.find((x, i) => (x.name ?? String(i)) === name);
       if (!w) throw new Error(`webhook ${name} is no longer configured for backend ${rec.backend}`);
-      return sendWebhook(w, d.id, d.payload as WebhookEvent, this.deps.config.delivery.attemptTimeoutMs, this.egress);
+      const event = d.payload as WebhookEvent;
+      return sendWebhook(w, d.id, { ...event, data: this.deps.withBase(event.data) }, this.deps.config.delivery.attemptTimeoutMs, this.egress);
     }
     if (d.target === "talk:callback" || d.target === "talk:upload") {
       const t = rec.metadata.talk as TalkInfo | undefined;

@@ -8,6 +8,7 @@
 import { Queue, type Job } from "bullmq";
 import { Redis } from "ioredis";
 import type { Logger } from "../util/log.js";
+import { TERMINAL, type RecordingStatus } from "../store/index.js";
 import { errorMessage } from "../util/errors.js";
 import type { CapacitySnapshot, RecordingKind, Workload } from "./capacity.js";
 import type { Dispatcher, Readiness, StopOutcome } from "./types.js";
@@ -133,9 +134,9 @@ export class QueueDispatcher implements Dispatcher {
   readonly bus: ClusterBus;
 
   /**
-   * @param settledFor resolves once recording `id` is no longer live (the store knows).
+   * @param store where {@link QueueDispatcher.settled} reads whether a recording is still live.
    */
-  constructor(url: string, queueName: string, private readonly log: Logger, private readonly settledFor: (id: string) => Promise<void>) {
+  constructor(url: string, queueName: string, private readonly log: Logger, private readonly store: { get(id: string): Promise<{ status: RecordingStatus } | undefined> }) {
     this.redis = redisConnection(url);
     this.redis.on("error", (err) => log.warn({ err: errorMessage(err) }, "redis connection error"));
     this.queue = new Queue<RecordJobData>(queueName, { connection: this.redis });
@@ -178,8 +179,13 @@ export class QueueDispatcher implements Dispatcher {
     return job ? "stopping" : "unknown";
   }
 
-  settled(id: string): Promise<void> {
-    return this.settledFor(id);
+  /** Resolves once the store has `id` ended or delivering (or gone), polling every 200 ms for at most 2 min. */
+  async settled(id: string): Promise<void> {
+    for (let i = 0; i < 600; i++) {
+      const r = await this.store.get(id);
+      if (!r || TERMINAL.includes(r.status) || r.status === "delivering") return;
+      await new Promise((res) => setTimeout(res, 200));
+    }
   }
 
   /** See {@link Dispatcher.readiness}; not ready, with `problem`, when Redis does not answer in time. */

@@ -18,23 +18,18 @@ import type { SegmentBucket } from "../config/index.js";
 import { MeetrecError } from "../util/errors.js";
 import { s3Client } from "../util/s3.js";
 import type { Manifest } from "./manifest.js";
-
-/** A lease holder's manifest, relative to the recording's prefix; zero-padded so that keys sort by epoch. */
-const epochManifest = (epoch: number) => `manifests/${String(epoch).padStart(10, "0")}.json`;
-const EPOCH_MANIFEST = /^manifests\/\d{10}\.json$/;
-/** Whether `rel` (relative to a recording's prefix) is a manifest: `manifest.json` or an epoch's. */
-const isManifest = (rel: string) => rel === "manifest.json" || EPOCH_MANIFEST.test(rel);
+import { MANIFEST, bucketKey, bucketRecordingsPrefix, epochManifest, isManifestPath, isPeriodPath } from "./layout.js";
 
 /** Ids of the recordings that have a manifest in the bucket (`{prefix}recordings/{id}/manifest.json` or `…/manifests/{epoch}.json`). */
 export async function recordingsInBucket(cfg: SegmentBucket): Promise<string[]> {
-  const prefix = `${cfg.prefix}recordings/`;
+  const prefix = bucketRecordingsPrefix(cfg);
   const ids = new Set<string>();
   let token: string | undefined;
   do {
     const page = await s3Client(cfg).send(new ListObjectsV2Command({ Bucket: cfg.bucket, Prefix: prefix, ContinuationToken: token }));
     for (const o of page.Contents ?? []) {
       const m = /^([^/]+)\/(.+)$/.exec(o.Key!.slice(prefix.length));
-      if (m && isManifest(m[2])) ids.add(m[1]);
+      if (m && isManifestPath(m[2])) ids.add(m[1]);
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
@@ -51,7 +46,7 @@ export class RecordingBucket {
 
   /** Object key of `rel` (a path relative to the recording directory). */
   key(rel: string): string {
-    return `${this.cfg.prefix}recordings/${this.recordingId}/${rel}`;
+    return bucketKey(this.cfg, this.recordingId, rel);
   }
 
   private get client() {
@@ -111,7 +106,7 @@ export class RecordingBucket {
 
   /** Writes this writer's manifest (see module doc for the key). */
   async putManifest(m: Manifest): Promise<void> {
-    const rel = this.epoch === undefined ? "manifest.json" : epochManifest(this.epoch);
+    const rel = this.epoch === undefined ? MANIFEST : epochManifest(this.epoch);
     await this.client.send(new PutObjectCommand({
       Bucket: this.cfg.bucket, Key: this.key(rel), Body: JSON.stringify(m, null, 1), ContentType: "application/json",
     }));
@@ -125,9 +120,9 @@ export class RecordingBucket {
     const epochs = await this.client.send(new ListObjectsV2Command({ Bucket: this.cfg.bucket, Prefix: this.key("manifests/") }));
     // Keys list in ascending order; a recording has a few epochs, far below one page (1000 keys).
     const base = this.key("").length;
-    const newest = (epochs.Contents ?? []).map((o) => o.Key!).filter((k) => EPOCH_MANIFEST.test(k.slice(base))).sort().at(-1);
+    const newest = (epochs.Contents ?? []).map((o) => o.Key!).filter((k) => isManifestPath(k.slice(base)) && k.slice(base) !== MANIFEST).sort().at(-1);
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: newest ?? this.key("manifest.json") }));
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: newest ?? this.key(MANIFEST) }));
       return JSON.parse(await r.Body!.transformToString()) as Manifest;
     } catch (err) {
       if ((err as { name?: string }).name === "NoSuchKey") return undefined;
@@ -153,7 +148,7 @@ export class RecordingBucket {
     let n = 0;
     do {
       const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.cfg.bucket, Prefix: prefix, ContinuationToken: token }));
-      const keys = (page.Contents ?? []).map((o) => o.Key!).filter((k) => /^p\d+\/[^/]+$/.test(k.slice(prefix.length)) || isManifest(k.slice(prefix.length)));
+      const keys = (page.Contents ?? []).map((o) => o.Key!).filter((k) => isPeriodPath(k.slice(prefix.length)) || isManifestPath(k.slice(prefix.length)));
       if (keys.length) {
         await this.client.send(new DeleteObjectsCommand({ Bucket: this.cfg.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
         n += keys.length;

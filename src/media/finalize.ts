@@ -15,6 +15,7 @@ import { once } from "node:events";
 import { MeetrecError, withoutPaths } from "../util/errors.js";
 import { manifestDurationMs, playablePeriods, type Manifest, type ManifestPeriod } from "./manifest.js";
 import { probe } from "./probe.js";
+import { finalFileName, periodDir } from "./layout.js";
 import type { ProbeResult } from "./probe.js";
 
 /** Largest allowed difference between the file's duration and the segments' total, s. */
@@ -30,10 +31,6 @@ export interface FinalFile {
   probe: ProbeResult;
 }
 
-/** Default final file name for a mode. */
-export function finalFileName(mode: "video" | "audio"): string {
-  return mode === "audio" ? "recording.m4a" : "recording.mp4";
-}
 
 /** Opens one stored file (path relative to the recording directory) for reading. */
 export type SegmentSource = (rel: string) => Promise<Readable>;
@@ -108,9 +105,9 @@ export async function finalize(dir: string, manifest: Manifest, opts: { ffmpegPa
     } else {
       const list = ["ffconcat version 1.0"];
       for (const p of periods) {
-        const file = join(dir, `p${p.index}`, `period${ext}`);
+        const file = join(dir, periodDir(p.index), `period${ext}`);
         scratch.push(file);
-        await mkdir(join(dir, `p${p.index}`), { recursive: true });
+        await mkdir(join(dir, periodDir(p.index)), { recursive: true });
         await remuxPeriod(p, file, ffmpeg, false, open);
         list.push(`file '${file.replace(/'/g, "'\\''")}'`);
       }

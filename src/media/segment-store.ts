@@ -10,6 +10,7 @@ import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { MeetrecError } from "../util/errors.js";
 import type { Manifest, ManifestPeriod, ManifestSegment } from "./manifest.js";
+import { MANIFEST, initSegmentPath, mediaSegmentPath, periodDir, recordingDir } from "./layout.js";
 
 async function sha256File(path: string): Promise<string> {
   const h = createHash("sha256");
@@ -48,13 +49,6 @@ export async function atomicWrite(path: string, text: string): Promise<void> {
   await fsyncPath(dirname(path));
 }
 
-const pad = (n: number) => String(n).padStart(6, "0");
-
-/** Directory of a recording's media under a data directory: `{root}/recordings/{id}` (DESIGN.md layout). */
-export function recordingDir(root: string, recordingId: string): string {
-  return join(root, "recordings", recordingId);
-}
-
 /** The media of one recording in the local store. Calls must not overlap (the caller serializes them). */
 export class RecordingMedia {
   /** Mutations run one at a time (the capture's ingest and the bucket mirror both write). */
@@ -69,7 +63,7 @@ export class RecordingMedia {
 
   /** Path of the manifest file. */
   get manifestPath(): string {
-    return join(this.dir, "manifest.json");
+    return join(this.dir, MANIFEST);
   }
 
   /** A snapshot of the current manifest. */
@@ -86,7 +80,7 @@ export class RecordingMedia {
     await mkdir(dir, { recursive: true });
     let manifest: Manifest;
     try {
-      manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as Manifest;
+      manifest = JSON.parse(await readFile(join(dir, MANIFEST), "utf8")) as Manifest;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
         throw new MeetrecError("store_failed", `Manifest of ${recordingId} is unreadable: ${(err as Error).message}`, { cause: err });
@@ -128,7 +122,7 @@ export class RecordingMedia {
 
   private async addInitNow(period: number, src: string): Promise<void> {
     const p = this.period(period);
-    const file = `p${period}/init.mp4`;
+    const file = initSegmentPath(period);
     await durableMove(src, join(this.dir, file));
     p.init = file;
     p.initSha256 = await sha256File(join(this.dir, file));
@@ -145,7 +139,7 @@ export class RecordingMedia {
 
   private async addSegmentNow(period: number, seq: number, src: string, durationMs: number): Promise<ManifestSegment> {
     const p = this.period(period);
-    const file = `p${period}/${pad(seq)}.m4s`;
+    const file = mediaSegmentPath(period, seq);
     const dest = join(this.dir, file);
     const sha256 = await sha256File(src);
     const { size } = await stat(src);
@@ -196,6 +190,6 @@ export class RecordingMedia {
 
   /** Removes the segments (all periods) once a final file exists; keeps manifest and final file. */
   async removeSegments(): Promise<void> {
-    for (const p of this.manifest.periods) await rm(join(this.dir, `p${p.index}`), { recursive: true, force: true });
+    for (const p of this.manifest.periods) await rm(join(this.dir, periodDir(p.index)), { recursive: true, force: true });
   }
 }

@@ -2,10 +2,11 @@
  * Recordings, their statuses and their event timeline.
  */
 
-/** Status state machine (DESIGN.md "How a recording flows"). */
-export type RecordingStatus =
-  | "queued" | "starting" | "recording" | "stopping" | "finalizing" | "delivering"
-  | "completed" | "failed" | "aborted";
+/** Every status of the state machine, in flow order (DESIGN.md "How a recording flows"). */
+export const RECORDING_STATUSES = ["queued", "starting", "recording", "stopping", "finalizing", "delivering", "completed", "failed", "aborted"] as const;
+
+/** A recording's status (one of {@link RECORDING_STATUSES}). */
+export type RecordingStatus = (typeof RECORDING_STATUSES)[number];
 
 export const TERMINAL: readonly RecordingStatus[] = ["completed", "failed", "aborted"];
 export const LIVE: readonly RecordingStatus[] = ["starting", "recording", "stopping"];

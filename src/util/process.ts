@@ -2,6 +2,7 @@
  * A child process owned by exactly one object, with an idempotent, awaitable `stop()`.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { readFileSync } from "node:fs";
 
 /** A spawned process with its exit as a promise. */
 export class ManagedProcess {
@@ -50,3 +51,15 @@ export class ManagedProcess {
 
 /** Resolves after `ms` milliseconds. */
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** `[pgrp, starttime]` of a live process, or undefined when it does not exist (Linux `/proc`). */
+export function procStat(pid: number): { pgrp: number; startTicks: string } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { pgrp: Number(f[2]), startTicks: f[19] };
+  } catch {
+    return undefined;
+  }
+}

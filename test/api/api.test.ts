@@ -11,7 +11,7 @@ import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { buildServer } from "../../src/api/index.js";
-import { App } from "../../src/app/index.js";
+import { EmbeddedHost } from "../../src/hosts/index.js";
 import { parseConfig } from "../../src/config/index.js";
 import { createLogger } from "../../src/util/log.js";
 import { completedRecording as completedRecordingOf } from "../helpers/recordings.js";
@@ -21,7 +21,7 @@ const OPEN = "open-backend-key-0123456789";
 const STRICT = "strict-backend-key-0123456789";
 const SPOOLER = "spooler-backend-key-0123456789";
 let dir: string;
-let app: App;
+let app: EmbeddedHost;
 let server: FastifyInstance;
 
 beforeAll(async () => {
@@ -37,7 +37,7 @@ beforeAll(async () => {
       blocked: { apiKey: `blocked-${SPOOLER}`, delivery: { spool: { path: join(dir, "not-a-directory") } } },
     },
   });
-  app = await App.start(config, createLogger("silent"));
+  app = await EmbeddedHost.start(config, createLogger("silent"));
   server = await buildServer(app, createLogger("silent"));
 });
 
@@ -348,7 +348,7 @@ function parseRaw(text: string): { status: number; headers: Record<string, strin
 describe("on a real socket, with the log captured", () => {
   const SECRET = "SECRETVALUE";
   let auxDir: string;
-  let aux: App;
+  let aux: EmbeddedHost;
   let real: FastifyInstance;
   let port: number;
   let logText = "";
@@ -359,7 +359,7 @@ describe("on a real socket, with the log captured", () => {
     const config = parseConfig({ dataDir: auxDir, capacity: { cpuBudget: 0.1 }, backends: { open: { apiKey: OPEN } } });
     const sink = new Writable({ write(chunk, _enc, done) { logText += String(chunk); done(); } });
     const log = pino({ level: "trace" }, sink);
-    aux = await App.start(config, log);
+    aux = await EmbeddedHost.start(config, log);
     real = await buildServer(aux, log);
     await real.listen({ host: "127.0.0.1", port: 0 });
     port = (real.server.address() as AddressInfo).port;

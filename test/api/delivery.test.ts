@@ -14,7 +14,7 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { buildServer } from "../../src/api/index.js";
-import { App } from "../../src/app/index.js";
+import { EmbeddedHost } from "../../src/hosts/index.js";
 import { parseConfig } from "../../src/config/index.js";
 import { createLogger } from "../../src/util/log.js";
 import { completedRecording, finishedRecording } from "../helpers/recordings.js";
@@ -27,11 +27,11 @@ const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 
 let dir: string;
 /** Slow retries (10 min), default give-up: only `redeliver` makes a second attempt soon. */
-let app: App;
+let app: EmbeddedHost;
 let server: FastifyInstance;
 let spool: string;
 /** Fast retries and a give-up after 0.6 s. */
-let quick: App;
+let quick: EmbeddedHost;
 let quickServer: FastifyInstance;
 let quickSpool: string;
 let receiver: WebhookReceiver;
@@ -62,9 +62,9 @@ beforeAll(async () => {
     mkdirSync(s);
     writeFileSync(join(s, "blocked"), "a file where the tenant's sub-directory should be: delivery there fails");
   }
-  app = await App.start(config(join(dir, "data"), spool, { retry: { initialDelayMs: 600_000, maxDelayMs: 600_000 }, pollIntervalMs: 20 }), createLogger("silent"));
+  app = await EmbeddedHost.start(config(join(dir, "data"), spool, { retry: { initialDelayMs: 600_000, maxDelayMs: 600_000 }, pollIntervalMs: 20 }), createLogger("silent"));
   server = await buildServer(app, createLogger("silent"));
-  quick = await App.start(config(join(dir, "quick-data"), quickSpool, { retry: { initialDelayMs: 50, maxDelayMs: 100, factor: 2 }, pollIntervalMs: 20, giveUpAfterSeconds: 0.6 }), createLogger("silent"));
+  quick = await EmbeddedHost.start(config(join(dir, "quick-data"), quickSpool, { retry: { initialDelayMs: 50, maxDelayMs: 100, factor: 2 }, pollIntervalMs: 20, giveUpAfterSeconds: 0.6 }), createLogger("silent"));
   quickServer = await buildServer(quick, createLogger("silent"));
 });
 

@@ -10,19 +10,19 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { buildServer } from "../../src/api/index.js";
-import { App } from "../../src/app/index.js";
+import { EmbeddedHost } from "../../src/hosts/index.js";
 import { parseConfig } from "../../src/config/index.js";
 import { createLogger } from "../../src/util/log.js";
 import { expectProblem } from "../helpers/problem.js";
 
 const KEY = "open-backend-key-0123456789";
 let dir: string;
-let app: App;
+let app: EmbeddedHost;
 let server: FastifyInstance;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "meetrec-api-egress-"));
-  app = await App.start(parseConfig({ dataDir: dir, egress: { allow: ["10.20.0.0/16"] }, backends: { open: { apiKey: KEY } } }), createLogger("silent"));
+  app = await EmbeddedHost.start(parseConfig({ dataDir: dir, egress: { allow: ["10.20.0.0/16"] }, backends: { open: { apiKey: KEY } } }), createLogger("silent"));
   server = await buildServer(app, createLogger("silent"));
 });
 

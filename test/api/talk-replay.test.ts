@@ -13,15 +13,15 @@ import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { buildServer } from "../../src/api/index.js";
-import { App } from "../../src/app/index.js";
+import { EmbeddedHost } from "../../src/hosts/index.js";
 import { parseConfig } from "../../src/config/index.js";
-import { talkChecksum } from "../../src/talk/index.js";
+import { talkChecksum } from "../../src/platforms/talk/index.js";
 import { createLogger } from "../../src/util/log.js";
 
 const SECRET = randomBytes(24).toString("hex");
 const TALK_URL = "https://talk.invalid/";
 let dir: string;
-let app: App;
+let app: EmbeddedHost;
 let server: FastifyInstance;
 let clock = new Date("2026-03-01T12:00:00.000Z");
 const logLines: Record<string, unknown>[] = [];
@@ -33,7 +33,7 @@ beforeAll(async () => {
     capacity: { minFreeMemoryBytes: Number.MAX_SAFE_INTEGER }, // nothing is admitted: recordings stay queued
     backends: { cloud: { talk: { url: TALK_URL, secret: SECRET } } },
   });
-  app = await App.start(config, createLogger("silent"), { now: () => clock });
+  app = await EmbeddedHost.start(config, createLogger("silent"), { now: () => clock });
   const sink = new Writable({ write(chunk, _enc, done) { logLines.push(JSON.parse(String(chunk))); done(); } });
   server = await buildServer(app, pino({ level: "warn" }, sink));
 });
@@ -103,7 +103,7 @@ describe("Talk replay protection", () => {
 
   test("a request answered 5xx releases its random, so Talk's retry (same random) goes through", async () => {
     const req = signed(start);
-    const spy = vi.spyOn(app, "talkStart").mockRejectedValueOnce(new Error("store unreachable"));
+    const spy = vi.spyOn(app.talk, "start").mockRejectedValueOnce(new Error("store unreachable"));
     expect((await send("room5", req)).statusCode).toBe(500);
     spy.mockRestore();
     expect(await recordingsOf("room5")).toHaveLength(0);

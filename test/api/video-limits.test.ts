@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { buildServer } from "../../src/api/index.js";
-import { App } from "../../src/app/index.js";
+import { EmbeddedHost } from "../../src/hosts/index.js";
 import { parseConfig } from "../../src/config/index.js";
 import { createLogger } from "../../src/util/log.js";
 
@@ -17,12 +17,12 @@ const OPEN = "open-backend-key-0123456789";
 const BIG = "big-backend-key-0123456789a";
 const SMALL = "small-backend-key-0123456789";
 let dir: string;
-let app: App;
+let app: EmbeddedHost;
 let server: FastifyInstance;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "meetrec-video-limits-"));
-  app = await App.start(parseConfig({
+  app = await EmbeddedHost.start(parseConfig({
     dataDir: dir,
     capacity: { minFreeMemoryBytes: Number.MAX_SAFE_INTEGER }, // nothing is admitted: created recordings stay queued
     backends: {

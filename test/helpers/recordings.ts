@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { App } from "../../src/app/index.js";
+import type { EmbeddedHost } from "../../src/hosts/index.js";
 import { fileTargets } from "../../src/delivery/index.js";
 import type { RecordingFile, RecordingOptions } from "../../src/store/index.js";
 
@@ -17,12 +17,12 @@ export interface RecordingSetup {
 }
 
 /** A recording stopped and finalized — up to `finalizing`, with its 3 s, 320×240 file made. */
-async function finalizing(app: App, backend: string, setup: RecordingSetup): Promise<{ id: string; file: string; meta: RecordingFile }> {
+async function finalizing(app: EmbeddedHost, backend: string, setup: RecordingSetup): Promise<{ id: string; file: string; meta: RecordingFile }> {
   const rec = await app.store.create({
     id: randomUUID(), backend, metadata: setup.metadata ?? {},
     options: { url: "https://meet.example.com/r", join: [], mode: "video", browser: "chromium", video: { width: 320, height: 240, fps: 10, bitrateKbps: 300 }, maxDurationSeconds: 60, ...(setup.delivery ? { delivery: setup.delivery } : {}) },
   });
-  const recDir = app.mediaDir(rec);
+  const recDir = app.files.dir(rec);
   mkdirSync(recDir, { recursive: true });
   const file = join(recDir, "recording.mp4");
   execFileSync("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=10:d=3", "-c:v", "libx264", "-preset", "ultrafast", "-movflags", "+faststart", file]);
@@ -31,7 +31,7 @@ async function finalizing(app: App, backend: string, setup: RecordingSetup): Pro
 }
 
 /** A `completed` recording (no delivery is made: it goes straight to `completed`). */
-export async function completedRecording(app: App, backend: string, setup: RecordingSetup = {}): Promise<{ id: string; file: string; bytes: Buffer }> {
+export async function completedRecording(app: EmbeddedHost, backend: string, setup: RecordingSetup = {}): Promise<{ id: string; file: string; bytes: Buffer }> {
   const { id, file, meta } = await finalizing(app, backend, setup);
   await app.store.transition(id, "completed", { endReason: "stopped", file: meta });
   return { id, file, bytes: readFileSync(file) };
@@ -41,7 +41,7 @@ export async function completedRecording(app: App, backend: string, setup: Recor
  * A recording just finalized as a worker leaves it: `delivering` when its backend has file
  * targets for it (the App's delivery loop starts on them at once), else `completed`.
  */
-export async function finishedRecording(app: App, backend: string, setup: RecordingSetup = {}): Promise<{ id: string; file: string; bytes: Buffer }> {
+export async function finishedRecording(app: EmbeddedHost, backend: string, setup: RecordingSetup = {}): Promise<{ id: string; file: string; bytes: Buffer }> {
   const { id, file, meta } = await finalizing(app, backend, setup);
   const rec = (await app.store.get(id))!;
   await app.store.transition(id, fileTargets(app.config, rec).length > 0 ? "delivering" : "completed", { reason: "stopped", endReason: "stopped", file: meta });

@@ -7,7 +7,7 @@ import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { EgressPolicy, RequestGuard, addressRule, browserEgressFor } from "../../src/egress/index.js";
 import { parseConfig } from "../../src/config/index.js";
-import { sendTalkCallback } from "../../src/talk/index.js";
+import { sendTalkCallback } from "../../src/platforms/talk/index.js";
 
 describe("address classes", () => {
   test.each([

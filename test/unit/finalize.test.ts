@@ -12,7 +12,10 @@ import { parsePlaylist, parseProgress } from "../../src/capture/index.js";
 import { parseConfig } from "../../src/config/index.js";
 import { RecordingStore } from "../../src/store/index.js";
 import { createLogger } from "../../src/util/log.js";
-import { finalizeRecording, missingStreams } from "../../src/worker/recording-job.js";
+import { finalizeRecording, missingStreams } from "../../src/recorder/job.js";
+import { planRecording } from "../../src/recorder/index.js";
+import { mediaPlace } from "../../src/media/index.js";
+import { browserEgressFor } from "../../src/egress/index.js";
 import { RecordingMedia, finalize } from "../../src/media/index.js";
 import { audioSamples, colourFraction, frameRgb, toneLevelsDb } from "../helpers/media-check.js";
 
@@ -123,7 +126,8 @@ describe("a capture without the streams it asked for is never a completed record
       await store_.transition(created.id, "starting");
       await store_.transition(created.id, "recording");
       const rec = await store_.transition(created.id, "stopping", { reason: "limit_reached" });
-      const final = await finalizeRecording({ config: cfg, store: store_, log: createLogger("silent") }, rec, media, { endReason: "limit_reached", abortWhenEmpty: true });
+      const plan = planRecording({ capture: cfg.capture, place: (r) => mediaPlace(cfg, r), egress: (b) => browserEgressFor(cfg, b), adapterFor: () => undefined, fileTargets: () => [], uploadFinal: false }, rec);
+      const final = await finalizeRecording({ store: store_, log: createLogger("silent") }, plan, rec, media, { endReason: "limit_reached", abortWhenEmpty: true });
       expect(final.status).toBe("failed");
       expect(final.error).toMatchObject({ code: "no_media" });
       expect(final.error!.message).toContain("no video");

@@ -2,17 +2,17 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { App } from "../../src/app/index.js";
+import { EmbeddedHost } from "../../src/hosts/index.js";
 import { parseConfig } from "../../src/config/index.js";
 import { createLogger } from "../../src/util/log.js";
 import { completedRecording } from "../helpers/recordings.js";
 
 let dir: string;
-let app: App;
+let app: EmbeddedHost;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "meetrec-retention-"));
-  app = await App.start(parseConfig({ dataDir: dir, backends: {
+  app = await EmbeddedHost.start(parseConfig({ dataDir: dir, backends: {
     short: { apiKey: "short-backend-key-0123456789", retentionDays: 7, dataDir: join(dir, "short-disk") },
     forever: { apiKey: "forever-backend-key-0123456789" },
   } }), createLogger("silent"));
@@ -28,16 +28,16 @@ describe("retention", () => {
     const b = await completedRecording(app, "forever");
     expect(a.file.startsWith(join(dir, "short-disk", "recordings", a.id))).toBe(true); // the backend's own data directory
     expect(b.file.startsWith(join(dir, "recordings", b.id))).toBe(true);
-    expect(await app.sweepRetention(new Date(Date.now() + 6 * 86400_000))).toEqual([]);
+    expect(await app.retention.sweep(new Date(Date.now() + 6 * 86400_000))).toEqual([]);
     expect(existsSync(a.file)).toBe(true);
-    expect(await app.sweepRetention(new Date(Date.now() + 8 * 86400_000))).toEqual([a.id]);
-    expect(existsSync(app.mediaDir({ id: a.id, backend: "short" }))).toBe(false);
+    expect(await app.retention.sweep(new Date(Date.now() + 8 * 86400_000))).toEqual([a.id]);
+    expect(existsSync(app.files.dir({ id: a.id, backend: "short" }))).toBe(false);
     expect(existsSync(b.file)).toBe(true);
-    const rec = await app.get(a.id);
+    const rec = await app.recordings.get(a.id);
     expect(rec.status).toBe("completed");
     expect(rec.file).toBeNull();
-    const ev = (await app.events(a.id)).find((e) => e.type === "retention_purged")!;
+    const ev = (await app.recordings.events(a.id)).find((e) => e.type === "retention_purged")!;
     expect(ev.message).toContain("7 days");
-    expect(await app.sweepRetention(new Date(Date.now() + 30 * 86400_000))).toEqual([]); // nothing twice
+    expect(await app.retention.sweep(new Date(Date.now() + 30 * 86400_000))).toEqual([]); // nothing twice
   });
 });

@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { talkCallback } from "../../src/delivery/index.js";
 import { EgressPolicy } from "../../src/egress/index.js";
 import type { Recording } from "../../src/store/index.js";
-import { CHUNK_BYTES, TalkRequestError, sendTalkCallback, talkChecksum, talkRandom, talkUploadFile, uploadChunked, uploadRecordingToTalk, uploadToTalk } from "../../src/talk/index.js";
+import { CHUNK_BYTES, TalkRequestError, sendTalkCallback, talkChecksum, talkRandom, talkUploadFile, uploadChunked, uploadRecordingToTalk, uploadToTalk } from "../../src/platforms/talk/index.js";
 import { TalkDouble } from "../fixtures/talk-double.js";
 
 const SECRET = randomBytes(24).toString("hex");

@@ -2,11 +2,11 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { App } from "../../src/app/index.js";
+import { EmbeddedHost } from "../../src/hosts/index.js";
 import { parseConfig } from "../../src/config/index.js";
 import { talkCallback } from "../../src/delivery/index.js";
 import type { Recording } from "../../src/store/index.js";
-import { checksumMatches, internalSecretFor, sameSignalingServer, talkChecksum } from "../../src/talk/index.js";
+import { checksumMatches, internalSecretFor, sameSignalingServer, talkChecksum } from "../../src/platforms/talk/index.js";
 import { createLogger } from "../../src/util/log.js";
 
 describe("Talk rules", () => {
@@ -30,13 +30,13 @@ describe("Talk rules", () => {
 
   test("allowAll: any Talk URL maps to talk-any with the common secret; without it, unknown URLs are refused", async () => {
     const dir = mkdtempSync(join(tmpdir(), "meetrec-talk-"));
-    const open = await App.start(parseConfig({ dataDir: join(dir, "a"), talk: { allowAll: true, secret: "common-secret-0123456789" }, backends: { cloud: { talk: { url: "https://cloud.example.com/", secret: "cloud-secret-0123456789" } } } }), createLogger("silent"));
-    expect(open.talkBackendFor("https://cloud.example.com")).toMatchObject({ backend: "cloud", secret: "cloud-secret-0123456789" });
-    expect(open.talkBackendFor("https://anything.example.org/nc/")).toMatchObject({ backend: "talk-any", secret: "common-secret-0123456789" });
+    const open = await EmbeddedHost.start(parseConfig({ dataDir: join(dir, "a"), talk: { allowAll: true, secret: "common-secret-0123456789" }, backends: { cloud: { talk: { url: "https://cloud.example.com/", secret: "cloud-secret-0123456789" } } } }), createLogger("silent"));
+    expect(open.talk.backendFor("https://cloud.example.com")).toMatchObject({ backend: "cloud", secret: "cloud-secret-0123456789" });
+    expect(open.talk.backendFor("https://anything.example.org/nc/")).toMatchObject({ backend: "talk-any", secret: "common-secret-0123456789" });
     await open.close();
-    const closed = await App.start(parseConfig({ dataDir: join(dir, "b"), backends: { cloud: { talk: { url: "https://cloud.example.com/nc/", secret: "cloud-secret-0123456789" } } } }), createLogger("silent"));
-    expect(closed.talkBackendFor("https://cloud.example.com/nc")).toMatchObject({ backend: "cloud" });
-    expect(closed.talkBackendFor("https://anything.example.org/")).toBeUndefined();
+    const closed = await EmbeddedHost.start(parseConfig({ dataDir: join(dir, "b"), backends: { cloud: { talk: { url: "https://cloud.example.com/nc/", secret: "cloud-secret-0123456789" } } } }), createLogger("silent"));
+    expect(closed.talk.backendFor("https://cloud.example.com/nc")).toMatchObject({ backend: "cloud" });
+    expect(closed.talk.backendFor("https://anything.example.org/")).toBeUndefined();
     await closed.close();
     expect(() => parseConfig({ talk: { allowAll: true } })).toThrow(/talk\.secret: allowAll needs/);
   });

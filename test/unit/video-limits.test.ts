@@ -4,7 +4,7 @@
  * the backend's, the request's) against the backend's ceilings.
  */
 import { describe, expect, test } from "vitest";
-import { resolveOptions } from "../../src/app/index.js";
+import { resolveOptions } from "../../src/recordings/index.js";
 import { importNextcloudConf, parseConfig, videoLimitsOf } from "../../src/config/index.js";
 import { MeetrecError } from "../../src/util/errors.js";
 

@@ -5,8 +5,8 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { procStat } from "../capture/index.js";
-import { MeetrecError } from "../util/errors.js";
+import { MeetrecError } from "./errors.js";
+import { procStat } from "./process.js";
 
 interface LockContent {
   pid: number;

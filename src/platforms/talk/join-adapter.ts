@@ -8,11 +8,11 @@
  * and on stop `signalingKill()`. Secrets stay in this process: only HMACs reach the page.
  */
 import type { Page } from "puppeteer-core";
-import type { PlatformAdapter } from "../capture/index.js";
-import type { Config } from "../config/index.js";
-import { MeetrecError } from "../util/errors.js";
+import type { PlatformAdapter } from "../../capture/index.js";
+import type { Config } from "../../config/index.js";
+import { MeetrecError } from "../../util/errors.js";
 import { talkChecksum, talkRandom } from "./hmac.js";
-import type { TalkInfo } from "./index.js";
+import { ALLOW_ALL_BACKEND, type TalkInfo } from "./info.js";
 
 /** `https://x/`, `wss://x` and `http://x/` name the same signaling server: compare host + path. */
 export function sameSignalingServer(a: string, b: string): boolean {
@@ -80,6 +80,6 @@ export function talkJoinAdapter(config: Config, backendSecret: string, talk: Tal
  */
 export function platformAdapter(config: Config, rec: { backend: string; metadata: Record<string, unknown> }): PlatformAdapter | undefined {
   const talk = rec.metadata.talk as TalkInfo | undefined;
-  const secret = config.backends[rec.backend]?.talk?.secret ?? (config.talk.allowAll && rec.backend === "talk-any" ? config.talk.secret : undefined);
+  const secret = config.backends[rec.backend]?.talk?.secret ?? (config.talk.allowAll && rec.backend === ALLOW_ALL_BACKEND ? config.talk.secret : undefined);
   return talk && secret ? talkJoinAdapter(config, secret, talk) : undefined;
 }

@@ -8,35 +8,31 @@
  * finalize) in one place, so every exit path is visible beside the others.
  */
 import { readFile, rm, statfs } from "node:fs/promises";
-import { join } from "node:path";
-import { CaptureSession, type JoinStep, type PlatformAdapter, type PulseServer } from "../capture/index.js";
-import { mediaRoot, segmentBucket, type Config } from "../config/index.js";
-import { fileTargets } from "../delivery/index.js";
-import { browserEgressFor } from "../egress/index.js";
+import { CaptureSession, type PulseServer } from "../capture/index.js";
 import { RecordingBucket, RecordingMedia, SegmentMirror, captureOrigin, finalize, mediaStartSeconds, manifestBytes, manifestDurationMs, manifestSegmentCount, periodGapMs, type FinalFile } from "../media/index.js";
 import type { EndReason, Recording, RecordingFile, RecordingStore } from "../store/index.js";
 import { MeetrecError, errorMessage, publicErrorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
+import type { RecordingPlan } from "./plan.js";
 
 /** What a job needs from the process around it. */
 export interface JobDeps {
-  config: Config;
   store: RecordingStore;
   /** The machine's PulseAudio daemon (started on first use). */
   pulse(): Promise<PulseServer>;
   log: Logger;
-  /** The platform join adapter of a recording, if it needs one (Talk). */
-  adapterFor?(rec: Recording): PlatformAdapter | undefined;
-  /** Observes each running session (tests and benchmarks read process ids from it). */
-  onSession?(id: string, session: CaptureSession): void;
-  /** Observes media lost between periods (ms), for metrics. */
-  onGap?(gapMs: number, reason: string): void;
-  /** Observes the time (s) one media segment took to become durable (`store`: local | s3), for metrics. */
-  onSegmentStored?(seconds: number, store: "local" | "s3"): void;
-  /** Cluster: upload the final file to the segment bucket (workers keep nothing locally). */
-  uploadFinal?: boolean;
-  /** Observes the bucket mirror of each running recording (metrics read its backlog). */
-  onMirror?(id: string, mirror: SegmentMirror): void;
+  /** Told what the run does (metrics, tests). */
+  observer?: JobObserver;
+}
+
+/** What a running job reports, as it happens. Every member is optional; none may throw. */
+export interface JobObserver {
+  /** A period began; `gapMs` is the media lost since the previous one (0 for the first). */
+  period?(e: { index: number; reason: string; gapMs: number }): void;
+  /** One media segment became durable after `seconds`, in `store` (`local` disk or the `s3` bucket). */
+  segmentStored?(e: { seconds: number; store: "local" | "s3" }): void;
+  /** The capture session was created (tests and benchmarks read its process ids). */
+  session?(session: CaptureSession): void;
 }
 
 /** Free bytes on the filesystem holding `path` (for unprivileged users). */
@@ -71,14 +67,18 @@ export function missingStreams(mode: "video" | "audio", f: Pick<FinalFile, "prob
 }
 
 /**
- * Finalizes whatever media `id` has and moves it from `finalizing` to its end status.
- * No media → `failed` (`finalize_failed`) or `aborted` when `abortWhenEmpty`.
+ * Finalizes whatever media `rec` has (`media`, laid out as `plan` says) and moves it from
+ * `finalizing` to its end status: `delivering` when the plan has file targets, else
+ * `completed`; `failed` with the file when `end.error`. No media → `failed`
+ * (`finalize_failed`), or `aborted` when `abortWhenEmpty`. Never throws for a failed stitch
+ * (the recording ends `failed`, its segments kept).
  */
 export async function finalizeRecording(
-  deps: Pick<JobDeps, "config" | "store" | "log" | "uploadFinal">, rec: Recording, media: RecordingMedia,
+  deps: Pick<JobDeps, "store" | "log">, plan: RecordingPlan, rec: Recording, media: RecordingMedia,
   end: { endReason: EndReason; error?: MeetrecError; abortWhenEmpty: boolean },
 ): Promise<Recording> {
-  const { store, config, log } = deps;
+  const { store, log } = deps;
+  const capture = plan.capture;
   const manifest = media.current;
   if (manifestSegmentCount(manifest) === 0) {
     if (end.abortWhenEmpty && !end.error) {
@@ -88,22 +88,21 @@ export async function finalizeRecording(
     return store.transition(rec.id, "failed", { reason: error.code, error: { code: error.code, message: error.message }, endReason: "failed" });
   }
   if (rec.status !== "finalizing") rec = await store.transition(rec.id, "finalizing", { reason: "stitching" });
-  const bucketCfg = segmentBucket(config, rec.backend);
-  const bucket = bucketCfg ? new RecordingBucket(bucketCfg, rec.id) : undefined;
+  const bucket = plan.place.bucket ? new RecordingBucket(plan.place.bucket, rec.id) : undefined;
   try {
-    const file = await finalize(media.dir, manifest, { ffmpegPath: config.capture.ffmpegPath, ffprobePath: config.capture.ffprobePath, remote: bucket && ((rel) => bucket.open(rel)) });
+    const file = await finalize(media.dir, manifest, { ffmpegPath: capture.ffmpegPath, ffprobePath: capture.ffprobePath, remote: bucket && ((rel) => bucket.open(rel)) });
     log.info({ file: file.path, bytes: file.bytes, durationSeconds: file.durationSeconds }, "recording finalized");
-    if (rec.options.mode === "video" && !file.probe.streams.some((s) => s.type === "audio")) {
+    if (plan.mode === "video" && !file.probe.streams.some((s) => s.type === "audio")) {
       await store.addEvent(rec.id, "no_audio", "The file has no sound track: the page played no sound while it was recorded");
     }
-    const missing = missingStreams(rec.options.mode, file);
+    const missing = missingStreams(plan.mode, file);
     if (missing) {
       // Never delivered as a recording: the segments stay for inspection (meetrec recover).
       await rm(file.path, { force: true });
       throw new MeetrecError("no_media", `The capture produced no ${missing} (${describeStreams(file).join(", ") || "no streams"}, ${file.durationSeconds.toFixed(1)} s); the segments were kept`);
     }
     let stored: RecordingFile["stored"];
-    if (deps.uploadFinal && bucket) {
+    if (plan.uploadFinal && bucket) {
       stored = await bucket.putFinal(file.name, file.path).catch((err) => {
         throw new MeetrecError("store_failed", `The final file could not be uploaded to bucket ${bucket.cfg.bucket} (${errorMessage(err)}); the segments stay in the bucket — run meetrec recover when it is reachable`, { cause: err });
       });
@@ -116,7 +115,7 @@ export async function finalizeRecording(
       return store.transition(rec.id, "failed", { reason: end.error.code, error: { code: end.error.code, message: end.error.message }, endReason: "failed", file: toRecordingFile(file, stored) });
     }
     // With file targets (spool, …) the recording is `delivering` until each has the file.
-    const to = fileTargets(config, rec).length > 0 ? "delivering" : "completed";
+    const to = plan.fileTargets.length > 0 ? "delivering" : "completed";
     return store.transition(rec.id, to, { reason: end.endReason, endReason: end.endReason, file: toRecordingFile(file, stored) });
   } catch (err) {
     const e = err instanceof MeetrecError ? err : new MeetrecError("finalize_failed", errorMessage(err));
@@ -136,6 +135,8 @@ export interface JobOptions {
    * `epoch` names the manifest this run writes to the segment bucket (`manifests/{epoch}.json`).
    */
   lease?: { epoch: number; holds(): Promise<boolean>; stopRequested(): Promise<string | null>; intervalMs: number };
+  /** How long to wait at the stop for segments still queued for the bucket, ms (`segments.flushTimeoutMs`; default 30 000). */
+  flushTimeoutMs?: number;
 }
 
 /** How a run ended when it did not end the recording. */
@@ -150,17 +151,24 @@ export class RecordingJob {
   private wake?: () => void;
   private limitTimer?: NodeJS.Timeout;
   private readonly log: Logger;
+  private session?: CaptureSession;
+  private mirror?: SegmentMirror;
 
   /**
    * `resume`: the recording was live when its previous run ended (restart, failover): it rejoins
    * and continues in a new period, its duration limit still counted from its first period.
    */
-  constructor(private rec: Recording, private readonly deps: JobDeps, private readonly opts: JobOptions = {}) {
+  constructor(private rec: Recording, readonly plan: RecordingPlan, private readonly deps: JobDeps, private readonly opts: JobOptions = {}) {
     this.log = deps.log.child({ recordingId: rec.id });
   }
 
   get id(): string {
     return this.rec.id;
+  }
+
+  /** Media segments closed by the encoder and not yet durable (stored locally, or uploaded to the bucket). */
+  get pendingSegments(): number {
+    return (this.session?.pendingSegments ?? 0) + (this.mirror?.backlog ?? 0);
   }
 
   /** Asks the recording to end (idempotent; the first reason wins). */
@@ -250,11 +258,11 @@ export class RecordingJob {
 
   /** Runs to a terminal status and returns the final recording. Never throws for recording failures. */
   async run(): Promise<Recording> {
-    const { store, config } = this.deps;
+    const { store } = this.deps;
+    const { plan } = this;
+    const capture = plan.capture;
     const rec = this.rec;
-    const o = rec.options;
-    const root = mediaRoot(config, rec.backend);
-    const workDir = join(root, "work", rec.id);
+    const { root, workDir } = plan.place;
     const resuming = this.opts.resume && (rec.status === "starting" || rec.status === "recording");
     if (!resuming) this.rec = await store.transition(rec.id, "starting", { reason: "dispatched" });
     let media: RecordingMedia | undefined;
@@ -262,16 +270,15 @@ export class RecordingJob {
     let mirror: SegmentMirror | undefined;
     let leaseTimer: NodeJS.Timeout | undefined;
     try {
-      media = await RecordingMedia.open(root, rec.id, { mode: o.mode, segmentSeconds: config.capture.segmentSeconds });
+      media = await RecordingMedia.open(root, rec.id, { mode: plan.mode, segmentSeconds: plan.segmentSeconds });
       const m = media;
-      const bucketCfg = segmentBucket(config, rec.backend);
-      if (bucketCfg) {
-        mirror = new SegmentMirror(m, new RecordingBucket(bucketCfg, rec.id, this.opts.lease?.epoch), this.log, {
+      if (plan.place.bucket) {
+        mirror = new SegmentMirror(m, new RecordingBucket(plan.place.bucket, rec.id, this.opts.lease?.epoch), this.log, {
           event: (type, message, data) => void store.addEvent(rec.id, type, message, data).catch(() => undefined),
-          uploaded: (seconds) => this.deps.onSegmentStored?.(seconds, "s3"),
+          uploaded: (seconds) => this.deps.observer?.segmentStored?.({ seconds, store: "s3" }),
           ...(this.opts.lease ? { mayWrite: this.opts.lease.holds } : {}),
         });
-        this.deps.onMirror?.(rec.id, mirror);
+        this.mirror = mirror;
         // Continuing another machine's recording: its periods are in the bucket.
         const remote = resuming ? await mirror.bucket.getManifest() : undefined;
         if (remote) await m.adopt(remote);
@@ -280,9 +287,9 @@ export class RecordingJob {
       leaseTimer = this.watchLease();
       const hadMedia = manifestSegmentCount(m.current) > 0;
       const free = await freeBytes(m.dir);
-      if (free < config.capture.diskReserveBytes && !hadMedia) {
+      if (free < capture.diskReserveBytes && !hadMedia) {
         // The message is the recording's error.message (API clients see it): no local path; the log has it.
-        const e = new MeetrecError("disk_full", `Only ${Math.round(free / 1048576)} MiB free on the recording's data filesystem (capture.diskReserveBytes: ${Math.round(config.capture.diskReserveBytes / 1048576)} MiB); free space or lower the reserve`);
+        const e = new MeetrecError("disk_full", `Only ${Math.round(free / 1048576)} MiB free on the recording's data filesystem (capture.diskReserveBytes: ${Math.round(capture.diskReserveBytes / 1048576)} MiB); free space or lower the reserve`);
         this.log.warn({ freeBytes: free, dir: m.dir }, "not enough disk to start");
         return (this.rec = await store.transition(rec.id, "failed", { reason: e.code, error: { code: e.code, message: e.message }, endReason: "failed" }));
       }
@@ -297,14 +304,14 @@ export class RecordingJob {
       const inits = new Map<number, Buffer>();
       const t0 = Date.now();
       session = new CaptureSession({
-        recordingId: rec.id, url: o.url, join: o.join as JoinStep[], mode: o.mode, browser: o.browser, video: o.video,
-        capture: config.capture, workDir, pulse: await this.deps.pulse(), log: this.log, adapter: this.deps.adapterFor?.(rec), acceptInsecureCerts: o.acceptInsecureCerts,
-        firstPeriodReason: resuming ? "resume" : "start", egress: browserEgressFor(config, rec.backend),
+        recordingId: rec.id, url: plan.url, join: plan.join, mode: plan.mode, browser: plan.browser, video: plan.video,
+        capture, workDir, pulse: await this.deps.pulse(), log: this.log, adapter: plan.adapter, acceptInsecureCerts: plan.acceptInsecureCerts,
+        firstPeriodReason: resuming ? "resume" : "start", egress: plan.egress,
       }, {
         beginPeriod: async (reason, startedAt) => {
           const index = await m.beginPeriod(reason, startedAt);
-          const gapMs = periodGapMs(m.current, index);
-          if (index > 1) this.deps.onGap?.(gapMs, reason);
+          const gapMs = index > 1 ? periodGapMs(m.current, index) : 0;
+          this.deps.observer?.period?.({ index, reason, gapMs });
           await store.addEvent(rec.id, "period_started", index > 1
             ? `Period ${index} started (${reason}) after a gap of ${(gapMs / 1000).toFixed(1)} s`
             : `Period ${index} started (${reason})`, { period: index, reason, ...(index > 1 ? { gapMs } : {}) });
@@ -320,17 +327,17 @@ export class RecordingJob {
           if (!mediaExact && init) {
             mediaExact = true;
             inits.clear();
-            const startS = await mediaStartSeconds(init, await readFile(seg.path), o.mode, config.capture.ffprobePath);
+            const startS = await mediaStartSeconds(init, await readFile(seg.path), plan.mode, capture.ffprobePath);
             const spawn = m.current.periods.find((p) => p.index === period)?.startedAt;
             if (startS !== undefined && spawn) {
               mediaFrom = Date.parse(spawn) + Math.round(startS * 1000);
-              this.armLimit(mediaFrom + o.maxDurationSeconds * 1000 - Date.now());
+              this.armLimit(mediaFrom + plan.maxDurationSeconds * 1000 - Date.now());
             }
           }
           try {
             const t = performance.now();
             await m.addSegment(period, seg.seq, seg.path, seg.durationMs);
-            this.deps.onSegmentStored?.((performance.now() - t) / 1000, "local");
+            this.deps.observer?.segmentStored?.({ seconds: (performance.now() - t) / 1000, store: "local" });
           } catch (err) {
             if ((err as NodeJS.ErrnoException).code === "ENOSPC") this.diskFull(0, 0);
             throw err;
@@ -338,7 +345,7 @@ export class RecordingJob {
           mirror?.kick();
           const cur = m.current;
           const free = await freeBytes(m.dir);
-          const needed = manifestBytes(cur) + config.capture.diskReserveBytes;
+          const needed = manifestBytes(cur) + capture.diskReserveBytes;
           if (free < needed) this.diskFull(free, needed);
           await store.progress(rec.id, { capturedMs: manifestDurationMs(cur), segmentCount: manifestSegmentCount(cur), bytes: manifestBytes(cur), periodCount: cur.periods.length });
           if (firstSegment) {
@@ -350,12 +357,13 @@ export class RecordingJob {
           if (mediaFrom !== undefined) return; // provisional: the first segment corrects it
           mediaFrom = at;
           this.log.debug({ period, msSinceSpawn: at - (session?.captureStartedAt ?? at) }, "media flowing");
-          this.armLimit(at + o.maxDurationSeconds * 1000 - Date.now());
+          this.armLimit(at + plan.maxDurationSeconds * 1000 - Date.now());
         },
         event: (type, message, data) => void store.addEvent(rec.id, type, message, data).catch(() => undefined),
         failed: (err) => this.fail(err),
       });
-      this.deps.onSession?.(rec.id, session);
+      this.session = session;
+      this.deps.observer?.session?.(session);
       try {
         await session.start(this.abort.signal);
       } catch (err) {
@@ -366,7 +374,7 @@ export class RecordingJob {
           this.log.warn({ code: e.code, err: e.message, cause: e.cause === undefined ? undefined : errorMessage(e.cause) }, "could not rejoin; finalizing what was captured");
           this.rec = await store.transition(rec.id, "stopping", { reason: this.stopReason ?? "rejoin_failed" });
           const error = this.stopReason ? undefined : new MeetrecError("rejoin_failed", `The recording was interrupted and could not rejoin the meeting (${e.message}); the media captured before is in the file`);
-          return (this.rec = await finalizeRecording({ ...this.deps, log: this.log }, this.rec, media, {
+          return (this.rec = await finalizeRecording({ ...this.deps, log: this.log }, plan, this.rec, media, {
             endReason: this.stopReason ?? "failed", error, abortWhenEmpty: false,
           }));
         }
@@ -383,14 +391,14 @@ export class RecordingJob {
       } else {
         this.rec = await store.transition(rec.id, "recording", { reason: "capturing", data: { pids: session.pids } });
       }
-      this.log.info({ pids: session.pids, maxDurationSeconds: o.maxDurationSeconds }, "recording");
+      this.log.info({ pids: session.pids, maxDurationSeconds: plan.maxDurationSeconds }, "recording");
       if (!this.stopReason && !this.failure) {
         await new Promise<void>((resolve) => {
           this.wake = resolve;
           // The limit counts wallclock from when media began (so a restart gap counts against
           // it too); until frames flow it is not armed — an encoder that never delivers is
           // restarted by the session's watchdog and fails the recording after its restarts.
-          if (mediaFrom !== undefined) this.armLimit(mediaFrom + o.maxDurationSeconds * 1000 - Date.now());
+          if (mediaFrom !== undefined) this.armLimit(mediaFrom + plan.maxDurationSeconds * 1000 - Date.now());
         });
       }
       clearTimeout(this.limitTimer);
@@ -402,11 +410,11 @@ export class RecordingJob {
         this.log.error({ err: errorMessage(err) }, "storing media failed at stop");
         this.fail(new MeetrecError("store_failed", `Storing media failed: ${publicErrorMessage(err)}`, { cause: err }));
       }
-      if (mirror && !(await mirror.flush(config.segments.flushTimeoutMs))) {
+      if (mirror && !(await mirror.flush(this.opts.flushTimeoutMs ?? 30_000))) {
         this.log.warn({ backlog: mirror.backlog }, "segment bucket still unreachable; finalizing from the local copies");
       }
       await mirror?.close();
-      return (this.rec = await finalizeRecording({ ...this.deps, log: this.log }, this.rec, media, {
+      return (this.rec = await finalizeRecording({ ...this.deps, log: this.log }, plan, this.rec, media, {
         endReason: this.stopReason ?? "failed", error: this.failure, abortWhenEmpty: true,
       }));
     } catch (err) {
@@ -417,7 +425,7 @@ export class RecordingJob {
       if (cur && !["completed", "failed", "aborted"].includes(cur.status)) {
         const e = { code: "internal", message: `Recording job failed: ${publicErrorMessage(err)}` }; // logged in full above
         if (media && cur.status === "stopping") {
-          return (this.rec = await finalizeRecording({ ...this.deps, log: this.log }, await store.transition(rec.id, "finalizing", { reason: "internal" }), media, { endReason: "failed", error: new MeetrecError("internal", e.message), abortWhenEmpty: false }));
+          return (this.rec = await finalizeRecording({ ...this.deps, log: this.log }, plan, await store.transition(rec.id, "finalizing", { reason: "internal" }), media, { endReason: "failed", error: new MeetrecError("internal", e.message), abortWhenEmpty: false }));
         }
         return (this.rec = await store.transition(rec.id, "failed", { reason: "internal", error: e, endReason: "failed" }));
       }

@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import { openAsBlob } from "node:fs";
 import { rm } from "node:fs/promises";
 import { promisify } from "node:util";
-import { egressDispatcher, type EgressPolicy } from "../egress/index.js";
+import { egressDispatcher, type EgressPolicy } from "../../egress/index.js";
 import { talkChecksum, talkRandom } from "./hmac.js";
 
 export const USER_AGENT = "meetrec/0.1.0 (Nextcloud Talk recording server)";

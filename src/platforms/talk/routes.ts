@@ -8,8 +8,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import type { App } from "../app/index.js";
-import { canonicalBackendUrl, checksumMatches } from "../talk/hmac.js";
+import { canonicalBackendUrl, checksumMatches } from "./hmac.js";
+import type { TalkService } from "./service.js";
 
 const Actor = z.object({ type: z.string().min(1).max(100), id: z.string().min(1).max(255) });
 /** Start and stop bodies (protocol §1). */
@@ -22,15 +22,15 @@ export type TalkBody = z.infer<typeof TalkBody>;
 /** Largest body read at all; the per-backend `maxMessageSize` is checked after (→ 400). */
 const HARD_LIMIT = 1 << 20;
 
-/** Registers the Talk routes on `server`. */
-export async function registerTalkRoutes(server: FastifyInstance, app: App, version: string): Promise<void> {
-  await server.register(async (talk) => {
-    talk.removeAllContentTypeParsers();
-    talk.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: HARD_LIMIT }, (_req, body, done) => done(null, body));
+/** Registers the Talk routes on `server` (under `/api/v1`); `talk` does what they ask; `version` is meetrec's. */
+export async function registerTalkRoutes(server: FastifyInstance, talk: TalkService, version: string): Promise<void> {
+  await server.register(async (routes) => {
+    routes.removeAllContentTypeParsers();
+    routes.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: HARD_LIMIT }, (_req, body, done) => done(null, body));
 
-    talk.get("/welcome", { schema: { tags: ["nextcloud-talk"], summary: "Talk's health check", security: [] } }, async () => ({ version }));
+    routes.get("/welcome", { schema: { tags: ["nextcloud-talk"], summary: "Talk's health check", security: [] } }, async () => ({ version }));
 
-    talk.post("/room/:token", { schema: { tags: ["nextcloud-talk"], summary: "Start or stop the recording of a Talk conversation (HMAC-signed by Talk)", security: [] } },
+    routes.post("/room/:token", { schema: { tags: ["nextcloud-talk"], summary: "Start or stop the recording of a Talk conversation (HMAC-signed by Talk)", security: [] } },
       async (req: FastifyRequest, reply: FastifyReply) => {
         const token = (req.params as { token: string }).token;
         const deny = (status: number, why: string) => {
@@ -44,7 +44,7 @@ export async function registerTalkRoutes(server: FastifyInstance, app: App, vers
         // 1. backend
         const backendUrl = header("talk-recording-backend");
         if (!backendUrl) return deny(403, "missing Talk-Recording-Backend");
-        const match = app.talkBackendFor(backendUrl);
+        const match = talk.backendFor(backendUrl);
         if (!match) return deny(403, `backend ${canonicalBackendUrl(backendUrl)} is not configured`);
         // 2. random, checksum
         const random = header("talk-recording-random");
@@ -62,7 +62,7 @@ export async function registerTalkRoutes(server: FastifyInstance, app: App, vers
         }
         // 4b. replay: Talk signs random ‖ body, not the path, and sends a fresh 64-character
         // random with every request, so a random seen before is a captured request sent again.
-        if (!await app.acceptTalkRandom(match.backend, random)) {
+        if (!await talk.acceptRandom(match.backend, random)) {
           req.log.warn({ talkBackend: canonicalBackendUrl(backendUrl), backend: match.backend, talkToken: token, reason: "replayed Talk-Recording-Random" },
             "Talk request refused: its Talk-Recording-Random was already used by an accepted request (a replayed request); Talk sends a new random with every request");
           return reply.code(403).send({ error: "replayed request: this Talk-Recording-Random was already used" });
@@ -80,11 +80,11 @@ export async function registerTalkRoutes(server: FastifyInstance, app: App, vers
         const talkRequest = parsed.data;
         let found = true;
         try {
-          if (talkRequest.type === "start") await app.talkStart(match.backend, canonicalBackendUrl(backendUrl), token, talkRequest.start);
-          else found = await app.talkStop(match.backend, canonicalBackendUrl(backendUrl), token, talkRequest.stop.actor);
+          if (talkRequest.type === "start") await talk.start(match.backend, canonicalBackendUrl(backendUrl), token, talkRequest.start);
+          else found = await talk.stop(match.backend, canonicalBackendUrl(backendUrl), token, talkRequest.stop.actor);
         } catch (err) {
           // A 5xx follows, which Talk retries with the same random: that retry must be accepted.
-          await app.releaseTalkRandom(match.backend, random).catch((e: unknown) => req.log.warn({ err: (e as Error).message, talkToken: token }, "could not release the random of a failed Talk request; Talk's retry of it will be refused as a replay"));
+          await talk.releaseRandom(match.backend, random).catch((e: unknown) => req.log.warn({ err: (e as Error).message, talkToken: token }, "could not release the random of a failed Talk request; Talk's retry of it will be refused as a replay"));
           throw err;
         }
         return found ? reply.code(200).send({}) : reply.code(404).send({ error: "no recording of this conversation" });

@@ -1,10 +1,11 @@
 /**
- * The recording as the API shows it.
+ * The recording as the API, the webhooks and the spool sidecars show it: one zod schema per
+ * view (the types are inferred from them) and the functions that build them.
  */
 import { z } from "zod";
-import type { Delivery, DeliveryAttempt } from "../store/index.js";
+import { RECORDING_STATUSES, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent } from "../store/index.js";
 
-const Status = z.enum(["queued", "starting", "recording", "stopping", "finalizing", "delivering", "completed", "failed", "aborted"]);
+const Status = z.enum(RECORDING_STATUSES);
 
 export const EventView = z.object({
   at: z.string(),
@@ -29,6 +30,7 @@ export const DeliveryView = z.object({
   nextAttemptAt: z.string().nullable(),
   redeliverPending: z.boolean().describe("A redeliver made it due and it has not been attempted yet (another redeliver is refused until then)"),
 });
+export type DeliveryView = z.infer<typeof DeliveryView>;
 
 export const RecordingView = z.object({
   id: z.string(),
@@ -57,14 +59,42 @@ export const RecordingView = z.object({
   events: z.array(EventView).optional(),
   deliveries: z.array(DeliveryView).optional().describe(`Where the file and the notifications went, with the last ${ATTEMPTS_SHOWN} attempts of each and a count of all`),
 });
-export { toView, type RecordingViewData } from "../app/view.js";
+export type RecordingView = z.infer<typeof RecordingView>;
 
+/** Path of a recording's file on the API, relative to its base URL. */
+export const filePath = (id: string) => `/v1/recordings/${id}/file`;
+
+/**
+ * Builds the view; `base` is the absolute URL prefix of the API (`http://host:port`, see
+ * `baseUrl`), or `""` for a view whose file URL is made absolute later ({@link withBase}).
+ */
+export function toView(rec: Recording, base: string, events?: RecordingEvent[]): RecordingView {
+  const o = rec.options;
+  return {
+    id: rec.id, status: rec.status, backend: rec.backend, url: o.url, mode: o.mode, browser: o.browser, video: o.video,
+    maxDurationSeconds: o.maxDurationSeconds, metadata: rec.metadata, endReason: rec.endReason, error: rec.error,
+    createdAt: rec.createdAt, startedAt: rec.startedAt, endedAt: rec.endedAt, updatedAt: rec.updatedAt,
+    capturedSeconds: Math.round(rec.capturedMs) / 1000, segmentCount: rec.segmentCount, bytes: rec.bytes, periods: rec.periodCount,
+    file: rec.file ? { name: rec.file.name, bytes: rec.file.bytes, durationSeconds: rec.file.durationSeconds, streams: rec.file.streams, url: `${base}${filePath(rec.id)}` } : null,
+    worker: rec.worker,
+    ...(events ? { events: events.map((e) => ({ at: e.at, type: e.type, status: e.status, reason: e.reason, message: e.message, data: e.data })) } : {}),
+  };
+}
+
+/**
+ * A view made without a base (a cluster worker queues webhook payloads; the API process that
+ * sends them knows the base), with its file URL made absolute: `base` + the path.
+ */
+export function withBase<T extends { file?: { url: string } | null }>(view: T, base: string): T {
+  if (!view.file || !view.file.url.startsWith("/")) return view;
+  return { ...view, file: { ...view.file, url: `${base}${view.file.url}` } };
+}
 
 /**
  * Deliveries with their attempts, as the API shows them: the last {@link ATTEMPTS_SHOWN}
  * attempts of each (of `attempts`, which may hold fewer), and the count of all.
  */
-export function toDeliveryViews(deliveries: Delivery[], attempts: DeliveryAttempt[]): z.infer<typeof DeliveryView>[] {
+export function toDeliveryViews(deliveries: Delivery[], attempts: DeliveryAttempt[]): DeliveryView[] {
   return deliveries.map((d) => ({
     target: d.target,
     kind: d.kind,

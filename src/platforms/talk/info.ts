@@ -1,5 +1,4 @@
-/** Nextcloud Talk: HMACs, the recording's Talk context, callbacks and upload. */
-export { talkChecksum, checksumMatches, talkRandom, canonicalBackendUrl } from "./hmac.js";
+/** What a Talk recording remembers of its conversation, and the synthetic backend of `talk.allowAll`. */
 
 /** Backend name used for any Talk instance when `talk.allowAll` is on. */
 export const ALLOW_ALL_BACKEND = "talk-any";
@@ -16,5 +15,3 @@ export interface TalkInfo {
   /** Actor of the stop request, when Talk sent one. */
   stopActor?: { type: string; id: string } | null;
 }
-export { sendTalkCallback, uploadToTalk, uploadChunked, uploadRecordingToTalk, talkFileName, talkUploadFile, TalkRequestError, USER_AGENT, CHUNK_BYTES, type TalkConnection, type TalkUploadFile } from "./client.js";
-export { talkJoinAdapter, platformAdapter, internalSecretFor, sameSignalingServer } from "./join-adapter.js";

@@ -1,0 +1,4 @@
+/** hosts: the composition roots — embedded, cluster API, cluster worker. */
+export { EmbeddedHost, type EmbeddedOptions } from "./embedded.js";
+export { ClusterApiHost } from "./cluster-api.js";
+export { ClusterWorkerHost } from "./cluster-worker.js";

@@ -1,0 +1,179 @@
+/**
+ * The recorder node: what records on this machine, in both modes. It owns the machine's
+ * PulseAudio daemon, the capacity (admission), the metrics and the running jobs, and it clears
+ * what a killed previous run left behind (capture processes under *every* media root). The
+ * embedded host feeds it from the in-process dispatcher ({@link RecorderNode.runner}); the
+ * cluster worker feeds it from the queue ({@link RecorderNode.run} with a lease).
+ */
+import { readdirSync } from "node:fs";
+import { SharedPulse, defaultPulseDir, killRegisteredProcesses } from "../capture/index.js";
+import type { Config } from "../config/index.js";
+import { Capacity, type RunningJob } from "../dispatch/index.js";
+import { mediaRoots, workDir, workRoot } from "../media/index.js";
+import { Metrics } from "../metrics/index.js";
+import type { Recording, RecordingStore } from "../store/index.js";
+import type { Logger } from "../util/log.js";
+import { RecordingJob, type JobObserver, type JobOptions, type StopReason } from "./job.js";
+import { planRecording, type PlanContext, type RecordingPlan } from "./plan.js";
+
+/** What a node is made of. */
+export interface RecorderNodeOptions {
+  config: Config;
+  store: RecordingStore;
+  log: Logger;
+  /** This machine's name in metrics (label `worker`). */
+  name: string;
+  /** How a resumed period counts in `meetrec_failovers_total`: `restart` (embedded) or `failover` (cluster worker). */
+  failoverReason: "restart" | "failover";
+  /** How recordings are planned here, beyond the capture settings (see {@link PlanContext}). */
+  planning: Omit<PlanContext, "capture">;
+  /** Recordings waiting for this machine (the embedded dispatcher's queue; none on a cluster worker). */
+  queued?(): number;
+  /** Told what every job does, besides the metrics (tests). */
+  observer?: JobObserver;
+}
+
+/** A process a previous run left, killed by {@link RecorderNode.killLeftovers}. */
+export interface KilledLeftover {
+  recordingId: string;
+  /** `role:pid` of each process killed. */
+  killed: string[];
+}
+
+/** See module doc. */
+export class RecorderNode {
+  readonly capacity: Capacity;
+  readonly metrics: Metrics;
+  private readonly pulse: SharedPulse;
+  private readonly jobs = new Map<string, RecordingJob>();
+  /** Runs started and not yet ended (a run has a job once its recording was read). */
+  private runs = 0;
+
+  constructor(private readonly o: RecorderNodeOptions) {
+    const { config, store } = o;
+    this.capacity = Capacity.fromConfig(config);
+    this.pulse = new SharedPulse(config.capture.pulseDir ?? defaultPulseDir(), config.capture.pulseaudioPath);
+    this.metrics = new Metrics({
+      worker: o.name,
+      statusCounts: () => store.countByStatus(),
+      active: () => this.runs,
+      queued: () => o.queued?.() ?? 0,
+      pendingSegments: () => [...this.jobs.values()].reduce((n, j) => n + j.pendingSegments, 0),
+      capacity: () => this.capacity.snapshot(),
+    });
+  }
+
+  /** Recordings running on this machine now. */
+  get active(): number {
+    return this.runs;
+  }
+
+  /** The running job of recording `id`, if any. */
+  job(id: string): RecordingJob | undefined {
+    return this.jobs.get(id);
+  }
+
+  /** Every running job. */
+  running(): RecordingJob[] {
+    return [...this.jobs.values()];
+  }
+
+  /** `rec`'s plan on this machine. */
+  plan(rec: Recording): RecordingPlan {
+    return planRecording({ ...this.o.planning, capture: this.o.config.capture }, rec);
+  }
+
+  /**
+   * Kills the capture processes a killed previous run left under every media root's work
+   * directory (each session's process registry; a registry whose meetrec still lives is left).
+   * Never throws. Call before anything records here.
+   */
+  killLeftovers(): KilledLeftover[] {
+    const out: KilledLeftover[] = [];
+    for (const root of mediaRoots(this.o.config)) {
+      let ids: string[] = [];
+      try { ids = readdirSync(workRoot(root)); } catch { /* none */ }
+      for (const id of ids) {
+        const killed = killRegisteredProcesses(workDir(root, id)).map((k) => `${k.role}:${k.pid}`);
+        if (killed.length === 0) continue;
+        this.o.log.warn({ recordingId: id, killed }, "killed capture processes left by a previous run");
+        out.push({ recordingId: id, killed });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Runs `rec` to its end on this machine (see {@link RecordingJob.run}) and returns the job
+   * (its `departure` says whether it left the recording to another worker).
+   */
+  async run(rec: Recording, opts: JobOptions = {}): Promise<RecordingJob> {
+    const job = this.create(rec, opts);
+    this.runs++;
+    try {
+      await job.run();
+    } finally {
+      this.runs--;
+      if (this.jobs.get(rec.id) === job) this.jobs.delete(rec.id);
+    }
+    return job;
+  }
+
+  private create(rec: Recording, opts: JobOptions): RecordingJob {
+    const { config, store, log } = this.o;
+    const job = new RecordingJob(rec, this.plan(rec), { store, log, pulse: () => this.pulse.get(), observer: this.observer() }, { flushTimeoutMs: config.segments.flushTimeoutMs, ...opts });
+    this.jobs.set(rec.id, job);
+    return job;
+  }
+
+  /** The jobs' observer: the metrics, then the node's own. */
+  private observer(): JobObserver {
+    const m = this.metrics;
+    const extra = this.o.observer;
+    return {
+      period: (e) => {
+        if (e.index > 1) {
+          m.lostMediaSeconds.inc({ reason: e.reason }, e.gapMs / 1000);
+          if (e.reason === "resume") m.failovers.inc({ reason: this.o.failoverReason });
+        }
+        extra?.period?.(e);
+      },
+      segmentStored: (e) => {
+        m.segmentStoreSeconds.observe({ store: e.store }, e.seconds);
+        extra?.segmentStored?.(e);
+      },
+      session: (s) => extra?.session?.(s),
+    };
+  }
+
+  /**
+   * The embedded dispatcher's runner: starts recording `id` (read from the store; a recording
+   * no longer `queued`/`starting`/`recording` is skipped) and returns a handle whose `done`
+   * always settles. A stop that arrives before the job exists is kept, not lost.
+   */
+  runner(): (id: string) => RunningJob {
+    return (id) => {
+      let job: RecordingJob | undefined;
+      let pendingStop: StopReason | undefined;
+      this.runs++;
+      const done = (async () => {
+        try {
+          const rec = await this.o.store.get(id);
+          if (!rec || !["queued", "starting", "recording"].includes(rec.status)) return;
+          job = this.create(rec, { resume: rec.status !== "queued" });
+          if (pendingStop) job.stop(pendingStop);
+          await job.run();
+        } finally {
+          this.runs--;
+          if (job && this.jobs.get(id) === job) this.jobs.delete(id);
+        }
+      })();
+      return { stop: (reason: StopReason) => (job ? job.stop(reason) : void (pendingStop ??= reason)), done };
+    };
+  }
+
+  /** Stops the machine's sound daemon if this process started it. Jobs must have ended. */
+  async close(): Promise<void> {
+    await this.pulse.close();
+  }
+}

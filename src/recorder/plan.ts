@@ -1,0 +1,67 @@
+/**
+ * A recording's plan: everything one run of it needs, resolved once when the run starts —
+ * where its media goes (media root, recording and work directories, segment bucket), how it is
+ * captured (page, join, browser, video, capture settings, egress, platform adapter), its limit,
+ * and what follows it (file targets, whether the final file goes to the bucket). Every stage of
+ * the run (capture, storage, finalize) reads the plan, never the configuration again, as LiveKit
+ * Egress resolves one `PipelineConfig` per request.
+ */
+import type { CaptureConfig } from "../config/index.js";
+import type { BrowserKind, JoinStep, PlatformAdapter } from "../capture/index.js";
+import type { BrowserEgress } from "../egress/index.js";
+import type { MediaPlace } from "../media/index.js";
+import type { Recording, RecordingOptions } from "../store/index.js";
+
+/** See module doc. */
+export interface RecordingPlan {
+  id: string;
+  backend: string;
+  mode: "video" | "audio";
+  /** Where the media is kept. */
+  place: MediaPlace;
+  /** The meeting: URL, join steps, browser, frame size/rate/bitrate, TLS leniency. */
+  url: string;
+  join: JoinStep[];
+  browser: BrowserKind;
+  video: RecordingOptions["video"];
+  acceptInsecureCerts: boolean;
+  /** Where the browser may go. */
+  egress: BrowserEgress;
+  /** Platform join adapter (Talk), if the meeting needs one. */
+  adapter?: PlatformAdapter;
+  capture: CaptureConfig;
+  /** Media segment duration, s. */
+  segmentSeconds: number;
+  /** The recording stops by itself this long after its media began, s. */
+  maxDurationSeconds: number;
+  /** File delivery targets the finished file must reach: any → `delivering`, none → `completed`. */
+  fileTargets: string[];
+  /** Cluster: the final file is uploaded to the segment bucket (no machine keeps it). */
+  uploadFinal: boolean;
+}
+
+/** What {@link planRecording} takes from the process around it. */
+export interface PlanContext {
+  capture: CaptureConfig;
+  /** Where a recording's media is (media layout). */
+  place(rec: Pick<Recording, "id" | "backend">): MediaPlace;
+  /** The browser's egress rules for a backend. */
+  egress(backend: string): BrowserEgress;
+  /** The platform join adapter of a recording, if it needs one. */
+  adapterFor(rec: Recording): PlatformAdapter | undefined;
+  /** The file targets of a recording (delivery registry). */
+  fileTargets(rec: Recording): string[];
+  uploadFinal: boolean;
+}
+
+/** Resolves `rec`'s plan. Pure: reads `rec` and the context, starts nothing. */
+export function planRecording(ctx: PlanContext, rec: Recording): RecordingPlan {
+  const o = rec.options;
+  return {
+    id: rec.id, backend: rec.backend, mode: o.mode, place: ctx.place(rec),
+    url: o.url, join: o.join as JoinStep[], browser: o.browser, video: o.video, acceptInsecureCerts: o.acceptInsecureCerts ?? false,
+    egress: ctx.egress(rec.backend), adapter: ctx.adapterFor(rec),
+    capture: ctx.capture, segmentSeconds: ctx.capture.segmentSeconds, maxDurationSeconds: o.maxDurationSeconds,
+    fileTargets: ctx.fileTargets(rec), uploadFinal: ctx.uploadFinal,
+  };
+}
