@@ -22,10 +22,10 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startSyncPage } from "../test/fixtures/sync-page.js";
-import { startCluster } from "../test/helpers/cluster.js";
-import { API_KEY } from "../test/helpers/server.js";
-import { audioSamples, pageFraction, toneLevelsDb } from "../test/helpers/media-check.js";
+import { startSyncPage } from "../dev/sync-page.js";
+import { startCluster } from "../dev/cluster.js";
+import { API_KEY } from "../dev/server.js";
+import { audioSamples, pageFraction, toneLevelsDb } from "../dev/media-check.js";
 
 const kills = Number(process.argv[process.argv.indexOf("--kills") + 1]) || 5;
 const median = (xs: number[]) => {
@@ -33,7 +33,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const TERMINAL = ["completed", "failed", "aborted"];
-/** The sync page's default background and tone (test/fixtures/sync-page.ts). */
+/** The sync page's default background and tone (dev/sync-page.ts). */
 const BG: [number, number, number] = [0x20, 0x60, 0xc0];
 const TONE_HZ = 500;
 

@@ -2,7 +2,7 @@
  * `make bench`: measures the recording pipeline on this machine and prints a Markdown report
  * (copy it into docs/benchmarks.md with the machine and the command). Every figure it prints
  * comes from a file it recorded in the same run and checked for content (streams present,
- * each publisher's colour in sampled frames, each publisher's tone; test/helpers/media-check.ts).
+ * each publisher's colour in sampled frames, each publisher's tone; dev/media-check.ts).
  * A row whose file fails the check prints the reason instead of figures.
  *
  * - Versions: CPU model, cores, memory, kernel, and the Debian packages / binaries used.
@@ -12,7 +12,7 @@
  * - Whole-session CPU (cores = CPU s per recorded s: Xvfb + every browser process + ffmpeg) and
  *   peak memory (MiB, sum of PSS) for a 2-publisher Janus meeting at 1280×720@30,
  *   1920×1080@30 and audio-only, each with flat and with high-motion publishers
- *   (test/fixtures/fake-media.ts), side by side.
+ *   (dev/fake-media.ts), side by side.
  * - Encoder only: meetrec's ffmpeg next to an ffmpeg with Nextcloud's recorder settings
  *   (VP8 realtime, -crf 10 -b:v 1M, Opus, WebM) grabbing the same 1920×1080 display and sink,
  *   with the same raw input queues as meetrec's encoder (read from its command line), for both
@@ -32,10 +32,10 @@ import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { Encoder, PulseServer, XvfbDisplay } from "../src/capture/index.js";
 import { parseConfig } from "../src/config/index.js";
-import { DEFAULT_PUBLISHERS, HIGH_MOTION_PUBLISHERS, type PublisherSpec } from "../test/fixtures/fake-media.js";
-import { startMeeting, type Meeting } from "../test/fixtures/meeting.js";
-import { audioSamples, colourFraction, frameRgb, lumaTrack, toneLevelsDb, toneTrack } from "../test/helpers/media-check.js";
-import { startServer, type TestServer } from "../test/helpers/server.js";
+import { DEFAULT_PUBLISHERS, HIGH_MOTION_PUBLISHERS, type PublisherSpec } from "../dev/fake-media.js";
+import { startMeeting, type Meeting } from "../dev/meeting.js";
+import { audioSamples, colourFraction, frameRgb, lumaTrack, toneLevelsDb, toneTrack } from "../dev/media-check.js";
+import { startServer, type TestServer } from "../dev/server.js";
 
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 const TERMINAL = ["completed", "failed", "aborted"];

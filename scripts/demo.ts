@@ -9,9 +9,9 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT, startMeeting, type Meeting } from "../test/fixtures/meeting.js";
-import { audioSamples, colourFraction, frameRgb, toneLevelsDb } from "../test/helpers/media-check.js";
-import { startServer, type TestServer } from "../test/helpers/server.js";
+import { REPO_ROOT, startMeeting, type Meeting } from "../dev/meeting.js";
+import { audioSamples, colourFraction, frameRgb, toneLevelsDb } from "../dev/media-check.js";
+import { startServer, type TestServer } from "../dev/server.js";
 
 const RECORD_SECONDS = 15;
 const say = (s: string) => process.stdout.write(s + "\n");

@@ -11,12 +11,12 @@ import { CopyObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/clie
 import { Redis } from "ioredis";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { REPO_ROOT } from "../fixtures/meeting.js";
-import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
-import { checkPage, type PageExpectation, type PageReport } from "../helpers/media-check.js";
-import { startCluster, type Cluster } from "../helpers/cluster.js";
+import { REPO_ROOT } from "../../dev/meeting.js";
+import { startSyncPage, type SyncPage } from "../../dev/sync-page.js";
+import { checkPage, type PageExpectation, type PageReport } from "../../dev/media-check.js";
+import { startCluster, type Cluster } from "../../dev/cluster.js";
 import { expectCaptureProcesses, recordingProcessesGone, stillRunning, untilEmpty } from "../helpers/processes.js";
-import { descendants, type TestServer } from "../helpers/server.js";
+import { descendants, type TestServer } from "../../dev/server.js";
 import { startWebhookReceiver, type WebhookReceiver } from "../helpers/webhooks.js";
 
 const BG: [number, number, number] = [0x20, 0x60, 0xc0];

@@ -9,8 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
-import { startServer, type TestServer } from "../helpers/server.js";
+import { startSyncPage, type SyncPage } from "../../dev/sync-page.js";
+import { startServer, type TestServer } from "../../dev/server.js";
 import { startWebhookReceiver, type ReceivedHook, type WebhookReceiver } from "../helpers/webhooks.js";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;

@@ -12,11 +12,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { REPO_ROOT } from "../fixtures/meeting.js";
-import { createNetns, type Netns } from "../fixtures/netns.js";
-import { checkTiles, colourFraction, decodeFrames, frameRgb } from "../helpers/media-check.js";
+import { REPO_ROOT } from "../../dev/meeting.js";
+import { createNetns, type Netns } from "../../dev/netns.js";
+import { checkTiles, colourFraction, decodeFrames, frameRgb } from "../../dev/media-check.js";
 import { recordingProcessesGone } from "../helpers/processes.js";
-import { startServer, unixRequest, type TestServer } from "../helpers/server.js";
+import { startServer, unixRequest, type TestServer } from "../../dev/server.js";
 
 const OPEN_KEY = "open-backend-key-0123456789";
 /** A backend that names the meeting origin but leaves subresources at the default (`public`). */

@@ -4,8 +4,8 @@
  */
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
-import { startServer, type TestServer } from "../helpers/server.js";
+import { startSyncPage, type SyncPage } from "../../dev/sync-page.js";
+import { startServer, type TestServer } from "../../dev/server.js";
 
 let page: SyncPage;
 let server: TestServer;

@@ -7,10 +7,10 @@ import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startMeeting, type Meeting } from "../fixtures/meeting.js";
-import { checkMeeting } from "../helpers/media-check.js";
+import { startMeeting, type Meeting } from "../../dev/meeting.js";
+import { checkMeeting } from "../../dev/media-check.js";
 import { expectCaptureProcesses, recordingProcessesGone } from "../helpers/processes.js";
-import { startServer, type TestServer } from "../helpers/server.js";
+import { startServer, type TestServer } from "../../dev/server.js";
 
 let meeting: Meeting;
 let server: TestServer;

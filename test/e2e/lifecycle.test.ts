@@ -8,10 +8,10 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statfsSync, writ
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { REPO_ROOT } from "../fixtures/meeting.js";
-import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
-import { checkPage, checkTone, probe, type PageExpectation, type PageReport } from "../helpers/media-check.js";
-import { startServer, type TestServer } from "../helpers/server.js";
+import { REPO_ROOT } from "../../dev/meeting.js";
+import { startSyncPage, type SyncPage } from "../../dev/sync-page.js";
+import { checkPage, checkTone, probe, type PageExpectation, type PageReport } from "../../dev/media-check.js";
+import { startServer, type TestServer } from "../../dev/server.js";
 import { expectCaptureProcesses, recordingProcesses, recordingProcessesGone, stillRunning, untilEmpty } from "../helpers/processes.js";
 
 const TERMINAL = ["completed", "failed", "aborted"];

@@ -6,8 +6,8 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { prepareSshd, type Sshd } from "../fixtures/sshd.js";
-import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
-import { freePort, startServer, type TestServer } from "../helpers/server.js";
+import { startSyncPage, type SyncPage } from "../../dev/sync-page.js";
+import { freePort, startServer, type TestServer } from "../../dev/server.js";
 
 let page: SyncPage;
 let server: TestServer;

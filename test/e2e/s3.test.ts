@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import S3rver from "s3rver";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
-import { freePort, startServer, type TestServer } from "../helpers/server.js";
+import { startSyncPage, type SyncPage } from "../../dev/sync-page.js";
+import { freePort, startServer, type TestServer } from "../../dev/server.js";
 
 let page: SyncPage;
 let server: TestServer;

@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import S3rver from "s3rver";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startSyncPage, type SyncPage } from "../fixtures/sync-page.js";
-import { checkPage } from "../helpers/media-check.js";
-import { freePort, startServer, type TestServer } from "../helpers/server.js";
+import { startSyncPage, type SyncPage } from "../../dev/sync-page.js";
+import { checkPage } from "../../dev/media-check.js";
+import { freePort, startServer, type TestServer } from "../../dev/server.js";
 
 const BG: [number, number, number] = [0x20, 0x60, 0xc0];
 const TERMINAL = ["completed", "failed", "aborted"];

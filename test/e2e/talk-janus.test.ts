@@ -12,11 +12,11 @@ import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { HIGH_MOTION_PUBLISHERS } from "../fixtures/fake-media.js";
-import { REPO_ROOT, startMeeting, type Meeting } from "../fixtures/meeting.js";
+import { HIGH_MOTION_PUBLISHERS } from "../../dev/fake-media.js";
+import { REPO_ROOT, startMeeting, type Meeting } from "../../dev/meeting.js";
 import { TalkDouble } from "../fixtures/talk-double.js";
-import { checkMeeting, probe } from "../helpers/media-check.js";
-import { startServer, type TestServer } from "../helpers/server.js";
+import { checkMeeting, probe } from "../../dev/media-check.js";
+import { startServer, type TestServer } from "../../dev/server.js";
 
 const SECRET = randomBytes(24).toString("hex");
 const INTERNAL = randomBytes(16).toString("hex");

@@ -9,9 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { JOINED_RGB, TalkDouble, selfSignedCert } from "../fixtures/talk-double.js";
-import { audioSamples, colourFraction, frameRgb, toneLevelsDb } from "../helpers/media-check.js";
-import { unixRequest } from "../helpers/server.js";
-import { startServer, type TestServer } from "../helpers/server.js";
+import { audioSamples, colourFraction, frameRgb, toneLevelsDb } from "../../dev/media-check.js";
+import { unixRequest } from "../../dev/server.js";
+import { startServer, type TestServer } from "../../dev/server.js";
 
 const SECRET = randomBytes(24).toString("hex");
 const TERMINAL = ["completed", "failed", "aborted"];

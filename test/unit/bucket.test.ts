@@ -14,7 +14,7 @@ import { RecordingBucket, recordingsInBucket } from "../../src/media/index.js";
 import type { Manifest } from "../../src/media/manifest.js";
 import { s3Client } from "../../src/util/s3.js";
 import { MeetrecError } from "../../src/util/errors.js";
-import { freePort } from "../helpers/server.js";
+import { freePort } from "../../dev/server.js";
 
 let s3: S3rver;
 let dir: string;

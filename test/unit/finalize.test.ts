@@ -17,7 +17,7 @@ import { planRecording } from "../../src/recorder/index.js";
 import { mediaPlace } from "../../src/media/index.js";
 import { browserEgressFor } from "../../src/egress/index.js";
 import { RecordingMedia, finalize } from "../../src/media/index.js";
-import { audioSamples, colourFraction, frameRgb, toneLevelsDb } from "../helpers/media-check.js";
+import { audioSamples, colourFraction, frameRgb, toneLevelsDb } from "../../dev/media-check.js";
 
 /** Encodes `seconds` of a solid colour + tone into an HLS fMP4 directory; returns its segments. */
 function encodePeriod(dir: string, colour: string, toneHz: number, seconds: number, audioOnly = false) {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { parse } from "yaml";
 import { importNextcloudConf, loadConfig, parseConfig } from "../../src/config/index.js";
-import { REPO_ROOT } from "../fixtures/meeting.js";
+import { REPO_ROOT } from "../../dev/meeting.js";
 
 const SERVER_CONF = `[logs]
 level = 30

@@ -12,7 +12,7 @@ import { JobReconciler, MAX_FAILED_REQUEUES, type RecordJobData } from "../../sr
 import { addRecordJob, redisConnection } from "../../src/dispatch/queue.js";
 import { RecordingStore } from "../../src/store/index.js";
 import { createLogger } from "../../src/util/log.js";
-import { startRedis, type RedisServer } from "../fixtures/services.js";
+import { startRedis, type RedisServer } from "../../dev/services.js";
 
 const options = { url: "https://m.example.com/", join: [], mode: "video" as const, browser: "chromium" as const, video: { width: 640, height: 360, fps: 10, bitrateKbps: 500 }, maxDurationSeconds: 60 };
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { RecordingStore, type RecordingStatus } from "../../src/store/index.js";
 import { MeetrecError } from "../../src/util/errors.js";
-import { startPostgres, type PostgresServer } from "../fixtures/services.js";
+import { startPostgres, type PostgresServer } from "../../dev/services.js";
 
 const options = { url: "https://m.example.com/", join: [], mode: "video" as const, browser: "chromium" as const, video: { width: 640, height: 360, fps: 10, bitrateKbps: 500 }, maxDurationSeconds: 60 };
 

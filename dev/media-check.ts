@@ -10,7 +10,7 @@
  * each next to the reason for it.
  */
 import { execFileSync } from "node:child_process";
-import { BEEP_HZ, CLOCK_BITS, CLOCK_BLOCKS, CLOCK_UNIT_S } from "../fixtures/sync-page.js";
+import { BEEP_HZ, CLOCK_BITS, CLOCK_BLOCKS, CLOCK_UNIT_S } from "./sync-page.js";
 
 /** The thresholds every media check uses, each with the reason for its value. */
 export const LIMITS = {
@@ -327,7 +327,7 @@ export function checkTiles(frames: Frames, publishers: TileSpec[], opts: { spans
 }
 
 // ---------------------------------------------------------------------------------------------
-// The sync page: its clock strip and its flash + beep events (test/fixtures/sync-page.ts)
+// The sync page: its clock strip and its flash + beep events (dev/sync-page.ts)
 
 /**
  * Reads the sync page's clock strip (bottom row) from an RGB24 frame of `w`×`h` px whose page fills the frame:

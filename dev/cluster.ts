@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import S3rver from "s3rver";
-import { startPostgres, startRedis, type PostgresServer, type RedisServer } from "../fixtures/services.js";
+import { startPostgres, startRedis, type PostgresServer, type RedisServer } from "./services.js";
 import { descendants, freePort, startServer, type TestServer } from "./server.js";
 
 export interface Cluster {

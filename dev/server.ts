@@ -11,8 +11,8 @@ import { stringify } from "yaml";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { REPO_ROOT } from "../fixtures/meeting.js";
-import type { Netns } from "../fixtures/netns.js";
+import { REPO_ROOT } from "./meeting.js";
+import type { Netns } from "./netns.js";
 
 export const API_KEY = "test-key-0123456789abcdef";
 
