@@ -16,7 +16,8 @@ export interface Cluster {
   workers: TestServer[];
   /** The YAML config every process uses (cluster + segments.s3). */
   config: Record<string, any>;
-  startWorker(name: string): Promise<TestServer>;
+  /** Starts a worker; `dataDir`: its data directory (default: a new one), e.g. a killed worker's to restart it. */
+  startWorker(name: string, opts?: { dataDir?: string }): Promise<TestServer>;
   /** The live worker running the recording's browser (from its last `recording` / `resumed` event). */
   holderOf(rec: any): TestServer;
   /** Kills a worker and everything it runs (SIGKILL), as if its machine were gone. */
@@ -39,8 +40,8 @@ export async function startCluster(workerNames: string[], extra: Record<string, 
   };
   const api = await startServer({ args: ["serve", "--role", "api"], config });
   const workers: TestServer[] = [];
-  const startWorker = async (name: string) => {
-    const w = await startServer({ args: ["worker"], config, env: { MEETREC_CLUSTER__WORKER_NAME: name } });
+  const startWorker = async (name: string, opts: { dataDir?: string } = {}) => {
+    const w = await startServer({ args: ["worker"], config, env: { MEETREC_CLUSTER__WORKER_NAME: name }, dataDir: opts.dataDir });
     workers.push(w);
     return w;
   };

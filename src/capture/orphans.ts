@@ -84,7 +84,7 @@ export function registerProcesses(workDir: string, pids: Record<string, number |
 /**
  * Kills (SIGKILL) every process in `workDir`'s registry that is still the same process
  * (same pid and start time); a group leader takes its group with it — unless the registry's
- * owner, another meetrec process, is still alive (its session is not left over). Returns what
+ * owner, a meetrec process (this one included), is still alive: its session is not left over. Returns what
  * was killed. Never throws; no registry → nothing to do.
  */
 export function killRegisteredProcesses(workDir: string): RegisteredProcess[] {
@@ -95,7 +95,7 @@ export function killRegisteredProcesses(workDir: string): RegisteredProcess[] {
   } catch {
     return [];
   }
-  if (registry.owner && registry.owner.pid !== process.pid && alive(registry.owner)) return [];
+  if (registry.owner && alive(registry.owner)) return []; // its meetrec lives (this one included): not left over
   const killed: RegisteredProcess[] = [];
   for (const e of registry.processes) {
     const st = procStat(e.pid);

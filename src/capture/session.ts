@@ -20,6 +20,7 @@ import { XvfbDisplay } from "./display.js";
 import { Encoder, type ClosedSegment, type EncoderExit } from "./encoder.js";
 import { runJoinSteps, type JoinStep } from "./join.js";
 import { profileDirPrefix, recordingEnv, registerProcesses } from "./orphans.js";
+import { periodDir } from "../media/index.js";
 import { enforceRequestPolicy, type BlockedRequest } from "./request-policy.js";
 import { EgressProxy, RequestGuard, egressError, type BrowserEgress, type EgressRefusal } from "../egress/index.js";
 import { redactUrl } from "../util/redact.js";
@@ -368,7 +369,7 @@ export class CaptureSession {
     const startedAt = new Date();
     const period = await this.hooks.beginPeriod(reason, startedAt);
     this.period = period;
-    const dir = join(this.o.workDir, `p${period}`);
+    const dir = join(this.o.workDir, periodDir(period));
     mkdirSync(dir, { recursive: true });
     const { video, capture } = this.o;
     const enc = new Encoder({

@@ -6,7 +6,7 @@ export { SegmentMirror, type MirrorHooks } from "./mirror.js";
 export { mediaStartSeconds, probe, type ProbeResult, type ProbeStream } from "./probe.js";
 export { RecordingFiles, type FileSource } from "./files.js";
 export {
-  MANIFEST, PROCESS_REGISTRY, mediaRoot, mediaRoots, segmentBucket, recordingsDir, recordingDir, workRoot, workDir, cacheDir, recoverRoot,
+  MANIFEST, PROCESS_REGISTRY, mediaRoot, mediaRoots, segmentBucket, recordingsDir, recordingDir, workRoot, workDir, runWorkDir, cacheDir, recoverRoot,
   periodDir, initSegmentPath, mediaSegmentPath, isSegmentPath, isPeriodPath, finalFileName, isFinalFileName, bucketKey, bucketRecordingsPrefix,
   epochManifest, isManifestPath, mediaPlace, type MediaPlace,
 } from "./layout.js";

@@ -5,8 +5,8 @@
  * On disk, under a media root (the backend's `dataDir`, else the global one):
  * - `recordings/{id}/manifest.json`, `recordings/{id}/p{period}/init.mp4`,
  *   `recordings/{id}/p{period}/{seq:06}.m4s`, `recordings/{id}/recording.mp4|m4a`;
- * - `work/{id}/`: the capture session's scratch (encoder output before it is stored, the
- *   process registry `pids.json`).
+ * - `work/{id}/{run}/`: a capture run's scratch (encoder output before it is stored, the
+ *   process registry `pids.json`), one directory per run and machine.
  * Under the global `dataDir` only: `cache/{id}/` (local copies of files kept in a bucket) and
  * `recover/` (scratch of `meetrec recover` in a cluster).
  *
@@ -51,9 +51,19 @@ export function workRoot(root: string): string {
   return join(root, "work");
 }
 
-/** A capture session's scratch directory: `{root}/work/{id}`. */
+/** The parent of a recording's capture runs' scratch directories: `{root}/work/{id}`. */
 export function workDir(root: string, recordingId: string): string {
   return join(workRoot(root), recordingId);
+}
+
+/**
+ * One capture run's scratch directory: `{root}/work/{id}/{run}`, `run` = the meetrec process's
+ * pid by default. One per run and machine, so a run that takes a recording over on the same
+ * machine (a restarted worker, two workers sharing a backend's `dataDir`) never overwrites the
+ * process registry of a run that was killed.
+ */
+export function runWorkDir(root: string, recordingId: string, run: string = String(process.pid)): string {
+  return join(workDir(root, recordingId), run);
 }
 
 /** Where local copies of files kept in a bucket go: `{dataDir}/cache/{id}`. */
@@ -127,7 +137,7 @@ export interface MediaPlace {
   root: string;
   /** `{root}/recordings/{id}`. */
   dir: string;
-  /** `{root}/work/{id}`. */
+  /** This run's scratch: `{root}/work/{id}/{pid}`. */
   workDir: string;
   /** The segment bucket, when segments are mirrored to one. */
   bucket?: SegmentBucket;
@@ -137,5 +147,5 @@ export interface MediaPlace {
 export function mediaPlace(config: Config, rec: { id: string; backend: string }): MediaPlace {
   const root = mediaRoot(config, rec.backend);
   const bucket = segmentBucket(config, rec.backend);
-  return { root, dir: recordingDir(root, rec.id), workDir: workDir(root, rec.id), ...(bucket ? { bucket } : {}) };
+  return { root, dir: recordingDir(root, rec.id), workDir: runWorkDir(root, rec.id), ...(bucket ? { bucket } : {}) };
 }

@@ -7,7 +7,8 @@
  * Over 300 lines: one recording's whole lifecycle (start, lease, limit, disk guard, hand-over,
  * finalize) in one place, so every exit path is visible beside the others.
  */
-import { readFile, rm, statfs } from "node:fs/promises";
+import { readFile, rm, rmdir, statfs } from "node:fs/promises";
+import { dirname } from "node:path";
 import { CaptureSession, type PulseServer } from "../capture/index.js";
 import { RecordingBucket, RecordingMedia, SegmentMirror, captureOrigin, finalize, mediaStartSeconds, manifestBytes, manifestDurationMs, manifestSegmentCount, periodGapMs, type FinalFile } from "../media/index.js";
 import type { EndReason, Recording, RecordingFile, RecordingStore } from "../store/index.js";
@@ -435,6 +436,7 @@ export class RecordingJob {
       clearInterval(leaseTimer);
       await mirror?.close();
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+      await rmdir(dirname(workDir)).catch(() => undefined); // the recording's work directory, once no run is left in it
     }
   }
 }

@@ -9,7 +9,7 @@ import { readdirSync } from "node:fs";
 import { SharedPulse, defaultPulseDir, killRegisteredProcesses } from "../capture/index.js";
 import type { Config } from "../config/index.js";
 import { Capacity, type RunningJob } from "../dispatch/index.js";
-import { mediaRoots, workDir, workRoot } from "../media/index.js";
+import { mediaRoots, runWorkDir, workDir, workRoot } from "../media/index.js";
 import { Metrics } from "../metrics/index.js";
 import type { Recording, RecordingStore } from "../store/index.js";
 import type { Logger } from "../util/log.js";
@@ -84,17 +84,18 @@ export class RecorderNode {
   }
 
   /**
-   * Kills the capture processes a killed previous run left under every media root's work
-   * directory (each session's process registry; a registry whose meetrec still lives is left).
-   * Never throws. Call before anything records here.
+   * Kills the capture processes killed previous runs left under every media root's work
+   * directory (`work/{id}/{run}/pids.json`, and `work/{id}/pids.json` of older versions; a
+   * registry whose meetrec still lives is left alone). Their scratch directories stay: they may
+   * hold segments closed after meetrec died. Never throws. Call before anything records here.
    */
   killLeftovers(): KilledLeftover[] {
     const out: KilledLeftover[] = [];
+    const dirs = (d: string) => { try { return readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name); } catch { return []; } };
     for (const root of mediaRoots(this.o.config)) {
-      let ids: string[] = [];
-      try { ids = readdirSync(workRoot(root)); } catch { /* none */ }
-      for (const id of ids) {
-        const killed = killRegisteredProcesses(workDir(root, id)).map((k) => `${k.role}:${k.pid}`);
+      for (const id of dirs(workRoot(root))) {
+        const runs = [workDir(root, id), ...dirs(workDir(root, id)).map((run) => runWorkDir(root, id, run))];
+        const killed = runs.flatMap((d) => killRegisteredProcesses(d)).map((k) => `${k.role}:${k.pid}`);
         if (killed.length === 0) continue;
         this.o.log.warn({ recordingId: id, killed }, "killed capture processes left by a previous run");
         out.push({ recordingId: id, killed });
