@@ -5,7 +5,7 @@
 import fastifyStatic from "@fastify/static";
 import fastifySwagger from "@fastify/swagger";
 import fastifySwaggerUi from "@fastify/swagger-ui";
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { baseUrl, type Config } from "../config/index.js";
@@ -19,7 +19,7 @@ import { MeetrecError } from "../util/errors.js";
 import { httpLogger, type Logger } from "../util/log.js";
 import { redactUrl } from "../util/redact.js";
 import { KeyRing } from "./auth.js";
-import { Problem, problem, problemHttpMessage, requestPath, sendProblem, toProblem } from "./problem.js";
+import { MAX_PARAM_LENGTH, Problem, clientErrorHandler, frameworkError, problem, requestPath, sendProblem, toProblem } from "./problem.js";
 
 /** What the API serves: a host (embedded or cluster API) gives it these parts. */
 export interface ApiDeps {
@@ -42,41 +42,8 @@ declare module "fastify" {
 const VERSION = "0.1.0";
 const IdParams = z.object({ id: z.string().uuid().describe("Recording id") });
 const errors = { 400: Problem, 401: Problem, 404: Problem, 405: Problem, 409: Problem, 415: Problem, 422: Problem };
-/** Longest path parameter, characters (a recording id is 36); longer is 414. Fastify's default. */
-const MAX_PARAM_LENGTH = 100;
 /** Methods the 405 answer looks for on a path (HEAD is routed with every GET). */
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
-
-/**
- * Fastify's `frameworkErrors`: errors of its router before any route runs — a path segment
- * longer than `maxParamLength` (414) and a malformed percent-encoding (400). Never echoes the URL.
- */
-function frameworkError(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (err.code === "FST_ERR_MAX_PARAM_LENGTH") {
-    return sendProblem(reply, problem(414, "uri_too_long", `A segment of the URL's path is too long (at most ${MAX_PARAM_LENGTH} characters); check the URL you built`));
-  }
-  if (err.code === "FST_ERR_BAD_URL") {
-    return sendProblem(reply, problem(400, "bad_request", "The URL's path is malformed (bad percent-encoding); encode it per RFC 3986"));
-  }
-  return sendProblem(reply, problem(400, "bad_request", "The request could not be routed; check the URL and its headers"));
-}
-
-/**
- * Fastify's `clientErrorHandler`: requests Node's HTTP parser refuses before Fastify sees them
- * (malformed request line or headers → 400, headers over Node's `maxHeaderSize` → 431, request
- * timeout → 408), answered as problem+json on the raw socket. The log gets the parser's error
- * code only: the error object carries the raw request bytes (`rawPacket`), query and headers included.
- */
-function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: import("node:net").Socket): void {
-  if (err.code === "ECONNRESET" || !socket.writable) return;
-  const p = err.code === "HPE_HEADER_OVERFLOW"
-    ? problem(431, "headers_too_large", "The request line and headers are too large (at most 16 KiB together); send a shorter URL or fewer headers")
-    : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
-      ? problem(408, "bad_request", "The request was not received in time; send it again")
-      : problem(400, "bad_request", "The request is not valid HTTP/1.1; check the request line and headers");
-  this.log.debug({ clientError: err.code, status: p.status }, "client error");
-  socket.end(problemHttpMessage(p));
-}
 
 /**
  * Builds the server (not listening). The parts in `app` do the work; the API only validates,

@@ -2,7 +2,7 @@
  * Errors as `application/problem+json` (RFC 9457): `type`, `title`, `status`, `detail`,
  * `instance`, plus the stable `code` and, for validation failures, `errors` (one per bad field).
  */
-import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { MeetrecError } from "../util/errors.js";
@@ -82,4 +82,38 @@ export function toProblem(err: unknown, req: FastifyRequest): Problem {
   if (fe.statusCode === 400 || err instanceof SyntaxError) return problem(400, "bad_request", `The body is not valid JSON: ${fe.message}`, instance);
   if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return problem(fe.statusCode, "bad_request", fe.message, instance);
   return problem(500, "internal", "Internal error; the server log has the details (search for this path and time)", instance);
+}
+
+/** Longest path parameter, characters (a recording id is 36); longer is 414. Fastify's default. */
+export const MAX_PARAM_LENGTH = 100;
+
+/**
+ * Fastify's `frameworkErrors`: errors of its router before any route runs — a path segment
+ * longer than `maxParamLength` (414) and a malformed percent-encoding (400). Never echoes the URL.
+ */
+export function frameworkError(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (err.code === "FST_ERR_MAX_PARAM_LENGTH") {
+    return sendProblem(reply, problem(414, "uri_too_long", `A segment of the URL's path is too long (at most ${MAX_PARAM_LENGTH} characters); check the URL you built`));
+  }
+  if (err.code === "FST_ERR_BAD_URL") {
+    return sendProblem(reply, problem(400, "bad_request", "The URL's path is malformed (bad percent-encoding); encode it per RFC 3986"));
+  }
+  return sendProblem(reply, problem(400, "bad_request", "The request could not be routed; check the URL and its headers"));
+}
+
+/**
+ * Fastify's `clientErrorHandler`: requests Node's HTTP parser refuses before Fastify sees them
+ * (malformed request line or headers → 400, headers over Node's `maxHeaderSize` → 431, request
+ * timeout → 408), answered as problem+json on the raw socket. The log gets the parser's error
+ * code only: the error object carries the raw request bytes (`rawPacket`), query and headers included.
+ */
+export function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: import("node:net").Socket): void {
+  if (err.code === "ECONNRESET" || !socket.writable) return;
+  const p = err.code === "HPE_HEADER_OVERFLOW"
+    ? problem(431, "headers_too_large", "The request line and headers are too large (at most 16 KiB together); send a shorter URL or fewer headers")
+    : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? problem(408, "bad_request", "The request was not received in time; send it again")
+      : problem(400, "bad_request", "The request is not valid HTTP/1.1; check the request line and headers");
+  this.log.debug({ clientError: err.code, status: p.status }, "client error");
+  socket.end(problemHttpMessage(p));
 }
