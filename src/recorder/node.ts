@@ -97,7 +97,7 @@ export class RecorderNode {
         const runs = [workDir(root, id), ...dirs(workDir(root, id)).map((run) => runWorkDir(root, id, run))];
         const killed = runs.flatMap((d) => killRegisteredProcesses(d)).map((k) => `${k.role}:${k.pid}`);
         if (killed.length === 0) continue;
-        this.o.log.warn({ recordingId: id, killed }, "killed capture processes left by a previous run");
+        this.o.log.warn({ recordingId: id, killed }, "killed capture processes left by the previous run");
         out.push({ recordingId: id, killed });
       }
     }
