@@ -392,14 +392,14 @@ export class CaptureSession {
         this.hooks.event({ type: "store_error", message: `Storing media failed: ${publicErrorMessage(err)}` });
       });
     };
-    enc.on("init", (path: string) => queue(() => this.hooks.init(period, path)));
-    enc.on("segment", (seg: ClosedSegment) => {
+    enc.on("init", (path) => queue(() => this.hooks.init(period, path)));
+    enc.on("segment", (seg) => {
       if (this.encoder === enc) this.lastSegmentAt = Date.now();
       this.pending++;
       queue(() => this.hooks.segment(period, seg).finally(() => { this.pending--; }));
     });
-    enc.on("media", (at: number) => this.hooks.mediaFlowing(period, at));
-    enc.on("exit", (info: EncoderExit) => void this.onEncoderExit(period, info));
+    enc.on("media", (at) => this.hooks.mediaFlowing(period, at));
+    enc.on("exit", (info) => void this.onEncoderExit(period, info));
     this.o.log.info({ period, pid: enc.pid, reason }, "encoder started");
   }
 
