@@ -167,15 +167,30 @@ export interface EncoderExit {
   requested: boolean;
 }
 
+/** The events of an {@link Encoder} → their arguments (Node's typed `EventEmitter`). */
+export interface EncoderEvents {
+  /**
+   * Once, when the first frames (video) or sound (audio) have been encoded: the wallclock (ms)
+   * when they began, estimated from what the first report says was encoded.
+   */
+  media: [at: number];
+  /** Once, when the init segment is written: its path. */
+  init: [path: string];
+  /** Each closed media segment, in order. */
+  segment: [segment: ClosedSegment];
+  /** After the last segment has been emitted: how the run ended. */
+  exit: [info: EncoderExit];
+  /** Reading the playlist failed unexpectedly (the next poll, 250 ms later, tries again). */
+  warning: [err: unknown];
+}
+
 /**
- * One ffmpeg run. Emits `media` (wallclock ms when they began, estimated from the frames or
- * sound encoded by the first report) once, when the first frames (video) or sound (audio) have
- * been encoded; `init` (path) once, then `segment` ({@link ClosedSegment}) in
- * order; and `exit` ({code, signal, stderr}) after the last segment has been emitted. A segment
- * the muxer listed with no duration (it closes one on SIGINT before any frame) is not media and
- * is not emitted.
+ * One ffmpeg run; its events are {@link EncoderEvents}: `media` once, `init` once, then
+ * `segment` in order, and `exit` after the last segment has been emitted. A segment the muxer
+ * listed with no duration (it closes one on SIGINT before any frame) is not media and is not
+ * emitted.
  */
-export class Encoder extends EventEmitter {
+export class Encoder extends EventEmitter<EncoderEvents> {
   private readonly proc: ManagedProcess;
   private emitted = 0;
   private initSeen = false;
@@ -256,7 +271,7 @@ export class Encoder extends EventEmitter {
       const e = entries[this.emitted];
       this.emitted++;
       if (e.durationMs <= 0) continue; // an empty segment closed before any frame
-      this.emit("segment", { seq: this.emitted, path: join(this.options.dir, e.uri), durationMs: e.durationMs } satisfies ClosedSegment);
+      this.emit("segment", { seq: this.emitted, path: join(this.options.dir, e.uri), durationMs: e.durationMs });
     }
   }
 

@@ -1,8 +1,8 @@
 /** capture: one recording session (display, sink, browser, join steps, encoder). */
-export { CaptureSession, type SessionOptions, type SessionHooks, type SessionPids, type PlatformAdapter } from "./session.js";
+export { CaptureSession, type SessionOptions, type SessionHooks, type SessionEvent, type SessionPids, type PlatformAdapter } from "./session.js";
 export { PulseServer, SharedPulse, NullSink, defaultPulseDir } from "./audio.js";
 export { XvfbDisplay } from "./display.js";
 export { RecorderBrowser, type BrowserKind } from "./browser.js";
-export { Encoder, encoderArgs, parsePlaylist, parseProgress, type EncoderProgress, type ClosedSegment, type EncoderOptions, type EncoderExit } from "./encoder.js";
+export { Encoder, encoderArgs, parsePlaylist, parseProgress, type EncoderProgress, type EncoderEvents, type ClosedSegment, type EncoderOptions, type EncoderExit } from "./encoder.js";
 export { JoinStep, JoinSteps, runJoinSteps, describeStep, stepOrigins } from "./join.js";
 export { registerProcesses, killRegisteredProcesses, recordingEnv, profileDirPrefix, RECORDING_ENV, type RegisteredProcess } from "./orphans.js";

@@ -24,7 +24,16 @@ import { periodDir } from "../media/index.js";
 import { enforceRequestPolicy, type BlockedRequest } from "./request-policy.js";
 import { EgressProxy, RequestGuard, egressError, type BrowserEgress, type EgressRefusal } from "../egress/index.js";
 import { redactUrl } from "../util/redact.js";
+import type { EventOf, SessionPids } from "../store/index.js";
 import type { Page } from "puppeteer-core";
+
+export type { SessionPids };
+
+/** The timeline events a capture session reports through {@link SessionHooks.event} (their shapes: store/timeline.ts). */
+export type SessionEvent = EventOf<
+  "popup_closed" | "tab_crashed" | "navigation_blocked" | "request_blocked" | "encoder_hung" | "page_hung"
+  | "browser_disconnected" | "browser_rejoined" | "browser_rejoin_failed" | "store_error" | "encoder_exited"
+>;
 
 /**
  * Platform-specific joining (e.g. Nextcloud Talk's `OCA.Talk.*` calls), run after the page has
@@ -70,19 +79,10 @@ export interface SessionHooks {
    * media flows. Called once per run.
    */
   mediaFlowing(period: number, at: number): void;
-  /** Something worth putting on the recording's timeline. */
-  event(type: string, message: string, data?: Record<string, unknown>): void;
+  /** Something worth putting on the recording's timeline. Must not throw. */
+  event(e: SessionEvent): void;
   /** The session cannot go on (the encoder died too often). Called at most once. */
   failed(err: MeetrecError): void;
-}
-
-/** Processes of a session, for supervision, tests and benchmarks. */
-export interface SessionPids {
-  display?: number;
-  /** The sink's latency pin (`parec`, audio.ts). */
-  sinkPin?: number;
-  browser?: number;
-  encoder?: number;
 }
 
 /** See module doc. Use {@link CaptureSession.start}, then {@link CaptureSession.stop}. */
@@ -182,7 +182,7 @@ export class CaptureSession {
         if (!p || p === launchedPage) return;
         const url = redactUrl(p.url() || t.url());
         await p.close().catch(() => undefined);
-        this.hooks.event("popup_closed", `The meeting page opened a window (${url}); the recorder closed it`, { url });
+        this.hooks.event({ type: "popup_closed", message: `The meeting page opened a window (${url}); the recorder closed it`, data: { url } });
       }).catch(() => undefined);
     });
     const launched = this.browser;
@@ -192,7 +192,7 @@ export class CaptureSession {
     // A crashed tab (renderer gone, browser alive): relaunch the whole browser and rejoin.
     launched.page.on("error", (err) => {
       if (this.stopping || !this.encoder || this.browser !== launched || this.rejoining) return;
-      this.hooks.event("tab_crashed", `The meeting tab crashed (${publicErrorMessage(err)}); relaunching the browser`, { pid: launched.pid });
+      this.hooks.event({ type: "tab_crashed", message: `The meeting tab crashed (${publicErrorMessage(err)}); relaunching the browser`, data: { pid: launched.pid } });
       o.log.warn({ err: errorMessage(err) }, "tab crashed; killing the browser");
       launched.kill();
     });
@@ -230,7 +230,11 @@ export class CaptureSession {
     const key = `${b.navigation ? "nav" : "req"} ${b.url}`;
     if (!this.reported.has(key) && this.reported.size < 100) {
       this.reported.add(key);
-      this.hooks.event(b.navigation ? "navigation_blocked" : "request_blocked", `The recorder's page was stopped from ${b.navigation ? "opening" : "loading"} ${b.url}: ${b.refusal.message}`, { url: b.url, rule: b.refusal.rule });
+      this.hooks.event({
+        type: b.navigation ? "navigation_blocked" : "request_blocked",
+        message: `The recorder's page was stopped from ${b.navigation ? "opening" : "loading"} ${b.url}: ${b.refusal.message}`,
+        data: { url: b.url, rule: b.refusal.rule },
+      });
       this.o.log.warn({ url: b.url, rule: b.refusal.rule, navigation: b.navigation }, "request blocked by the egress policy");
     }
     if (!b.navigation || this.blocked || this.stopping) return;
@@ -252,7 +256,7 @@ export class CaptureSession {
     const key = `proxy ${hostPort}`;
     if (this.reported.has(key) || this.reported.size >= 100) return;
     this.reported.add(key);
-    this.hooks.event("request_blocked", `The recorder's browser was stopped from connecting to ${hostPort}: ${refusal.message}`, { host: hostPort, rule: refusal.rule });
+    this.hooks.event({ type: "request_blocked", message: `The recorder's browser was stopped from connecting to ${hostPort}: ${refusal.message}`, data: { host: hostPort, rule: refusal.rule } });
     this.o.log.warn({ host: hostPort, rule: refusal.rule }, "connection refused by the egress proxy");
   }
 
@@ -282,7 +286,7 @@ export class CaptureSession {
       const enc = this.encoder;
       if (enc?.running && now - this.lastSegmentAt > limitMs) {
         const silentMs = now - this.lastSegmentAt;
-        this.hooks.event("encoder_hung", `The encoder closed no segment for ${(silentMs / 1000).toFixed(1)} s; restarting it`, { period: this.period, silentMs, pid: enc.pid });
+        this.hooks.event({ type: "encoder_hung", message: `The encoder closed no segment for ${(silentMs / 1000).toFixed(1)} s; restarting it`, data: { period: this.period, silentMs, pid: enc.pid } });
         this.o.log.warn({ period: this.period, silentMs }, "encoder hung; killing it");
         this.lastSegmentAt = now; // one kill per stall
         enc.kill("SIGKILL");
@@ -291,7 +295,7 @@ export class CaptureSession {
       if (!b || this.rejoining) return;
       if (now - this.pageAliveAt > limitMs) {
         const silentMs = now - this.pageAliveAt;
-        this.hooks.event("page_hung", `The meeting page did not respond for ${(silentMs / 1000).toFixed(1)} s; relaunching the browser`, { silentMs, pid: b.pid });
+        this.hooks.event({ type: "page_hung", message: `The meeting page did not respond for ${(silentMs / 1000).toFixed(1)} s; relaunching the browser`, data: { silentMs, pid: b.pid } });
         this.o.log.warn({ silentMs }, "page hung; killing the browser");
         this.pageAliveAt = now;
         b.kill(); // → "disconnected" → onBrowserLost
@@ -316,7 +320,7 @@ export class CaptureSession {
   private async onBrowserLost(): Promise<void> {
     const lostAt = Date.now();
     const { o } = this;
-    this.hooks.event("browser_disconnected", "The browser closed or crashed during the recording; rejoining");
+    this.hooks.event({ type: "browser_disconnected", message: "The browser closed or crashed during the recording; rejoining" });
     o.log.warn({ restarts: this.browserRestarts }, "browser lost; relaunching");
     this.rejoining = true;
     try {
@@ -339,13 +343,13 @@ export class CaptureSession {
       try {
         await this.launchAndJoin();
         const gapMs = Date.now() - lostAt;
-        this.hooks.event("browser_rejoined", `Browser relaunched and rejoined after ${(gapMs / 1000).toFixed(1)} s`, { gapMs, attempt: this.browserRestarts, pid: this.browser?.pid });
+        this.hooks.event({ type: "browser_rejoined", message: `Browser relaunched and rejoined after ${(gapMs / 1000).toFixed(1)} s`, data: { gapMs, attempt: this.browserRestarts, pid: this.browser?.pid } });
         o.log.info({ gapMs, pid: this.browser?.pid }, "browser rejoined");
         return;
       } catch (err) {
         if (this.stopping || this.closed) return;
         o.log.warn({ err: errorMessage(err), attempt: this.browserRestarts }, "rejoining failed");
-        this.hooks.event("browser_rejoin_failed", `Rejoining failed: ${publicErrorMessage(err)}`, { attempt: this.browserRestarts });
+        this.hooks.event({ type: "browser_rejoin_failed", message: `Rejoining failed: ${publicErrorMessage(err)}`, data: { attempt: this.browserRestarts } });
         await sleep(1000);
       }
     }
@@ -386,17 +390,17 @@ export class CaptureSession {
       this.ingest = this.ingest.then(fn).catch((err) => {
         this.ingestError = err;
         this.o.log.error({ err: errorMessage(err) }, "storing media failed");
-        this.hooks.event("store_error", `Storing media failed: ${publicErrorMessage(err)}`);
+        this.hooks.event({ type: "store_error", message: `Storing media failed: ${publicErrorMessage(err)}` });
       });
     };
-    enc.on("init", (path: string) => queue(() => this.hooks.init(period, path)));
-    enc.on("segment", (seg: ClosedSegment) => {
+    enc.on("init", (path) => queue(() => this.hooks.init(period, path)));
+    enc.on("segment", (seg) => {
       if (this.encoder === enc) this.lastSegmentAt = Date.now();
       this.pending++;
       queue(() => this.hooks.segment(period, seg).finally(() => { this.pending--; }));
     });
-    enc.on("media", (at: number) => this.hooks.mediaFlowing(period, at));
-    enc.on("exit", (info: EncoderExit) => void this.onEncoderExit(period, info));
+    enc.on("media", (at) => this.hooks.mediaFlowing(period, at));
+    enc.on("exit", (info) => void this.onEncoderExit(period, info));
     this.o.log.info({ period, pid: enc.pid, reason }, "encoder started");
   }
 
@@ -405,7 +409,10 @@ export class CaptureSession {
     const detail = info.stderr.trim().split("\n").slice(-3).join(" | ");
     // Events and the error reach API clients: ffmpeg's lines name files in the work directory.
     const shown = withoutPaths(detail, [this.o.workDir]);
-    this.hooks.event("encoder_exited", `Encoder exited unexpectedly (code ${info.code ?? info.signal}) in period ${period}`, { period, code: info.code, signal: info.signal, stderr: shown });
+    this.hooks.event({
+      type: "encoder_exited", message: `Encoder exited unexpectedly (code ${info.code ?? info.signal}) in period ${period}`,
+      data: { period, code: info.code, signal: info.signal, stderr: shown },
+    });
     this.o.log.warn({ period, code: info.code, signal: info.signal, stderr: detail }, "encoder exited unexpectedly");
     if (this.restarts >= this.o.capture.maxEncoderRestarts) {
       this.hooks.failed(new MeetrecError("encoder_failed", `The encoder died ${this.restarts + 1} times (last: ${shown || `code ${info.code ?? info.signal}`}); the segments captured so far are kept`));

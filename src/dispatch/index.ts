@@ -3,5 +3,5 @@ export { InProcessDispatcher, type Runner, type RunningJob } from "./in-process.
 export type { Dispatcher, Readiness, StopOutcome } from "./types.js";
 export { QueueDispatcher, ClusterBus, addRecordJob, recordJobState, redisConnection, type RecordJobData } from "./queue.js";
 export { Capacity, MIN_VIDEO_COST_FACTOR, REFERENCE_VIDEO, recordingCost, type CapacitySettings, type CapacitySnapshot, type RecordingKind, type Refusal, type Workload } from "./capacity.js";
-export { JobReconciler, MAX_FAILED_REQUEUES, type Requeued, type ReconcilerStore } from "./reconciler.js";
+export { JobReconciler, MAX_FAILED_REQUEUES, type Requeued, type ReconcilerStore, type ReconcilerEvent } from "./reconciler.js";
 export { Leadership, type LeadershipDeps } from "./leader.js";

@@ -19,7 +19,7 @@
 import type { Queue } from "bullmq";
 import type { Logger } from "../util/log.js";
 import { errorMessage } from "../util/errors.js";
-import { TERMINAL, type RecordingStatus } from "../store/index.js";
+import { TERMINAL, type EventOf, type RecordingStatus } from "../store/index.js";
 import { addRecordJob, recordJobState, type RecordJobData } from "./queue.js";
 import type { RecordingKind } from "./capacity.js";
 
@@ -32,10 +32,14 @@ export interface ReconcilerStore {
   listUnfinished(): Promise<Array<{ id: string; status: RecordingStatus; options: { mode: RecordingKind } }>>;
   /** Re-reads one recording's status (undefined when it was deleted meanwhile). */
   get(id: string): Promise<{ status: RecordingStatus } | undefined>;
-  addEvent(id: string, type: string, message: string, data?: Record<string, unknown>): Promise<void>;
-  /** The recording's timeline (to count earlier re-queues). */
+  /** Appends to the recording's timeline: only the reconciler's own events. */
+  addEvent(id: string, event: ReconcilerEvent): Promise<void>;
+  /** The recording's timeline as stored (to count earlier re-queues; old rows are read loosely). */
   events(id: string): Promise<Array<{ type: string; data?: Record<string, unknown> | null }>>;
 }
+
+/** The timeline events the reconciler writes (store/timeline.ts). */
+export type ReconcilerEvent = EventOf<"requeued" | "requeue_gave_up">;
 
 /** One re-queued recording, as the sweep reports it. */
 export interface Requeued {
@@ -82,7 +86,11 @@ export class JobReconciler {
           if (earlier >= MAX_FAILED_REQUEUES) {
             this.abandoned.add(rec.id);
             this.log.error({ recordingId: rec.id, failedReason, requeues: earlier }, "the recording's job keeps failing; no longer queuing it again (run meetrec recover)");
-            await this.store.addEvent(rec.id, "requeue_gave_up", `Its job failed ${earlier + 1} times (last: ${failedReason ?? "no reason"}); not queued again — run meetrec recover to finalize it`, { failedReason, requeues: earlier });
+            await this.store.addEvent(rec.id, {
+              type: "requeue_gave_up",
+              message: `Its job failed ${earlier + 1} times (last: ${failedReason ?? "no reason"}); not queued again — run meetrec recover to finalize it`,
+              data: { failedReason, requeues: earlier },
+            });
             continue;
           }
         }
@@ -91,7 +99,11 @@ export class JobReconciler {
         seen.delete(rec.id);
         const r: Requeued = { id: rec.id, status: now.status, jobState: state };
         this.log.warn({ recordingId: rec.id, status: now.status, jobState: state, failedReason }, "the recording had no live job (Redis lost it, or its run failed); queued it again");
-        await this.store.addEvent(rec.id, "requeued", `No job carried the recording (job ${state}${failedReason ? `: ${failedReason}` : ""}); queued it again`, { jobState: state, status: now.status, ...(failedReason ? { failedReason } : {}) });
+        await this.store.addEvent(rec.id, {
+          type: "requeued",
+          message: `No job carried the recording (job ${state}${failedReason ? `: ${failedReason}` : ""}); queued it again`,
+          data: { jobState: state, status: now.status, ...(failedReason ? { failedReason } : {}) },
+        });
         this.onRequeue?.(r);
         done.push(r);
       }

@@ -2,7 +2,7 @@
 export { RecordingMedia, atomicWrite } from "./segment-store.js";
 export { finalize, localThenRemote, DURATION_TOLERANCE_S, type FinalFile, type SegmentSource } from "./finalize.js";
 export { RecordingBucket, recordingsInBucket } from "./bucket.js";
-export { SegmentMirror, type MirrorHooks } from "./mirror.js";
+export { SegmentMirror, type MirrorHooks, type MirrorEvent } from "./mirror.js";
 export { mediaStartSeconds, probe, type ProbeResult, type ProbeStream } from "./probe.js";
 export { RecordingFiles, type FileSource } from "./files.js";
 export {

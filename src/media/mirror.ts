@@ -6,6 +6,7 @@
  * them) and are retried with capped backoff, in order; nothing is ever dropped.
  */
 import { join } from "node:path";
+import type { EventOf } from "../store/index.js";
 import { errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { sleep } from "../util/process.js";
@@ -13,10 +14,13 @@ import type { RecordingBucket } from "./bucket.js";
 import { pendingUploads, remoteView } from "./manifest.js";
 import type { RecordingMedia } from "./segment-store.js";
 
+/** The timeline events a mirror reports (their shapes: store/timeline.ts). */
+export type MirrorEvent = EventOf<"segment_upload_failing" | "segment_upload_recovered">;
+
 /** Callbacks for the timeline and metrics. */
 export interface MirrorHooks {
-  /** The bucket failed (first failure) or is reachable again after failing. */
-  event?(type: "segment_upload_failing" | "segment_upload_recovered", message: string, data: Record<string, unknown>): void;
+  /** The bucket failed (first failure) or is reachable again after failing. Must not throw. */
+  event?(e: MirrorEvent): void;
   /** One file uploaded in `seconds`. */
   uploaded?(seconds: number): void;
   /**
@@ -71,7 +75,11 @@ export class SegmentMirror {
           const downMs = Date.now() - this.failingSince;
           this.failingSince = undefined;
           this.log.info({ downMs, backlog: this.backlog }, "segment bucket reachable again");
-          this.hooks.event?.("segment_upload_recovered", `The segment bucket is reachable again after ${(downMs / 1000).toFixed(1)} s; uploading the queued segments`, { downMs, backlog: this.backlog });
+          this.hooks.event?.({
+            type: "segment_upload_recovered",
+            message: `The segment bucket is reachable again after ${(downMs / 1000).toFixed(1)} s; uploading the queued segments`,
+            data: { downMs, backlog: this.backlog },
+          });
         }
         backoff = 500;
       } catch (err) {
@@ -79,7 +87,11 @@ export class SegmentMirror {
         if (this.failingSince === undefined) {
           this.failingSince = Date.now();
           this.log.warn({ err: errorMessage(err), file: next?.file }, "segment upload failed; segments queue on local disk and are retried");
-          this.hooks.event?.("segment_upload_failing", `Uploading segments to bucket ${this.bucket.cfg.bucket} fails (${errorMessage(err)}); they wait on local disk and are retried`, { file: next?.file });
+          this.hooks.event?.({
+            type: "segment_upload_failing",
+            message: `Uploading segments to bucket ${this.bucket.cfg.bucket} fails (${errorMessage(err)}); they wait on local disk and are retried`,
+            data: { file: next?.file },
+          });
         }
         await new Promise<void>((r) => { this.wake = r; void sleep(backoff).then(r); });
         this.wake = undefined;

@@ -136,7 +136,7 @@ export class ClusterIntake {
         await this.d.recovery.finalizeLeft(rec);
         return;
       }
-      if (rec.status !== "queued") await store.addEvent(id, "taken_over", `Worker ${name} continues the recording`, { worker: name, epoch });
+      if (rec.status !== "queued") await store.addEvent(id, { type: "taken_over", message: `Worker ${name} continues the recording`, data: { worker: name, epoch } });
       const rj = await node.run(rec, {
         resume: rec.status !== "queued",
         lease: { epoch, holds: () => store.holds(id, name, epoch), stopRequested: () => store.stopRequested(id), intervalMs: config.cluster.leaseCheckMs },

@@ -94,7 +94,7 @@ export async function finalizeRecording(
     const file = await finalize(media.dir, manifest, { ffmpegPath: capture.ffmpegPath, ffprobePath: capture.ffprobePath, remote: bucket && ((rel) => bucket.open(rel)) });
     log.info({ file: file.path, bytes: file.bytes, durationSeconds: file.durationSeconds }, "recording finalized");
     if (plan.mode === "video" && !file.probe.streams.some((s) => s.type === "audio")) {
-      await store.addEvent(rec.id, "no_audio", "The file has no sound track: the page played no sound while it was recorded");
+      await store.addEvent(rec.id, { type: "no_audio", message: "The file has no sound track: the page played no sound while it was recorded" });
     }
     const missing = missingStreams(plan.mode, file);
     if (missing) {
@@ -204,7 +204,11 @@ export class RecordingJob {
   private diskFull(freeBytes: number, neededBytes: number): void {
     if (this.stopReason) return;
     this.log.warn({ freeBytes, neededBytes }, "disk guard: stopping the recording");
-    void this.deps.store.addEvent(this.rec.id, "disk_full", `Only ${Math.round(freeBytes / 1048576)} MiB free on the data filesystem (${Math.round(neededBytes / 1048576)} MiB needed to finalize and keep the reserve); stopping`, { freeBytes, neededBytes }).catch(() => undefined);
+    void this.deps.store.addEvent(this.rec.id, {
+      type: "disk_full",
+      message: `Only ${Math.round(freeBytes / 1048576)} MiB free on the data filesystem (${Math.round(neededBytes / 1048576)} MiB needed to finalize and keep the reserve); stopping`,
+      data: { freeBytes, neededBytes },
+    }).catch(() => undefined);
     this.stopReason = "disk_full";
     this.wake?.();
   }
@@ -240,7 +244,7 @@ export class RecordingJob {
     if (this.leaving === "handed_over") {
       await session.stop().catch(() => undefined);
       if (mirror && !(await mirror.flush(10_000))) this.log.warn({ backlog: mirror.backlog }, "handing over with segments not yet uploaded");
-      await this.deps.store.addEvent(this.rec.id, "handed_over", "The worker is shutting down; another worker continues the recording", {});
+      await this.deps.store.addEvent(this.rec.id, { type: "handed_over", message: "The worker is shutting down; another worker continues the recording", data: {} });
     } else {
       await session.close();
     }
@@ -275,7 +279,7 @@ export class RecordingJob {
       const m = media;
       if (plan.place.bucket) {
         mirror = new SegmentMirror(m, new RecordingBucket(plan.place.bucket, rec.id, this.opts.lease?.epoch), this.log, {
-          event: (type, message, data) => void store.addEvent(rec.id, type, message, data).catch(() => undefined),
+          event: (e) => void store.addEvent(rec.id, e).catch(() => undefined),
           uploaded: (seconds) => this.deps.observer?.segmentStored?.({ seconds, store: "s3" }),
           ...(this.opts.lease ? { mayWrite: this.opts.lease.holds } : {}),
         });
@@ -313,9 +317,11 @@ export class RecordingJob {
           const index = await m.beginPeriod(reason, startedAt);
           const gapMs = index > 1 ? periodGapMs(m.current, index) : 0;
           this.deps.observer?.period?.({ index, reason, gapMs });
-          await store.addEvent(rec.id, "period_started", index > 1
-            ? `Period ${index} started (${reason}) after a gap of ${(gapMs / 1000).toFixed(1)} s`
-            : `Period ${index} started (${reason})`, { period: index, reason, ...(index > 1 ? { gapMs } : {}) });
+          await store.addEvent(rec.id, {
+            type: "period_started",
+            message: index > 1 ? `Period ${index} started (${reason}) after a gap of ${(gapMs / 1000).toFixed(1)} s` : `Period ${index} started (${reason})`,
+            data: { period: index, reason, ...(index > 1 ? { gapMs } : {}) },
+          });
           return index;
         },
         init: async (period, path) => {
@@ -351,7 +357,7 @@ export class RecordingJob {
           await store.progress(rec.id, { capturedMs: manifestDurationMs(cur), segmentCount: manifestSegmentCount(cur), bytes: manifestBytes(cur), periodCount: cur.periods.length });
           if (firstSegment) {
             firstSegment = false;
-            await store.addEvent(rec.id, "first_segment", "First media segment is durable", { msSinceStart: Date.now() - t0 });
+            await store.addEvent(rec.id, { type: "first_segment", message: "First media segment is durable", data: { msSinceStart: Date.now() - t0 } });
           }
         },
         mediaFlowing: (period, at) => {
@@ -360,7 +366,7 @@ export class RecordingJob {
           this.log.debug({ period, msSinceSpawn: at - (session?.captureStartedAt ?? at) }, "media flowing");
           this.armLimit(at + plan.maxDurationSeconds * 1000 - Date.now());
         },
-        event: (type, message, data) => void store.addEvent(rec.id, type, message, data).catch(() => undefined),
+        event: (e) => void store.addEvent(rec.id, e).catch(() => undefined),
         failed: (err) => this.fail(err),
       });
       this.session = session;
@@ -388,7 +394,7 @@ export class RecordingJob {
         return (this.rec = await store.transition(rec.id, "failed", { reason: e.code, error: { code: e.code, message: e.message }, endReason: "failed" }));
       }
       if (this.rec.status === "recording") {
-        await store.addEvent(rec.id, "resumed", "Rejoined the meeting after an interruption; recording continues in a new period", { pids: session.pids });
+        await store.addEvent(rec.id, { type: "resumed", message: "Rejoined the meeting after an interruption; recording continues in a new period", data: { pids: session.pids } });
       } else {
         this.rec = await store.transition(rec.id, "recording", { reason: "capturing", data: { pids: session.pids } });
       }

@@ -98,14 +98,17 @@ export class Recovery {
       const segmentMs = config.capture.segmentSeconds * 1000;
       if (live && mode === "resume" && leftMs >= segmentMs) {
         log.warn({ status: rec.status, leftSeconds: Math.round(leftMs / 1000) }, "recording was interrupted; resuming it");
-        await store.addEvent(rec.id, "interrupted", "meetrec stopped during the recording; rejoining the meeting");
+        await store.addEvent(rec.id, { type: "interrupted", message: "meetrec stopped during the recording; rejoining the meeting" });
         await hooks.resume(rec);
         done.push({ id: rec.id, action: "resumed", status: rec.status });
         continue;
       }
       const endReason: EndReason = live ? (leftMs < segmentMs ? "limit_reached" : "stopped") : rec.endReason ?? "stopped";
       log.warn({ status: rec.status, endReason, mode }, "recording was interrupted; finalizing what was captured");
-      await store.addEvent(rec.id, "interrupted", mode === "finalize" ? "Finalized by meetrec recover from the media captured" : "meetrec stopped while the recording was ending; finalizing the media captured");
+      await store.addEvent(rec.id, {
+        type: "interrupted",
+        message: mode === "finalize" ? "Finalized by meetrec recover from the media captured" : "meetrec stopped while the recording was ending; finalizing the media captured",
+      });
       const final = await this.finalizeLeft(rec, endReason);
       done.push({ id: rec.id, action: "finalized", status: final.status });
     }

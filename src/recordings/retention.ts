@@ -29,7 +29,10 @@ export class Retention {
           await files.removeLocal(rec);
           const why = `Media removed by retention (${b.retentionDays} days after the end)`;
           await store.dropFile(rec.id, why);
-          await store.addEvent(rec.id, "retention_purged", why, { file: rec.file?.name, bucket: rec.file?.s3 ? `s3://${rec.file.s3.bucket}/${rec.file.s3.key}` : null });
+          await store.addEvent(rec.id, {
+            type: "retention_purged", message: why,
+            data: { file: rec.file?.name, bucket: rec.file?.s3 ? `s3://${rec.file.s3.bucket}/${rec.file.s3.key}` : null },
+          });
           log.info({ recordingId: rec.id, backend, retentionDays: b.retentionDays }, "retention: media removed");
           purged.push(rec.id);
         } catch (err) {

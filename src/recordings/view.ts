@@ -3,17 +3,22 @@
  * view (the types are inferred from them) and the functions that build them.
  */
 import { z } from "zod";
-import { RECORDING_STATUSES, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent } from "../store/index.js";
+import { RECORDING_STATUSES, TIMELINE_EVENT_TYPES, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent } from "../store/index.js";
 
 const Status = z.enum(RECORDING_STATUSES);
 
+/**
+ * One timeline entry. `type` is described from the catalogue (store/timeline.ts) but stays a
+ * string: stored history is never rewritten, so an old recording may hold a type no longer listed.
+ */
 export const EventView = z.object({
-  at: z.string(),
-  type: z.string(),
-  status: Status.nullable(),
-  reason: z.string().nullable(),
-  message: z.string().nullable(),
-  data: z.record(z.string(), z.unknown()).nullable(),
+  at: z.string().describe("When it happened (ISO 8601)"),
+  type: z.string().describe(`What happened: \`status\` for a status change, otherwise one of ${TIMELINE_EVENT_TYPES.filter((t) => t !== "status").map((t) => `\`${t}\``).join(", ")}. `
+    + "Recordings stored by another version may hold other types: treat an unknown one as informational."),
+  status: Status.nullable().describe("The status reached (`status` events; null otherwise)"),
+  reason: z.string().nullable().describe("Why the status changed (`status` events; null otherwise)"),
+  message: z.string().nullable().describe("What happened, in a sentence for people"),
+  data: z.record(z.string(), z.unknown()).nullable().describe("Details, whose keys depend on the type (durations in ms, sizes in bytes); null when the type has none"),
 });
 
 /** Attempts listed per delivery in the recording view (the last ones; `attemptCount` counts all). */

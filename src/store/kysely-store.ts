@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { CamelCasePlugin, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Generated, type Migration, type SelectQueryBuilder, type Transaction } from "kysely";
+import { CamelCasePlugin, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Generated, type Insertable, type Migration, type SelectQueryBuilder, type Transaction } from "kysely";
 import pg from "pg";
 import { MeetrecError } from "../util/errors.js";
 import { sleep } from "../util/process.js";
@@ -19,6 +19,7 @@ import {
   TERMINAL, transitionAllowed, type Delivery, type DeliveryAttempt, type DeliveryKind, type DeliveryStatus, type Recording, type RecordingEvent,
   DELIVERY_FAILED, type RecordingFile, type RecordingOptions, type RecordingStatus, type TransitionPatch,
 } from "./types.js";
+import type { EventOf, TimelineEvent } from "./timeline.js";
 
 interface RecordingsTable {
   id: string;
@@ -223,6 +224,11 @@ function toRecording(r: RecordingsTable): Recording {
     file: r.file ? JSON.parse(r.file) : null,
     worker: r.worker,
   };
+}
+
+/** The row of a non-status timeline event of `recordingId` at `at` (ISO 8601). */
+function eventRow(recordingId: string, at: string, e: TimelineEvent): Insertable<EventsTable> {
+  return { recordingId, at, type: e.type, status: null, reason: null, message: e.message, data: "data" in e ? JSON.stringify(e.data) : null };
 }
 
 function toEvent(e: Omit<EventsTable, "id"> & { id: number }): RecordingEvent {
@@ -460,11 +466,11 @@ export class RecordingStore {
       const set = Object.keys(patch).filter((k) => patch[k] !== null);
       const removed = Object.keys(patch).filter((k) => patch[k] === null && k in rec.metadata);
       await tx.updateTable("recordings").set({ metadata: JSON.stringify(next), updatedAt: now }).where("id", "=", id).execute();
-      await tx.insertInto("events").values({
-        recordingId: id, at: now, type: "metadata_changed", status: null, reason: null,
+      await tx.insertInto("events").values(eventRow(id, now, {
+        type: "metadata_changed",
         message: `Metadata changed: ${[...set.map((k) => `${k} set`), ...removed.map((k) => `${k} removed`)].join(", ") || "nothing"}`,
-        data: JSON.stringify({ set, removed }),
-      }).execute();
+        data: { set, removed },
+      })).execute();
       return { ...rec, metadata: next, updatedAt: now };
     });
   }
@@ -474,11 +480,9 @@ export class RecordingStore {
     await this.db.updateTable("recordings").set({ ...p, updatedAt: new Date().toISOString() }).where("id", "=", id).execute();
   }
 
-  /** Appends a non-status event to the timeline. */
-  async addEvent(id: string, type: string, message: string, data?: Record<string, unknown>): Promise<void> {
-    await this.db.insertInto("events").values({
-      recordingId: id, at: new Date().toISOString(), type, status: null, reason: null, message, data: data ? JSON.stringify(data) : null,
-    }).execute();
+  /** Appends a non-status event (its `data` as the catalogue, timeline.ts, says for its type) to the timeline of `id`. */
+  async addEvent(id: string, event: TimelineEvent): Promise<void> {
+    await this.db.insertInto("events").values(eventRow(id, new Date().toISOString(), event)).execute();
   }
 
   /** The timeline of `id`, oldest first. */
@@ -552,7 +556,7 @@ export class RecordingStore {
   async recordAttempt(
     id: string,
     outcome: { ok: true; message?: string } | { ok: false; message: string; retryInMs: number; giveUpAfterMs?: number },
-    opts: { startedAt?: Date; givenUp?: (d: Delivery) => { type: string; message: string; data?: Record<string, unknown> } } = {},
+    opts: { startedAt?: Date; givenUp?: (d: Delivery) => EventOf<"delivery_given_up"> } = {},
   ): Promise<Delivery> {
     return this.db.transaction().execute(async (tx) => {
       const cur = await this.locked(tx.selectFrom("deliveries").selectAll().where("id", "=", id)).executeTakeFirstOrThrow();
@@ -584,10 +588,7 @@ export class RecordingStore {
       }).execute();
       const after = toDelivery({ ...cur, ...upd } as DeliveriesTable);
       if (status === "failed" && opts.givenUp) {
-        const e = opts.givenUp(after);
-        await tx.insertInto("events").values({
-          recordingId: cur.recordingId, at: now, type: e.type, status: null, reason: null, message: e.message, data: e.data ? JSON.stringify(e.data) : null,
-        }).execute();
+        await tx.insertInto("events").values(eventRow(cur.recordingId, now, opts.givenUp(after))).execute();
       }
       return after;
     });
@@ -638,10 +639,7 @@ export class RecordingStore {
         }).execute();
       }
       const targets = [...new Set([...rows.filter((r) => due.has(r.id)).map((r) => r.target), ...add])];
-      await tx.insertInto("events").values({
-        recordingId, at: now, type: "redeliver_requested", status: null, reason: null,
-        message: `Delivering again by hand: ${targets.join(", ")}`, data: JSON.stringify({ targets }),
-      }).execute();
+      await tx.insertInto("events").values(eventRow(recordingId, now, { type: "redeliver_requested", message: `Delivering again by hand: ${targets.join(", ")}`, data: { targets } })).execute();
       return due.size + add.length;
     });
     if (reopened) for (const fn of this.listeners) fn(reopened, "failed");

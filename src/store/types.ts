@@ -1,6 +1,7 @@
 /**
- * Recordings, their statuses and their event timeline.
+ * Recordings, their statuses and their event timeline (the event types: timeline.ts).
  */
+import type { TimelineEvents } from "./timeline.js";
 
 /** Every status of the state machine, in flow order (DESIGN.md "How a recording flows"). */
 export const RECORDING_STATUSES = ["queued", "starting", "recording", "stopping", "finalizing", "delivering", "completed", "failed", "aborted"] as const;
@@ -98,14 +99,20 @@ export interface Recording {
   worker: string | null;
 }
 
-/** One entry of a recording's timeline. */
+/**
+ * One entry of a recording's timeline, as stored. `type` and `data` are what the catalogue
+ * ({@link TimelineEvents}) says for the events meetrec writes now; they stay loose here because
+ * stored history is never rewritten (an old row may hold a type or keys no longer listed).
+ */
 export interface RecordingEvent {
   id: number;
   recordingId: string;
   at: string;
-  /** `status` for a transition; otherwise `period_started`, `encoder_exited`, `warning`, … */
+  /** `status` for a transition; otherwise another of `TIMELINE_EVENT_TYPES` (`period_started`, `encoder_exited`, …). */
   type: string;
+  /** The status reached (`status` events only). */
   status: RecordingStatus | null;
+  /** Why the transition happened (`status` events only). */
   reason: string | null;
   message: string | null;
   data: Record<string, unknown> | null;
@@ -118,7 +125,8 @@ export interface TransitionPatch {
   endReason?: EndReason;
   error?: { code: string; message: string };
   file?: RecordingFile;
-  data?: Record<string, unknown>;
+  /** The `status` event's data ({@link TimelineEvents}). */
+  data?: TimelineEvents["status"];
 }
 
 /** `file`: hands the finished file over (required before `completed`); `notify`: tells about a change. */

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { RecordingStore, type RecordingStatus } from "../../src/store/index.js";
+import { RecordingStore, TIMELINE_EVENT_TYPES, type RecordingStatus } from "../../src/store/index.js";
 import { MeetrecError } from "../../src/util/errors.js";
 import { startPostgres, type PostgresServer } from "../../dev/services.js";
 
@@ -39,7 +39,7 @@ describe.each(engines)("store on %s", (engine, open) => {
     await store.transition(r1, "starting", { reason: "dispatched" });
     await store.transition(r1, "recording");
     await store.progress(r1, { capturedMs: 4000, segmentCount: 2, bytes: 1234, periodCount: 1 });
-    await store.addEvent(r1, "period_started", "Period 1 started", { period: 1 });
+    await store.addEvent(r1, { type: "period_started", message: "Period 1 started (start)", data: { period: 1, reason: "start" } });
     await store.transition(r1, "stopping");
     await store.transition(r1, "finalizing");
     const done = await store.transition(r1, "completed", { endReason: "limit_reached", file: { name: "recording.mp4", bytes: 10, durationSeconds: 4, streams: [] } });
@@ -48,7 +48,7 @@ describe.each(engines)("store on %s", (engine, open) => {
     expect(done.endedAt).not.toBeNull();
     const events = await store.events(r1);
     expect(events.map((e) => e.status ?? e.type)).toEqual(["queued", "starting", "recording", "period_started", "stopping", "finalizing", "completed"]);
-    expect(events[3].data).toEqual({ period: 1 });
+    expect(events[3].data).toEqual({ period: 1, reason: "start" });
     expect((await store.get(r1))!.metadata).toEqual({ room: "x" });
     await store.close();
   });
@@ -196,7 +196,10 @@ describe.each(engines)("store on %s", (engine, open) => {
     expect(first).toMatchObject({ status: "pending", attempts: 1, firstAttemptAt: startedAt.toISOString() });
     expect(Date.parse(first.nextAttemptAt)).toBe(startedAt.getTime() + 10_000); // not an hour later
     const given = await store.recordAttempt(d.id, { ok: false, message: "EEXIST again", retryInMs: 3600_000, giveUpAfterMs: 0 }, {
-      givenUp: (x) => ({ type: "delivery_given_up", message: `gave up after ${x.attempts}`, data: { target: x.target } }),
+      givenUp: (x) => ({
+        type: "delivery_given_up", message: `gave up after ${x.attempts}`,
+        data: { target: x.target, kind: x.kind, attempts: x.attempts, firstAttemptAt: x.firstAttemptAt, lastError: "EEXIST again" },
+      }),
     });
     expect(given).toMatchObject({ status: "failed", attempts: 2, lastError: "EEXIST again", firstAttemptAt: startedAt.toISOString() });
     expect((await store.events(r)).at(-1)).toMatchObject({ type: "delivery_given_up", message: "gave up after 2", data: { target: "spool" } });
@@ -277,6 +280,33 @@ describe.each(engines)("store on %s", (engine, open) => {
     await store.close();
   });
 
+  test("addEvent: data stored as the catalogue types it; a type without data stores none", async () => {
+    const store = await open();
+    const r = id("r11");
+    await store.create({ id: r, backend: "b", options, metadata: {} });
+    await store.addEvent(r, { type: "interrupted", message: "stopped" });
+    await store.addEvent(r, { type: "handed_over", message: "left", data: {} });
+    await store.addEvent(r, { type: "retention_purged", message: "purged", data: { file: undefined, bucket: null } });
+    expect((await store.events(r)).slice(1).map((e) => [e.type, e.message, e.data])).toEqual([
+      ["interrupted", "stopped", null], ["handed_over", "left", {}], ["retention_purged", "purged", { bucket: null }],
+    ]);
+    // What the catalogue refuses, checked by tsc (never run).
+    const refused = () => [
+      // @ts-expect-error a type the catalogue does not list
+      store.addEvent(r, { type: "warning", message: "x" }),
+      // @ts-expect-error a data key period_started does not have
+      store.addEvent(r, { type: "period_started", message: "x", data: { period: 1, reason: "start", extra: 1 } }),
+      // @ts-expect-error a data key missing
+      store.addEvent(r, { type: "period_started", message: "x", data: { period: 1 } }),
+      // @ts-expect-error data on a type that has none
+      store.addEvent(r, { type: "no_audio", message: "x", data: {} }),
+      // @ts-expect-error status events are written by transitions only
+      store.addEvent(r, { type: "status", message: "x", data: { pids: {} } }),
+    ];
+    void refused;
+    await store.close();
+  });
+
   test("patchMetadata: a merge patch, checked under the row lock; a refusal changes nothing", async () => {
     const store = await open();
     const r = id("r10");
@@ -295,4 +325,9 @@ describe.each(engines)("store on %s", (engine, open) => {
     await expect(store.patchMetadata(id("none"), { a: 1 }, () => undefined)).rejects.toMatchObject({ code: "not_found" });
     await store.close();
   });
+});
+
+test("the timeline catalogue lists each event type once", () => {
+  expect(new Set(TIMELINE_EVENT_TYPES).size).toBe(TIMELINE_EVENT_TYPES.length);
+  expect(TIMELINE_EVENT_TYPES).toContain("status");
 });
