@@ -19,10 +19,10 @@ import type { Config, WebhookTarget } from "../config/index.js";
 import { DELIVERY_FAILED, type Delivery, type Recording, type RecordingStatus, type RecordingStore } from "../store/index.js";
 import { MeetrecError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
-import { deliverToSpool, spoolSubdir } from "./spool.js";
-import { uploadToS3 } from "./s3.js";
-import { emailRecipient, isEmailAddress, sendRecordingMail } from "./email.js";
-import { sendWebhook, type WebhookEvent } from "./webhook.js";
+import { deliverToSpool, spoolSubdir } from "./targets/spool.js";
+import { uploadToS3 } from "./targets/s3.js";
+import { emailRecipient, isEmailAddress, sendRecordingMail } from "./targets/email.js";
+import { sendWebhook, type WebhookEvent } from "./targets/webhook.js";
 import { ALLOW_ALL_BACKEND, sendTalkCallback, talkFileName, talkUploadFile, uploadRecordingToTalk, type TalkInfo } from "../platforms/talk/index.js";
 import { EgressPolicy } from "../egress/index.js";
 

@@ -3,8 +3,8 @@
  * with the download link, duration and size.
  */
 import nodemailer from "nodemailer";
-import type { EmailTarget } from "../config/index.js";
-import type { Recording } from "../store/index.js";
+import type { EmailTarget } from "../../config/index.js";
+import type { Recording } from "../../store/index.js";
 
 /**
  * Whether `v` is an e-mail address as the mail delivery accepts it: `local@domain`, without

@@ -7,8 +7,8 @@ import { createReadStream } from "node:fs";
 import { DeleteObjectCommand, GetObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import type { S3Target } from "../config/index.js";
-import { s3Client } from "../util/s3.js";
+import type { S3Target } from "../../config/index.js";
+import { s3Client } from "../../util/s3.js";
 
 /** Object key of a recording's final file. */
 export function s3Key(t: S3Target, id: string, fileName: string): string {

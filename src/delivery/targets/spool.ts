@@ -10,8 +10,8 @@ import { copyFile, mkdir, mkdtemp, open, rename, rm, writeFile } from "node:fs/p
 import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import { promisify } from "node:util";
-import type { SpoolTarget } from "../config/index.js";
-import { MeetrecError, publicErrorMessage } from "../util/errors.js";
+import type { SpoolTarget } from "../../config/index.js";
+import { MeetrecError, publicErrorMessage } from "../../util/errors.js";
 
 const SAFE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 

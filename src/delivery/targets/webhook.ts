@@ -5,8 +5,8 @@
  * done by the `standardwebhooks` library.
  */
 import { Webhook } from "standardwebhooks";
-import type { WebhookTarget } from "../config/index.js";
-import { egressDispatcher, type EgressPolicy } from "../egress/index.js";
+import type { WebhookTarget } from "../../config/index.js";
+import { egressDispatcher, type EgressPolicy } from "../../egress/index.js";
 
 /** The body of every webhook: `{type, timestamp, data}` (Standard Webhooks payload structure). */
 export interface WebhookEvent {
