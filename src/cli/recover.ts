@@ -10,6 +10,7 @@ import { loadConfig, type Config } from "../config/index.js";
 import { ClusterBus, addRecordJob, recordJobState, redisConnection, type RecordJobData } from "../dispatch/index.js";
 import { EmbeddedHost } from "../hosts/index.js";
 import { planning } from "../hosts/planning.js";
+import { deliveryTargets } from "../hosts/targets.js";
 import { Recovery, planRecording, type RecoveryAction } from "../recorder/index.js";
 import { RecordingStore, TERMINAL } from "../store/index.js";
 import { createLogger, type Logger } from "../util/log.js";
@@ -31,7 +32,7 @@ async function recoverCluster(config: Config, log: Logger, o: RecoverOptions): P
   const store = await RecordingStore.openPostgres(config.cluster.postgresUrl!);
   const connection = redisConnection(config.cluster.redisUrl!);
   const queue = new Queue<RecordJobData>(config.cluster.queue, { connection });
-  const plan = planning(config, true);
+  const plan = planning(config, deliveryTargets(config), true);
   try {
     const recovery = new Recovery({ config, store, log, plan: (rec) => planRecording({ ...plan, capture: config.capture }, rec) });
     const actions = await recovery.cluster({

@@ -1,6 +1,11 @@
-/** delivery: hand finished recordings over (spool, …) and notify platforms (webhooks), with retries. */
-export { DeliveryService, DeliveryPlanner, fileTargets, checkDeliveryInputs, deliveryInputProblems, eventType, backoffMs, talkCallback, type DeliveryDeps, type DeliveryInputProblem } from "./service.js";
-export { sendWebhook, type WebhookEvent } from "./webhook.js";
-export { deliverToSpool, spoolDir, spoolSubdir, isSafeSubdir } from "./spool.js";
-export { uploadToS3, presignedUrl, deleteFromS3, s3Key } from "./s3.js";
-export { sendRecordingMail, emailRecipient, isEmailAddress } from "./email.js";
+/**
+ * delivery: hand finished recordings over and notify platforms, with retries. Targets form a
+ * registry ({@link DeliveryTargets}) the hosts fill: meetrec's own are here, a platform's in
+ * its folder (`platforms/talk/targets.ts`).
+ */
+export { DeliveryService, DeliveryPlanner, backoffMs, type DeliveryDeps } from "./service.js";
+export { DeliveryTargets, type DeliveryTarget, type FileTarget, type NotifyTarget, type DeliveryContext, type DeliveryInputProblem, type PlannedDelivery, type StatusChange, type RequestedRecording } from "./registry.js";
+export { webhookTarget, sendWebhook, eventType, type WebhookEvent } from "./targets/webhook.js";
+export { spoolTarget, deliverToSpool, spoolDir, spoolSubdir, isSafeSubdir } from "./targets/spool.js";
+export { s3Target, uploadToS3, presignedUrl, deleteFromS3, s3Key } from "./targets/s3.js";
+export { emailTarget, sendRecordingMail, emailRecipient, isEmailAddress } from "./targets/email.js";

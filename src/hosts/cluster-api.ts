@@ -14,6 +14,7 @@ import { Recordings, toView, withBase } from "../recordings/index.js";
 import { RecordingStore } from "../store/index.js";
 import { MeetrecError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
+import { deliveryTargets } from "./targets.js";
 
 /** See module doc. {@link ClusterApiHost.start}, then {@link ClusterApiHost.close}. */
 export class ClusterApiHost {
@@ -37,12 +38,13 @@ export class ClusterApiHost {
     const files = new RecordingFiles(config, log);
     const metrics = new Metrics({ worker: hostname(), statusCounts: () => store.countByStatus(), active: () => 0, queued: () => 0, pendingSegments: () => 0, capacity: () => undefined });
     const base = baseUrl(config);
-    const recordings: Recordings = new Recordings({ config, store, dispatcher, delivery: { redeliver: (rec) => delivery.redeliver(rec) }, files, log, storeStops: true });
+    const targets = deliveryTargets(config);
+    const recordings: Recordings = new Recordings({ config, store, dispatcher, targets, delivery: { redeliver: (rec) => delivery.redeliver(rec) }, files, log, storeStops: true });
     const delivery = new DeliveryService({
-      config, store, log, describe: (rec) => toView(rec, base), withBase: (v) => withBase(v as never, base), filePath: (rec) => files.localCopy(rec),
+      config, store, log, targets, describe: (rec) => toView(rec, base), withBase: (v) => withBase(v as never, base), filePath: (rec) => files.localCopy(rec),
       fileUrl: (rec) => recordings.fileUrl(rec), onAttempt: (kind, ok) => metrics.deliveryAttempts.inc({ kind, outcome: ok ? "ok" : "retry" }),
     });
-    new DeliveryPlanner({ config, store, log, describe: (rec) => toView(rec, ""), queued: () => delivery.kick() });
+    new DeliveryPlanner({ store, log, targets, describe: (rec) => toView(rec, ""), queued: () => delivery.kick() });
     const talk = new TalkService({ config, store, dispatcher, stop: (id) => recordings.stop(id), log });
     const leadership = new Leadership({
       bus: dispatcher.bus, queue: dispatcher.queue, store, log, holder: `${hostname()}-${process.pid}`, reconcileIntervalMs: c.reconcileIntervalMs,

@@ -15,6 +15,7 @@ import { MeetrecError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import type { Redis } from "ioredis";
 import { planning } from "./planning.js";
+import { deliveryTargets } from "./targets.js";
 
 /** See module doc. {@link ClusterWorkerHost.start}, then {@link ClusterWorkerHost.shutdown}. */
 export class ClusterWorkerHost {
@@ -34,12 +35,13 @@ export class ClusterWorkerHost {
     const name = c.workerName ?? `${hostname()}-${process.pid}`;
     const wlog = log.child({ worker: name });
     const store = await RecordingStore.openPostgres(c.postgresUrl);
-    const node = new RecorderNode({ config, store, log: wlog, name, failoverReason: "failover", planning: planning(config, true) });
+    const targets = deliveryTargets(config);
+    const node = new RecorderNode({ config, store, log: wlog, name, failoverReason: "failover", planning: planning(config, targets, true) });
     node.killLeftovers();
     const redis = redisConnection(c.redisUrl);
     redis.on("error", (err) => wlog.warn({ err: errorMessage(err) }, "redis connection error"));
     const bus = new ClusterBus(c.queue, redis, c.redisUrl);
-    new DeliveryPlanner({ config, store, log: wlog, describe: (rec) => toView(rec, "") });
+    new DeliveryPlanner({ store, log: wlog, targets, describe: (rec) => toView(rec, "") });
     const recovery = new Recovery({ config, store, log: wlog, plan: (rec) => node.plan(rec) });
     const intake = new ClusterIntake({ config, store, log: wlog, node, recovery, bus, name });
     await intake.start();

@@ -6,7 +6,7 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { baseUrl, type Config } from "../config/index.js";
-import { DeliveryPlanner, DeliveryService } from "../delivery/index.js";
+import { DeliveryPlanner, DeliveryService, type DeliveryTargets } from "../delivery/index.js";
 import { InProcessDispatcher, type Readiness } from "../dispatch/index.js";
 import { RecordingFiles } from "../media/index.js";
 import type { Metrics } from "../metrics/index.js";
@@ -15,6 +15,7 @@ import { RecorderNode, Recovery, type JobObserver, type RecoveryAction } from ".
 import { Recordings, Retention, toView, withBase } from "../recordings/index.js";
 import { RecordingStore } from "../store/index.js";
 import { planning as planningOf } from "./planning.js";
+import { deliveryTargets } from "./targets.js";
 import { DataDirLock } from "../util/data-dir-lock.js";
 import type { Logger } from "../util/log.js";
 
@@ -40,7 +41,7 @@ export class EmbeddedHost {
   private constructor(
     readonly config: Config, readonly log: Logger, readonly store: RecordingStore, private readonly lock: DataDirLock,
     readonly node: RecorderNode, private readonly dispatcher: InProcessDispatcher, readonly files: RecordingFiles,
-    readonly delivery: DeliveryService, readonly recordings: Recordings, readonly talk: TalkService, readonly retention: Retention,
+    readonly targets: DeliveryTargets, readonly delivery: DeliveryService, readonly recordings: Recordings, readonly talk: TalkService, readonly retention: Retention,
     /** What start-up recovery did. */
     readonly recovered: RecoveryAction[], private readonly retentionTimer: NodeJS.Timeout,
   ) {}
@@ -61,16 +62,17 @@ export class EmbeddedHost {
       throw err;
     }
     const files = new RecordingFiles(config, log);
+    const targets = deliveryTargets(config);
     let dispatcher: InProcessDispatcher | undefined;
-    const node = new RecorderNode({ config, store, log, name: hostname(), failoverReason: "restart", planning: planningOf(config, false), queued: () => dispatcher?.waiting ?? 0, observer: opts.observer });
+    const node = new RecorderNode({ config, store, log, name: hostname(), failoverReason: "restart", planning: planningOf(config, targets, false), queued: () => dispatcher?.waiting ?? 0, observer: opts.observer });
     dispatcher = new InProcessDispatcher(config.concurrency, node.runner(), log, node.capacity);
     const base = baseUrl(config);
-    const recordings: Recordings = new Recordings({ config, store, dispatcher, delivery: { redeliver: (rec) => delivery.redeliver(rec) }, files, log, storeStops: false });
+    const recordings: Recordings = new Recordings({ config, store, dispatcher, targets, delivery: { redeliver: (rec) => delivery.redeliver(rec) }, files, log, storeStops: false });
     const delivery = new DeliveryService({
-      config, store, log, describe: (rec) => toView(rec, base), withBase: (v) => withBase(v as never, base), filePath: (rec) => files.localCopy(rec),
+      config, store, log, targets, describe: (rec) => toView(rec, base), withBase: (v) => withBase(v as never, base), filePath: (rec) => files.localCopy(rec),
       fileUrl: (rec) => recordings.fileUrl(rec), onAttempt: (kind, ok) => node.metrics.deliveryAttempts.inc({ kind, outcome: ok ? "ok" : "retry" }),
     });
-    new DeliveryPlanner({ config, store, log, describe: (rec) => toView(rec, ""), queued: () => delivery.kick() });
+    new DeliveryPlanner({ store, log, targets, describe: (rec) => toView(rec, ""), queued: () => delivery.kick() });
     const talk = new TalkService({ config, store, dispatcher, stop: (id) => recordings.stop(id), log, now: opts.now });
     const retention = new Retention({ config, store, files, log });
     node.killLeftovers();
@@ -80,7 +82,7 @@ export class EmbeddedHost {
     delivery.start();
     const timer = setInterval(() => void retention.sweep(), config.retentionSweepIntervalMs);
     timer.unref();
-    return new EmbeddedHost(config, log, store, lock, node, dispatcher, files, delivery, recordings, talk, retention, recovered, timer);
+    return new EmbeddedHost(config, log, store, lock, node, dispatcher, files, targets, delivery, recordings, talk, retention, recovered, timer);
   }
 
   /** Prometheus metrics of this process. */

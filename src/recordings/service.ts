@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { stepOrigins, type JoinStep } from "../capture/index.js";
 import type { Config } from "../config/index.js";
-import { checkDeliveryInputs, deleteFromS3, presignedUrl, type DeliveryService } from "../delivery/index.js";
+import { deleteFromS3, presignedUrl, type DeliveryService, type DeliveryTargets } from "../delivery/index.js";
 import type { Dispatcher } from "../dispatch/index.js";
 import { RequestGuard, browserEgressFor, egressError } from "../egress/index.js";
 import type { RecordingFiles } from "../media/index.js";
@@ -23,6 +23,8 @@ export interface RecordingsDeps {
   store: RecordingStore;
   dispatcher: Dispatcher;
   delivery: Pick<DeliveryService, "redeliver">;
+  /** The delivery targets, for what they need from a request ({@link DeliveryTargets.checkInputs}). */
+  targets: Pick<DeliveryTargets, "checkInputs">;
   files: RecordingFiles;
   log: Logger;
   /**
@@ -47,7 +49,7 @@ export class Recordings {
     const options = resolveOptions(config, backend, req);
     const metadata = req.metadata ?? {};
     checkMetadataKeys(metadata);
-    checkDeliveryInputs(config, { backend, options, metadata });
+    this.d.targets.checkInputs({ backend, options, metadata });
     // The egress policy at the door (the browser enforces it again on every request it makes).
     const guard = new RequestGuard(browserEgressFor(config, backend));
     for (const url of [options.url, ...stepOrigins(options.join as JoinStep[])]) {
@@ -131,7 +133,7 @@ export class Recordings {
       if (Object.keys(next).length > MAX_METADATA_KEYS) {
         throw new MeetrecError("validation_failed", `The metadata would have ${Object.keys(next).length} keys; at most ${MAX_METADATA_KEYS} are allowed (remove keys by setting them to null)`, { details: { field: "metadata" } });
       }
-      checkDeliveryInputs(this.d.config, { ...cur, metadata: next });
+      this.d.targets.checkInputs({ ...cur, metadata: next });
     });
     this.d.log.info({ recordingId: id, keys: Object.keys(patch) }, "metadata changed");
     return rec;

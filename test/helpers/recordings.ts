@@ -7,7 +7,6 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { EmbeddedHost } from "../../src/hosts/index.js";
-import { fileTargets } from "../../src/delivery/index.js";
 import type { RecordingFile, RecordingOptions } from "../../src/store/index.js";
 
 /** What the recording was asked for: its metadata and per-recording delivery choices. */
@@ -44,6 +43,6 @@ export async function completedRecording(app: EmbeddedHost, backend: string, set
 export async function finishedRecording(app: EmbeddedHost, backend: string, setup: RecordingSetup = {}): Promise<{ id: string; file: string; bytes: Buffer }> {
   const { id, file, meta } = await finalizing(app, backend, setup);
   const rec = (await app.store.get(id))!;
-  await app.store.transition(id, fileTargets(app.config, rec).length > 0 ? "delivering" : "completed", { reason: "stopped", endReason: "stopped", file: meta });
+  await app.store.transition(id, app.targets.fileTargets(rec).length > 0 ? "delivering" : "completed", { reason: "stopped", endReason: "stopped", file: meta });
   return { id, file, bytes: readFileSync(file) };
 }

@@ -2,7 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { backoffMs, deliverToSpool, deliveryInputProblems, eventType, fileTargets, isEmailAddress, isSafeSubdir, spoolDir } from "../../src/delivery/index.js";
+import { backoffMs, deliverToSpool, eventType, isEmailAddress, isSafeSubdir, spoolDir } from "../../src/delivery/index.js";
+import { deliveryTargets } from "../../src/hosts/targets.js";
 import { parseConfig } from "../../src/config/index.js";
 import type { RecordingOptions } from "../../src/store/index.js";
 import { MeetrecError } from "../../src/util/errors.js";
@@ -58,7 +59,8 @@ describe("what a recording's targets need from its request", () => {
     backend, metadata,
     options: { url: "https://m.example.com/", join: [], mode: "video" as const, browser: "chromium" as const, video: { width: 640, height: 360, fps: 10, bitrateKbps: 500 }, maxDurationSeconds: 60, ...(delivery ? { delivery } : {}) },
   });
-  const fields = (r: ReturnType<typeof rec>) => deliveryInputProblems(config, r).map((p) => p.field);
+  const targets = deliveryTargets(config);
+  const fields = (r: ReturnType<typeof rec>) => targets.inputProblems(r).map((p) => p.field);
 
   test("the spool sub-directory: present and plain, unless the recording names its own or does not use the spool", () => {
     expect(fields(rec("both", { tenant: "school-7" }))).toEqual([]);
@@ -79,10 +81,10 @@ describe("what a recording's targets need from its request", () => {
     expect(fields(rec("both", { owner: "x" }))).toEqual(["metadata.tenant", "metadata.owner"]);
   });
   test("the Talk upload is for recordings of a Talk conversation only", () => {
-    expect(fileTargets(config, rec("talk", {}))).toEqual([]);
-    expect(fileTargets(config, rec("talk", { talk: { token: "abc", backendUrl: "https://cloud.example.com", owner: "u" } }))).toEqual(["talk:upload"]);
-    expect(fileTargets(config, rec("both", { tenant: "t" }))).toEqual(["spool"]);
-    expect(fileTargets(config, rec("both", { tenant: "t" }, { targets: ["email"] }))).toEqual([]);
+    expect(targets.fileTargets(rec("talk", {}))).toEqual([]);
+    expect(targets.fileTargets(rec("talk", { talk: { token: "abc", backendUrl: "https://cloud.example.com", owner: "u" } }))).toEqual(["talk:upload"]);
+    expect(targets.fileTargets(rec("both", { tenant: "t" }))).toEqual(["spool"]);
+    expect(targets.fileTargets(rec("both", { tenant: "t" }, { targets: ["email"] }))).toEqual([]);
   });
 });
 

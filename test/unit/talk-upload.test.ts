@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { talkCallback } from "../../src/delivery/index.js";
+import { talkCallback } from "../../src/platforms/talk/index.js";
 import { EgressPolicy } from "../../src/egress/index.js";
 import type { Recording } from "../../src/store/index.js";
 import { CHUNK_BYTES, TalkRequestError, sendTalkCallback, talkChecksum, talkRandom, talkUploadFile, uploadChunked, uploadRecordingToTalk, uploadToTalk } from "../../src/platforms/talk/index.js";

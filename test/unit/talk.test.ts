@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { EmbeddedHost } from "../../src/hosts/index.js";
 import { parseConfig } from "../../src/config/index.js";
-import { talkCallback } from "../../src/delivery/index.js";
+import { talkCallback } from "../../src/platforms/talk/index.js";
 import type { Recording } from "../../src/store/index.js";
 import { checksumMatches, internalSecretFor, sameSignalingServer, talkChecksum } from "../../src/platforms/talk/index.js";
 import { createLogger } from "../../src/util/log.js";

@@ -1,4 +1,4 @@
-/** Nextcloud Talk: its recording-server routes and service, HMACs, the recording's Talk context, the join adapter, callbacks and upload. */
+/** Nextcloud Talk: its recording-server routes and service, HMACs, the recording's Talk context, the join adapter, callbacks and upload, and its delivery targets. */
 export { talkChecksum, checksumMatches, talkRandom, canonicalBackendUrl } from "./hmac.js";
 
 export { ALLOW_ALL_BACKEND, type TalkInfo } from "./info.js";
@@ -6,3 +6,4 @@ export { sendTalkCallback, uploadToTalk, uploadChunked, uploadRecordingToTalk, t
 export { talkJoinAdapter, platformAdapter, internalSecretFor, sameSignalingServer } from "./join-adapter.js";
 export { TalkService, addAllowAllBackend, type TalkServiceDeps } from "./service.js";
 export { registerTalkRoutes, TalkBody } from "./routes.js";
+export { talkCallback, talkCallbackTarget, talkUploadTarget } from "./targets.js";

@@ -2,11 +2,14 @@
  * Webhooks signed per the Standard Webhooks specification (standardwebhooks.com): headers
  * `webhook-id`, `webhook-timestamp` (Unix seconds), `webhook-signature` (`v1,` + base64
  * HMAC-SHA256 over `id.timestamp.body` with the base64-decoded `whsec_` secret). Signing is
- * done by the `standardwebhooks` library.
+ * done by the `standardwebhooks` library. The `webhook:` targets: one per configured webhook
+ * (`webhook:{name}`, default its position), told about every status change.
  */
 import { Webhook } from "standardwebhooks";
-import type { WebhookTarget } from "../config/index.js";
-import { egressDispatcher, type EgressPolicy } from "../egress/index.js";
+import type { WebhookTarget } from "../../config/index.js";
+import { egressDispatcher, type EgressPolicy } from "../../egress/index.js";
+import type { RecordingStatus } from "../../store/index.js";
+import { wants, type NotifyTarget } from "../registry.js";
 
 /** The body of every webhook: `{type, timestamp, data}` (Standard Webhooks payload structure). */
 export interface WebhookEvent {
@@ -50,3 +53,39 @@ export async function sendWebhook(target: WebhookTarget, msgId: string, event: W
   if (res.status < 200 || res.status > 299) throw new Error(`${new URL(target.url).origin} answered ${res.status}${text ? `: ${text}` : ""}`);
   return `HTTP ${res.status}`;
 }
+
+/** Webhook event type for a status change (Standard Webhooks `type`). */
+export function eventType(to: RecordingStatus): string {
+  if (to === "recording") return "recording.started";
+  if (to === "completed") return "recording.completed";
+  if (to === "failed" || to === "aborted") return "recording.failed";
+  return "recording.updated";
+}
+
+function webhookName(w: WebhookTarget, i: number): string {
+  return `webhook:${w.name ?? i}`;
+}
+
+/**
+ * The `webhook:{name}` targets: on every status change, each of the backend's webhooks (unless
+ * the recording chose targets without `webhooks`) whose `events` include the change's type gets
+ * the event `{type, timestamp, data: the recording}`, one timestamp for all of them. The
+ * attempt signs it with the delivery's id as `webhook-id` ({@link sendWebhook}).
+ */
+export const webhookTarget: NotifyTarget = {
+  name: "webhook:",
+  kind: "notify",
+  plan(rec, backend, change) {
+    const type = eventType(rec.status);
+    const event: WebhookEvent = { type, timestamp: new Date().toISOString(), data: change.view };
+    return (wants(rec, "webhooks") ? backend.delivery.webhooks : []).flatMap((w, i) =>
+      w.events && !w.events.includes(type as never) ? [] : [{ target: webhookName(w, i), payload: event }]);
+  },
+  async deliver(d, rec, ctx) {
+    const name = d.target.slice("webhook:".length);
+    const w = ctx.backend.delivery.webhooks.find((x, i) => (x.name ?? String(i)) === name);
+    if (!w) throw new Error(`webhook ${name} is no longer configured for backend ${rec.backend}`);
+    const event = d.payload as WebhookEvent;
+    return sendWebhook(w, d.id, { ...event, data: ctx.withBase(event.data) }, ctx.config.delivery.attemptTimeoutMs, ctx.egress);
+  },
+};

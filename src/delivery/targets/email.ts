@@ -1,10 +1,11 @@
 /**
  * E-mail to the owner when a recording is ready (nodemailer over SMTP): plain text and HTML,
- * with the download link, duration and size.
+ * with the download link, duration and size. The `email` notify target.
  */
 import nodemailer from "nodemailer";
-import type { EmailTarget } from "../config/index.js";
-import type { Recording } from "../store/index.js";
+import type { EmailTarget } from "../../config/index.js";
+import type { Recording } from "../../store/index.js";
+import { wants, type NotifyTarget } from "../registry.js";
 
 /**
  * Whether `v` is an e-mail address as the mail delivery accepts it: `local@domain`, without
@@ -53,3 +54,34 @@ export async function sendRecordingMail(t: EmailTarget, to: string, r: { id: str
     transport.close();
   }
 }
+
+/**
+ * The `email` target: once a recording with a file is `completed` — so that its link is final
+ * (a presigned bucket URL when the file is in S3) — its owner ({@link emailRecipient}) gets
+ * the mail, unless the recording chose targets without `email` or there is no address. An
+ * address in the metadata may be absent (then the target's `to`, or no mail) but must
+ * otherwise be one ({@link isEmailAddress}).
+ */
+export const emailTarget: NotifyTarget = {
+  name: "email",
+  kind: "notify",
+  plan(rec, backend) {
+    const t = backend.delivery.email;
+    return rec.status === "completed" && rec.file && t && wants(rec, "email") && emailRecipient(t, rec) ? [{ target: "email" }] : [];
+  },
+  inputProblems(rec, backend) {
+    const t = backend.delivery.email;
+    if (!t || !wants(rec, "email") || rec.options.delivery?.email?.to) return [];
+    const v = rec.metadata[t.toFromMetadata];
+    if (v === undefined || v === null || isEmailAddress(v)) return [];
+    return [{ field: `metadata.${t.toFromMetadata}`, message: `metadata.${t.toFromMetadata} must be the owner's e-mail address (name@domain), got ${JSON.stringify(v)}; leave it out to send no mail` }];
+  },
+  async deliver(_d, rec, ctx) {
+    const t = ctx.backend.delivery.email;
+    const to = t && emailRecipient(t, rec);
+    if (!t || !to || !rec.file) throw new Error(`backend ${rec.backend} has no e-mail target, or the recording has no owner address or file`);
+    const link = (await ctx.fileUrl?.(rec)) ?? (ctx.describe(rec) as { file: { url: string } }).file.url;
+    const title = typeof rec.metadata.title === "string" ? rec.metadata.title : undefined;
+    return sendRecordingMail(t, to, { id: rec.id, link, durationSeconds: rec.file.durationSeconds, bytes: rec.file.bytes, title });
+  },
+};

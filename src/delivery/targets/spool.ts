@@ -4,14 +4,16 @@
  * watching the directory never sees a partial file. The sidecar is renamed last: its presence
  * means the recording is complete. A `[user@]host:path` destination is written with rsync over
  * SSH (rsync itself writes to a temporary name and renames; the sidecar is sent second).
+ * The `spool` file target.
  */
 import { execFile } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, open, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import { promisify } from "node:util";
-import type { SpoolTarget } from "../config/index.js";
-import { MeetrecError, publicErrorMessage } from "../util/errors.js";
+import type { SpoolTarget } from "../../config/index.js";
+import { MeetrecError, errorMessage, publicErrorMessage } from "../../util/errors.js";
+import { wants, type FileTarget } from "../registry.js";
 
 const SAFE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -170,3 +172,33 @@ async function rsyncToSpool(t: SpoolTarget, rec: { id: string; metadata: Record<
   }
   return { dest: `${destDir}${name}`, shown: `written to the spool on ${host} ${inSpool(sub, name)}` };
 }
+
+/**
+ * The `spool` target: the file and its sidecar (the recording as the API shows it) go to the
+ * backend's spool directory ({@link deliverToSpool}) unless the recording chose targets without
+ * `spool`. Its sub-directory — the recording's `delivery.spool.subdir`, else the metadata value
+ * named by `subdirFromMetadata` — must be present and a plain name ({@link spoolSubdir}).
+ */
+export const spoolTarget: FileTarget = {
+  name: "spool",
+  kind: "file",
+  plan: (rec, backend) => (backend.delivery.spool && wants(rec, "spool") ? ["spool"] : []),
+  inputProblems(rec, backend) {
+    const spool = backend.delivery.spool;
+    if (!spool || !wants(rec, "spool") || rec.options.delivery?.spool?.subdir) return [];
+    try {
+      spoolSubdir(spool, rec.metadata);
+      return [];
+    } catch (err) {
+      const field = `metadata.${spool.subdirFromMetadata}`;
+      return [{ field, message: `${errorMessage(err)}: backend ${rec.backend} delivers into a spool sub-directory named by ${field}` }];
+    }
+  },
+  async deliver(_d, rec, ctx) {
+    if (!ctx.backend.delivery.spool) throw new Error(`backend ${rec.backend} has no spool directory any more`);
+    // The attempt's message reaches API clients: it names the spool's sub-directory and file, never its path.
+    const { dest, shown } = await deliverToSpool(ctx.backend.delivery.spool, rec, await ctx.filePath(rec), ctx.describe(rec), rec.options.delivery?.spool?.subdir);
+    ctx.log.info({ recordingId: rec.id, dest }, "spool: file written");
+    return shown;
+  },
+};
