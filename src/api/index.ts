@@ -280,3 +280,5 @@ export function listenOptions(listen: string): { host: string; port: number } | 
   }
   return { host: host || "127.0.0.1", port };
 }
+
+export { buildWorkerServer, type WorkerStatus } from "./worker-server.js";

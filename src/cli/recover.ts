@@ -3,17 +3,13 @@
  * directory, without serving the API. By default it finalizes them from what was captured
  * (`--resume` rejoins the live ones instead and runs until they end), finalizes media
  * directories the store does not know, and prints what it did. With cluster settings it works
- * on the cluster's store, queue and bucket instead (see `recoverCluster`).
+ * on the cluster's store, queue and bucket instead (`hosts/cluster-recovery.ts`).
  */
-import { Queue } from "bullmq";
 import { loadConfig, type Config } from "../config/index.js";
-import { ClusterBus, addRecordJob, recordJobState, redisConnection, type RecordJobData } from "../dispatch/index.js";
-import { EmbeddedHost } from "../hosts/index.js";
-import { planning } from "../hosts/planning.js";
-import { deliveryTargets } from "../hosts/targets.js";
-import { Recovery, planRecording, type RecoveryAction } from "../recorder/index.js";
-import { RecordingStore, TERMINAL } from "../store/index.js";
-import { createLogger, type Logger } from "../util/log.js";
+import { EmbeddedHost, recoverCluster } from "../hosts/index.js";
+import type { RecoveryAction } from "../recorder/index.js";
+import { TERMINAL } from "../store/index.js";
+import { createLogger } from "../util/log.js";
 import { sleep } from "../util/process.js";
 
 /** Options of `meetrec recover`. */
@@ -21,35 +17,6 @@ export interface RecoverOptions {
   config?: string;
   resume?: boolean;
   json?: boolean;
-}
-
-/**
- * Cluster: {@link Recovery.cluster} on the cluster's store, queue and bucket. (While an API
- * process runs, its job reconciler re-queues job-less recordings by itself; `recover` is for
- * when no worker will come.)
- */
-async function recoverCluster(config: Config, log: Logger, o: RecoverOptions): Promise<number> {
-  const store = await RecordingStore.openPostgres(config.cluster.postgresUrl!);
-  const connection = redisConnection(config.cluster.redisUrl!);
-  const queue = new Queue<RecordJobData>(config.cluster.queue, { connection });
-  const plan = planning(config, deliveryTargets(config), true);
-  try {
-    const recovery = new Recovery({ config, store, log, plan: (rec) => planRecording({ ...plan, capture: config.capture }, rec) });
-    const actions = await recovery.cluster({
-      resume: !!o.resume,
-      workersAlive: (await new ClusterBus(config.cluster.queue, connection, config.cluster.redisUrl!).workers()).length > 0,
-      job: async (id) => {
-        const { job, live } = await recordJobState(queue, id);
-        return { live, remove: async () => { await job?.remove().catch(() => undefined); } };
-      },
-      requeue: async (rec) => { await addRecordJob(queue, rec.id, rec.options.mode); },
-    });
-    return report(config, actions, o);
-  } finally {
-    await queue.close();
-    await connection.quit().catch(() => undefined);
-    await store.close();
-  }
 }
 
 function report(config: Config, after: RecoveryAction[], o: RecoverOptions): number {
@@ -80,7 +47,7 @@ function line(a: RecoveryAction): string {
 export async function recover(o: RecoverOptions): Promise<number> {
   const config = loadConfig(o.config);
   const log = createLogger(process.env.MEETREC_LOG_LEVEL ?? "warn");
-  if (config.cluster.postgresUrl && config.cluster.redisUrl) return recoverCluster(config, log, o);
+  if (config.cluster.postgresUrl && config.cluster.redisUrl) return report(config, await recoverCluster(config, log, { resume: !!o.resume }), o);
   const app = await EmbeddedHost.start(config, log, { recovery: o.resume ? "resume" : "finalize", command: "recover" });
   try {
     const actions = app.recovered;

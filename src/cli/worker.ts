@@ -4,8 +4,7 @@
  */
 import { existsSync, rmSync } from "node:fs";
 import { loadConfig } from "../config/index.js";
-import { listenOptions } from "../api/index.js";
-import { buildWorkerServer } from "../api/worker-server.js";
+import { buildWorkerServer, listenOptions } from "../api/index.js";
 import { ClusterWorkerHost } from "../hosts/index.js";
 import { DataDirLock } from "../util/data-dir-lock.js";
 import { createLogger } from "../util/log.js";

@@ -3,3 +3,4 @@ export { EmbeddedHost, type EmbeddedOptions } from "./embedded.js";
 export { ClusterApiHost } from "./cluster-api.js";
 export { ClusterWorkerHost } from "./cluster-worker.js";
 export { deliveryTargets } from "./targets.js";
+export { recoverCluster } from "./cluster-recovery.js";
