@@ -6,3 +6,4 @@ export { RecorderBrowser, type BrowserKind } from "./browser.js";
 export { Encoder, encoderArgs, parsePlaylist, parseProgress, type EncoderProgress, type EncoderEvents, type ClosedSegment, type EncoderOptions, type EncoderExit } from "./encoder.js";
 export { JoinStep, JoinSteps, runJoinSteps, describeStep, stepOrigins } from "./join.js";
 export { registerProcesses, killRegisteredProcesses, recordingEnv, profileDirPrefix, RECORDING_ENV, type RegisteredProcess } from "./orphans.js";
+export { MediaWatcher, type MeetingState } from "./watcher.js";

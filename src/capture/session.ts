@@ -22,6 +22,7 @@ import { runJoinSteps, type JoinStep } from "./join.js";
 import { profileDirPrefix, recordingEnv, registerProcesses } from "./orphans.js";
 import { periodDir } from "../media/index.js";
 import { enforceRequestPolicy, type BlockedRequest } from "./request-policy.js";
+import { MediaWatcher, type MeetingState } from "./watcher.js";
 import { EgressProxy, RequestGuard, egressError, type BrowserEgress, type EgressRefusal } from "../egress/index.js";
 import { redactUrl } from "../util/redact.js";
 import type { EventOf, SessionPids } from "../store/index.js";
@@ -83,6 +84,8 @@ export interface SessionHooks {
   event(e: SessionEvent): void;
   /** The session cannot go on (the encoder died too often). Called at most once. */
   failed(err: MeetrecError): void;
+  /** The media watcher's view of the meeting changed (participants, media flowing): see `watcher.ts`. */
+  meeting?(state: MeetingState): void;
 }
 
 /** See module doc. Use {@link CaptureSession.start}, then {@link CaptureSession.stop}. */
@@ -117,9 +120,18 @@ export class CaptureSession {
   private readonly reported = new Set<string>();
   /** Environment every process of the session carries (`MEETREC_RECORDING=<id>`, orphans.ts). */
   private readonly marker: Record<string, string>;
+  /** What the page receives (every page the session opens is watched). */
+  readonly watcher = new MediaWatcher();
 
   constructor(private readonly o: SessionOptions, private readonly hooks: SessionHooks) {
     this.marker = recordingEnv(o.recordingId);
+    let last = "";
+    this.watcher.on("state", (s) => {
+      const key = `${s.participants}/${s.peakParticipants}/${s.media.audio}/${s.media.video}`;
+      if (key === last) return;
+      last = key;
+      this.hooks.meeting?.(s);
+    });
   }
 
   get pids(): SessionPids {
@@ -173,6 +185,7 @@ export class CaptureSession {
       proxyPort: this.proxy!.port,
     }));
     await enforceRequestPolicy(this.browser.page, this.guard!, (b) => this.onBlocked(b));
+    await this.watcher.attach(this.browser.page);
     // The recorder records one tab: a window the page opens would cover the meeting and escape
     // the page's request rules, so it is closed at once (its connections still meet the proxy).
     const launchedPage = this.browser.page;

@@ -19,6 +19,8 @@ export interface MetricsSource {
   /** Media segments closed by an encoder but not yet stored. */
   pendingSegments(): number;
   capacity(): CapacitySnapshot | undefined;
+  /** What the running recordings' media watchers see (none where nothing records). */
+  meetings?(): { recording: string; participants: number; audio: boolean; video: boolean }[];
 }
 
 /** meetrec's metrics; see each field. */
@@ -59,6 +61,20 @@ export class Metrics {
     new Gauge({ name: "meetrec_segments_pending", help: "Media segments closed but not yet stored", labelNames: ["worker"], registers: [r], collect() { this.set({ worker }, source.pendingSegments()); } });
     new Gauge({ name: "meetrec_capacity_cpu_budget_cores", help: "CPU budget for recordings, cores", labelNames: ["worker"], registers: [r], collect() { const c = source.capacity(); if (c) this.set({ worker }, c.cpuBudget); } });
     new Gauge({ name: "meetrec_capacity_cpu_left_cores", help: "CPU budget not booked by running recordings, cores", labelNames: ["worker"], registers: [r], collect() { const c = source.capacity(); if (c) this.set({ worker }, c.cpuLeft); } });
+    new Gauge({
+      name: "meetrec_meeting_participants", help: "Remote media sources (participants) live now in each running recording's meeting", labelNames: ["recording"], registers: [r],
+      collect() {
+        this.reset();
+        for (const m of source.meetings?.() ?? []) this.set({ recording: m.recording }, m.participants);
+      },
+    });
+    new Gauge({
+      name: "meetrec_meeting_media_flowing", help: "1 when remote media of this kind flows now in each running recording's meeting", labelNames: ["recording", "kind"], registers: [r],
+      collect() {
+        this.reset();
+        for (const m of source.meetings?.() ?? []) for (const kind of ["audio", "video"] as const) this.set({ recording: m.recording, kind }, m[kind] ? 1 : 0);
+      },
+    });
     new Gauge({
       name: "meetrec_can_accept", help: "1 when one more recording of this kind fits now", labelNames: ["worker", "kind"], registers: [r],
       collect() {

@@ -9,7 +9,7 @@
  */
 import { readFile, rm, rmdir, statfs } from "node:fs/promises";
 import { dirname } from "node:path";
-import { CaptureSession, type PulseServer } from "../capture/index.js";
+import { CaptureSession, type MeetingState, type PulseServer } from "../capture/index.js";
 import { RecordingBucket, RecordingMedia, SegmentMirror, captureOrigin, finalize, mediaStartSeconds, manifestBytes, manifestDurationMs, manifestSegmentCount, periodGapMs, type FinalFile } from "../media/index.js";
 import type { EndReason, Recording, RecordingFile, RecordingStore } from "../store/index.js";
 import { MeetrecError, errorMessage, publicErrorMessage } from "../util/errors.js";
@@ -165,6 +165,11 @@ export class RecordingJob {
 
   get id(): string {
     return this.rec.id;
+  }
+
+  /** The meeting as this run's media watcher sees it now (undefined before the session exists). */
+  get meeting(): MeetingState | undefined {
+    return this.session?.watcher.state;
   }
 
   /** Media segments closed by the encoder and not yet durable (stored locally, or uploaded to the bucket). */
@@ -368,6 +373,7 @@ export class RecordingJob {
         },
         event: (e) => void store.addEvent(rec.id, e).catch(() => undefined),
         failed: (err) => this.fail(err),
+        meeting: (s) => void store.meetingSeen(rec.id, { participants: { now: s.participants, peak: s.peakParticipants }, media: s.media, at: new Date(s.at).toISOString() }).catch(() => undefined),
       });
       this.session = session;
       this.deps.observer?.session?.(session);

@@ -60,6 +60,10 @@ export class RecorderNode {
       queued: () => o.queued?.() ?? 0,
       pendingSegments: () => [...this.jobs.values()].reduce((n, j) => n + j.pendingSegments, 0),
       capacity: () => this.capacity.snapshot(),
+      meetings: () => [...this.jobs.values()].flatMap((j) => {
+        const m = j.meeting;
+        return m && m.at > 0 ? [{ recording: j.id, participants: m.participants, audio: m.media.audio, video: m.media.video }] : [];
+      }),
     });
   }
 

@@ -61,6 +61,9 @@ export const RecordingView = z.object({
     name: z.string(), bytes: z.number(), durationSeconds: z.number(), streams: z.array(z.string()), url: z.string(),
   }).nullable(),
   worker: z.string().nullable().describe("Cluster mode: the worker recording it now (null while queued, after it ends, and in embedded mode)"),
+  participants: z.object({ now: z.number().int(), peak: z.number().int() }).nullable()
+    .describe("Remote media sources (a participant's camera and microphone) the recorder's browser receives now, and the most at once; null before the page was watched"),
+  media: z.object({ audio: z.boolean(), video: z.boolean() }).nullable().describe("Whether remote sound and pictures flow now (as last seen while recording)"),
   events: z.array(EventView).optional(),
   deliveries: z.array(DeliveryView).optional().describe(`Where the file and the notifications went, with the last ${ATTEMPTS_SHOWN} attempts of each and a count of all`),
 });
@@ -82,6 +85,8 @@ export function toView(rec: Recording, base: string, events?: RecordingEvent[]):
     capturedSeconds: Math.round(rec.capturedMs) / 1000, segmentCount: rec.segmentCount, bytes: rec.bytes, periods: rec.periodCount,
     file: rec.file ? { name: rec.file.name, bytes: rec.file.bytes, durationSeconds: rec.file.durationSeconds, streams: rec.file.streams, url: `${base}${filePath(rec.id)}` } : null,
     worker: rec.worker,
+    participants: rec.meeting?.participants ?? null,
+    media: rec.meeting?.media ?? null,
     ...(events ? { events: events.map((e) => ({ at: e.at, type: e.type, status: e.status, reason: e.reason, message: e.message, data: e.data })) } : {}),
   };
 }

@@ -17,7 +17,7 @@ import { MeetrecError } from "../util/errors.js";
 import { sleep } from "../util/process.js";
 import {
   TERMINAL, transitionAllowed, type Delivery, type DeliveryAttempt, type DeliveryKind, type DeliveryStatus, type Recording, type RecordingEvent,
-  DELIVERY_FAILED, type RecordingFile, type RecordingOptions, type RecordingStatus, type TransitionPatch,
+  DELIVERY_FAILED, type MeetingSeen, type RecordingFile, type RecordingOptions, type RecordingStatus, type TransitionPatch,
 } from "./types.js";
 import type { EventOf, TimelineEvent } from "./timeline.js";
 
@@ -44,6 +44,8 @@ interface RecordingsTable {
   epoch: number;
   /** A stop asked for while the recording was live (`stopped` | `deleted` | …), for whichever worker holds it. */
   stopRequested: string | null;
+  /** JSON of {@link MeetingSeen}, null before the page was watched. */
+  meeting: string | null;
 }
 
 interface EventsTable {
@@ -201,6 +203,12 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       await sql`update deliveries set first_attempt_at = (select min(a.at) from delivery_attempts a where a.delivery_id = deliveries.id) where attempts > 0`.execute(db);
     },
   },
+  "0006_meeting_seen": {
+    async up(db: Kysely<unknown>) {
+      // What the recorder's media watcher saw of the meeting (participants, media flowing), for the view.
+      await db.schema.alterTable("recordings").addColumn("meeting", "text").execute();
+    },
+  },
   };
 }
 
@@ -223,6 +231,7 @@ function toRecording(r: RecordingsTable): Recording {
     periodCount: Number(r.periodCount),
     file: r.file ? JSON.parse(r.file) : null,
     worker: r.worker,
+    meeting: r.meeting ? JSON.parse(r.meeting) as MeetingSeen : null,
   };
 }
 
@@ -340,7 +349,7 @@ export class RecordingStore {
       id: input.id, backend: input.backend, status: "queued", options: JSON.stringify(input.options),
       metadata: JSON.stringify(input.metadata), endReason: null, errorCode: null, errorMessage: null,
       createdAt: now, startedAt: null, endedAt: null, updatedAt: now, capturedMs: 0, segmentCount: 0, bytes: 0, periodCount: 0, file: null,
-      worker: null, epoch: 0, stopRequested: null,
+      worker: null, epoch: 0, stopRequested: null, meeting: null,
     };
     await this.db.transaction().execute(async (tx) => {
       await tx.insertInto("recordings").values(row).execute();
@@ -478,6 +487,11 @@ export class RecordingStore {
   /** Updates the progress counters. */
   async progress(id: string, p: Progress): Promise<void> {
     await this.db.updateTable("recordings").set({ ...p, updatedAt: new Date().toISOString() }).where("id", "=", id).execute();
+  }
+
+  /** Stores what the recorder saw of the meeting last (its media watcher's state). */
+  async meetingSeen(id: string, m: MeetingSeen): Promise<void> {
+    await this.db.updateTable("recordings").set({ meeting: JSON.stringify(m) }).where("id", "=", id).execute();
   }
 
   /** Appends a non-status event (its `data` as the catalogue, timeline.ts, says for its type) to the timeline of `id`. */

@@ -97,6 +97,18 @@ export interface Recording {
   file: RecordingFile | null;
   /** Cluster: the worker that holds the recording now (null when none does, and in embedded mode). */
   worker: string | null;
+  /** The meeting as the recorder saw it last (its media watcher), null before the page was watched. */
+  meeting: MeetingSeen | null;
+}
+
+/** What the recorder's media watcher saw of the meeting (stored as the watcher reports it). */
+export interface MeetingSeen {
+  /** Remote media sources (a participant's camera + microphone) live now, and the most at once. */
+  participants: { now: number; peak: number };
+  /** Whether remote sound and pictures are flowing now. */
+  media: { audio: boolean; video: boolean };
+  /** When this was seen (ISO 8601). */
+  at: string;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * End to end: a real Janus VideoRoom meeting with two fake publishers (magenta + 440 Hz,
  * yellow + 1000 Hz), recorded through the API by `meetrec serve` running in the meeting's
- * network namespace. Every test checks the file itself.
+ * network namespace. Every test checks the file itself; the first two also what the recorder's
+ * media watcher reports of the meeting while it records (participants, media flowing).
  */
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -57,6 +58,14 @@ describe("recording a Janus meeting through the API", () => {
       const t0 = Date.now();
       const created = await record({ browser, maxDurationSeconds: 12, video: { width: 1280, height: 720, fps: 30 } });
       expect(created.status).toBe("queued");
+      // The recorder's media watcher sees both publishers' cameras and microphones while it records.
+      const seen = await server.waitFor(created.id, (r) => (r.participants?.now === 2 && r.media?.audio && r.media?.video) || TERMINAL.includes(r.status), 30_000);
+      expect(TERMINAL).not.toContain(seen.status); // seen from the join on: starting or recording
+      expect(seen.participants).toEqual({ now: 2, peak: 2 });
+      expect(seen.media).toEqual({ audio: true, video: true });
+      const metrics = (await server.api("GET", "/metrics")).body.toString();
+      expect(metrics).toContain(`meetrec_meeting_participants{recording="${created.id}"} 2`);
+      expect(metrics).toContain(`meetrec_meeting_media_flowing{recording="${created.id}",kind="video"} 1`);
       const rec = await server.waitFor(created.id, (r) => TERMINAL.includes(r.status));
       const wallS = (Date.now() - t0) / 1000;
       expect(rec.status, JSON.stringify(rec.error)).toBe("completed");

@@ -1,0 +1,186 @@
+/**
+ * The media watcher: what the meeting page receives, seen from inside the page on any WebRTC
+ * platform, without a platform SDK. A script injected before any page script runs wraps the
+ * page's `RTCPeerConnection` (instances and `track` events; nothing the page does or sends
+ * changes), reads `getStats()` of every connection each second (W3C webrtc-stats
+ * `inbound-rtp`: `bytesReceived`, `framesDecoded`, `audioLevel`, `totalAudioEnergy`) and hands a
+ * compact snapshot to meetrec through a puppeteer binding (not console parsing). The Node side
+ * turns snapshots into the meeting's state: its live remote media sources (a remote
+ * `MediaStream`, i.e. one participant's camera + microphone), whether sound and pictures flow.
+ */
+import { EventEmitter } from "node:events";
+import type { Page } from "puppeteer-core";
+
+/** Name of the binding the page script reports through. */
+export const WATCHER_BINDING = "__meetrecMediaReport";
+
+/** How often the page reports, ms. */
+export const REPORT_INTERVAL_MS = 1000;
+
+/**
+ * A track counts as live while its bytes (audio) or decoded frames (video) grew within this
+ * long, ms: two reports without growth (a blip of one late report is not a departure).
+ */
+export const LIVE_WINDOW_MS = 2500;
+
+/** One inbound track as the page reports it. */
+export interface TrackReport {
+  /**
+   * The track: its peer connection's number and `MediaStreamTrack.id` (stats'
+   * `trackIdentifier`, else the stats id), `3/janusa0` — SFUs reuse track ids across connections.
+   */
+  track: string;
+  /**
+   * The remote stream the track arrived in: its peer connection's number and the `track`
+   * event's `streams[0].id` (`3/abc`), else the track id. SFUs that put every track in one
+   * stream (Janus: `janus`) are told apart by counting tracks, see {@link MediaWatcher.take}.
+   */
+  stream: string;
+  kind: "audio" | "video";
+  /** Bytes received so far. */
+  bytes: number;
+  /** Video frames decoded so far (video). */
+  frames?: number;
+  /** Audio level now, 0–1 (linear, as webrtc-stats `audioLevel`). */
+  level?: number;
+  /** Audio energy so far (webrtc-stats `totalAudioEnergy`). */
+  energy?: number;
+}
+
+/** A snapshot from the page. */
+export interface WatcherReport {
+  /** Page time of the report (`Date.now()` in the page), ms. */
+  at: number;
+  /** Peer connections open in the page. */
+  peerConnections: number;
+  tracks: TrackReport[];
+}
+
+/** The meeting as the recorder sees it now. */
+export interface MeetingState {
+  /** Remote media sources (streams) with live media now. */
+  participants: number;
+  /** Most participants seen at once since the recorder joined. */
+  peakParticipants: number;
+  /** Whether remote sound / pictures are flowing now. */
+  media: { audio: boolean; video: boolean };
+  /** Peer connections the page has open. */
+  peerConnections: number;
+  /** Wallclock (ms) of the last report, 0 before the first. */
+  at: number;
+}
+
+/** Typed events of {@link MediaWatcher}. */
+export interface WatcherEvents {
+  /** A report was taken in; `state` is the meeting now. */
+  state: [state: MeetingState];
+}
+
+/**
+ * The page script (runs in the page, before its own scripts): wraps `RTCPeerConnection` and
+ * reports every {@link REPORT_INTERVAL_MS} through the binding. Plain JavaScript in a string:
+ * a TypeScript function would carry the transpiler's helpers (`__name`) into the page.
+ */
+const PAGE_SCRIPT = `(() => {
+  if (window.__meetrecWatcher) return;
+  window.__meetrecWatcher = true;
+  const Native = window.RTCPeerConnection;
+  if (!Native) return;
+  const pcs = new Map();
+  const streamOf = new Map();
+  let n = 0;
+  class Watched extends Native {
+    constructor(...args) {
+      super(...args);
+      const pc = ++n;
+      pcs.set(this, pc);
+      this.addEventListener("track", (e) => { streamOf.set(pc + "/" + e.track.id, pc + "/" + (e.streams[0] ? e.streams[0].id : e.track.id)); });
+    }
+  }
+  Object.defineProperty(Watched, "name", { value: "RTCPeerConnection" });
+  Object.defineProperty(window, "RTCPeerConnection", { value: Watched, writable: true, configurable: true });
+  if ("webkitRTCPeerConnection" in window) Object.defineProperty(window, "webkitRTCPeerConnection", { value: Watched, writable: true, configurable: true });
+  setInterval(async () => {
+    const report = window[${JSON.stringify(WATCHER_BINDING)}];
+    if (typeof report !== "function") return;
+    const tracks = [];
+    for (const [pc, number] of [...pcs]) {
+      if (pc.connectionState === "closed" || pc.signalingState === "closed") { pcs.delete(pc); continue; }
+      let stats;
+      try { stats = await pc.getStats(); } catch { continue; }
+      stats.forEach((s) => {
+        if (s.type !== "inbound-rtp" || (s.kind !== "audio" && s.kind !== "video")) return;
+        const track = number + "/" + String(s.trackIdentifier ?? s.id);
+        const t = { track, stream: streamOf.get(track) ?? track, kind: s.kind, bytes: Number(s.bytesReceived ?? 0) };
+        if (s.kind === "video") t.frames = Number(s.framesDecoded ?? 0);
+        else { t.level = Number(s.audioLevel ?? 0); t.energy = Number(s.totalAudioEnergy ?? 0); }
+        tracks.push(t);
+      });
+    }
+    Promise.resolve(report({ at: Date.now(), peerConnections: pcs.size, tracks })).catch(() => undefined);
+  }, ${REPORT_INTERVAL_MS});
+})();`;
+
+/** What the watcher remembers of one track. */
+interface TrackSeen {
+  stream: string;
+  kind: "audio" | "video";
+  /** Bytes (audio) or frames (video) at the last report. */
+  count: number;
+  /** Wallclock (ms) the count last grew; undefined while it never did. */
+  grewAt?: number;
+}
+
+/**
+ * The Node side (see module doc). {@link MediaWatcher.attach} to every page a session opens,
+ * before it navigates; read {@link MediaWatcher.state} or listen to `state`.
+ */
+export class MediaWatcher extends EventEmitter<WatcherEvents> {
+  private readonly tracks = new Map<string, TrackSeen>();
+  private current: MeetingState = { participants: 0, peakParticipants: 0, media: { audio: false, video: false }, peerConnections: 0, at: 0 };
+
+  /** The meeting now. */
+  get state(): MeetingState {
+    return this.current;
+  }
+
+  /**
+   * Installs the page script and the binding on `page` (call before `goto`; again for each
+   * relaunched browser's page). @throws puppeteer's error when the page is gone.
+   */
+  async attach(page: Page): Promise<void> {
+    await page.exposeFunction(WATCHER_BINDING, (report: WatcherReport) => { this.take(report); });
+    await page.evaluateOnNewDocument(PAGE_SCRIPT);
+  }
+
+  /** Takes in one report (the binding's handler; tests feed it directly). `now`: wallclock, ms. */
+  take(report: WatcherReport, now = Date.now()): MeetingState {
+    const seen = new Set<string>();
+    for (const t of report.tracks ?? []) {
+      if (!t || typeof t.track !== "string" || (t.kind !== "audio" && t.kind !== "video")) continue;
+      seen.add(t.track);
+      const count = Number(t.kind === "video" ? t.frames ?? 0 : t.bytes) || 0;
+      const prev = this.tracks.get(t.track);
+      if (!prev) this.tracks.set(t.track, { stream: String(t.stream ?? t.track), kind: t.kind, count, grewAt: count > 0 ? now : undefined });
+      else if (count > prev.count) { prev.count = count; prev.grewAt = now; }
+    }
+    for (const id of [...this.tracks.keys()]) if (!seen.has(id)) this.tracks.delete(id); // its connection closed
+    const live = [...this.tracks.values()].filter((t) => t.grewAt !== undefined && now - t.grewAt <= LIVE_WINDOW_MS);
+    // A participant is a remote stream with a camera and/or a microphone; a stream holding
+    // several tracks of one kind (an SFU that puts everyone in one stream) holds that many.
+    const streams = new Map<string, { audio: number; video: number }>();
+    for (const t of live) {
+      const s = streams.get(t.stream) ?? { audio: 0, video: 0 };
+      s[t.kind]++;
+      streams.set(t.stream, s);
+    }
+    const participants = [...streams.values()].reduce((sum, s) => sum + Math.max(s.audio, s.video), 0);
+    this.current = {
+      participants, peakParticipants: Math.max(this.current.peakParticipants, participants),
+      media: { audio: live.some((t) => t.kind === "audio"), video: live.some((t) => t.kind === "video") },
+      peerConnections: Number(report.peerConnections) || 0, at: now,
+    };
+    this.emit("state", this.current);
+    return this.current;
+  }
+}
