@@ -10,7 +10,7 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTyp
 import { z } from "zod";
 import { baseUrl, type Config } from "../config/index.js";
 import type { Readiness } from "../dispatch/index.js";
-import { toHlsPlaylist, type FileSource, type RecordingFiles } from "../media/index.js";
+import { fileContentType, toHlsPlaylist, type FileSource, type RecordingFiles } from "../media/index.js";
 import type { Metrics } from "../metrics/index.js";
 import { registerTalkRoutes, type TalkService } from "../platforms/talk/index.js";
 import { ATTEMPTS_SHOWN, MetadataPatchRequest, RecordingRequest, RecordingView, toDeliveryViews, toView, type Recordings } from "../recordings/index.js";
@@ -223,7 +223,7 @@ export async function buildServer(app: ApiDeps, log: Logger): Promise<FastifyIns
     r.get("/recordings/:id/file", {
       schema: {
         tags: ["recordings"], summary: "Download the finished file (HTTP Range supported, RFC 9110 §14)", params: IdParams,
-        response: { 200: z.any().describe("video/mp4 or audio/mp4"), 206: z.any(), ...errors },
+        response: { 200: z.any().describe("video/mp4, audio/mp4 (.m4a) or audio/ogg (.ogg)"), 206: z.any(), ...errors },
       },
     }, async (req, reply) => {
       const rec = await recordings.get(req.params.id, req.backend);
@@ -239,7 +239,7 @@ export async function buildServer(app: ApiDeps, log: Logger): Promise<FastifyIns
         reply.header("accept-ranges", "bytes");
         if (src.length !== undefined) reply.header("content-length", src.length);
         if (range && src.contentRange) reply.code(206).header("content-range", src.contentRange);
-        return reply.type(rec.options.mode === "audio" ? "audio/mp4" : "video/mp4").send(src.body);
+        return reply.type(fileContentType(rec.file!.name)).send(src.body);
       }
       return reply.sendFile(src.rel, src.dir, { acceptRanges: true, cacheControl: false });
     });

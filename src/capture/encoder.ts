@@ -20,7 +20,13 @@ export interface EncoderOptions {
   height: number;
   fps: number;
   bitrateKbps: number;
+  /** Audio bitrate, kbit/s (AAC or Opus). */
   audioBitrateKbps: number;
+  /**
+   * Codec of the sound: `aac` (default) or `opus` (audio-only recordings that end as Ogg: the
+   * fragments carry Opus, so finalize only changes the container).
+   */
+  audioCodec?: "aac" | "opus";
   /** Delay added to the sound, ms (cancels the capture chain's bias; default 0). */
   audioDelayMs?: number;
   /** PulseAudio monitor source name (`meetrec_x.monitor`). */
@@ -96,7 +102,9 @@ export function encoderArgs(o: EncoderOptions, originUs = Date.now() * 1000): st
   // sound stays continuous and within ~50 ms of the picture (measured, docs/benchmarks.md).
   const audioShift = `PTS-${originUs - Math.round((o.audioDelayMs ?? 0) * 1000)}/(TB*1000000)`;
   codecs.push("-filter:a", `asetpts=${audioShift},aresample=async=1:min_hard_comp=0.02:first_pts=0`,
-    "-c:a", "aac", "-b:a", `${o.audioBitrateKbps}k`, "-ar", "48000", "-ac", "2");
+    // libopus: 48 kHz is Opus's own rate (RFC 7845 §5.1), 20 ms frames; fMP4 carries it
+    // (ISO/IEC 14496-12 Opus mapping, `Opus`/`dOps`), and Ogg takes it by stream copy.
+    "-c:a", o.audioCodec === "opus" ? "libopus" : "aac", "-b:a", `${o.audioBitrateKbps}k`, "-ar", "48000", "-ac", "2");
   return [
     "-hide_banner", "-loglevel", "warning", "-nostdin", "-y", "-copyts",
     // Encoder statistics (key=value blocks on stdout every 0.5 s): when frames first flow, and

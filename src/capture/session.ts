@@ -52,6 +52,8 @@ export interface SessionOptions {
   url: string;
   join: JoinStep[];
   mode: "video" | "audio";
+  /** Codec of the sound (`opus` for audio-only recordings that end as Ogg); default `aac`. */
+  audioCodec?: "aac" | "opus";
   browser: BrowserKind;
   video: VideoSettings;
   capture: CaptureConfig;
@@ -390,7 +392,7 @@ export class CaptureSession {
     mkdirSync(dir, { recursive: true });
     const { video, capture } = this.o;
     const enc = new Encoder({
-      mode: this.o.mode, display: this.display!.name, width: video.width, height: video.height, fps: video.fps,
+      mode: this.o.mode, audioCodec: this.o.audioCodec, display: this.display!.name, width: video.width, height: video.height, fps: video.fps,
       bitrateKbps: video.bitrateKbps, audioBitrateKbps: capture.audioBitrateKbps, audioDelayMs: capture.audioDelayMs, monitor: this.sink!.monitor,
       pulseServer: this.o.pulse.server, segmentSeconds: capture.segmentSeconds, x264Preset: capture.x264Preset,
       dir, ffmpegPath: capture.ffmpegPath, env: this.marker,

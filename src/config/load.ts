@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { MeetrecError } from "../util/errors.js";
-import { Config, type SegmentBucket, type VideoLimits } from "./schema.js";
+import { BackendConfig, Config, type SegmentBucket, type VideoLimits } from "./schema.js";
 import { importNextcloudConf } from "./nextcloud-import.js";
 
 /** Environment variables that are not config keys. */
@@ -128,6 +128,6 @@ export function ensureDefaultBackend(cfg: Config): string | undefined {
     writeFileSync(file, key + "\n", { mode: 0o600 });
     chmodSync(file, 0o600);
   }
-  cfg.backends.default = { apiKey: key, allowedOrigins: [], allowedRequestOrigins: ["public"], delivery: { webhooks: [] } };
+  cfg.backends.default = BackendConfig.parse({ apiKey: key }); // every default of a backend
   return file;
 }

@@ -108,6 +108,19 @@ export const SpoolTarget = z.strictObject({
 });
 export type SpoolTarget = z.infer<typeof SpoolTarget>;
 
+/** Placeholders an S3 object key template may use (see `S3Target.key`). */
+export const S3_KEY_PLACEHOLDER = /\{(id|file|ext|metadata\.[A-Za-z0-9_-]{1,100})\}/g;
+
+/** Why an S3 object key template is unusable, or `undefined` when it is fine. */
+export function s3KeyTemplateProblem(template: string): string | undefined {
+  const unknown = template.replace(S3_KEY_PLACEHOLDER, "").match(/\{[^}]*\}?/);
+  if (unknown) return `unknown placeholder ${unknown[0]}: use {id}, {file}, {ext} or {metadata.NAME}`;
+  if (!/\{(id|metadata\.[^}]+)\}/.test(template)) return "must name the recording: include {id} or a {metadata.NAME}";
+  if (!/\{(file|ext)\}/.test(template)) return "must end the key with the file's type: include {file} or {ext}";
+  if (template.startsWith("/") || template.split("/").some((seg) => seg === "" || seg === "." || seg === "..")) return "must be a relative key without empty, . or .. segments";
+  return undefined;
+}
+
 /** An S3-compatible bucket the final file is uploaded to; the API then links to it with a presigned URL. */
 export const S3Target = z.strictObject({
   bucket: z.string().min(3),
@@ -116,8 +129,21 @@ export const S3Target = z.strictObject({
   endpoint: z.url().optional(),
   /** Path-style addressing (`endpoint/bucket/key`), needed by most S3-compatible services. */
   forcePathStyle: z.boolean().default(false),
-  /** Key prefix, e.g. `tenant-a/`; objects go to `{prefix}recordings/{id}/{file name}`. */
+  /** Key prefix, e.g. `tenant-a/`; objects go to `{prefix}` + the expanded `key`. */
   prefix: z.string().default(""),
+  /**
+   * Object key of the final file after `prefix`, a template: `{id}` (meetrec's recording id),
+   * `{file}` (`recording.mp4`, `recording.m4a`, `recording.ogg`), `{ext}` (`mp4`, `m4a`, `ogg`),
+   * `{metadata.NAME}` (the recording's metadata value `NAME`, which every recording of the
+   * backend must then carry: letters, digits, `. _ -`, up to 128, checked at `POST`). Default
+   * `recordings/{id}/{file}`; La Suite Meet: `recordings/{metadata.meetRecordingId}.{ext}`
+   * (Meet's `RECORDING_OUTPUT_FOLDER`/`{recording id}.{mp4|ogg}`). Two recordings with the same
+   * metadata value write the same object: the platform's ids must be unique.
+   */
+  key: z.string().min(1).max(1000).default("recordings/{id}/{file}").superRefine((k, ctx) => {
+    const problem = s3KeyTemplateProblem(k);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }),
   /** Credentials; default: the AWS SDK's chain (AWS_ACCESS_KEY_ID, …). */
   accessKeyId: z.string().optional(),
   secretAccessKey: z.string().optional(),
@@ -131,7 +157,7 @@ export type S3Target = z.infer<typeof S3Target>;
  * the manifest) is uploaded as it closes, the local copy removed once the upload is
  * acknowledged. Keys: `{prefix}recordings/{id}/manifest.json` (cluster workers: `…/manifests/{lease epoch}.json`), `…/p{n}/init.mp4`, `…/p{n}/{seq}.m4s`.
  */
-export const SegmentBucket = S3Target.omit({ presignSeconds: true });
+export const SegmentBucket = S3Target.omit({ presignSeconds: true, key: true });
 export type SegmentBucket = z.infer<typeof SegmentBucket>;
 
 /** E-mail to the recording's owner when it is ready (SMTP). */
@@ -175,12 +201,46 @@ export const TalkBackend = z.strictObject({
 });
 export type TalkBackend = z.infer<typeof TalkBackend>;
 
+/**
+ * A La Suite Meet instance this backend records for (`docs/integrations/lasuite-meet.md`;
+ * shared/protocols/lasuite-meet.md). Meet starts and stops recordings through the native API
+ * (its worker class, `integrations/lasuite-meet/`); the file goes to `delivery.s3` under Meet's
+ * key, and Meet learns it is there from a storage event.
+ */
+export const LaSuiteMeetBackend = z.strictObject({
+  /**
+   * Post the storage event Meet's `MinioParser` reads once the file is in the bucket (the
+   * note's §5, §8.4). Leave it out when the bucket (MinIO) notifies Meet itself: Meet saves a
+   * recording once, so use one path only.
+   */
+  storageEvent: z.strictObject({
+    /** Meet's storage hook, `https://meet.example.com/api/v1.0/recordings/storage-hook/`. */
+    url: z.url({ protocol: /^https?$/, error: "must be an http or https URL" }),
+    /** Meet's `RECORDING_STORAGE_EVENT_TOKEN`, sent as `Authorization: Bearer …`. */
+    token: z.string().min(1),
+  }).optional(),
+});
+export type LaSuiteMeetBackend = z.infer<typeof LaSuiteMeetBackend>;
+
+/** Formats of audio-only recordings: AAC in M4A (`recording.m4a`), or Opus in Ogg (`recording.ogg`). */
+export const AUDIO_FORMATS = ["aac", "opus"] as const;
+export type AudioFormat = (typeof AUDIO_FORMATS)[number];
+
 /** A platform allowed to use this server: by API key (native API), as a Talk instance, or both. */
 export const BackendConfig = z.strictObject({
   /** Bearer API key of this backend for the native API (≥ 16 characters); absent = no native API access. */
   apiKey: z.string().min(16, "must be at least 16 characters").optional(),
   /** This backend is a Nextcloud Talk instance (recording-server protocol at /api/v1). */
   talk: TalkBackend.optional(),
+  /** This backend is a La Suite Meet instance (storage event after the S3 upload). */
+  lasuiteMeet: LaSuiteMeetBackend.optional(),
+  /**
+   * Format of this backend's audio-only recordings unless the request names one: `aac` (AAC
+   * in M4A, `audio/mp4`) or `opus` (Opus in Ogg, `audio/ogg`: what La Suite Meet's transcript
+   * recordings and Talk's own audio recordings are). Encoded in that codec from the start, so
+   * finalize only changes the container. Video recordings are always H.264 + AAC in MP4.
+   */
+  audioFormat: z.enum(AUDIO_FORMATS).default("aac"),
   /**
    * Origins (`https://meet.example.com`) the recorder's page may be on: the meeting URL, `goto`
    * steps, and every later top-level navigation (redirects, links, scripts) — enforced on the
@@ -416,6 +476,18 @@ export const Config = z.strictObject({
       if (!own && !fromTalk(e.field)) continue; // the global default over the global ceiling: reported once, above
       const note = fromTalk(e.field) ? " (Talk's default frame size; set this key to record smaller)" : "";
       ctx.addIssue({ code: "custom", path: ["backends", name, "video", e.field], message: `${e.value} ${VIDEO_UNITS[e.field]}${note} is above the ceiling ${limitKey(e.field)} = ${e.limit}; lower the setting or raise the ceiling` });
+    }
+  }
+  for (const [name, b] of Object.entries(cfg.backends)) {
+    // Talk's upload (platforms/talk/client.ts) sends every file as MP4; an Ogg would arrive mislabelled.
+    if (b.talk && b.audioFormat === "opus") {
+      ctx.addIssue({ code: "custom", path: ["backends", name, "audioFormat"], message: "opus is not yet uploaded to Nextcloud Talk (its upload sends MP4 only); use aac for a Talk backend" });
+    }
+    if (b.lasuiteMeet?.storageEvent && !b.delivery.s3) {
+      ctx.addIssue({ code: "custom", path: ["backends", name, "lasuiteMeet", "storageEvent"], message: "the storage event names the object delivery.s3 uploads: configure backends." + name + ".delivery.s3 (Meet's bucket, key recordings/{metadata.meetRecordingId}.{ext})" });
+    } else if (b.lasuiteMeet?.storageEvent && b.delivery.s3 && !/(^|\/)\{(id|metadata\.[^}]+)\}\.\{ext\}$/.test(b.delivery.s3.prefix + b.delivery.s3.key)) {
+      // Meet's MinioParser reads the recording id from `…{RECORDING_OUTPUT_FOLDER}/{uuid}.{ext}` (parsers.py).
+      ctx.addIssue({ code: "custom", path: ["backends", name, "delivery", "s3", "key"], message: "La Suite Meet finds its recording by a key ending in {RECORDING_OUTPUT_FOLDER}/{recording id}.{ext}: use recordings/{metadata.meetRecordingId}.{ext}" });
     }
   }
   if (cfg.talk.allowAll) check(TALK_VIDEO, cfg.videoLimits, (f) => ["videoLimits", f], (f) => `videoLimits.${f}`, " (talk.allowAll: Talk instances record at Talk's 1920×1080)");

@@ -4,8 +4,8 @@
  * its folder (`platforms/talk/targets.ts`).
  */
 export { DeliveryService, DeliveryPlanner, backoffMs, type DeliveryDeps } from "./service.js";
-export { DeliveryTargets, type DeliveryTarget, type FileTarget, type NotifyTarget, type DeliveryContext, type DeliveryInputProblem, type PlannedDelivery, type StatusChange, type RequestedRecording } from "./registry.js";
+export { DeliveryTargets, DeliveryRefused, wants, type DeliveryTarget, type FileTarget, type NotifyTarget, type DeliveryContext, type DeliveryInputProblem, type PlannedDelivery, type StatusChange, type RequestedRecording } from "./registry.js";
 export { webhookTarget, sendWebhook, eventType, type WebhookEvent } from "./targets/webhook.js";
 export { spoolTarget, deliverToSpool, spoolDir, spoolSubdir, isSafeSubdir } from "./targets/spool.js";
-export { s3Target, uploadToS3, presignedUrl, deleteFromS3, s3Key } from "./targets/s3.js";
+export { s3Target, uploadToS3, presignedUrl, deleteFromS3, s3Key, s3KeyMetadata, s3KeyProblems } from "./targets/s3.js";
 export { emailTarget, sendRecordingMail, emailRecipient, isEmailAddress } from "./targets/email.js";

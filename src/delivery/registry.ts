@@ -11,6 +11,16 @@ import type { Delivery, DeliveryKind, Recording, RecordingOptions, RecordingStat
 import { MeetrecError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 
+/**
+ * Thrown by a target's `deliver` when the receiver refused the delivery for good — sending the
+ * same thing again cannot succeed (La Suite Meet's 403 "cannot be saved"): the sender gives the
+ * delivery up at once (`failed`, `delivery_given_up`) instead of retrying. A `redeliver` still
+ * tries it again, after a fix.
+ */
+export class DeliveryRefused extends Error {
+  override readonly name = "DeliveryRefused";
+}
+
 /** What a recording is asked for, before it exists (a `POST`) or after a `PATCH` of its metadata. */
 export type RequestedRecording = Pick<Recording, "backend" | "options" | "metadata">;
 
@@ -71,7 +81,7 @@ interface TargetBase {
    * changed since it was queued counts). Resolves with the attempt's message, which API
    * clients see (no local paths, no secrets).
    * @throws Error to have the attempt retried with backoff (its message is stored; its `cause`
-   * only logged), until the delivery is given up.
+   * only logged), until the delivery is given up; {@link DeliveryRefused} to give it up now.
    */
   deliver(delivery: Delivery, rec: Recording, ctx: DeliveryContext): Promise<string>;
 }

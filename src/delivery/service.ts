@@ -10,7 +10,8 @@
  *   `delivering` (or ends `failed` with a file); once all of them have succeeded a
  *   `delivering` recording becomes `completed`. A failed delivery never deletes anything.
  * - A delivery still failing `delivery.giveUpAfterSeconds` after its first attempt is given up
- *   (`failed`, with a `delivery_given_up` event); a `delivering` recording whose file delivery
+ *   (`failed`, with a `delivery_given_up` event), and so is one the receiver refused for good
+ *   (the target throws `DeliveryRefused`) at once; a `delivering` recording whose file delivery
  *   was given up ends `failed` (`delivery_failed`), its file kept for a `redeliver`.
  * - Each attempt reads the recording as it is then (metadata changed by `PATCH` included).
  */
@@ -19,7 +20,7 @@ import { DELIVERY_FAILED, type Delivery, type Recording, type RecordingStatus, t
 import { errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { EgressPolicy } from "../egress/index.js";
-import type { DeliveryContext, DeliveryTargets } from "./registry.js";
+import { DeliveryRefused, type DeliveryContext, type DeliveryTargets } from "./registry.js";
 
 /** What the sender needs from the process around it: what an attempt may use ({@link DeliveryContext}), the targets, and an observer. */
 export interface DeliveryDeps extends Omit<DeliveryContext, "backend" | "egress"> {
@@ -137,11 +138,14 @@ export class DeliveryService {
     } catch (err) {
       const message = errorMessage(err);
       const giveUpSeconds = config.delivery.giveUpAfterSeconds;
-      const after = await store.recordAttempt(d.id, { ok: false, message, retryInMs: backoffMs(d.attempts + 1, config.delivery.retry), giveUpAfterMs: giveUpSeconds * 1000 }, {
+      const refused = err instanceof DeliveryRefused;
+      const after = await store.recordAttempt(d.id, { ok: false, message, retryInMs: backoffMs(d.attempts + 1, config.delivery.retry), giveUpAfterMs: refused ? 0 : giveUpSeconds * 1000 }, {
         startedAt,
         givenUp: (x) => ({
           type: "delivery_given_up",
-          message: `Gave up delivering to ${x.target} after ${humanSeconds(giveUpSeconds)} of failures (${x.attempts} attempts); last error: ${message}`,
+          message: refused
+            ? `Gave up delivering to ${x.target}: the receiver refused it for good (not retried); ${message}`
+            : `Gave up delivering to ${x.target} after ${humanSeconds(giveUpSeconds)} of failures (${x.attempts} attempts); last error: ${message}`,
           data: { target: x.target, kind: x.kind, attempts: x.attempts, firstAttemptAt: x.firstAttemptAt, lastError: message },
         }),
       });

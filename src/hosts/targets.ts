@@ -6,6 +6,7 @@
  */
 import type { Config } from "../config/index.js";
 import { DeliveryTargets, emailTarget, s3Target, spoolTarget, webhookTarget } from "../delivery/index.js";
+import { meetStorageEventTarget } from "../platforms/lasuite-meet/index.js";
 import { talkCallbackTarget, talkUploadTarget } from "../platforms/talk/index.js";
 
 /** Every delivery target, installed for `config`'s backends. */
@@ -17,5 +18,6 @@ export function deliveryTargets(config: Config): DeliveryTargets {
     webhookTarget,
     emailTarget,
     talkCallbackTarget,
+    meetStorageEventTarget,
   ]);
 }

@@ -18,7 +18,7 @@ import type { SegmentBucket } from "../config/index.js";
 import { MeetrecError } from "../util/errors.js";
 import { s3Client } from "../util/s3.js";
 import type { Manifest } from "./manifest.js";
-import { MANIFEST, bucketKey, bucketRecordingsPrefix, epochManifest, isManifestPath, isPeriodPath } from "./layout.js";
+import { MANIFEST, bucketKey, bucketRecordingsPrefix, epochManifest, fileContentType, isManifestPath, isPeriodPath } from "./layout.js";
 
 /** Ids of the recordings that have a manifest in the bucket (`{prefix}recordings/{id}/manifest.json` or `…/manifests/{epoch}.json`). */
 export async function recordingsInBucket(cfg: SegmentBucket): Promise<string[]> {
@@ -72,7 +72,7 @@ export class RecordingBucket {
       try {
         await new Upload({
           client: this.client,
-          params: { Bucket: this.cfg.bucket, Key: key, Body: createReadStream(path), ContentType: name.endsWith(".m4a") ? "audio/mp4" : "video/mp4" },
+          params: { Bucket: this.cfg.bucket, Key: key, Body: createReadStream(path), ContentType: fileContentType(name) },
           partSize: 8 * 1024 * 1024, queueSize: 2,
         }).done();
         return { bucket: this.cfg.bucket, key };

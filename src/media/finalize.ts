@@ -4,7 +4,9 @@
  * MP4 stream (ISO/IEC 23000-19 CMAF); it is piped into ffmpeg and remuxed. Several periods
  * are remuxed one by one and joined by ffmpeg's concat demuxer, which places each period
  * after the previous one on the timeline. Output: MP4 with `faststart` (moov first) for video,
- * M4A for audio-only. Files already moved to the segment bucket are streamed from it.
+ * M4A for audio-only AAC, Ogg for audio-only Opus (the encoder wrote Opus into the fragments,
+ * so Ogg is a change of container too: RFC 7845 Ogg Opus, written by ffmpeg's muxer). Files
+ * already moved to the segment bucket are streamed from it.
  */
 import { spawn } from "node:child_process";
 import { createReadStream, existsSync } from "node:fs";
@@ -23,7 +25,7 @@ export const DURATION_TOLERANCE_S = 0.5;
 
 /** The finished file. */
 export interface FinalFile {
-  /** File name inside the recording directory (`recording.mp4` / `recording.m4a`). */
+  /** File name inside the recording directory (`recording.mp4` / `recording.m4a` / `recording.ogg`). */
   name: string;
   path: string;
   bytes: number;
@@ -94,18 +96,21 @@ export async function finalize(dir: string, manifest: Manifest, opts: { ffmpegPa
   const periods = playablePeriods(manifest);
   if (periods.length === 0) throw new MeetrecError("finalize_failed", "No media segment was captured: nothing to finalize");
   const ffmpeg = opts.ffmpegPath ?? "ffmpeg";
-  const name = opts.name ?? finalFileName(manifest.mode);
+  const name = opts.name ?? finalFileName(manifest.mode, manifest.audioCodec);
   const ext = name.slice(name.lastIndexOf("."));
+  // MP4/M4A: moov first. Ogg has no index to move; its periods are stitched from MP4 pieces.
+  const ogg = ext === ".ogg";
+  const periodExt = ogg ? ".mp4" : ext;
   const out = join(dir, name);
   const tmp = join(dir, `.${name}.partial${ext}`);
   const scratch: string[] = [tmp];
   try {
     if (periods.length === 1) {
-      await remuxPeriod(periods[0], tmp, ffmpeg, true, open);
+      await remuxPeriod(periods[0], tmp, ffmpeg, !ogg, open);
     } else {
       const list = ["ffconcat version 1.0"];
       for (const p of periods) {
-        const file = join(dir, periodDir(p.index), `period${ext}`);
+        const file = join(dir, periodDir(p.index), `period${periodExt}`);
         scratch.push(file);
         await mkdir(join(dir, periodDir(p.index)), { recursive: true });
         await remuxPeriod(p, file, ffmpeg, false, open);
@@ -114,7 +119,7 @@ export async function finalize(dir: string, manifest: Manifest, opts: { ffmpegPa
       const listFile = join(dir, "finalize.ffconcat");
       scratch.push(listFile);
       await writeFile(listFile, list.join("\n") + "\n");
-      await ffmpegWithInput(ffmpeg, [...COMMON, "-f", "concat", "-safe", "0", "-i", listFile, "-map", "0", "-c", "copy", "-movflags", "+faststart", tmp], []);
+      await ffmpegWithInput(ffmpeg, [...COMMON, "-f", "concat", "-safe", "0", "-i", listFile, "-map", "0", "-c", "copy", ...(ogg ? [] : ["-movflags", "+faststart"]), tmp], []);
     }
   } catch (err) {
     await Promise.all(scratch.map((f) => rm(f, { force: true })));

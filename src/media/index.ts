@@ -7,7 +7,7 @@ export { mediaStartSeconds, probe, type ProbeResult, type ProbeStream } from "./
 export { RecordingFiles, type FileSource } from "./files.js";
 export {
   MANIFEST, PROCESS_REGISTRY, mediaRoot, mediaRoots, segmentBucket, recordingsDir, recordingDir, workRoot, workDir, runWorkDir, cacheDir, recoverRoot,
-  periodDir, initSegmentPath, mediaSegmentPath, isSegmentPath, isPeriodPath, finalFileName, isFinalFileName, bucketKey, bucketRecordingsPrefix,
+  periodDir, initSegmentPath, mediaSegmentPath, isSegmentPath, isPeriodPath, finalFileName, isFinalFileName, fileContentType, bucketKey, bucketRecordingsPrefix,
   epochManifest, isManifestPath, mediaPlace, type MediaPlace,
 } from "./layout.js";
 export {

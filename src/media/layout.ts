@@ -101,14 +101,25 @@ export function isPeriodPath(rel: string): boolean {
   return /^p\d+\/[^/]+$/.test(rel);
 }
 
-/** The finished file's name for a mode: `recording.mp4`, or `recording.m4a` for audio only. */
-export function finalFileName(mode: "video" | "audio"): string {
-  return mode === "audio" ? "recording.m4a" : "recording.mp4";
+/**
+ * The finished file's name: `recording.mp4` for video; for audio only `recording.m4a` (AAC),
+ * or `recording.ogg` when the sound is Opus.
+ */
+export function finalFileName(mode: "video" | "audio", audioCodec: "aac" | "opus" = "aac"): string {
+  if (mode === "video") return "recording.mp4";
+  return audioCodec === "opus" ? "recording.ogg" : "recording.m4a";
 }
 
 /** Whether `name` is a finished file's name. */
 export function isFinalFileName(name: string): boolean {
-  return /^recording\.(mp4|m4a)$/.test(name);
+  return /^recording\.(mp4|m4a|ogg)$/.test(name);
+}
+
+/** The media type of a finished file, by its name: `video/mp4`, `audio/mp4` (`.m4a`), `audio/ogg` (`.ogg`). */
+export function fileContentType(name: string): string {
+  if (name.endsWith(".ogg")) return "audio/ogg";
+  if (name.endsWith(".m4a")) return "audio/mp4";
+  return "video/mp4";
 }
 
 /** `{prefix}recordings/`: where every recording's objects start in a segment bucket. */

@@ -40,6 +40,8 @@ export interface Manifest {
   version: 1;
   recordingId: string;
   mode: "video" | "audio";
+  /** Codec of the sound: `opus` (audio-only recordings finalized to Ogg); absent = `aac`. */
+  audioCodec?: "aac" | "opus";
   segmentSeconds: number;
   periods: ManifestPeriod[];
   updatedAt: string;

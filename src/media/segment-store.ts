@@ -75,7 +75,7 @@ export class RecordingMedia {
    * Opens (or creates) the media directory of `recordingId` under `root`.
    * @throws MeetrecError `store_failed` when the existing manifest is unreadable.
    */
-  static async open(root: string, recordingId: string, init: { mode: "video" | "audio"; segmentSeconds: number }): Promise<RecordingMedia> {
+  static async open(root: string, recordingId: string, init: { mode: "video" | "audio"; segmentSeconds: number; audioCodec?: "aac" | "opus" }): Promise<RecordingMedia> {
     const dir = recordingDir(root, recordingId);
     await mkdir(dir, { recursive: true });
     let manifest: Manifest;
@@ -85,7 +85,7 @@ export class RecordingMedia {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
         throw new MeetrecError("store_failed", `Manifest of ${recordingId} is unreadable: ${(err as Error).message}`, { cause: err });
       }
-      manifest = { version: 1, recordingId, mode: init.mode, segmentSeconds: init.segmentSeconds, periods: [], updatedAt: new Date().toISOString() };
+      manifest = { version: 1, recordingId, mode: init.mode, ...(init.audioCodec === "opus" ? { audioCodec: "opus" as const } : {}), segmentSeconds: init.segmentSeconds, periods: [], updatedAt: new Date().toISOString() };
     }
     const media = new RecordingMedia(dir, manifest);
     await media.save();
@@ -179,6 +179,11 @@ export class RecordingMedia {
    */
   adopt(remote: Manifest): Promise<void> {
     return this.serial(async () => {
+      // A fresh scratch copy (an orphan found in the bucket) takes what the recording was.
+      if (this.manifest.periods.length === 0) {
+        this.manifest.mode = remote.mode;
+        if (remote.audioCodec) this.manifest.audioCodec = remote.audioCodec;
+      }
       for (const p of remote.periods) {
         if (this.manifest.periods.some((x) => x.index === p.index)) continue;
         this.manifest.periods.push({ ...p, initRemote: !!p.init, segments: p.segments.map((s) => ({ ...s, remote: true })) });

@@ -280,7 +280,7 @@ export class RecordingJob {
     let mirror: SegmentMirror | undefined;
     let leaseTimer: NodeJS.Timeout | undefined;
     try {
-      media = await RecordingMedia.open(root, rec.id, { mode: plan.mode, segmentSeconds: plan.segmentSeconds });
+      media = await RecordingMedia.open(root, rec.id, { mode: plan.mode, segmentSeconds: plan.segmentSeconds, audioCodec: plan.audioCodec });
       const m = media;
       if (plan.place.bucket) {
         mirror = new SegmentMirror(m, new RecordingBucket(plan.place.bucket, rec.id, this.opts.lease?.epoch), this.log, {
@@ -314,7 +314,7 @@ export class RecordingJob {
       const inits = new Map<number, Buffer>();
       const t0 = Date.now();
       session = new CaptureSession({
-        recordingId: rec.id, url: plan.url, join: plan.join, mode: plan.mode, browser: plan.browser, video: plan.video,
+        recordingId: rec.id, url: plan.url, join: plan.join, mode: plan.mode, audioCodec: plan.audioCodec, browser: plan.browser, video: plan.video,
         capture, workDir, pulse: await this.deps.pulse(), log: this.log, adapter: plan.adapter, acceptInsecureCerts: plan.acceptInsecureCerts,
         firstPeriodReason: resuming ? "resume" : "start", egress: plan.egress,
       }, {

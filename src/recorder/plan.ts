@@ -17,6 +17,8 @@ export interface RecordingPlan {
   id: string;
   backend: string;
   mode: "video" | "audio";
+  /** Codec of the sound: `opus` for audio-only recordings in Ogg (`audioFormat: opus`), else `aac`. */
+  audioCodec: "aac" | "opus";
   /** Where the media is kept. */
   place: MediaPlace;
   /** The meeting: URL, join steps, browser, frame size/rate/bitrate, TLS leniency. */
@@ -58,7 +60,7 @@ export interface PlanContext {
 export function planRecording(ctx: PlanContext, rec: Recording): RecordingPlan {
   const o = rec.options;
   return {
-    id: rec.id, backend: rec.backend, mode: o.mode, place: ctx.place(rec),
+    id: rec.id, backend: rec.backend, mode: o.mode, audioCodec: o.mode === "audio" && o.audioFormat === "opus" ? "opus" : "aac", place: ctx.place(rec),
     url: o.url, join: o.join as JoinStep[], browser: o.browser, video: o.video, acceptInsecureCerts: o.acceptInsecureCerts ?? false,
     egress: ctx.egress(rec.backend), adapter: ctx.adapterFor(rec),
     capture: ctx.capture, segmentSeconds: ctx.capture.segmentSeconds, maxDurationSeconds: o.maxDurationSeconds,

@@ -59,7 +59,7 @@ export class Recovery {
   async finalizeLeft(rec: Recording, endReason?: EndReason): Promise<Recording> {
     const { store, log } = this.d;
     const plan = this.d.plan(rec);
-    const media = await RecordingMedia.open(plan.place.root, rec.id, { mode: plan.mode, segmentSeconds: plan.segmentSeconds });
+    const media = await RecordingMedia.open(plan.place.root, rec.id, { mode: plan.mode, segmentSeconds: plan.segmentSeconds, audioCodec: plan.audioCodec });
     const remote = plan.place.bucket ? await new RecordingBucket(plan.place.bucket, rec.id).getManifest() : undefined;
     if (remote) await media.adopt(remote);
     const reason = endReason ?? ((await store.stopRequested(rec.id)) ?? rec.endReason ?? "stopped") as EndReason;
@@ -91,7 +91,7 @@ export class Recovery {
         continue;
       }
       const plan = this.d.plan(rec);
-      const media = await RecordingMedia.open(plan.place.root, rec.id, { mode: plan.mode, segmentSeconds: plan.segmentSeconds });
+      const media = await RecordingMedia.open(plan.place.root, rec.id, { mode: plan.mode, segmentSeconds: plan.segmentSeconds, audioCodec: plan.audioCodec });
       const origin = captureOrigin(media.current);
       const leftMs = origin === undefined ? Infinity : origin + plan.maxDurationSeconds * 1000 - Date.now();
       const live = rec.status === "starting" || rec.status === "recording";

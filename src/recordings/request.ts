@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { JoinSteps, stepOrigins } from "../capture/index.js";
-import { VIDEO_UNITS, videoExcess, videoLimitsOf, type BackendConfig, type Config } from "../config/index.js";
+import { AUDIO_FORMATS, VIDEO_UNITS, videoExcess, videoLimitsOf, type BackendConfig, type Config } from "../config/index.js";
 import { isSafeSubdir } from "../delivery/index.js";
 import type { RecordingOptions } from "../store/index.js";
 import { MeetrecError } from "../util/errors.js";
@@ -16,6 +16,7 @@ export const RecordingRequest = z.strictObject({
   url: httpUrl.describe("Meeting URL the recorder opens"),
   join: JoinSteps.optional().describe("Steps run in order after the page has loaded"),
   mode: z.enum(["video", "audio"]).optional().describe("`audio` records sound only"),
+  audioFormat: z.enum(AUDIO_FORMATS).optional().describe("Audio-only recordings: `aac` (AAC in M4A) or `opus` (Opus in Ogg); default the backend's `audioFormat`. Not for video recordings (H.264 + AAC in MP4)"),
   browser: z.enum(["chromium", "firefox"]).optional(),
   video: z.strictObject({
     width: z.number().int().min(160).max(3840).multipleOf(2).optional(),
@@ -51,7 +52,7 @@ export function checkOrigin(backendName: string, backend: BackendConfig, origin:
  * Applies defaults and backend overrides, enforces limits and origins. The resolved `video`
  * (global defaults, the backend's, then the request's) must fit the backend's `videoLimits`.
  * @throws MeetrecError `origin_not_allowed`; `validation_failed` (`details.field` names the first
- * bad field — `video.width`, `maxDurationSeconds`, `delivery` — and, for video, `details.errors`
+ * bad field — `video.width`, `maxDurationSeconds`, `audioFormat`, `delivery` — and, for video, `details.errors`
  * has one `{field, message}` per setting above its ceiling).
  */
 export function resolveOptions(cfg: Config, backendName: string, req: RecordingRequest): RecordingOptions {
@@ -69,6 +70,10 @@ export function resolveOptions(cfg: Config, backendName: string, req: RecordingR
     const errors = excess.map((e) => ({ field: `video.${e.field}`, message: `video.${e.field} ${e.value} ${VIDEO_UNITS[e.field]} is above backend ${backendName}'s limit of ${e.limit} ${VIDEO_UNITS[e.field]}` }));
     throw new MeetrecError("validation_failed", `${errors.map((e) => e.message).join("; ")}; ask for at most the limit (the server's videoLimits)`, { details: { field: errors[0].field, errors } });
   }
+  const mode = req.mode ?? "video";
+  if (req.audioFormat && mode !== "audio") {
+    throw new MeetrecError("validation_failed", "audioFormat applies to audio-only recordings (mode: audio); video recordings are H.264 + AAC in MP4", { details: { field: "audioFormat" } });
+  }
   const d = req.delivery;
   if (d) {
     const has = { s3: !!backend.delivery.s3, spool: !!backend.delivery.spool, email: !!backend.delivery.email, webhooks: backend.delivery.webhooks.length > 0 };
@@ -83,7 +88,8 @@ export function resolveOptions(cfg: Config, backendName: string, req: RecordingR
     url: req.url,
     ...(d ? { delivery: d } : {}),
     join,
-    mode: req.mode ?? "video",
+    mode,
+    ...(mode === "audio" ? { audioFormat: req.audioFormat ?? backend.audioFormat } : {}),
     browser: req.browser ?? "chromium",
     video,
     maxDurationSeconds,

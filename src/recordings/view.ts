@@ -43,6 +43,7 @@ export const RecordingView = z.object({
   backend: z.string(),
   url: z.string(),
   mode: z.enum(["video", "audio"]),
+  audioFormat: z.enum(["aac", "opus"]).nullable().describe("Audio-only recordings: `aac` (M4A) or `opus` (Ogg); null for video (H.264 + AAC in MP4)"),
   browser: z.enum(["chromium", "firefox"]),
   video: z.object({ width: z.number(), height: z.number(), fps: z.number(), bitrateKbps: z.number() }),
   maxDurationSeconds: z.number(),
@@ -79,7 +80,7 @@ export const filePath = (id: string) => `/v1/recordings/${id}/file`;
 export function toView(rec: Recording, base: string, events?: RecordingEvent[]): RecordingView {
   const o = rec.options;
   return {
-    id: rec.id, status: rec.status, backend: rec.backend, url: o.url, mode: o.mode, browser: o.browser, video: o.video,
+    id: rec.id, status: rec.status, backend: rec.backend, url: o.url, mode: o.mode, audioFormat: o.mode === "audio" ? (o.audioFormat ?? "aac") : null, browser: o.browser, video: o.video,
     maxDurationSeconds: o.maxDurationSeconds, metadata: rec.metadata, endReason: rec.endReason, error: rec.error,
     createdAt: rec.createdAt, startedAt: rec.startedAt, endedAt: rec.endedAt, updatedAt: rec.updatedAt,
     capturedSeconds: Math.round(rec.capturedMs) / 1000, segmentCount: rec.segmentCount, bytes: rec.bytes, periods: rec.periodCount,

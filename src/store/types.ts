@@ -50,6 +50,8 @@ export interface RecordingOptions {
   url: string;
   join: unknown[];
   mode: "video" | "audio";
+  /** Audio-only recordings: `aac` (M4A) or `opus` (Ogg); absent = `aac` (rows stored before it existed, and video). */
+  audioFormat?: "aac" | "opus";
   browser: "chromium" | "firefox";
   video: { width: number; height: number; fps: number; bitrateKbps: number };
   maxDurationSeconds: number;

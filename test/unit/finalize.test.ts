@@ -20,20 +20,20 @@ import { RecordingMedia, finalize } from "../../src/media/index.js";
 import { audioSamples, colourFraction, frameRgb, toneLevelsDb } from "../../dev/media-check.js";
 
 /** Encodes `seconds` of a solid colour + tone into an HLS fMP4 directory; returns its segments. */
-function encodePeriod(dir: string, colour: string, toneHz: number, seconds: number, audioOnly = false) {
+function encodePeriod(dir: string, colour: string, toneHz: number, seconds: number, audioOnly = false, audioCodec: "aac" | "libopus" = "aac") {
   mkdirSync(dir, { recursive: true });
   execFileSync("ffmpeg", ["-v", "error", "-y",
     ...(audioOnly ? [] : ["-f", "lavfi", "-i", `color=c=${colour}:s=320x180:r=25:d=${seconds}`]),
     "-f", "lavfi", "-i", `sine=f=${toneHz}:sample_rate=48000:d=${seconds}`,
     ...(audioOnly ? [] : ["-r", "25", "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p"]),
-    "-c:a", "aac", "-ac", "2",
+    "-c:a", audioCodec, "-ac", "2", "-ar", "48000",
     "-f", "hls", "-hls_time", "2", "-hls_list_size", "0", "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4",
     "-start_number", "1", "-hls_segment_filename", join(dir, "%06d.m4s"), join(dir, "live.m3u8")]);
   return parsePlaylist(readFileSync(join(dir, "live.m3u8"), "utf8")).map((e, i) => ({ seq: i + 1, path: join(dir, e.uri), durationMs: e.durationMs }));
 }
 
-async function store(root: string, id: string, periods: { dir: string; segs: { seq: number; path: string; durationMs: number }[] }[], mode: "video" | "audio" = "video") {
-  const media = await RecordingMedia.open(root, id, { mode, segmentSeconds: 2 });
+async function store(root: string, id: string, periods: { dir: string; segs: { seq: number; path: string; durationMs: number }[] }[], mode: "video" | "audio" = "video", audioCodec?: "aac" | "opus") {
+  const media = await RecordingMedia.open(root, id, { mode, segmentSeconds: 2, audioCodec });
   for (const p of periods) {
     const n = await media.beginPeriod(n0(media));
     await media.addInit(n, join(p.dir, "init.mp4"));
@@ -94,6 +94,24 @@ describe("finalize", () => {
     expect(out.name).toBe("recording.m4a");
     expect(out.probe.streams.map((s) => s.type)).toEqual(["audio"]);
     expect(Math.abs(out.durationSeconds - 5)).toBeLessThan(0.2);
+  });
+
+  test("audio only, Opus: two periods → one Ogg/Opus file by stream copy, each tone in its place", async () => {
+    const root = mkdtempSync(join(tmpdir(), "meetrec-media-"));
+    const p1 = { dir: join(root, "e1"), segs: encodePeriod(join(root, "e1"), "red", 440, 4, true, "libopus") };
+    const p2 = { dir: join(root, "e2"), segs: encodePeriod(join(root, "e2"), "red", 1000, 4, true, "libopus") };
+    const media = await store(root, "rec-opus", [p1, p2], "audio", "opus");
+    expect(JSON.parse(readFileSync(join(media.dir, "manifest.json"), "utf8")).audioCodec).toBe("opus");
+    const out = await finalize(media.dir, media.current);
+    expect(out.name).toBe("recording.ogg");
+    expect(readFileSync(out.path).subarray(0, 4).toString("latin1")).toBe("OggS");
+    const info = JSON.parse(execFileSync("ffprobe", ["-v", "error", "-show_entries", "format=format_name:stream=codec_name,sample_rate,channels", "-of", "json", out.path], { encoding: "utf8" }));
+    expect(info.format.format_name).toBe("ogg");
+    expect(info.streams).toEqual([{ codec_name: "opus", sample_rate: "48000", channels: 2 }]);
+    expect(Math.abs(out.durationSeconds - 8)).toBeLessThan(0.2);
+    expect(toneLevelsDb(audioSamples(out.path, 16000, 0.5, 3), 16000, [440])[0]).toBeGreaterThan(30);
+    expect(toneLevelsDb(audioSamples(out.path, 16000, 4.5, 3), 16000, [1000])[0]).toBeGreaterThan(30);
+    expect(readdirSync(media.dir).filter((f) => f.startsWith("recording"))).toEqual(["recording.ogg"]);
   });
 
   test("a damaged segment fails finalize with finalize_failed and keeps every segment", async () => {

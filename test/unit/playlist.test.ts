@@ -50,6 +50,15 @@ describe("encoder arguments", () => {
     expect(a).not.toContain("x11grab");
     expect(a).not.toContain("libx264");
     expect(a).toContain("aac");
+    expect(a).not.toContain("libopus");
+  });
+  test("audio only, Opus: libopus at 48 kHz into the same fMP4 segments", () => {
+    const a = encoderArgs({ ...base, mode: "audio", audioCodec: "opus", audioBitrateKbps: 96 });
+    const at = (flag: string) => a[a.indexOf(flag) + 1];
+    expect(at("-c:a")).toBe("libopus");
+    expect(at("-b:a")).toBe("96k");
+    expect(at("-ar")).toBe("48000");
+    expect(at("-hls_segment_type")).toBe("fmp4");
   });
 });
 
