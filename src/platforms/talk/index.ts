@@ -3,7 +3,7 @@ export { talkChecksum, checksumMatches, talkRandom, canonicalBackendUrl } from "
 
 export { ALLOW_ALL_BACKEND, type TalkInfo } from "./info.js";
 export { sendTalkCallback, talkFileName, TalkRequestError, USER_AGENT, type TalkConnection } from "./client.js";
-export { uploadToTalk, uploadChunked, uploadRecordingToTalk, deliverRecording, talkUploadFile, refusedType, CHUNK_BYTES, type TalkUploadFile, type TalkContainer, type ContainerMemory, type UploadArgs } from "./upload.js";
+export { uploadToTalk, uploadChunked, uploadRecordingToTalk, deliverRecording, talkUploadFile, CHUNK_BYTES, type TalkContainer, type ContainerMemory } from "./upload.js";
 export { TRACKER_SCRIPT, READ_SCRIPT, fromPage, speakingTimesFileName, speakingTimesDocument, speakingTimesJson, SpeakingTimesFile } from "./speakers.js";
 export { talkJoinAdapter, platformAdapter, internalSecretFor, sameSignalingServer } from "./join-adapter.js";
 export { TalkService, addAllowAllBackend, type TalkServiceDeps } from "./service.js";
