@@ -41,6 +41,11 @@ export interface EncoderOptions {
   ffmpegPath?: string;
   /** Extra environment of the ffmpeg process (the recording's marker). */
   env?: Record<string, string>;
+  /**
+   * Wall clock (ms since the epoch) that media time 0 stands for; default: the spawn. The
+   * session passes the time its period's manifest entry names, so `startedAt` there is exact.
+   */
+  origin?: number;
 }
 
 /** A closed media segment, still in the encoder's directory. */
@@ -207,8 +212,8 @@ export class Encoder extends EventEmitter<EncoderEvents> {
   private stopRequested = false;
   /** Resolves once ffmpeg has exited and every closed segment has been emitted. */
   readonly finished: Promise<EncoderExit>;
-  /** Wall-clock time the encoder process was started, ms since epoch: media time 0 of its period. */
-  readonly startedAt = Date.now();
+  /** Media time 0 of its period, ms since the epoch: `options.origin`, else when the encoder process was started. */
+  readonly startedAt: number;
   /** Wall-clock time (ms) the first encoded frames were grabbed, once there are any. */
   mediaAt?: number;
   /** The encoder's latest statistics. */
@@ -216,6 +221,7 @@ export class Encoder extends EventEmitter<EncoderEvents> {
 
   constructor(readonly options: EncoderOptions) {
     super();
+    this.startedAt = options.origin ?? Date.now();
     this.proc = new ManagedProcess(options.ffmpegPath ?? "ffmpeg", encoderArgs(options, this.startedAt * 1000), {
       env: { ...process.env, ...options.env, PULSE_SERVER: options.pulseServer, ...(options.display ? { DISPLAY: options.display } : {}) },
       stdio: ["ignore", "pipe", "pipe"],

@@ -25,7 +25,7 @@ import { enforceRequestPolicy, type BlockedRequest } from "./request-policy.js";
 import { MediaWatcher, type MeetingState } from "./watcher.js";
 import { EgressProxy, RequestGuard, egressError, type BrowserEgress, type EgressRefusal } from "../egress/index.js";
 import { redactUrl } from "../util/redact.js";
-import type { EventOf, SessionPids } from "../store/index.js";
+import type { EventOf, SessionPids, SpeakerInterval } from "../store/index.js";
 import type { Page } from "puppeteer-core";
 
 export type { SessionPids };
@@ -45,6 +45,12 @@ export interface PlatformAdapter {
   join(page: Page, signal?: AbortSignal): Promise<void>;
   /** Leaves the call cleanly before the browser is closed. Must not throw. */
   leave(page: Page): Promise<void>;
+  /**
+   * Reads and clears the speaking stretches the page saw since the join; a stretch still open
+   * ends now. Called once per page, when the recording stops (before the encoder does) or the
+   * session closes, never while recording. Must not throw (nothing seen → `[]`).
+   */
+  speakers?(page: Page): Promise<SpeakerInterval[]>;
 }
 
 export interface SessionOptions {
@@ -84,6 +90,8 @@ export interface SessionHooks {
   mediaFlowing(period: number, at: number): void;
   /** Something worth putting on the recording's timeline. Must not throw. */
   event(e: SessionEvent): void;
+  /** The speaking stretches a page saw ({@link PlatformAdapter.speakers}), when there were any. Must not throw. */
+  speakers?(intervals: SpeakerInterval[]): Promise<void>;
   /** The session cannot go on (the encoder died too often). Called at most once. */
   failed(err: MeetrecError): void;
   /** The media watcher's view of the meeting changed (participants, media flowing): see `watcher.ts`. */
@@ -114,6 +122,8 @@ export class CaptureSession {
   private probing?: RecorderBrowser;
   private rejoining = false;
   private pending = 0;
+  /** The page whose speaking stretches were read (once per page). */
+  private speakersRead?: Page;
   private guard?: RequestGuard;
   private proxy?: EgressProxy;
   /** The first refused top-level navigation: the recording cannot go on. */
@@ -396,6 +406,9 @@ export class CaptureSession {
       bitrateKbps: video.bitrateKbps, audioBitrateKbps: capture.audioBitrateKbps, audioDelayMs: capture.audioDelayMs, monitor: this.sink!.monitor,
       pulseServer: this.o.pulse.server, segmentSeconds: capture.segmentSeconds, x264Preset: capture.x264Preset,
       dir, ffmpegPath: capture.ffmpegPath, env: this.marker,
+      // Media time 0 = the period's start as the manifest has it, so a wall-clock time maps
+      // exactly to a time in the file (speaker intervals, RecordingFile.timeline).
+      origin: startedAt.getTime(),
     });
     this.encoder = enc;
     this.lastSegmentAt = Date.now();
@@ -463,12 +476,27 @@ export class CaptureSession {
     this.stopping = true;
     clearInterval(this.watchdog);
     try {
+      // Read while the page is still recorded, so a stretch open at the stop ends inside the file.
+      await this.collectSpeakers();
       if (this.encoder) await this.encoder.stop();
       await this.ingest;
     } finally {
       await this.close();
     }
     if (this.ingestError) throw this.ingestError;
+  }
+
+  /**
+   * Hands the speaking stretches of the current page to the hooks, once per page: reading is
+   * bounded to 3 s (a hung page gives none), storing is awaited.
+   */
+  private async collectSpeakers(): Promise<void> {
+    const page = this.browser?.page;
+    const read = this.o.adapter?.speakers;
+    if (!page || !read || this.speakersRead === page) return;
+    this.speakersRead = page;
+    const intervals = await Promise.race([read.call(this.o.adapter, page).catch(() => []), sleep(3000).then(() => [])]);
+    if (intervals.length > 0) await this.hooks.speakers?.(intervals);
   }
 
   /**
@@ -481,6 +509,7 @@ export class CaptureSession {
     clearInterval(this.watchdog);
     this.closing ??= (async () => {
       if (this.encoder?.running) this.encoder.kill("SIGKILL");
+      await this.collectSpeakers();
       if (this.o.adapter && this.browser) {
         const page = this.browser.page;
         await Promise.race([this.o.adapter.leave(page).catch(() => undefined), sleep(3000)]);

@@ -5,7 +5,7 @@
 import { Command, Option } from "commander";
 import { writeFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
-import { importNextcloudFile, importedYaml, loadConfig, parseConfig } from "../config/index.js";
+import { configWarnings, importNextcloudFile, importedYaml, loadConfig, parseConfig } from "../config/index.js";
 import { MeetrecError } from "../util/errors.js";
 import { record } from "./record.js";
 import { recover } from "./recover.js";
@@ -56,8 +56,10 @@ config.command("check")
   .description("validate the configuration (file + MEETREC_* environment) and print a summary without secrets")
   .option("-c, --config <file>", "YAML config file")
   .action((o: { config?: string }) => {
-    const cfg = loadConfig(o.config);
-    const backends = Object.entries(cfg.backends).map(([n, b]) => `${n} (origins: ${b.allowedOrigins.length ? b.allowedOrigins.join(", ") : "any"})`);
+    let imported: string[] | undefined;
+    const cfg = loadConfig(o.config, process.env, (_keys, warnings) => { imported = warnings; });
+    const backends = Object.entries(cfg.backends).map(([n, b]) => `${n} (origins: ${b.allowedOrigins.length ? b.allowedOrigins.join(", ") : "any"}${b.talk ? `; Talk ${b.talk.url}, container ${b.talk.container}` : ""})`);
+    const warnings = imported ?? configWarnings(cfg);
     process.stdout.write([
       "configuration is valid",
       `  listen:      ${cfg.listen}`,
@@ -65,6 +67,7 @@ config.command("check")
       `  concurrency: ${cfg.concurrency}`,
       `  video:       ${cfg.video.width}x${cfg.video.height}@${cfg.video.fps} ${cfg.video.bitrateKbps} kbit/s`,
       `  backends:    ${backends.length ? backends.join("; ") : "none (serve creates \"default\" with a generated key)"}`,
+      ...warnings.map((w) => `warning: ${w}`),
       "",
     ].join("\n"));
   });
@@ -79,6 +82,7 @@ config.command("import-nextcloud")
     parseConfig(parseYaml(yaml)); // what we write must be valid
     if (o.out) writeFileSync(o.out, yaml, { mode: 0o600 });
     else process.stdout.write(yaml);
+    for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
     for (const n of result.notCarried) process.stderr.write(`not carried over: ${n}\n`);
     if (o.out) process.stderr.write(`wrote ${o.out} (${Object.keys((result.config.backends as object) ?? {}).length} Talk backend(s)); check it with: meetrec config check -c ${o.out}\n`);
   });

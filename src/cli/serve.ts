@@ -2,7 +2,7 @@
  * `meetrec serve`: the embedded server (API + store + dispatch + workers in one process).
  */
 import { existsSync, rmSync } from "node:fs";
-import { loadConfig, ensureDefaultBackend } from "../config/index.js";
+import { configWarnings, loadConfig, ensureDefaultBackend } from "../config/index.js";
 import { buildServer, listenOptions } from "../api/index.js";
 import { ClusterApiHost, EmbeddedHost } from "../hosts/index.js";
 import { createLogger } from "../util/log.js";
@@ -10,9 +10,12 @@ import { createLogger } from "../util/log.js";
 /** Starts the server and resolves once it listens; SIGINT/SIGTERM stop it gracefully (live recordings are finalized). */
 export async function serve(opts: { config?: string; role?: "embedded" | "api" }): Promise<void> {
   let notCarried: string[] = [];
-  const config = loadConfig(opts.config, process.env, (keys) => { notCarried = keys; });
+  let imported: string[] | undefined;
+  const config = loadConfig(opts.config, process.env, (keys, warnings) => { notCarried = keys; imported = warnings; });
   const log = createLogger(process.env.MEETREC_LOG_LEVEL ?? config.logLevel);
   for (const key of notCarried) log.warn({ key }, "server.conf key not carried over");
+  // A server.conf's warnings name its own keys; a YAML's name meetrec's.
+  for (const warning of imported ?? configWarnings(config)) log.warn(warning);
   const keyFile = ensureDefaultBackend(config);
   if (keyFile) log.info({ keyFile }, "no backend configured: created backend \"default\"; its API key is in this file");
   for (const [name, b] of Object.entries(config.backends)) {

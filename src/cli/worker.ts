@@ -3,7 +3,7 @@
  * `/healthz`, `/readyz` and `/metrics` on `listen`.
  */
 import { existsSync, rmSync } from "node:fs";
-import { loadConfig } from "../config/index.js";
+import { configWarnings, loadConfig } from "../config/index.js";
 import { buildWorkerServer, listenOptions } from "../api/index.js";
 import { ClusterWorkerHost } from "../hosts/index.js";
 import { DataDirLock } from "../util/data-dir-lock.js";
@@ -13,6 +13,7 @@ import { createLogger } from "../util/log.js";
 export async function runWorker(opts: { config?: string }): Promise<void> {
   const config = loadConfig(opts.config);
   const log = createLogger(process.env.MEETREC_LOG_LEVEL ?? config.logLevel);
+  for (const warning of configWarnings(config)) log.warn(warning);
   const lock = DataDirLock.acquire(config.dataDir, "worker");
   const worker = await ClusterWorkerHost.start(config, log);
   const server = buildWorkerServer(worker, log);

@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { MeetrecError } from "../util/errors.js";
-import { BackendConfig, Config, type SegmentBucket, type VideoLimits } from "./schema.js";
+import { BackendConfig, Config, WEAK_SECRET_CHARS, type SegmentBucket, type VideoLimits } from "./schema.js";
 import { importNextcloudConf } from "./nextcloud-import.js";
 
 /** Environment variables that are not config keys. */
@@ -60,10 +60,11 @@ export function parseConfig(raw: unknown, source = "configuration"): Config {
 /**
  * Loads `path` (or `MEETREC_CONFIG`; no file is fine), applies the environment and validates.
  * A Nextcloud recording server `server.conf` is accepted too; `onNotCarried` is told which of
- * its keys have no meetrec equivalent.
+ * its keys have no meetrec equivalent, and its `[section] key`s that are valid but unwise
+ * (`ImportResult.warnings`).
  * @throws MeetrecError `config_invalid` for unreadable YAML or invalid keys.
  */
-export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env, onNotCarried?: (keys: string[]) => void): Config {
+export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env, onNotCarried?: (keys: string[], warnings: string[]) => void): Config {
   const file = path ?? env.MEETREC_CONFIG;
   let raw: Record<string, unknown> = {};
   if (file) {
@@ -76,7 +77,7 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
     if (file.endsWith(".conf") && /^\s*\[(backend|signaling|http|ffmpeg)\]/m.test(text)) {
       // A Nextcloud Talk recording server's server.conf: converted on the fly.
       const imported = importNextcloudConf(text);
-      onNotCarried?.(imported.notCarried);
+      onNotCarried?.(imported.notCarried, imported.warnings);
       raw = imported.config;
     } else try {
       raw = (parseYaml(text) as Record<string, unknown>) ?? {};
@@ -104,6 +105,27 @@ export function baseUrl(cfg: Pick<Config, "publicUrl" | "listen">, from?: { prot
   if (cfg.publicUrl) return cfg.publicUrl.replace(/\/$/, "");
   if (from) return `${from.protocol}://${from.host}`;
   return cfg.listen.startsWith("unix:") ? "http://localhost" : `http://${cfg.listen}`;
+}
+
+/**
+ * What is valid but unwise in `cfg`, one line each naming the key (never its value): Talk
+ * secrets and signaling internal secrets under {@link WEAK_SECRET_CHARS} characters. Talk's
+ * admin settings and the signaling server take any secret, so a working setup imported from a
+ * Nextcloud recording server must load; meetrec's own API keys still need 16 (schema).
+ * `serve`, `worker` and `config check` print these.
+ */
+export function configWarnings(cfg: Config): string[] {
+  const out: string[] = [];
+  const weak = (key: string, secret: string | undefined, where: string) => {
+    if (secret !== undefined && secret.length < WEAK_SECRET_CHARS) {
+      out.push(`${key} is ${secret.length} character(s): a short secret can be guessed; set one of ${WEAK_SECRET_CHARS} or more random characters ${where} and here`);
+    }
+  };
+  for (const [name, b] of Object.entries(cfg.backends)) weak(`backends.${name}.talk.secret`, b.talk?.secret, "in Talk's admin settings (recording backend)");
+  weak("talk.secret", cfg.talk.secret, "in Talk's admin settings (recording backend)");
+  weak("talk.signaling.internalSecret", cfg.talk.signaling.internalSecret, "in the signaling server's [clients] internalsecret");
+  cfg.talk.signaling.servers.forEach((s, i) => weak(`talk.signaling.servers.${i}.internalSecret`, s.internalSecret, "in that signaling server's [clients] internalsecret"));
+  return out;
 }
 
 /** The video ceilings of `backend`'s recordings: its `videoLimits`, field by field over the global ones. */

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { parse as parseIni } from "ini";
 import { stringify } from "yaml";
 import { MeetrecError } from "../util/errors.js";
-import { VideoLimits } from "./schema.js";
+import { VideoLimits, WEAK_SECRET_CHARS } from "./schema.js";
 
 /** meetrec's default video ceilings (`videoLimits`). */
 const DEFAULT_LIMITS = VideoLimits.parse({});
@@ -17,6 +17,12 @@ export interface ImportResult {
   config: Record<string, unknown>;
   /** `section.key: why` for every key that has no meetrec equivalent. */
   notCarried: string[];
+  /**
+   * Keys carried over that are valid but unwise, each naming the `[section] key` and the
+   * meetrec key it became: secrets under 16 characters (Talk's admin settings and the
+   * signaling server take any secret, so they are kept — the working setup keeps working).
+   */
+  warnings: string[];
 }
 
 const list = (v: unknown) => String(v ?? "").split(",").map((x) => x.trim()).filter(Boolean);
@@ -32,7 +38,12 @@ const LEVELS: Record<number, string> = { 10: "debug", 20: "info", 30: "warn", 40
 export function importNextcloudConf(text: string): ImportResult {
   const ini = parseIni(text) as Record<string, Record<string, string>>;
   const notCarried: string[] = [];
+  const warnings: string[] = [];
   const config: Record<string, unknown> = {};
+  /** Warns about a secret under 16 characters, naming where it came from and where it went. */
+  const weak = (iniKey: string, secret: string, key: string, where: string) => {
+    if (secret.length < WEAK_SECRET_CHARS) warnings.push(`${iniKey} is ${secret.length} character(s), kept as ${key} so that the setup keeps working; a short secret can be guessed: set one of ${WEAK_SECRET_CHARS} or more random characters ${where} and in meetrec's configuration`);
+  };
   const used = new Set<string>();
   const take = (section: string, key: string) => { used.add(`${section}.${key}`); return ini[section]?.[key]; };
   const skip = (section: string, key: string, why: string) => {
@@ -54,14 +65,16 @@ export function importNextcloudConf(text: string): ImportResult {
   for (const id of list(take("backend", "backends"))) {
     const section = ini[id];
     if (!section?.url) throw new MeetrecError("config_invalid", `server.conf: backend "${id}" is listed in [backend] backends but has no [${id}] section with a url`);
-    const secret = take(id, "secret") ?? commonSecret;
+    const own = take(id, "secret");
+    const secret = own ?? commonSecret;
     if (!secret) throw new MeetrecError("config_invalid", `server.conf: backend "${id}" has no secret and [backend] has no common secret`);
     take(id, "url");
+    const name = id.replace(/[^a-zA-Z0-9_-]/g, "-");
+    weak(own ? `[${id}] secret` : `[backend] secret (the common secret of backend ${id})`, secret, `backends.${name}.talk.secret`, "in Talk's admin settings (recording backend)");
     const video = { width: int(take(id, "videowidth")) ?? commonVideo.width, height: int(take(id, "videoheight")) ?? commonVideo.height };
     const max = int(take(id, "maxmessagesize")) ?? commonMax;
     const skipVerify = take(id, "skipverify") === undefined ? commonSkip : bool(take(id, "skipverify"));
     const directory = take(id, "directory") ?? commonDir;
-    const name = id.replace(/[^a-zA-Z0-9_-]/g, "-");
     backends[name] = {
       talk: { url: section.url.trim(), secret, ...(max ? { maxMessageSize: max } : {}), ...(skipVerify ? { skipVerify: true } : {}) },
       ...(video.width && video.height ? { video: { width: video.width, height: video.height } } : {}),
@@ -76,16 +89,24 @@ export function importNextcloudConf(text: string): ImportResult {
   const talk: Record<string, unknown> = {};
   if (bool(take("backend", "allowall"))) {
     talk.allowAll = true;
-    if (commonSecret) talk.secret = commonSecret;
+    if (commonSecret) {
+      talk.secret = commonSecret;
+      weak("[backend] secret", commonSecret, "talk.secret", "in Talk's admin settings (recording backend)");
+    }
   }
   const signaling: Record<string, unknown> = {};
   const internal = take("signaling", "internalsecret");
-  if (internal) signaling.internalSecret = internal;
-  const servers = list(take("signaling", "signalings")).map((id) => {
+  if (internal) {
+    signaling.internalSecret = internal;
+    weak("[signaling] internalsecret", internal, "talk.signaling.internalSecret", "in the signaling server's [clients] internalsecret");
+  }
+  const servers = list(take("signaling", "signalings")).map((id, i) => {
     const url = take(id, "url");
     if (!url) throw new MeetrecError("config_invalid", `server.conf: signaling server "${id}" is listed in [signaling] signalings but has no [${id}] section with a url`);
-    const secret = take(id, "internalsecret") ?? internal;
+    const own = take(id, "internalsecret");
+    const secret = own ?? internal;
     if (!secret) throw new MeetrecError("config_invalid", `server.conf: signaling server "${id}" has no internalsecret and [signaling] has none either`);
+    if (own) weak(`[${id}] internalsecret`, own, `talk.signaling.servers.${i}.internalSecret`, "in that signaling server's [clients] internalsecret");
     return { url: url.trim(), internalSecret: secret };
   });
   if (servers.length) signaling.servers = servers;
@@ -99,7 +120,7 @@ export function importNextcloudConf(text: string): ImportResult {
     if (typeof keys !== "object") continue;
     for (const key of Object.keys(keys)) if (!used.has(`${section}.${key}`)) notCarried.push(`[${section}] ${key}: unknown to meetrec`);
   }
-  return { config, notCarried };
+  return { config, notCarried, warnings };
 }
 
 /** Reads and converts `path`; @throws MeetrecError `config_invalid` when unreadable. */
@@ -113,9 +134,10 @@ export function importNextcloudFile(path: string): ImportResult {
   return importNextcloudConf(text);
 }
 
-/** The YAML to write, with the keys that were not carried over as comments at the top. */
+/** The YAML to write, with the warnings and the keys that were not carried over as comments at the top. */
 export function toYaml(r: ImportResult, source: string): string {
   const head = [`# meetrec configuration imported from ${source}`];
+  if (r.warnings.length) head.push("# Warnings:", ...r.warnings.map((n) => `#   ${n}`));
   if (r.notCarried.length) head.push("# Not carried over:", ...r.notCarried.map((n) => `#   ${n}`));
   return `${head.join("\n")}\n${stringify(r.config)}`;
 }

@@ -188,16 +188,31 @@ export const DeliveryTargets = z.strictObject({
 });
 export type DeliveryTargets = z.infer<typeof DeliveryTargets>;
 
+/** Secrets shorter than this many characters are warned about (`configWarnings`): 16 random characters are not guessed. */
+export const WEAK_SECRET_CHARS = 16;
+
 /** A Nextcloud Talk instance that may use this server through Talk's recording protocol. */
 export const TalkBackend = z.strictObject({
   /** Talk's absolute base URL with webroot (`https://cloud.example.com/`), as Talk sends it in `Talk-Recording-Backend`. */
   url: z.url({ protocol: /^https?$/, error: "must be an http or https URL" }),
-  /** Shared secret entered in Talk's admin settings (HMAC-SHA256 key both ways). */
-  secret: z.string().min(16, "must be at least 16 characters"),
+  /**
+   * Shared secret entered in Talk's admin settings (HMAC-SHA256 key both ways). Talk accepts
+   * any secret, so any non-empty one is taken; under 16 characters is warned about
+   * ({@link configWarnings}), as it can be guessed.
+   */
+  secret: z.string().min(1, "must not be empty"),
   /** Largest request body Talk may send, bytes. */
   maxMessageSize: z.number().int().min(64).max(1 << 20).default(1024),
   /** Accept Talk's TLS certificate without verification (self-signed test instances only): for callbacks, uploads and the recorder's browser. */
   skipVerify: z.boolean().default(false),
+  /**
+   * The container recordings go to this Talk in: `mp4` (Talk since spreed PR #17635, 2026),
+   * `mkv` (Matroska, made from the MP4 by stream copy; every Talk with recording takes it), or
+   * `auto` (default): MP4, until this Talk refuses one (`file_mimetype`) — then the same
+   * recording goes again at once as Matroska, and Matroska is remembered (in the store) for
+   * this backend until a recording goes through as MP4 under `mp4`.
+   */
+  container: z.enum(["auto", "mp4", "mkv"]).default("auto"),
 });
 export type TalkBackend = z.infer<typeof TalkBackend>;
 
@@ -393,8 +408,8 @@ export const Config = z.strictObject({
   talk: z.strictObject({
     /** Accept any Talk instance that knows `secret` (development only). */
     allowAll: z.boolean().default(false),
-    /** Common secret used with `allowAll`. */
-    secret: z.string().min(16).optional(),
+    /** Common secret used with `allowAll` (any non-empty one, as Talk takes any; under 16 characters is warned about). */
+    secret: z.string().min(1, "must not be empty").optional(),
     /**
      * How long an accepted `Talk-Recording-Random` is remembered per backend, s: a request
      * that carries one again within this window is refused (403) as a replay. Talk signs only

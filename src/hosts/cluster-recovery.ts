@@ -21,7 +21,7 @@ export async function recoverCluster(config: Config, log: Logger, o: { resume: b
   const store = await RecordingStore.openPostgres(config.cluster.postgresUrl!);
   const connection = redisConnection(config.cluster.redisUrl!);
   const queue = new Queue<RecordJobData>(config.cluster.queue, { connection });
-  const plan = planning(config, deliveryTargets(config), true);
+  const plan = planning(config, deliveryTargets(config), true, log);
   try {
     const recovery = new Recovery({ config, store, log, plan: (rec) => planRecording({ ...plan, capture: config.capture }, rec) });
     return await recovery.cluster({

@@ -36,7 +36,7 @@ export class ClusterWorkerHost {
     const wlog = log.child({ worker: name });
     const store = await RecordingStore.openPostgres(c.postgresUrl);
     const targets = deliveryTargets(config);
-    const node = new RecorderNode({ config, store, log: wlog, name, failoverReason: "failover", planning: planning(config, targets, true) });
+    const node = new RecorderNode({ config, store, log: wlog, name, failoverReason: "failover", planning: planning(config, targets, true, wlog) });
     node.killLeftovers();
     const redis = redisConnection(c.redisUrl);
     redis.on("error", (err) => wlog.warn({ err: errorMessage(err) }, "redis connection error"));

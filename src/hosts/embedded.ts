@@ -64,7 +64,7 @@ export class EmbeddedHost {
     const files = new RecordingFiles(config, log);
     const targets = deliveryTargets(config);
     let dispatcher: InProcessDispatcher | undefined;
-    const node = new RecorderNode({ config, store, log, name: hostname(), failoverReason: "restart", planning: planningOf(config, targets, false), queued: () => dispatcher?.waiting ?? 0, observer: opts.observer });
+    const node = new RecorderNode({ config, store, log, name: hostname(), failoverReason: "restart", planning: planningOf(config, targets, false, log), queued: () => dispatcher?.waiting ?? 0, observer: opts.observer });
     dispatcher = new InProcessDispatcher(config.concurrency, node.runner(), log, node.capacity);
     const base = baseUrl(config);
     const recordings: Recordings = new Recordings({ config, store, dispatcher, targets, delivery: { redeliver: (rec) => delivery.redeliver(rec) }, files, log, storeStops: false });

@@ -9,17 +9,18 @@ import { browserEgressFor } from "../egress/index.js";
 import { mediaPlace } from "../media/index.js";
 import { platformAdapter } from "../platforms/talk/index.js";
 import type { PlanContext } from "../recorder/index.js";
+import type { Logger } from "../util/log.js";
 
 /**
  * The planning of `config`'s recordings; `targets`: the installation's delivery targets
  * (their file targets decide whether a recording ends `delivering`); `uploadFinal`: cluster
- * workers keep the final file in the bucket.
+ * workers keep the final file in the bucket; `log`: what the platforms' adapters log to.
  */
-export function planning(config: Config, targets: DeliveryTargets, uploadFinal: boolean): Omit<PlanContext, "capture"> {
+export function planning(config: Config, targets: DeliveryTargets, uploadFinal: boolean, log: Logger): Omit<PlanContext, "capture"> {
   return {
     place: (rec) => mediaPlace(config, rec),
     egress: (backend) => browserEgressFor(config, backend),
-    adapterFor: (rec) => platformAdapter(config, rec),
+    adapterFor: (rec) => platformAdapter(config, rec, log),
     fileTargets: (rec) => targets.fileTargets(rec),
     uploadFinal,
   };

@@ -12,5 +12,5 @@ export {
 } from "./layout.js";
 export {
   type Manifest, type ManifestPeriod, type ManifestSegment,
-  manifestDurationMs, manifestSegmentCount, manifestBytes, playablePeriods, toHlsPlaylist, periodGapMs, captureOrigin, pendingUploads, remoteView, type PendingUpload,
+  manifestDurationMs, manifestSegmentCount, manifestBytes, playablePeriods, toHlsPlaylist, periodGapMs, captureOrigin, fileTimeline, fileTimeAt, pendingUploads, remoteView, type PendingUpload,
 } from "./manifest.js";

@@ -3,6 +3,7 @@
  * It is the source of truth for what media exists; finalize, the live playlist and recovery
  * read only this file and the segments it names.
  */
+import type { FilePeriod } from "../store/index.js";
 
 /** One durable media segment. Paths are relative to the recording directory. */
 export interface ManifestSegment {
@@ -102,6 +103,37 @@ export function periodGapMs(m: Manifest, index: number): number {
 /** Wallclock (ms since epoch) the recording's first period started, if any: where its duration limit counts from. */
 export function captureOrigin(m: Manifest): number | undefined {
   return m.periods.length ? Date.parse(m.periods[0].startedAt) : undefined;
+}
+
+/**
+ * Where each playable period lies in the file finalize makes of `m`: periods follow each other
+ * without the gaps between them, each starting at its media time 0 — its `startedAt`, which is
+ * the encoder's origin (the sound is padded from there; `encoder.ts`) — and lasting as long as
+ * its segments.
+ */
+export function fileTimeline(m: Manifest): FilePeriod[] {
+  let fileMs = 0;
+  return playablePeriods(m).map((p) => {
+    const durationMs = p.segments.reduce((t, s) => t + s.durationMs, 0);
+    const period = { fileMs, wallMs: Date.parse(p.startedAt), durationMs };
+    fileMs += durationMs;
+    return period;
+  });
+}
+
+/**
+ * The file time (ms from the start of the file) that shows wall clock `wallMs` (ms since the
+ * epoch), by `timeline` ({@link fileTimeline}): before the first period → 0; in a gap between
+ * periods → the start of the next one; after the end → the end of the file.
+ */
+export function fileTimeAt(timeline: readonly FilePeriod[], wallMs: number): number {
+  let at = 0;
+  for (const p of timeline) {
+    if (wallMs < p.wallMs) return p.fileMs;
+    at = p.fileMs + Math.min(wallMs - p.wallMs, p.durationMs);
+    if (wallMs - p.wallMs <= p.durationMs) return at;
+  }
+  return at;
 }
 
 /** A file of the manifest still to be uploaded to the segment bucket. */

@@ -10,7 +10,7 @@
 import { readFile, rm, rmdir, statfs } from "node:fs/promises";
 import { dirname } from "node:path";
 import { CaptureSession, type MeetingState, type PulseServer } from "../capture/index.js";
-import { RecordingBucket, RecordingMedia, SegmentMirror, captureOrigin, finalize, mediaStartSeconds, manifestBytes, manifestDurationMs, manifestSegmentCount, periodGapMs, type FinalFile } from "../media/index.js";
+import { RecordingBucket, RecordingMedia, SegmentMirror, captureOrigin, fileTimeline, finalize, mediaStartSeconds, manifestBytes, manifestDurationMs, manifestSegmentCount, periodGapMs, type FinalFile } from "../media/index.js";
 import type { EndReason, Recording, RecordingFile, RecordingStore } from "../store/index.js";
 import { MeetrecError, errorMessage, publicErrorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
@@ -52,8 +52,8 @@ export function describeStreams(f: FinalFile): string[] {
     : `${s.type} ${s.codec}${s.sampleRate ? ` ${s.sampleRate}Hz` : ""}${s.channels ? ` ${s.channels}ch` : ""}`);
 }
 
-function toRecordingFile(f: FinalFile, stored?: RecordingFile["stored"]): RecordingFile {
-  return { name: f.name, bytes: f.bytes, durationSeconds: Math.round(f.durationSeconds * 1000) / 1000, streams: describeStreams(f), ...(stored ? { stored } : {}) };
+function toRecordingFile(f: FinalFile, timeline: RecordingFile["timeline"], stored?: RecordingFile["stored"]): RecordingFile {
+  return { name: f.name, bytes: f.bytes, durationSeconds: Math.round(f.durationSeconds * 1000) / 1000, streams: describeStreams(f), timeline, ...(stored ? { stored } : {}) };
 }
 
 /**
@@ -113,11 +113,11 @@ export async function finalizeRecording(
     // The file is whole and checked: the bucket's segments are no longer needed.
     if (bucket) await bucket.deleteSegments().catch((err) => log.warn({ err: errorMessage(err) }, "segments left in the bucket (delete failed)"));
     if (end.error) {
-      return store.transition(rec.id, "failed", { reason: end.error.code, error: { code: end.error.code, message: end.error.message }, endReason: "failed", file: toRecordingFile(file, stored) });
+      return store.transition(rec.id, "failed", { reason: end.error.code, error: { code: end.error.code, message: end.error.message }, endReason: "failed", file: toRecordingFile(file, fileTimeline(manifest), stored) });
     }
     // With file targets (spool, …) the recording is `delivering` until each has the file.
     const to = plan.fileTargets.length > 0 ? "delivering" : "completed";
-    return store.transition(rec.id, to, { reason: end.endReason, endReason: end.endReason, file: toRecordingFile(file, stored) });
+    return store.transition(rec.id, to, { reason: end.endReason, endReason: end.endReason, file: toRecordingFile(file, fileTimeline(manifest), stored) });
   } catch (err) {
     const e = err instanceof MeetrecError ? err : new MeetrecError("finalize_failed", errorMessage(err));
     log.error({ err: e.message }, "finalize failed");
@@ -372,6 +372,13 @@ export class RecordingJob {
           this.armLimit(at + plan.maxDurationSeconds * 1000 - Date.now());
         },
         event: (e) => void store.addEvent(rec.id, e).catch(() => undefined),
+        speakers: async (intervals) => {
+          try {
+            await store.addSpeakerIntervals(rec.id, intervals);
+          } catch (err) {
+            this.log.warn({ err: errorMessage(err), intervals: intervals.length }, "the speaker intervals could not be stored; the recording goes on without them");
+          }
+        },
         failed: (err) => this.fail(err),
         meeting: (s) => void store.meetingSeen(rec.id, { participants: { now: s.participants, peak: s.peakParticipants }, media: s.media, at: new Date(s.at).toISOString() }).catch(() => undefined),
       });

@@ -17,7 +17,7 @@ import { MeetrecError } from "../util/errors.js";
 import { sleep } from "../util/process.js";
 import {
   TERMINAL, transitionAllowed, type Delivery, type DeliveryAttempt, type DeliveryKind, type DeliveryStatus, type Recording, type RecordingEvent,
-  DELIVERY_FAILED, type MeetingSeen, type RecordingFile, type RecordingOptions, type RecordingStatus, type TransitionPatch,
+  DELIVERY_FAILED, type MeetingSeen, type RecordingFile, type RecordingOptions, type RecordingStatus, type SpeakerInterval, type TransitionPatch,
 } from "./types.js";
 import type { EventOf, TimelineEvent } from "./timeline.js";
 
@@ -94,12 +94,37 @@ interface TalkRandomsTable {
   seenAt: string;
 }
 
+/** Speaking stretches of a recording's participants (see {@link RecordingStore.addSpeakerIntervals}); times in ms since the epoch. */
+interface SpeakerIntervalsTable {
+  id: Generated<number>;
+  recordingId: string;
+  participantId: string;
+  participantName: string;
+  participantUserId: string;
+  startMs: number;
+  stopMs: number;
+  startType: string;
+  stopType: string;
+}
+
+/** The container a Nextcloud Talk instance last took a recording in (see {@link RecordingStore.rememberTalkContainer}). */
+interface TalkContainersTable {
+  backend: string;
+  /** Talk's base URL without trailing `/`. */
+  url: string;
+  container: string;
+  /** When it was last confirmed (ISO 8601). */
+  decidedAt: string;
+}
+
 interface Database {
   recordings: RecordingsTable;
   events: EventsTable;
   deliveries: DeliveriesTable;
   deliveryAttempts: DeliveryAttemptsTable;
   talkRandoms: TalkRandomsTable;
+  speakerIntervals: SpeakerIntervalsTable;
+  talkContainers: TalkContainersTable;
 }
 
 /** Which database a store runs on. */
@@ -203,7 +228,29 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       await sql`update deliveries set first_attempt_at = (select min(a.at) from delivery_attempts a where a.delivery_id = deliveries.id) where attempts > 0`.execute(db);
     },
   },
-  "0006_meeting_seen": {
+  "0006_speakers_and_talk_containers": {
+    async up(db: Kysely<unknown>) {
+      await serialId(db.schema.createTable("speaker_intervals"))
+        .addColumn("recording_id", "text", (c) => c.notNull())
+        .addColumn("participant_id", "text", (c) => c.notNull())
+        .addColumn("participant_name", "text", (c) => c.notNull())
+        .addColumn("participant_user_id", "text", (c) => c.notNull())
+        .addColumn("start_ms", "bigint", (c) => c.notNull())
+        .addColumn("stop_ms", "bigint", (c) => c.notNull())
+        .addColumn("start_type", "text", (c) => c.notNull())
+        .addColumn("stop_type", "text", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("speaker_intervals_recording").on("speaker_intervals").column("recording_id").execute();
+      await db.schema.createTable("talk_containers")
+        .addColumn("backend", "text", (c) => c.notNull())
+        .addColumn("url", "text", (c) => c.notNull())
+        .addColumn("container", "text", (c) => c.notNull())
+        .addColumn("decided_at", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("talk_containers_pk", ["backend", "url"])
+        .execute();
+    },
+  },
+  "0007_meeting_seen": {
     async up(db: Kysely<unknown>) {
       // What the recorder's media watcher saw of the meeting (participants, media flowing), for the view.
       await db.schema.alterTable("recordings").addColumn("meeting", "text").execute();
@@ -505,10 +552,11 @@ export class RecordingStore {
     return rows.map(toEvent);
   }
 
-  /** Deletes the recording and its events. */
+  /** Deletes the recording, its events, deliveries and speaker intervals. */
   async delete(id: string): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
       await tx.deleteFrom("events").where("recordingId", "=", id).execute();
+      await tx.deleteFrom("speakerIntervals").where("recordingId", "=", id).execute();
       await tx.deleteFrom("deliveryAttempts").where("recordingId", "=", id).execute();
       await tx.deleteFrom("deliveries").where("recordingId", "=", id).execute();
       await tx.deleteFrom("recordings").where("id", "=", id).execute();
@@ -733,6 +781,46 @@ export class RecordingStore {
    */
   async forgetTalkRandom(backend: string, random: string): Promise<void> {
     await this.db.deleteFrom("talkRandoms").where("backend", "=", backend).where("random", "=", random).execute();
+  }
+
+  /**
+   * Adds speaking stretches the meeting page reported for recording `id` (each capture run
+   * adds what its page saw; nothing is replaced). Empty `intervals` writes nothing.
+   */
+  async addSpeakerIntervals(id: string, intervals: readonly SpeakerInterval[]): Promise<void> {
+    const rows = intervals.map((i) => ({
+      recordingId: id, participantId: i.participantId, participantName: i.participantName, participantUserId: i.participantUserId,
+      startMs: Math.round(i.startMs), stopMs: Math.round(i.stopMs), startType: i.startType, stopType: i.stopType,
+    }));
+    // 500 rows (4000 bound values) per statement: under SQLite's limit on variables.
+    await this.db.transaction().execute(async (tx) => {
+      for (let at = 0; at < rows.length; at += 500) await tx.insertInto("speakerIntervals").values(rows.slice(at, at + 500)).execute();
+    });
+  }
+
+  /** The speaking stretches of recording `id`, by start time (then in the order they were added). */
+  async speakerIntervals(id: string): Promise<SpeakerInterval[]> {
+    const rows = await this.db.selectFrom("speakerIntervals").selectAll().where("recordingId", "=", id).orderBy("startMs").orderBy("id").execute();
+    return rows.map((r) => ({
+      participantId: r.participantId, participantName: r.participantName, participantUserId: r.participantUserId,
+      startMs: Number(r.startMs), stopMs: Number(r.stopMs), startType: r.startType, stopType: r.stopType,
+    }));
+  }
+
+  /**
+   * The container (`mp4`, `mkv`) Talk instance `url` of `backend` last took a recording in, or
+   * undefined when none was remembered. Shared by every process on this store, so the leader
+   * of a cluster that changes keeps what the last one learnt.
+   */
+  async talkContainer(backend: string, url: string): Promise<string | undefined> {
+    const r = await this.db.selectFrom("talkContainers").select("container").where("backend", "=", backend).where("url", "=", url).executeTakeFirst();
+    return r?.container;
+  }
+
+  /** Remembers that Talk instance `url` of `backend` took a recording in `container` (at `now`). */
+  async rememberTalkContainer(backend: string, url: string, container: string, now = new Date()): Promise<void> {
+    await this.db.insertInto("talkContainers").values({ backend, url, container, decidedAt: now.toISOString() })
+      .onConflict((oc) => oc.columns(["backend", "url"]).doUpdateSet({ container, decidedAt: now.toISOString() })).execute();
   }
 
   async close(): Promise<void> {

@@ -76,6 +76,41 @@ export interface RecordingFile {
   s3?: { bucket: string; key: string };
   /** Cluster: where the file itself is kept (the segment bucket); no machine keeps it locally. */
   stored?: { bucket: string; key: string };
+  /**
+   * Where each capture period lies in the file, in order (finalize joins periods without the
+   * gaps between them): absent in files finalized before it was recorded.
+   */
+  timeline?: FilePeriod[];
+}
+
+/**
+ * One capture period in the finished file: file time `fileMs` (ms from the file's start) shows
+ * the meeting at wall clock `wallMs` (ms since the epoch), for `durationMs`.
+ */
+export interface FilePeriod {
+  fileMs: number;
+  wallMs: number;
+  durationMs: number;
+}
+
+/**
+ * One stretch in which a participant spoke, as the meeting page told it (wall clock, ms since
+ * the epoch). Kept with the recording for the platforms that want it (Nextcloud Talk's
+ * speaking-times sidecar, shared/protocols/nextcloud-talk.md §6).
+ */
+export interface SpeakerInterval {
+  /** The participant's session in the meeting (Talk: its signaling session id). */
+  participantId: string;
+  /** Display name when the stretch began; `""` when the page did not know it. */
+  participantName: string;
+  /** Account id when the stretch began; `""` for guests or when unknown. */
+  participantUserId: string;
+  startMs: number;
+  stopMs: number;
+  /** How the start was seen (Talk: `speaking`, `participantFlagsChanged`). */
+  startType: string;
+  /** How the stop was seen (Talk: `stoppedSpeaking`, `participantFlagsChanged`, `peerEnded`, `stillSpeaking`). */
+  stopType: string;
 }
 
 export interface Recording {

@@ -4,12 +4,12 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { JOINED_RGB, TalkDouble, selfSignedCert } from "../fixtures/talk-double.js";
-import { audioSamples, colourFraction, frameRgb, toneLevelsDb } from "../../dev/media-check.js";
+import { JOINED_RGB, TalkDouble, selfSignedCert, sidecarNameFor, sidecarProblems, type SpeakingScript, type Upload } from "../fixtures/talk-double.js";
+import { audioSamples, colourFraction, decodeFrames, frameRgb, pageTimeline, probe, toneLevelsDb } from "../../dev/media-check.js";
 import { unixRequest } from "../../dev/server.js";
 import { startServer, type TestServer } from "../../dev/server.js";
 
@@ -21,6 +21,7 @@ let badHpb: TalkDouble; // a second Talk whose signaling server has another inte
 let server: TestServer;
 let selfSigned: TalkDouble; // HTTPS with a self-signed certificate, skipVerify on
 let selfSignedStrict: TalkDouble; // the same, but meetrec verifies
+let oldTalk: TalkDouble; // a Talk from before MP4 recordings (spreed PR #17635)
 
 beforeAll(async () => {
   talk = new TalkDouble(SECRET, INTERNAL);
@@ -32,6 +33,8 @@ beforeAll(async () => {
   await selfSigned.start(cert);
   selfSignedStrict = new TalkDouble(SECRET, INTERNAL);
   await selfSignedStrict.start(cert);
+  oldTalk = new TalkDouble(SECRET, INTERNAL).oldTalk();
+  await oldTalk.start();
   server = await startServer({ config: {
     delivery: { retry: { initialDelayMs: 300, maxDelayMs: 2000, factor: 2 }, pollIntervalMs: 100 },
     backends: {
@@ -40,6 +43,7 @@ beforeAll(async () => {
       cloud2: { talk: { url: badHpb.url, secret: SECRET }, video: { width: 640, height: 360, fps: 15 } },
       selfsigned: { talk: { url: selfSigned.url, secret: SECRET, skipVerify: true }, video: { width: 640, height: 360, fps: 15 } },
       strict: { talk: { url: selfSignedStrict.url, secret: SECRET }, video: { width: 640, height: 360, fps: 15 } },
+      old: { talk: { url: oldTalk.url, secret: SECRET }, video: { width: 640, height: 360, fps: 15 } },
     },
     talk: { signaling: { internalSecret: INTERNAL, servers: [{ url: badHpb.signalingUrl.replace(/^ws/, "http"), internalSecret: "not-what-the-hpb-has" }] } },
   } });
@@ -51,6 +55,7 @@ afterAll(async () => {
   await badHpb?.stop();
   await selfSigned?.stop();
   await selfSignedStrict?.stop();
+  await oldTalk?.stop();
 });
 
 const start = (status = 1, owner = "alice") => ({ type: "start", start: { status, owner, actor: { type: "users", id: owner } } });
@@ -79,6 +84,87 @@ function verifyCallback(cb: { headers: Record<string, string | undefined>; body:
   const want = createHmac("sha256", SECRET).update(cb.headers["talk-recording-random"]!).update(JSON.stringify(cb.body)).digest("hex");
   expect(cb.headers["talk-recording-checksum"]).toBe(want);
   expect(cb.headers["user-agent"]).toMatch(/^meetrec\/\d/);
+}
+
+/**
+ * The call's speaking, as Talk's frontend hands it to the page (`talk-call-page.ts`): Alice and
+ * Bob are in the room before the recorder joins, their names come as `nickChanged` (Alice's
+ * with her user id, Bob a guest); a phone joins through SIP later. Alice speaks (the repeated
+ * `speaking` changes nothing), Bob speaks until his peer ends (his screen share's end before
+ * that says nothing), the phone speaks by its flags, and Alice speaks again until the stop.
+ */
+const CALL: SpeakingScript = {
+  present: ["sessAlice", "sessBob"],
+  steps: [
+    { at: 800, nick: { session: "sessAlice", payload: { name: "Alice Liddell", userid: "alice" } } },
+    { at: 900, nick: { session: "sessBob", payload: "Bob" } },
+    { at: 1500, speaking: "sessAlice" },
+    { at: 1800, speaking: "sessAlice" },
+    { at: 2900, stoppedSpeaking: "sessAlice" },
+    { at: 3300, speaking: "sessBob" },
+    { at: 3700, peerEnded: { session: "sessBob", type: "screen" } },
+    { at: 4400, peerEnded: { session: "sessBob", type: "video" } },
+    { at: 4700, join: { session: "sessPhone", userid: "", displayname: "Phone +49 30 1234" } },
+    { at: 5000, flags: { session: "sessPhone", flags: 1 | 4 } },
+    { at: 5900, flags: { session: "sessPhone", flags: 1 } },
+    { at: 6400, speaking: "sessAlice" },
+  ],
+};
+/** The intervals CALL makes (step indices of their start and stop; stop `undefined`: still speaking at the stop). */
+const CALL_INTERVALS = [
+  { participantId: "sessAlice", participantName: "Alice Liddell", participantUserId: "alice", start: 2, stop: 4, startType: "speaking", stopType: "stoppedSpeaking" },
+  { participantId: "sessBob", participantName: "Bob", participantUserId: "", start: 5, stop: 7, startType: "speaking", stopType: "peerEnded" },
+  { participantId: "sessPhone", participantName: "Phone +49 30 1234", participantUserId: "", start: 9, stop: 10, startType: "participantFlagsChanged", stopType: "participantFlagsChanged" },
+  { participantId: "sessAlice", participantName: "Alice Liddell", participantUserId: "alice", start: 11, stop: undefined, startType: "speaking", stopType: "stillSpeaking" },
+];
+
+/** Waits until the call page of `token` has played all of `script`, and a second more. */
+async function playedOut(t: TalkDouble, token: string, script: SpeakingScript): Promise<void> {
+  await waitUntil(`${token}'s call page played its speaking`, () => t.speakingFired.filter((f) => f.token === token).length === script.steps.length, 30_000);
+  await new Promise((r) => setTimeout(r, 1000));
+}
+
+/**
+ * Checks the sidecar that came with `upload` against what the call page did: the format (the
+ * double's protocol check), the participants, names, types, the wall-clock times the page fired
+ * (± 20 ms: the tracker stamps them in the same handler), and every relative time against the
+ * file itself — the page clock in its frames says which file time shows which wall clock — to
+ * ± 0.5 s; `recordingStartTimestamp` is the wall clock at the file's time 0, ± 0.5 s. An
+ * interval still open at the stop ends between the stop request and the upload, in the file.
+ */
+function checkSidecar(upload: Upload, expected: typeof CALL_INTERVALS, fired: { index: number; at: number }[], stopAt: number, name: string): void {
+  expect(upload.intervals?.fileName).toBe(sidecarNameFor(upload.fileName));
+  const doc = upload.intervals!.json;
+  expect(sidecarProblems(upload.intervals!.fileName, upload.fileName, doc)).toEqual([]);
+  const file = join(server.dir, name);
+  writeFileSync(file, upload.bytes);
+  const { runs } = pageTimeline(decodeFrames(file, 10));
+  expect(runs.length).toBeGreaterThan(0);
+  const durationMs = probe(file).durationS * 1000;
+  // The file time showing `wallMs`: inside a run of the page clock, or up to 1 s past its end —
+  // the file's last frames show the clock of the moment capture ended (a time after the end of
+  // the file is the end of the file).
+  const fileTime = (wallMs: number) => {
+    const run = runs.find((r) => wallMs >= r.wallFromMs - 100 && wallMs <= r.wallToMs + 1000);
+    if (!run) throw new Error(`no page frame shows wall clock ${wallMs} (runs ${JSON.stringify(runs)})`);
+    return Math.min(run.from * 1000 + (wallMs - run.wallFromMs), durationMs);
+  };
+  expect(Math.abs(doc.recordingStartTimestamp - (runs[0].wallFromMs - runs[0].from * 1000)), "recordingStartTimestamp").toBeLessThanOrEqual(500);
+  const at = (i: number) => fired.find((f) => f.index === i)!.at;
+  expect(doc.intervals.map((i: any) => ({ ...i, startTimestamp: 0, stopTimestamp: 0, startTimestampRelative: 0, stopTimestampRelative: 0 })))
+    .toEqual(expected.map((e) => ({ participantId: e.participantId, participantName: e.participantName, participantUserId: e.participantUserId, startTimestamp: 0, stopTimestamp: 0, startType: e.startType, stopType: e.stopType, startTimestampRelative: 0, stopTimestampRelative: 0 })));
+  expected.forEach((e, n) => {
+    const got = doc.intervals[n];
+    expect(Math.abs(got.startTimestamp - at(e.start)), `interval ${n} start`).toBeLessThanOrEqual(20);
+    if (e.stop !== undefined) expect(Math.abs(got.stopTimestamp - at(e.stop)), `interval ${n} stop`).toBeLessThanOrEqual(20);
+    else {
+      expect(got.stopTimestamp, `interval ${n} still speaking at the stop`).toBeGreaterThanOrEqual(stopAt);
+      expect(got.stopTimestamp).toBeLessThanOrEqual(upload.at);
+      expect(got.stopTimestampRelative).toBeLessThanOrEqual(durationMs);
+    }
+    expect(Math.abs(got.startTimestampRelative - fileTime(got.startTimestamp)), `interval ${n} start in the file`).toBeLessThanOrEqual(500);
+    expect(Math.abs(got.stopTimestampRelative - fileTime(got.stopTimestamp)), `interval ${n} stop in the file`).toBeLessThanOrEqual(500);
+  });
 }
 
 describe("Talk → meetrec requests", () => {
@@ -143,8 +229,9 @@ describe("Talk → meetrec requests", () => {
 });
 
 describe("a Talk recording end to end", () => {
-  test("start (twice) → started → stop → stopped → upload; file identical to meetrec's", async () => {
+  test("start (twice) → started → stop → stopped → upload with its speaking times; file identical to meetrec's", async () => {
     const s = server.socket;
+    talk.speaking.set("abc123", CALL);
     expect((await talk.roomRequest(s, "abc123", start(1, "alice"))).status).toBe(200);
     expect((await talk.roomRequest(s, "abc123", start(1, "alice"))).status).toBe(200);
     const started = await waitUntil("started callback", () => talk.callbacks.find((c) => c.body.type === "started" && c.body.started.token === "abc123"));
@@ -152,7 +239,8 @@ describe("a Talk recording end to end", () => {
     expect(started.body).toEqual({ type: "started", started: { token: "abc123", status: 1, actor: { type: "users", id: "alice" } } });
     const list = (await server.api("GET", "/v1/recordings?limit=1000")).json().recordings;
     expect(list).toHaveLength(0); // Talk's recordings belong to the Talk backend, not to API key holders
-    await new Promise((r) => setTimeout(r, 4000));
+    await playedOut(talk, "abc123", CALL);
+    const stopAt = Date.now();
     expect((await talk.roomRequest(s, "abc123", stop("bob"))).status).toBe(200);
     const stopped = await waitUntil("stopped callback", () => talk.callbacks.find((c) => c.body.type === "stopped" && c.body.stopped.token === "abc123"));
     verifyCallback(stopped);
@@ -175,6 +263,9 @@ describe("a Talk recording end to end", () => {
     expect(colourFraction(frameRgb(file, 2), JOINED_RGB)).toBeGreaterThan(0.9);
     expect(toneLevelsDb(audioSamples(file, 16000, 1, 2), 16000, [700])[0]).toBeGreaterThan(20);
     expect(talk.callbacks.filter((c) => c.body.type === "started" && c.body.started.token === "abc123")).toHaveLength(1);
+    // the single upload carried the speaking times as its intervalsFile part
+    expect(upload.method).toBe("multipart");
+    checkSidecar(upload, CALL_INTERVALS, talk.speakingFired.filter((f) => f.token === "abc123"), stopAt, "talk-speaking.mp4");
     expect(talk.refused).toEqual([]);
   });
 
@@ -197,6 +288,7 @@ describe("a Talk recording end to end", () => {
     const dir = join(server.dataDir, "recordings", readdirSync(join(server.dataDir, "recordings")).find((id) => readdirSync(join(server.dataDir, "recordings", id)).includes("recording.m4a"))!);
     expect(readdirSync(dir).filter((f) => /talk/.test(f))).toEqual([]);
     expect(execFileSync("file", ["-b", "--mime-type", file]).toString().trim()).toBe("video/mp4"); // what Talk's libmagic sees
+    expect(upload.intervals).toBeUndefined(); // nobody spoke: no sidecar, as the reference recorder writes none
     expect(talk.refused).toEqual([]); // e.g. a started.status other than the 2 Talk asked for
   });
 
@@ -218,17 +310,28 @@ describe("a Talk recording end to end", () => {
     expect(talk.callbacks.filter((c) => c.body.failed?.token === "quick1")).toEqual([]);
   });
 
-  test("a newer Talk gets the chunked upload (request-upload + WebDAV chunking v2 + store)", async () => {
+  test("a newer Talk gets the chunked upload (request-upload + WebDAV chunking v2 + the speaking times' PUT + store naming them)", async () => {
     talk.chunking = true;
+    const call: SpeakingScript = { present: ["sessIvan"], steps: [
+      { at: 800, nick: { session: "sessIvan", payload: { name: "Ivan", userid: "ivan" } } },
+      { at: 1500, speaking: "sessIvan" },
+      { at: 2600, stoppedSpeaking: "sessIvan" },
+      { at: 3200, speaking: "sessIvan" },
+    ] };
+    talk.speaking.set("chunk1", call);
     try {
       expect((await talk.roomRequest(server.socket, "chunk1", start(1, "ivan"))).status).toBe(200);
       await waitUntil("started", () => talk.callbacks.find((c) => c.body.type === "started" && c.body.started.token === "chunk1"));
-      await new Promise((r) => setTimeout(r, 3000));
+      await playedOut(talk, "chunk1", call);
+      const stopAt = Date.now();
       await talk.roomRequest(server.socket, "chunk1", stop("ivan"));
       const upload = await waitUntil("chunked upload", () => talk.uploads.find((u) => u.token === "chunk1"));
       expect(upload).toMatchObject({ method: "chunked", owner: "ivan", chunks: 1 });
       expect(upload.fileName).toMatch(/^Recording .*\.mp4$/);
       expect(finalFiles().some((f) => Buffer.compare(f, upload.bytes) === 0)).toBe(true);
+      const ivan = { participantId: "sessIvan", participantName: "Ivan", participantUserId: "ivan", startType: "speaking" };
+      checkSidecar(upload, [{ ...ivan, start: 1, stop: 2, stopType: "stoppedSpeaking" }, { ...ivan, start: 3, stop: undefined, stopType: "stillSpeaking" }],
+        talk.speakingFired.filter((f) => f.token === "chunk1"), stopAt, "talk-chunked.mp4");
       expect(talk.refused).toEqual([]);
     } finally {
       talk.chunking = false;
@@ -299,7 +402,44 @@ describe("a Talk recording end to end", () => {
     expect(talk.rooms.get("down1")?.recording).toBe(0);
   });
 
+  test("a Talk from before MP4 recordings: the refused MP4 goes again at once as Matroska (stream copy); the next recording goes as Matroska straight away", async () => {
+    const s = server.socket;
+    expect((await oldTalk.roomRequest(s, "old1", start(1, "olga"))).status).toBe(200);
+    await waitUntil("started", () => oldTalk.callbacks.find((c) => c.body.type === "started" && c.body.started.token === "old1"));
+    await new Promise((r) => setTimeout(r, 3000));
+    await oldTalk.roomRequest(s, "old1", stop("olga"));
+    const upload = await waitUntil("Matroska upload", () => oldTalk.uploads.find((u) => u.token === "old1"));
+    // exactly one refusal, Talk's answer to the MP4; then the same recording as Matroska, at once
+    expect(oldTalk.refused.map((r) => `${r.status} ${r.why.split(":")[0]}`)).toEqual(["400 file_mimetype"]);
+    oldTalk.refused.length = 0;
+    expect(upload).toMatchObject({ method: "multipart", owner: "olga", contentType: "video/x-matroska" });
+    expect(upload.fileName).toMatch(/^Recording \d{4}-\d{2}-\d{2} \d{2}-\d{2}-\d{2}\.mkv$/);
+    const mkv = join(server.dir, "old.mkv");
+    writeFileSync(mkv, upload.bytes);
+    // the very packets of meetrec's MP4, in Matroska: no re-encode
+    const packets = (f: string) => execFileSync("ffmpeg", ["-v", "error", "-i", f, "-map", "0", "-c", "copy", "-f", "framemd5", "-"]).toString()
+      .split("\n").filter((l) => l && !l.startsWith("#")).map((l) => { const c = l.split(","); return `${c[0].trim()} ${c[5].trim()}`; });
+    const mp4s = readdirSync(join(server.dataDir, "recordings")).map((id) => join(server.dataDir, "recordings", id, "recording.mp4")).filter((f) => existsSync(f));
+    expect(mp4s.some((f) => JSON.stringify(packets(f)) === JSON.stringify(packets(mkv)))).toBe(true);
+    expect(colourFraction(frameRgb(mkv, 2), JOINED_RGB)).toBeGreaterThan(0.9);
+    expect(toneLevelsDb(audioSamples(mkv, 16000, 1, 2), 16000, [700])[0]).toBeGreaterThan(20);
+    expect(readdirSync(join(server.dataDir, "recordings")).flatMap((id) => readdirSync(join(server.dataDir, "recordings", id))).filter((f) => f.includes(".talk-"))).toEqual([]);
+
+    // remembered for this backend: an audio-only recording goes as Matroska with no MP4 tried first
+    expect((await oldTalk.roomRequest(s, "old2", start(2, "olga"))).status).toBe(200);
+    await waitUntil("started", () => oldTalk.callbacks.find((c) => c.body.type === "started" && c.body.started.token === "old2"));
+    await new Promise((r) => setTimeout(r, 2000));
+    await oldTalk.roomRequest(s, "old2", stop("olga"));
+    const audio = await waitUntil("audio upload", () => oldTalk.uploads.find((u) => u.token === "old2"));
+    expect(audio).toMatchObject({ contentType: "video/x-matroska" });
+    expect(oldTalk.refused).toEqual([]);
+    const mka = join(server.dir, "old-audio.mkv");
+    writeFileSync(mka, audio.bytes);
+    expect(probe(mka).video).toBeUndefined();
+    expect(toneLevelsDb(audioSamples(mka, 16000, 0.5, 1.5), 16000, [700])[0]).toBeGreaterThan(20);
+  });
+
   test("no Talk double refused anything meetrec sent (unknown paths, methods, auth, bytes)", () => {
-    for (const t of [talk, badHpb, selfSigned, selfSignedStrict]) expect(t.refused).toEqual([]);
+    for (const t of [talk, badHpb, selfSigned, selfSignedStrict, oldTalk]) expect(t.refused).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { parse } from "yaml";
-import { importNextcloudConf, loadConfig, parseConfig } from "../../src/config/index.js";
+import { configWarnings, importNextcloudConf, loadConfig, parseConfig } from "../../src/config/index.js";
 import { REPO_ROOT } from "../../dev/meeting.js";
 
 const SERVER_CONF = `[logs]
@@ -91,9 +91,36 @@ describe("importing a Talk recording server's server.conf", () => {
     const out = join(dir, "meetrec.yaml");
     execFileSync(process.execPath, ["--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), "config", "import-nextcloud", join(dir, "server.conf"), "-o", out], { cwd: REPO_ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
     const text = readFileSync(out, "utf8");
-    expect(text).toMatch(/^# meetrec configuration imported from .*server\.conf\n# Not carried over:\n#   \[ffmpeg\] outputvideo/);
+    expect(text).toMatch(/^# meetrec configuration imported from .*server\.conf\n# Warnings:\n#   \[signaling\] internalsecret is 15 character\(s\)[^\n]*\n#   \[hpb1\] internalsecret is 13 character\(s\)[^\n]*\n# Not carried over:\n#   \[ffmpeg\] outputvideo/);
     expect(parseConfig(parse(text)).backends.cloud1.talk!.url).toBe("https://cloud1.example.com/");
     expect((statSync(out).mode & 0o777).toString(8)).toBe("600");
+  });
+
+  test("secrets shorter than 16 characters carry over (Talk and the signaling server take any), each with a warning that names its key", () => {
+    const conf = `[backend]\nbackends = cloud1, cloud2\nsecret = common7\n\n[cloud1]\nurl = https://cloud1.example.com/\nsecret = short1\n\n[cloud2]\nurl = https://cloud2.example.com/\n\n[signaling]\ninternalsecret = hpb\nsignalings = hpb1\n\n[hpb1]\nurl = https://signaling1.example.com/\ninternalsecret = hpb1-internal-secret\n`;
+    const r = importNextcloudConf(conf);
+    const cfg = parseConfig(r.config);
+    expect(cfg.backends.cloud1.talk!.secret).toBe("short1");
+    expect(cfg.backends.cloud2.talk!.secret).toBe("common7");
+    expect(r.warnings.map((w) => w.split(" is ")[0])).toEqual(["[cloud1] secret", "[backend] secret (the common secret of backend cloud2)", "[signaling] internalsecret"]);
+    expect(r.warnings[0]).toMatch(/is 6 character\(s\), kept as backends\.cloud1\.talk\.secret .*16 or more random characters in Talk's admin settings/);
+    expect(r.warnings.join("\n")).not.toMatch(/short1|common7|: hpb\b/); // never the secret itself
+    expect(configWarnings(cfg).map((w) => w.split(" is ")[0])).toEqual(["backends.cloud1.talk.secret", "backends.cloud2.talk.secret", "talk.signaling.internalSecret"]);
+    // meetrec's own API keys keep the 16-character floor
+    expect(() => parseConfig({ backends: { a: { apiKey: "short-key" } } })).toThrow(/backends\.a\.apiKey: must be at least 16 characters/);
+    expect(() => parseConfig({ backends: { a: { talk: { url: "https://c.example.com/", secret: "" } } } })).toThrow(/talk\.secret: must not be empty/);
+
+    // meetrec config check repeats them: for the server.conf by its keys, for the written YAML by meetrec's
+    const dir = mkdtempSync(join(tmpdir(), "meetrec-import-"));
+    writeFileSync(join(dir, "server.conf"), conf);
+    const cli = (...a: string[]) => execFileSync(process.execPath, ["--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), ...a], { cwd: REPO_ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, MEETREC_CONFIG: "" } });
+    const checkConf = cli("config", "check", "-c", join(dir, "server.conf"));
+    expect(checkConf).toMatch(/^configuration is valid/);
+    expect(checkConf).toMatch(/^warning: \[cloud1\] secret is 6 character\(s\)/m);
+    cli("config", "import-nextcloud", join(dir, "server.conf"), "-o", join(dir, "meetrec.yaml"));
+    const checkYaml = cli("config", "check", "-c", join(dir, "meetrec.yaml"));
+    expect(checkYaml.split("\n").filter((l) => l.startsWith("warning: ")).map((l) => l.split(" is ")[0])).toEqual(["warning: backends.cloud1.talk.secret", "warning: backends.cloud2.talk.secret", "warning: talk.signaling.internalSecret"]);
+    expect(checkYaml).not.toMatch(/short1|common7/);
   });
 
   test("serve can also read the server.conf directly, and says what it left out", () => {

@@ -156,6 +156,48 @@ describe.each(engines)("store on %s", (engine, open) => {
     await a.close();
     await b.close();
   });
+  test("speaker intervals: added by each capture run, read by start, gone with the recording; the file keeps its timeline", async () => {
+    const store = await open();
+    const r = id("spk");
+    await store.create({ id: r, backend: "b", options, metadata: {} });
+    const iv = (participantId: string, startMs: number, stopMs: number, stopType = "stoppedSpeaking") =>
+      ({ participantId, participantName: `Name ${participantId}`, participantUserId: "", startMs, stopMs, startType: "speaking", stopType });
+    await store.addSpeakerIntervals(r, []);
+    await store.addSpeakerIntervals(r, [iv("b", 1_759_419_452_062, 1_759_419_452_945, "stillSpeaking")]);
+    // a later run (after a hand-over) adds its own, some starting earlier than what is stored
+    const many = Array.from({ length: 1200 }, (_, n) => iv(`p${n}`, 1_759_419_400_000 + n, 1_759_419_400_500 + n));
+    await store.addSpeakerIntervals(r, [iv("a", 1_759_419_444_344, 1_759_419_445_964), ...many]);
+    const got = await store.speakerIntervals(r);
+    expect(got).toHaveLength(1202);
+    expect(got.at(-2)).toEqual(iv("a", 1_759_419_444_344, 1_759_419_445_964));
+    expect(got.at(-1)).toEqual(iv("b", 1_759_419_452_062, 1_759_419_452_945, "stillSpeaking"));
+    expect(got.map((i) => i.startMs)).toEqual([...got.map((i) => i.startMs)].sort((x, y) => x - y));
+    await store.transition(r, "starting");
+    await store.transition(r, "recording");
+    await store.transition(r, "stopping");
+    await store.transition(r, "finalizing");
+    const timeline = [{ fileMs: 0, wallMs: 1_759_419_440_000, durationMs: 30_000 }];
+    expect((await store.transition(r, "completed", { file: { name: "recording.mp4", bytes: 1, durationSeconds: 30, streams: [], timeline } })).file?.timeline).toEqual(timeline);
+    await store.delete(r);
+    expect(await store.speakerIntervals(r)).toEqual([]);
+    await store.close();
+  });
+
+  test("Talk containers: remembered per backend and Talk URL, replaced by the next one, shared by every store on the database", async () => {
+    const a = await open();
+    const b = await open();
+    const url = `https://${engine}.example.com`;
+    expect(await a.talkContainer("cloud", url)).toBeUndefined();
+    await a.rememberTalkContainer("cloud", url, "mkv");
+    expect(await b.talkContainer("cloud", url)).toBe("mkv");
+    expect(await b.talkContainer("cloud", `${url}/other`)).toBeUndefined();
+    expect(await b.talkContainer("other", url)).toBeUndefined();
+    await b.rememberTalkContainer("cloud", url, "mp4");
+    expect(await a.talkContainer("cloud", url)).toBe("mp4");
+    await a.close();
+    await b.close();
+  });
+
   const file = { name: "recording.mp4", bytes: 10, durationSeconds: 4, streams: [] };
   /** A recording of this engine in `delivering`, with its file. */
   const delivering = async (store: RecordingStore, rid: string) => {

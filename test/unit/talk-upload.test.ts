@@ -1,20 +1,22 @@
 /**
- * meetrec's Talk upload code (src/talk/client.ts) against the Talk double, on loopback, with
- * real media files: the chunked upload over several chunks (a > 20 MiB file, so every chunk
- * rule of Nextcloud's chunking v2 runs), the multipart fallback, and the double itself — that it
+ * meetrec's Talk upload code (src/platforms/talk/upload.ts) against the Talk double, on loopback,
+ * with real media files: the chunked upload over several chunks (a > 20 MiB file, so every chunk
+ * rule of Nextcloud's chunking v2 runs), the multipart fallback, the speaking-times sidecar in
+ * both, an older Talk that refuses MP4 (Matroska by stream copy, remembered), and the double
+ * itself — that it
  * refuses what Talk refuses, with Talk's status and body, and in Talk's order when a request
  * breaks two rules at once (sources named in test/fixtures/talk-double.ts).
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { talkCallback } from "../../src/platforms/talk/index.js";
 import { EgressPolicy } from "../../src/egress/index.js";
 import type { Recording } from "../../src/store/index.js";
-import { CHUNK_BYTES, TalkRequestError, sendTalkCallback, talkChecksum, talkRandom, talkUploadFile, uploadChunked, uploadRecordingToTalk, uploadToTalk } from "../../src/platforms/talk/index.js";
+import { CHUNK_BYTES, TalkRequestError, deliverRecording, sendTalkCallback, speakingTimesDocument, speakingTimesJson, talkChecksum, talkRandom, talkUploadFile, uploadChunked, uploadRecordingToTalk, uploadToTalk, type ContainerMemory, type TalkContainer } from "../../src/platforms/talk/index.js";
 import { TalkDouble } from "../fixtures/talk-double.js";
 
 const SECRET = randomBytes(24).toString("hex");
@@ -306,3 +308,143 @@ describe("two broken rules at once: the double answers what Talk checks first", 
   });
 });
 
+
+describe("speaking times and older Talks", () => {
+  afterEach(() => {
+    talk.chunking = false;
+    talk.acceptsMp4 = true;
+    talk.speakingTimes = true;
+    talk.refused.length = 0;
+  });
+
+  const FILE = "Recording 2026-12-01 10-00-00.mp4";
+  const SIDECAR = ".Recording 2026-12-01 10-00-00 speaking times.json";
+  const doc = speakingTimesDocument([
+    { participantId: "sA", participantName: "Alice", participantUserId: "alice", startMs: 1_000_500, stopMs: 1_001_700, startType: "speaking", stopType: "stoppedSpeaking" },
+    { participantId: "sB", participantName: "", participantUserId: "", startMs: 1_002_000, stopMs: 1_002_900, startType: "participantFlagsChanged", stopType: "stillSpeaking" },
+  ], [{ fileMs: 0, wallMs: 1_000_000, durationMs: 3000 }])!;
+  const sidecar = speakingTimesJson(doc);
+  /** A container memory in a variable, as the store keeps it per backend. */
+  const memory = () => {
+    const m: { value?: TalkContainer; writes: TalkContainer[] } = { writes: [] };
+    return { m, memory: { get: async () => m.value, remember: async (c: TalkContainer) => { m.value = c; m.writes.push(c); } } };
+  };
+  const recording = (token: string, file: string, setting: "auto" | TalkContainer, mem: ContainerMemory, withSidecar = true) =>
+    deliverRecording({ secret: SECRET, backendUrl: base(), token, owner: "alice", file, startedAt: new Date("2026-12-01T10:00:00Z"), setting, memory: mem, ffmpegPath: "ffmpeg", timeoutMs: 30_000, conn, ...(withSidecar ? { sidecar } : {}) });
+  /** The packets' hashes: a stream copy keeps every one (a re-encode would not). */
+  const packets = (file: string) => execFileSync("ffmpeg", ["-v", "error", "-i", file, "-map", "0", "-c", "copy", "-f", "framemd5", "-"]).toString()
+    .split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split(",").map((x) => x.trim())).map((c) => `${c[0]} ${c[5]}`);
+
+  test("the sidecar goes with both flows: chunked as one WebDAV PUT named in store's intervalsFileName, multipart as the intervalsFile part", async () => {
+    for (const chunking of [true, false]) {
+      talk.chunking = chunking;
+      const token = `side${chunking ? "c" : "m"}`;
+      room(token);
+      const { result, refused } = await refusedBy(() => uploadRecordingToTalk({ ...args(token, small, FILE), sidecar }));
+      expect(refused, token).toEqual([]);
+      expect(result).toContain(`with its speaking times "${SIDECAR}"`);
+      const up = talk.uploads.find((u) => u.token === token)!;
+      expect(up).toMatchObject({ method: chunking ? "chunked" : "multipart", fileName: FILE, intervals: { fileName: SIDECAR, json: doc } });
+    }
+    // without a sidecar nothing is sent or named (no "not found" for Talk to log)
+    talk.chunking = true;
+    room("side0");
+    expect((await refusedBy(() => uploadRecordingToTalk(args("side0", small, FILE)))).refused).toEqual([]);
+    expect(talk.uploads.find((u) => u.token === "side0")!.intervals).toBeUndefined();
+  });
+
+  test("the double holds the sidecar to the protocol: its name, its JSON, relative times; a create-only share overwrites nothing", async () => {
+    room("sidebad");
+    const send = async (name: string, json: string) => {
+      const f = form("alice", readFileSync(small), FILE);
+      f.set("intervalsFile", new File([json], name, { type: "application/json" }));
+      return raw("POST", storePath("sidebad"), signed("sidebad"), f);
+    };
+    expect((await send("Recording 2026-12-01 10-00-00.json", sidecar)).status).toBe(200); // an earlier draft's name
+    expect((await send(SIDECAR, "{not json")).status).toBe(200);
+    const late = { ...doc, intervals: [{ ...doc.intervals[0], startTimestampRelative: 900 }] };
+    expect((await send(SIDECAR, JSON.stringify(late))).status).toBe(200);
+    expect(talk.refused.map((r) => r.why)).toEqual([
+      `Talk accepts this, but: speaking times: named "Recording 2026-12-01 10-00-00.json", not "${SIDECAR}"`,
+      "Talk accepts this, but: intervalsFile is not a named file of JSON (Talk ignores it)",
+      "Talk accepts this, but: speaking times: interval 0: startTimestampRelative 900 is later than startTimestamp − recordingStartTimestamp (500)",
+    ]);
+    talk.refused.length = 0;
+    talk.chunking = true;
+    room("sidedav");
+    const ru = await raw("POST", "/ocs/v2.php/apps/spreed/api/v1/recording/sidedav/request-upload", { ...signed("sidedav"), "Content-Type": "application/json" }, JSON.stringify({ owner: "alice", fileName: FILE }));
+    const share = JSON.parse(ru.text).ocs.data as { token: string; password: string };
+    const put = (h: Record<string, string> = {}) => raw("PUT", `/public.php/dav/files/${share.token}/${encodeURIComponent(SIDECAR)}`, { Authorization: `Basic ${Buffer.from(`${share.token}:${share.password}`).toString("base64")}`, ...h }, sidecar);
+    expect((await put()).status).toBe(201);
+    expect((await put()).status).toBe(403);
+    expect((await put({ Authorization: "Basic eDp5" })).status).toBe(401);
+    expect(talk.refused.map((r) => `${r.method} ${r.status}`)).toEqual(["PUT 403", "PUT 401"]);
+  });
+
+  test("an older Talk (before spreed PR #17635) answers every MP4 with 400 file_mimetype, has no request-upload and ignores the sidecar", async () => {
+    talk.oldTalk();
+    room("old2");
+    const r = await raw("POST", storePath("old2"), { ...signed("old2"), Accept: "application/json" }, form("alice", readFileSync(small), FILE));
+    expect([r.status, JSON.parse(r.text)]).toEqual([400, { ocs: { meta: { status: "failure", statuscode: 400, message: "" }, data: { error: "file_mimetype" } } }]);
+    expect((await raw("POST", "/ocs/v2.php/apps/spreed/api/v1/recording/old2/request-upload", { ...signed("old2"), "Content-Type": "application/json" }, "{}")).status).toBe(404);
+  });
+
+  test("auto: an MP4 refused for its type goes again at once as Matroska, by stream copy; Matroska is remembered, so the next one goes as Matroska straight away", async () => {
+    talk.oldTalk();
+    const { m, memory: mem } = memory();
+    room("oldauto1");
+    const first = await refusedBy(() => recording("oldauto1", small, "auto", mem));
+    expect(first.result).toMatch(/uploaded as "Recording 2026-12-01 10-00-00\.mkv".*refused the MP4.*Matroska/);
+    expect(first.refused.map((x) => x.why)).toEqual([`file_mimetype: ${FILE} sniffed as video/mp4 (declared video/mp4)`]);
+    const up = talk.uploads.find((u) => u.token === "oldauto1")!;
+    expect(up).toMatchObject({ method: "multipart", fileName: "Recording 2026-12-01 10-00-00.mkv", contentType: "video/x-matroska", intervalsIgnored: SIDECAR });
+    const mkv = join(dir, "oldauto1.mkv");
+    writeFileSync(mkv, up.bytes);
+    expect(packets(mkv)).toEqual(packets(small)); // every packet as it was: no re-encode
+    expect(m.writes).toEqual(["mkv"]);
+    room("oldauto2");
+    const second = await refusedBy(() => recording("oldauto2", small, "auto", mem));
+    expect(second.refused).toEqual([]);
+    expect(second.result).not.toMatch(/refused/);
+    expect(talk.uploads.find((u) => u.token === "oldauto2")!.contentType).toBe("video/x-matroska");
+    // an audio-only recording (M4A, which no Talk takes) goes as Matroska too
+    room("oldaudio");
+    expect((await refusedBy(() => recording("oldaudio", m4a, "auto", mem))).refused).toEqual([]);
+    expect(talk.uploads.find((u) => u.token === "oldaudio")).toMatchObject({ contentType: "video/x-matroska", fileName: "Recording 2026-12-01 10-00-00.mkv" });
+    expect(m.writes).toEqual(["mkv"]);
+    expect(readdirSync(dir).filter((f) => f.includes(".talk-"))).toEqual([]); // the remuxed copies are gone
+  });
+
+  test("a Talk with the chunked upload but without MP4: request-upload refuses .mp4, the single upload file_mimetype; the Matroska copy goes in chunks", async () => {
+    talk.chunking = true;
+    talk.acceptsMp4 = false;
+    const { m, memory: mem } = memory();
+    room("chunkold");
+    const r = await refusedBy(() => recording("chunkold", small, "auto", mem));
+    expect(r.refused.map((x) => `${x.path.split("/").at(-1)} ${x.why.split(":")[0]}`)).toEqual(["request-upload file_extension", "store file_mimetype"]);
+    expect(talk.uploads.find((u) => u.token === "chunkold")).toMatchObject({ method: "chunked", contentType: "video/x-matroska", intervals: { fileName: SIDECAR, json: doc } });
+    expect(m.value).toBe("mkv");
+  });
+
+  test("mp4: a refusal is an error that says to use auto or mkv, and nothing is remembered; mkv: always Matroska; a success is remembered, so auto returns to MP4", async () => {
+    talk.oldTalk();
+    const { m, memory: mem } = memory();
+    room("forcemp4");
+    const err = (await refusedBy(() => recording("forcemp4", small, "mp4", mem))).result as TalkRequestError;
+    expect(err).toBeInstanceOf(TalkRequestError);
+    expect(err.message).toMatch(/file_mimetype.*set talk\.container to auto or mkv/);
+    expect(m.writes).toEqual([]);
+    talk.acceptsMp4 = true;
+    talk.speakingTimes = true;
+    room("forcemkv");
+    await recording("forcemkv", small, "mkv", mem);
+    expect(talk.uploads.find((u) => u.token === "forcemkv")!.contentType).toBe("video/x-matroska");
+    expect(m.value).toBe("mkv");
+    room("backtomp4");
+    await recording("backtomp4", small, "mp4", mem); // the operator upgraded Talk and says so
+    room("auto3");
+    await recording("auto3", small, "auto", mem);
+    expect(talk.uploads.find((u) => u.token === "auto3")!.contentType).toBe("video/mp4");
+    expect(m.writes).toEqual(["mkv", "mp4"]);
+  });
+});

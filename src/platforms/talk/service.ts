@@ -30,7 +30,7 @@ export interface TalkServiceDeps {
 export function addAllowAllBackend(config: Config, log: Logger): void {
   if (!config.talk.allowAll || config.backends[ALLOW_ALL_BACKEND]) return;
   log.warn("talk.allowAll is on: any Talk instance that knows the common secret may record (development only)");
-  config.backends[ALLOW_ALL_BACKEND] = { allowedOrigins: [], allowedRequestOrigins: ["public"], delivery: { webhooks: [] }, audioFormat: "aac", talk: { url: "http://talk-any.invalid/", secret: config.talk.secret!, maxMessageSize: 1024, skipVerify: false } };
+  config.backends[ALLOW_ALL_BACKEND] = { allowedOrigins: [], allowedRequestOrigins: ["public"], delivery: { webhooks: [] }, audioFormat: "aac", talk: { url: "http://talk-any.invalid/", secret: config.talk.secret!, maxMessageSize: 1024, skipVerify: false, container: "auto" } };
 }
 
 /** See module doc. */

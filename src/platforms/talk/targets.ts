@@ -7,8 +7,10 @@
 import type { BackendConfig } from "../../config/index.js";
 import type { DeliveryContext, FileTarget, NotifyTarget, RequestedRecording } from "../../delivery/index.js";
 import type { Recording, RecordingStatus } from "../../store/index.js";
-import { sendTalkCallback, talkFileName, talkUploadFile, uploadRecordingToTalk, type TalkConnection } from "./client.js";
+import { sendTalkCallback, type TalkConnection } from "./client.js";
 import { ALLOW_ALL_BACKEND, type TalkInfo } from "./info.js";
+import { speakingTimesDocument, speakingTimesJson } from "./speakers.js";
+import { deliverRecording, type TalkContainer } from "./upload.js";
 
 /** Whether a recording came from a Talk conversation (Talk's start request; `metadata.talk`). */
 function hasTalkConversation(rec: Pick<Recording, "metadata">): boolean {
@@ -62,9 +64,11 @@ export const talkCallbackTarget: NotifyTarget = {
 
 /**
  * `talk:upload`: the finished file goes into the conversation (protocol §2 "Upload"), named
- * as Talk names recordings ({@link talkFileName}); at least 10 minutes per attempt. Only for
- * a recording of a Talk conversation: a native-API recording of a backend that is also a Talk
- * instance names no conversation to upload to.
+ * as Talk names recordings, with the speaking-times sidecar when the call page saw anyone
+ * speak (§6), in the container the backend's Talk takes (`talk.container`; `upload.ts`
+ * `deliverRecording`, remembered in the store per backend and Talk URL); at least 10 minutes
+ * per attempt. Only for a recording of a Talk conversation: a native-API recording of a
+ * backend that is also a Talk instance names no conversation to upload to.
  */
 export const talkUploadTarget: FileTarget = {
   name: "talk:upload",
@@ -72,17 +76,16 @@ export const talkUploadTarget: FileTarget = {
   plan: (rec: RequestedRecording, backend) => (backend.talk && hasTalkConversation(rec) ? ["talk:upload"] : []),
   async deliver(_d, rec, ctx) {
     const { t, talk, conn } = talkOf(rec, ctx);
-    const timeoutMs = ctx.config.delivery.attemptTimeoutMs;
-    // Talk stores MP4 but not M4A: an audio-only recording goes to Talk as an audio-only MP4.
-    const upload = await talkUploadFile(await ctx.filePath(rec), ctx.config.capture.ffmpegPath);
-    try {
-      return await uploadRecordingToTalk({
-        secret: talk.secret, backendUrl: t.backendUrl, token: t.token, owner: t.owner, file: upload.path,
-        fileName: talkFileName(new Date(rec.startedAt ?? rec.createdAt), upload.ext),
-        contentType: upload.contentType, timeoutMs: Math.max(timeoutMs, 600_000), conn,
-      });
-    } finally {
-      await upload.cleanup();
-    }
+    const sidecar = speakingTimesDocument(await ctx.store.speakerIntervals(rec.id), rec.file?.timeline);
+    return deliverRecording({
+      secret: talk.secret, backendUrl: t.backendUrl, token: t.token, owner: t.owner, file: await ctx.filePath(rec),
+      startedAt: new Date(rec.startedAt ?? rec.createdAt), setting: talk.container, ffmpegPath: ctx.config.capture.ffmpegPath,
+      memory: {
+        get: async () => (await ctx.store.talkContainer(rec.backend, t.backendUrl)) as TalkContainer | undefined,
+        remember: (container) => ctx.store.rememberTalkContainer(rec.backend, t.backendUrl, container),
+      },
+      sidecar: sidecar && speakingTimesJson(sidecar),
+      timeoutMs: Math.max(ctx.config.delivery.attemptTimeoutMs, 600_000), conn,
+    });
   },
 };
