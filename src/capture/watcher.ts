@@ -23,6 +23,12 @@ export const REPORT_INTERVAL_MS = 1000;
  */
 export const LIVE_WINDOW_MS = 2500;
 
+/**
+ * A live audio track is audible when its level (webrtc-stats `audioLevel`, linear 0–1) is at
+ * least this: 0.01 ≈ −40 dBFS, above comfort noise and below quiet speech.
+ */
+export const AUDIBLE_LEVEL = 0.01;
+
 /** One inbound track as the page reports it. */
 export interface TrackReport {
   /**
@@ -64,6 +70,8 @@ export interface MeetingState {
   peakParticipants: number;
   /** Whether remote sound / pictures are flowing now. */
   media: { audio: boolean; video: boolean };
+  /** Whether a live audio track is audible now (level ≥ {@link AUDIBLE_LEVEL}). */
+  audible: boolean;
   /** Peer connections the page has open. */
   peerConnections: number;
   /** Wallclock (ms) of the last report, 0 before the first. */
@@ -127,6 +135,8 @@ interface TrackSeen {
   kind: "audio" | "video";
   /** Bytes (audio) or frames (video) at the last report. */
   count: number;
+  /** Audio level at the last report (audio). */
+  level: number;
   /** Wallclock (ms) the count last grew; undefined while it never did. */
   grewAt?: number;
 }
@@ -137,7 +147,7 @@ interface TrackSeen {
  */
 export class MediaWatcher extends EventEmitter<WatcherEvents> {
   private readonly tracks = new Map<string, TrackSeen>();
-  private current: MeetingState = { participants: 0, peakParticipants: 0, media: { audio: false, video: false }, peerConnections: 0, at: 0 };
+  private current: MeetingState = { participants: 0, peakParticipants: 0, media: { audio: false, video: false }, audible: false, peerConnections: 0, at: 0 };
 
   /** The meeting now. */
   get state(): MeetingState {
@@ -161,8 +171,12 @@ export class MediaWatcher extends EventEmitter<WatcherEvents> {
       seen.add(t.track);
       const count = Number(t.kind === "video" ? t.frames ?? 0 : t.bytes) || 0;
       const prev = this.tracks.get(t.track);
-      if (!prev) this.tracks.set(t.track, { stream: String(t.stream ?? t.track), kind: t.kind, count, grewAt: count > 0 ? now : undefined });
-      else if (count > prev.count) { prev.count = count; prev.grewAt = now; }
+      const level = Number(t.level) || 0;
+      if (!prev) this.tracks.set(t.track, { stream: String(t.stream ?? t.track), kind: t.kind, count, level, grewAt: count > 0 ? now : undefined });
+      else {
+        prev.level = level;
+        if (count > prev.count) { prev.count = count; prev.grewAt = now; }
+      }
     }
     for (const id of [...this.tracks.keys()]) if (!seen.has(id)) this.tracks.delete(id); // its connection closed
     const live = [...this.tracks.values()].filter((t) => t.grewAt !== undefined && now - t.grewAt <= LIVE_WINDOW_MS);
@@ -178,6 +192,7 @@ export class MediaWatcher extends EventEmitter<WatcherEvents> {
     this.current = {
       participants, peakParticipants: Math.max(this.current.peakParticipants, participants),
       media: { audio: live.some((t) => t.kind === "audio"), video: live.some((t) => t.kind === "video") },
+      audible: live.some((t) => t.kind === "audio" && t.level >= AUDIBLE_LEVEL),
       peerConnections: Number(report.peerConnections) || 0, at: now,
     };
     this.emit("state", this.current);

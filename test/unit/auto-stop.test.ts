@@ -1,0 +1,53 @@
+/**
+ * Stopping when the meeting is over (src/recorder/auto-stop.ts): empty after everyone left,
+ * never on a blip, never for a page that never received media; idle when nobody is audible and
+ * no camera is on.
+ */
+import { describe, expect, test } from "vitest";
+import type { MeetingState } from "../../src/capture/index.js";
+import { AutoStop } from "../../src/recorder/auto-stop.js";
+
+const state = (participants: number, o: { audible?: boolean; video?: boolean } = {}): MeetingState => ({
+  participants, peakParticipants: 2, media: { audio: participants > 0, video: o.video ?? participants > 0 },
+  audible: o.audible ?? participants > 0, peerConnections: participants, at: 0,
+});
+
+describe("auto stop", () => {
+  test("everyone left for emptySeconds → meeting_empty, counted from when the last one left", () => {
+    const a = new AutoStop({ emptySeconds: 60, idleSeconds: 0 });
+    expect(a.observe(state(2), 0)).toBeUndefined();
+    expect(a.observe(state(0), 10_000)).toBeUndefined();
+    expect(a.observe(state(0), 69_999)).toBeUndefined();
+    expect(a.observe(state(0), 70_000)).toMatchObject({ reason: "meeting_empty", sinceMs: 10_000 });
+  });
+
+  test("a participant back within the window cancels the countdown", () => {
+    const a = new AutoStop({ emptySeconds: 10, idleSeconds: 0 });
+    a.observe(state(1), 0);
+    a.observe(state(0), 1000);
+    expect(a.observe(state(1), 9000)).toBeUndefined();
+    expect(a.observe(state(0), 10_000)).toBeUndefined();
+    expect(a.observe(state(0), 19_999)).toBeUndefined();
+    expect(a.observe(state(0), 20_000)?.reason).toBe("meeting_empty");
+  });
+
+  test("a page that never received media is never empty; 0 s turns empty off", () => {
+    const a = new AutoStop({ emptySeconds: 5, idleSeconds: 0 });
+    for (let t = 0; t <= 60_000; t += 1000) expect(a.observe(state(0), t)).toBeUndefined();
+    const off = new AutoStop({ emptySeconds: 0, idleSeconds: 0 });
+    off.observe(state(1), 0);
+    expect(off.observe(state(0), 3_600_000)).toBeUndefined();
+  });
+
+  test("idle: present but inaudible with no camera for idleSeconds → meeting_idle; speech or a camera resets it", () => {
+    const a = new AutoStop({ emptySeconds: 60, idleSeconds: 30 });
+    a.observe(state(2), 0);
+    a.observe(state(2, { audible: false, video: false }), 1000);
+    expect(a.observe(state(2, { audible: true, video: false }), 20_000)).toBeUndefined();
+    a.observe(state(2, { audible: false, video: false }), 21_000);
+    expect(a.observe(state(2, { audible: false, video: true }), 40_000)).toBeUndefined(); // a camera is on
+    a.observe(state(2, { audible: false, video: false }), 41_000);
+    expect(a.observe(state(2, { audible: false, video: false }), 70_999)).toBeUndefined();
+    expect(a.observe(state(2, { audible: false, video: false }), 71_000)).toMatchObject({ reason: "meeting_idle", sinceMs: 41_000 });
+  });
+});
