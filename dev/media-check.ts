@@ -87,14 +87,31 @@ export function probe(file: string): ProbeResult {
   const out = JSON.parse(execFileSync("ffprobe", ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", file], { encoding: "utf8" }));
   const v = out.streams.find((s: any) => s.codec_type === "video");
   const a = out.streams.find((s: any) => s.codec_type === "audio");
-  // r_frame_rate of a file joined from periods can read 1/timebase (e.g. 250); the average is the real rate then.
-  const rate = (x: unknown) => { const [n, d] = String(x ?? "0/1").split("/").map(Number); return d ? n / d : 0; };
-  const fps = rate(v?.r_frame_rate) > 0 && rate(v?.r_frame_rate) <= 120 ? rate(v?.r_frame_rate) : rate(v?.avg_frame_rate);
+  const fps = v ? frameRate(file, v) : 0;
   return {
     durationS: Number(out.format.duration),
     video: v ? { codec: v.codec_name, width: v.width, height: v.height, fps, startS: Number(v.start_time ?? 0) } : undefined,
     audio: a ? { codec: a.codec_name, rate: Number(a.sample_rate), channels: a.channels } : undefined,
   };
+}
+
+/**
+ * The video's frame rate, fps: from its most common packet duration. Neither of ffprobe's
+ * figures serves a file joined from periods: `r_frame_rate` reads 45 or 250 when the periods'
+ * timestamps are offset by fractions of a frame (a 15 fps file measured with 45 judged its sync
+ * a frame too strictly), and `avg_frame_rate` is lowered by the gaps between periods.
+ */
+function frameRate(file: string, v: { r_frame_rate?: string; avg_frame_rate?: string }): number {
+  const out = execFileSync("ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=duration_time", "-of", "csv=p=0", file], { encoding: "utf8", maxBuffer: 64 << 20 });
+  const counts = new Map<string, number>();
+  for (const line of out.split("\n")) {
+    const d = line.trim();
+    if (d && Number(d) > 0) counts.set(d, (counts.get(d) ?? 0) + 1);
+  }
+  const mode = [...counts.entries()].sort((x, y) => y[1] - x[1])[0]?.[0];
+  if (mode) return Math.round(1000 / Number(mode)) / 1000; // 0.066667 s → 15 fps, not 14.99992
+  const rate = (x: unknown) => { const [n, d] = String(x ?? "0/1").split("/").map(Number); return d ? n / d : 0; };
+  return rate(v.avg_frame_rate) || rate(v.r_frame_rate);
 }
 
 /** Decoded frames at a fixed rate: frame `i` shows file time `i / fps` s. */
