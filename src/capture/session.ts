@@ -30,6 +30,13 @@ import type { Page } from "puppeteer-core";
 
 export type { SessionPids };
 
+/** How the page left the meeting (see {@link SessionHooks.ended}); `url` is redacted. */
+export interface PageEnded {
+  how: "navigated" | "closed" | "selector";
+  url?: string;
+  selector?: string;
+}
+
 /** The timeline events a capture session reports through {@link SessionHooks.event} (their shapes: store/timeline.ts). */
 export type SessionEvent = EventOf<
   "popup_closed" | "tab_crashed" | "navigation_blocked" | "request_blocked" | "encoder_hung" | "page_hung"
@@ -75,6 +82,8 @@ export interface SessionOptions {
   firstPeriodReason?: string;
   /** Where the browser may go (the backend's origin lists and the egress policy); enforced on every request. */
   egress: BrowserEgress;
+  /** A CSS selector whose appearance means the meeting has ended (checked every second while recording). */
+  endedSelector?: string;
 }
 
 /** Callbacks through which the session hands over what it captures. All are awaited in order. */
@@ -96,6 +105,11 @@ export interface SessionHooks {
   failed(err: MeetrecError): void;
   /** The media watcher's view of the meeting changed (participants, media flowing): see `watcher.ts`. */
   meeting?(state: MeetingState): void;
+  /**
+   * The page left the meeting after the join: it navigated to another origin, closed itself, or
+   * shows `endedSelector`. Called at most once per session.
+   */
+  ended?(e: PageEnded): void;
 }
 
 /** See module doc. Use {@link CaptureSession.start}, then {@link CaptureSession.stop}. */
@@ -244,6 +258,38 @@ export class CaptureSession {
     if (this.blocked) throw this.blocked;
     this.pageAliveAt = Date.now();
     this.register();
+    this.watchForEnd(this.browser);
+  }
+
+  /**
+   * Watches the joined page for leaving the meeting: a top-level navigation to another origin
+   * (http or https), or the page closing itself while its browser lives on (a crash is a
+   * relaunch, not an end). `endedSelector` is checked by the watchdog's probe.
+   */
+  private watchForEnd(b: RecorderBrowser): void {
+    const page = b.page;
+    const origin = new URL(this.o.url).origin;
+    const current = () => this.browser === b && !this.stopping && !this.closed && !this.rejoining;
+    page.on("framenavigated", (f) => {
+      if (f !== page.mainFrame() || !current()) return;
+      let u: URL;
+      try { u = new URL(f.url()); } catch { return; }
+      if (!/^https?:$/.test(u.protocol) || u.origin === origin) return;
+      this.pageEnded({ how: "navigated", url: redactUrl(f.url()) });
+    });
+    page.on("close", () => {
+      // A crash closes the page too: only a page gone while its browser stays connected ended the meeting.
+      setTimeout(() => { if (current() && b.browser.connected) this.pageEnded({ how: "closed" }); }, 500).unref();
+    });
+  }
+
+  private endedReported = false;
+
+  private pageEnded(e: PageEnded): void {
+    if (this.endedReported) return;
+    this.endedReported = true;
+    this.o.log.info({ how: e.how, url: e.url }, "the page left the meeting");
+    this.hooks.ended?.(e);
   }
 
   /**
@@ -328,8 +374,14 @@ export class CaptureSession {
       }
       if (this.probing !== b) {
         this.probing = b;
-        void b.page.evaluate(() => 1).then(
-          () => { if (this.browser === b) this.pageAliveAt = Date.now(); },
+        // The probe also looks for the "meeting ended" selector (null: none configured).
+        const selector = this.encoder ? this.o.endedSelector ?? null : null;
+        void b.page.evaluate((sel: string | null) => (sel ? document.querySelector(sel) !== null : false), selector).then(
+          (ended) => {
+            if (this.browser !== b) return;
+            this.pageAliveAt = Date.now();
+            if (ended && selector) this.pageEnded({ how: "selector", selector });
+          },
           () => undefined,
         ).finally(() => { if (this.probing === b) this.probing = undefined; });
       }

@@ -242,6 +242,21 @@ export const AUDIO_FORMATS = ["aac", "opus"] as const;
 export type AudioFormat = (typeof AUDIO_FORMATS)[number];
 
 /** A platform allowed to use this server: by API key (native API), as a Talk instance, or both. */
+/**
+ * When a recording stops by itself because the meeting is over (seen by the recorder's media
+ * watcher, see src/recorder/auto-stop.ts). Each field: the global `autoStop`, then the
+ * backend's, then the request's.
+ */
+export const AutoStopSettings = z.strictObject({
+  /** No participant's media for this long, s → `meeting_empty` (armed once a participant was seen); 0 = never. */
+  emptySeconds: z.number().int().min(0).max(86400).optional(),
+  /** Participants present but nobody audible and no camera on for this long, s → `meeting_idle`; 0 = never. */
+  idleSeconds: z.number().int().min(0).max(86400).optional(),
+  /** A CSS selector whose appearance on the page means the meeting has ended (e.g. `.meeting-ended`) → `meeting_ended`. */
+  endedSelector: z.string().min(1).max(500).optional(),
+});
+export type AutoStopSettings = z.infer<typeof AutoStopSettings>;
+
 export const BackendConfig = z.strictObject({
   /** Bearer API key of this backend for the native API (≥ 16 characters); absent = no native API access. */
   apiKey: z.string().min(16, "must be at least 16 characters").optional(),
@@ -275,6 +290,8 @@ export const BackendConfig = z.strictObject({
   videoLimits: VideoLimitOverrides.optional(),
   /** Longest recording this backend may ask for, in seconds. */
   maxDurationSeconds: z.number().int().positive().optional(),
+  /** When this backend's recordings stop by themselves because the meeting is over (over the global `autoStop`). */
+  autoStop: AutoStopSettings.optional(),
   /** Delivery targets of this backend's recordings. */
   delivery: DeliveryTargets.prefault({}),
   /** Where this backend's recordings are kept (segments and files; created if missing); default: the global dataDir. The database stays in the global dataDir. */
@@ -374,6 +391,8 @@ export const Config = z.strictObject({
   videoLimits: VideoLimits.prefault({}),
   /** Default and ceiling for `maxDurationSeconds`. */
   maxDurationSeconds: z.number().int().positive().default(4 * 3600),
+  /** When recordings stop by themselves because the meeting is over; defaults: empty after 60 s, never idle. */
+  autoStop: AutoStopSettings.prefault({}).transform((a) => ({ emptySeconds: a.emptySeconds ?? 60, idleSeconds: a.idleSeconds ?? 0, ...(a.endedSelector ? { endedSelector: a.endedSelector } : {}) })),
   capture: CaptureConfig.prefault({}),
   /** Where media segments go while recording: always the local data directory first, then optionally a bucket. */
   segments: z.strictObject({

@@ -11,10 +11,11 @@ import { readFile, rm, rmdir, statfs } from "node:fs/promises";
 import { dirname } from "node:path";
 import { CaptureSession, type MeetingState, type PulseServer } from "../capture/index.js";
 import { RecordingBucket, RecordingMedia, SegmentMirror, captureOrigin, fileTimeline, finalize, mediaStartSeconds, manifestBytes, manifestDurationMs, manifestSegmentCount, periodGapMs, type FinalFile } from "../media/index.js";
-import type { EndReason, Recording, RecordingFile, RecordingStore } from "../store/index.js";
+import type { EndReason, EventOf, Recording, RecordingFile, RecordingStore } from "../store/index.js";
 import { MeetrecError, errorMessage, publicErrorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import type { RecordingPlan } from "./plan.js";
+import { AutoStop, type AutoStopReason } from "./auto-stop.js";
 
 /** What a job needs from the process around it. */
 export interface JobDeps {
@@ -146,7 +147,7 @@ export type Departure = "handed_over" | "fenced";
 /** One recording's run. Create it, call {@link RecordingJob.run}; {@link RecordingJob.stop} from anywhere. */
 export class RecordingJob {
   private readonly abort = new AbortController();
-  private stopReason: StopReason | "limit_reached" | "disk_full" | undefined;
+  private stopReason: StopReason | "limit_reached" | "disk_full" | AutoStopReason | undefined;
   private leaving?: Departure;
   private failure?: MeetrecError;
   private wake?: () => void;
@@ -197,6 +198,18 @@ export class RecordingJob {
   /** Why the last run left without ending the recording, if it did. */
   get departure(): Departure | undefined {
     return this.leaving;
+  }
+
+  /** The run has begun recording (auto-stop and the page's end count only from then). */
+  private recording = false;
+
+  /** The meeting is over (auto-stop or the page left it): the recording stops with `reason` once, its event on the timeline. */
+  private meetingOver(reason: AutoStopReason | "meeting_ended", event: EventOf<"meeting_empty" | "meeting_idle" | "meeting_ended">): void {
+    if (!this.recording || this.stopReason || this.leaving) return;
+    this.log.info({ reason }, "the meeting is over; stopping");
+    void this.deps.store.addEvent(this.rec.id, event).catch(() => undefined);
+    this.stopReason = reason;
+    this.wake?.();
   }
 
   private fail(err: MeetrecError): void {
@@ -317,6 +330,7 @@ export class RecordingJob {
         recordingId: rec.id, url: plan.url, join: plan.join, mode: plan.mode, audioCodec: plan.audioCodec, browser: plan.browser, video: plan.video,
         capture, workDir, pulse: await this.deps.pulse(), log: this.log, adapter: plan.adapter, acceptInsecureCerts: plan.acceptInsecureCerts,
         firstPeriodReason: resuming ? "resume" : "start", egress: plan.egress,
+        ...(plan.autoStop.endedSelector ? { endedSelector: plan.autoStop.endedSelector } : {}),
       }, {
         beginPeriod: async (reason, startedAt) => {
           const index = await m.beginPeriod(reason, startedAt);
@@ -380,6 +394,10 @@ export class RecordingJob {
           }
         },
         failed: (err) => this.fail(err),
+        ended: (e) => this.meetingOver("meeting_ended", {
+          type: "meeting_ended", data: { how: e.how, ...(e.url ? { url: e.url } : {}), ...(e.selector ? { selector: e.selector } : {}) },
+          message: e.how === "navigated" ? `The page left the meeting for ${e.url}; stopping` : e.how === "closed" ? "The meeting page closed itself; stopping" : `The page shows that the meeting has ended (${e.selector}); stopping`,
+        }),
         meeting: (s) => void store.meetingSeen(rec.id, { participants: { now: s.participants, peak: s.peakParticipants }, media: s.media, at: new Date(s.at).toISOString() }).catch(() => undefined),
       });
       this.session = session;
@@ -411,6 +429,17 @@ export class RecordingJob {
       } else {
         this.rec = await store.transition(rec.id, "recording", { reason: "capturing", data: { pids: session.pids } });
       }
+      // From now on (never while joining) the meeting being over ends the recording.
+      this.recording = true;
+      const autoStop = new AutoStop(plan.autoStop);
+      session.watcher.on("state", (s) => {
+        const d = autoStop.observe(s, Date.now());
+        if (!d) return;
+        const since = new Date(d.sinceMs).toISOString();
+        this.meetingOver(d.reason, d.reason === "meeting_empty"
+          ? { type: "meeting_empty", message: d.message, data: { emptySeconds: plan.autoStop.emptySeconds, since } }
+          : { type: "meeting_idle", message: d.message, data: { idleSeconds: plan.autoStop.idleSeconds, since } });
+      });
       this.log.info({ pids: session.pids, maxDurationSeconds: plan.maxDurationSeconds }, "recording");
       if (!this.stopReason && !this.failure) {
         await new Promise<void>((resolve) => {

@@ -39,6 +39,8 @@ export interface RecordingPlan {
   /** File delivery targets the finished file must reach: any → `delivering`, none → `completed`. */
   fileTargets: string[];
   /** Cluster: the final file is uploaded to the segment bucket (no machine keeps it). */
+  /** When the recording stops by itself because the meeting is over (see auto-stop.ts). */
+  autoStop: { emptySeconds: number; idleSeconds: number; endedSelector?: string };
   uploadFinal: boolean;
 }
 
@@ -53,6 +55,8 @@ export interface PlanContext {
   adapterFor(rec: Recording): PlatformAdapter | undefined;
   /** The file targets of a recording (delivery registry). */
   fileTargets(rec: Recording): string[];
+  /** A recording's auto-stop settings (stored with it; the configuration's for older rows). */
+  autoStop(rec: Recording): RecordingPlan["autoStop"];
   uploadFinal: boolean;
 }
 
@@ -64,6 +68,6 @@ export function planRecording(ctx: PlanContext, rec: Recording): RecordingPlan {
     url: o.url, join: o.join as JoinStep[], browser: o.browser, video: o.video, acceptInsecureCerts: o.acceptInsecureCerts ?? false,
     egress: ctx.egress(rec.backend), adapter: ctx.adapterFor(rec),
     capture: ctx.capture, segmentSeconds: ctx.capture.segmentSeconds, maxDurationSeconds: o.maxDurationSeconds,
-    fileTargets: ctx.fileTargets(rec), uploadFinal: ctx.uploadFinal,
+    fileTargets: ctx.fileTargets(rec), uploadFinal: ctx.uploadFinal, autoStop: ctx.autoStop(rec),
   };
 }

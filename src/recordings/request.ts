@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { JoinSteps, stepOrigins } from "../capture/index.js";
-import { AUDIO_FORMATS, VIDEO_UNITS, videoExcess, videoLimitsOf, type BackendConfig, type Config } from "../config/index.js";
+import { AUDIO_FORMATS, AutoStopSettings, VIDEO_UNITS, videoExcess, videoLimitsOf, type BackendConfig, type Config } from "../config/index.js";
 import { isSafeSubdir } from "../delivery/index.js";
 import type { RecordingOptions } from "../store/index.js";
 import { MeetrecError } from "../util/errors.js";
@@ -16,6 +16,7 @@ export const RecordingRequest = z.strictObject({
   url: httpUrl.describe("Meeting URL the recorder opens"),
   join: JoinSteps.optional().describe("Steps run in order after the page has loaded"),
   mode: z.enum(["video", "audio"]).optional().describe("`audio` records sound only"),
+  autoStop: AutoStopSettings.optional().describe("When it stops by itself because the meeting is over: `emptySeconds` (no participant's media for that long → `meeting_empty`; 0 = never), `idleSeconds` (nobody audible, no camera → `meeting_idle`), `endedSelector` (a CSS selector that appears when the meeting has ended → `meeting_ended`); over the backend's and the server's `autoStop`"),
   audioFormat: z.enum(AUDIO_FORMATS).optional().describe("Audio-only recordings: `aac` (AAC in M4A) or `opus` (Opus in Ogg); default the backend's `audioFormat`. Not for video recordings (H.264 + AAC in MP4)"),
   browser: z.enum(["chromium", "firefox"]).optional(),
   video: z.strictObject({
@@ -93,5 +94,13 @@ export function resolveOptions(cfg: Config, backendName: string, req: RecordingR
     browser: req.browser ?? "chromium",
     video,
     maxDurationSeconds,
+    autoStop: resolveAutoStop(cfg, backend, req.autoStop),
   };
+}
+
+/** A recording's auto-stop: the server's `autoStop`, then the backend's, then the request's, field by field. */
+export function resolveAutoStop(cfg: Config, backend: BackendConfig | undefined, req?: AutoStopSettings): NonNullable<RecordingOptions["autoStop"]> {
+  const pick = <K extends keyof AutoStopSettings>(k: K) => req?.[k] ?? backend?.autoStop?.[k] ?? cfg.autoStop[k];
+  const endedSelector = pick("endedSelector");
+  return { emptySeconds: pick("emptySeconds") ?? 60, idleSeconds: pick("idleSeconds") ?? 0, ...(endedSelector ? { endedSelector } : {}) };
 }

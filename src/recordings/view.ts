@@ -48,7 +48,7 @@ export const RecordingView = z.object({
   video: z.object({ width: z.number(), height: z.number(), fps: z.number(), bitrateKbps: z.number() }),
   maxDurationSeconds: z.number(),
   metadata: z.record(z.string(), z.unknown()),
-  endReason: z.string().nullable().describe("stopped | limit_reached | meeting_ended | disk_full | failed | deleted"),
+  endReason: z.string().nullable().describe("stopped | limit_reached | meeting_ended | meeting_empty | meeting_idle | disk_full | failed | deleted"),
   error: z.object({ code: z.string(), message: z.string() }).nullable(),
   createdAt: z.string(),
   startedAt: z.string().nullable(),

@@ -45,6 +45,12 @@ export interface TimelineEvents {
   interrupted: void;
   /** Cluster: a worker claimed a recording another worker held (a new lease epoch). */
   taken_over: { worker: string; epoch: number };
+  /** No participant's media for `autoStop.emptySeconds`: everyone left; the recording stops (`since`: when the last one left, ISO 8601). */
+  meeting_empty: { emptySeconds: number; since: string };
+  /** Participants present, nobody audible and no camera on for `autoStop.idleSeconds`; the recording stops. */
+  meeting_idle: { idleSeconds: number; since: string };
+  /** The page left the meeting: it navigated to another origin, closed itself, or showed `autoStop.endedSelector`; the recording stops. */
+  meeting_ended: { how: "navigated" | "closed" | "selector"; url?: string; selector?: string };
 
   // The capture session (capture/session.ts): see SessionEvent.
   /** The meeting page opened a window; the recorder closed it. */
@@ -100,6 +106,7 @@ export type TimelineEventType = keyof TimelineEvents;
 export const TIMELINE_EVENT_TYPES = [
   "status",
   "period_started", "first_segment", "no_audio", "disk_full", "handed_over", "resumed", "interrupted", "taken_over",
+  "meeting_empty", "meeting_idle", "meeting_ended",
   "popup_closed", "tab_crashed", "navigation_blocked", "request_blocked", "encoder_hung", "page_hung",
   "browser_disconnected", "browser_rejoined", "browser_rejoin_failed", "store_error", "encoder_exited",
   "segment_upload_failing", "segment_upload_recovered",

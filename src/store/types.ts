@@ -43,7 +43,7 @@ export function transitionAllowed(cur: { status: RecordingStatus; errorCode: str
 }
 
 /** Why a recording ended. */
-export type EndReason = "stopped" | "limit_reached" | "meeting_ended" | "disk_full" | "failed" | "deleted";
+export type EndReason = "stopped" | "limit_reached" | "meeting_ended" | "meeting_empty" | "meeting_idle" | "disk_full" | "failed" | "deleted";
 
 /** What the recording captures and how (stored as given after defaults are applied). */
 export interface RecordingOptions {
@@ -57,6 +57,8 @@ export interface RecordingOptions {
   maxDurationSeconds: number;
   /** Accept the meeting page's TLS certificate without verification (a Talk backend's skipVerify). */
   acceptInsecureCerts?: boolean;
+  /** When it stops by itself because the meeting is over, resolved at creation; absent (older rows): the configuration's now. */
+  autoStop?: { emptySeconds: number; idleSeconds: number; endedSelector?: string };
   /** Per-recording choices among the backend's delivery targets. */
   delivery?: {
     targets?: ("s3" | "spool" | "email" | "webhooks")[];

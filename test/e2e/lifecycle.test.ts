@@ -463,6 +463,44 @@ describe("disk guard", () => {
   });
 });
 
+describe("the page leaves the meeting (autoStop)", () => {
+  test("the page shows autoStop.endedSelector → completed/meeting_ended within 5 s; the file holds the page up to then", async () => {
+    const t0 = Date.now();
+    const endAt = t0 + 9000;
+    const { id } = (await capture({ url: `${page.url}?endAt=${endAt}`, autoStop: { endedSelector: "#ended" }, maxDurationSeconds: 60 })).json();
+    const rec = await server.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
+    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+    expect(rec.endReason).toBe("meeting_ended");
+    const ev = rec.events.find((e: any) => e.type === "meeting_ended");
+    expect(ev.data).toEqual({ how: "selector", selector: "#ended" });
+    expect(Date.parse(ev.at) - endAt, "ended seen after the page showed it").toBeLessThanOrEqual(5000);
+    await viewFile(server, id, "ended-selector.mp4", { requestedAtMs: t0, stopSentAtMs: endAt, minShownS: 4 });
+  });
+
+  test("the page navigates to another origin → completed/meeting_ended within 5 s (its URL redacted on the timeline)", async () => {
+    const other = await startSyncPage();
+    const s = await startServer({ egress: { allowedOrigins: [page.origin, other.origin] } });
+    try {
+      const t0 = Date.now();
+      const goAt = t0 + 9000;
+      const to = `${other.origin}/left?secret=abc`;
+      const { id } = (await s.api("POST", "/v1/recordings", { url: `${page.url}?goAt=${goAt}&to=${encodeURIComponent(to)}`, video: { width: 640, height: 360, fps: 30 }, maxDurationSeconds: 60 })).json();
+      const rec = await s.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
+      expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+      expect(rec.endReason).toBe("meeting_ended");
+      const ev = rec.events.find((e: any) => e.type === "meeting_ended");
+      expect(ev.data.how).toBe("navigated");
+      expect(ev.data.url).toMatch(new RegExp(`^${other.origin}/`));
+      expect(JSON.stringify(rec.events)).not.toContain("secret=abc");
+      expect(Date.parse(ev.at) - goAt, "ended seen after the page left").toBeLessThanOrEqual(5000);
+      await viewFile(s, id, "ended-navigated.mp4", { requestedAtMs: t0, stopSentAtMs: goAt, minShownS: 4 });
+    } finally {
+      await s.stop();
+      await other.close();
+    }
+  });
+});
+
 describe("meetrec record (CLI)", () => {
   const run = (args: string[]) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), "record", page.url, ...args], {
