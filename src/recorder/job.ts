@@ -53,7 +53,7 @@ export function describeStreams(f: FinalFile): string[] {
 }
 
 function toRecordingFile(f: FinalFile, stored?: RecordingFile["stored"]): RecordingFile {
-  return { name: f.name, bytes: f.bytes, durationSeconds: Math.round(f.durationSeconds * 1000) / 1000, streams: describeStreams(f), ...(stored ? { stored } : {}) };
+  return { name: f.name, bytes: f.bytes, durationSeconds: Math.round(f.durationSeconds * 1000) / 1000, startedAt: new Date(f.startedAtMs).toISOString(), streams: describeStreams(f), ...(stored ? { stored } : {}) };
 }
 
 /**
