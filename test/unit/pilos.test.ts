@@ -7,7 +7,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Parser } from "tar";
@@ -124,6 +124,7 @@ describe("the tar in the spool, as PILOS's importer takes it", () => {
     spool = join(dir, "spool");
     file = join(dir, "recording.mp4");
     execFileSync("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=10:d=2", "-f", "lavfi", "-i", "sine=f=500:d=2", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", "-movflags", "+faststart", file]);
+    chmodSync(file, 0o600); // the tar says 0644 whatever the file's own mode (PILOS's web server must read it)
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -4,4 +4,4 @@
  * delivers them with the spool target; this part is the package the hosts install for
  * `delivery.spool.package: pilos`.
  */
-export { pilosSpoolPackage, pilosRecordId, recordingStartMs, metadataXml, pilosInputProblems, PILOS_FORMAT, PILOS_METADATA, type PilosMetadata } from "./package.js";
+export { pilosSpoolPackage, pilosRecordId, metadataXml, type PilosMetadata } from "./package.js";

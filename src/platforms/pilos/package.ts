@@ -132,8 +132,9 @@ export function mediaName(file: string): string {
 
 /**
  * Writes the package's tar for `rec` to `dest`: a POSIX (ustar) tar without compression or pax
- * headers, members `video/`, `video/<recordId>/` and its three files in a fixed order, mode
- * 0644/0755, no owner names, every mtime the recording's end (the same bytes at every attempt).
+ * headers, members `video/`, `video/<recordId>/` and its three files in a fixed order, modes
+ * 0644/0755 whatever they are on disk, no owners, the files' mtime the recording's end (the
+ * same bytes at every attempt).
  * @throws Error when a file cannot be read or written.
  */
 async function writeTar(dest: string, file: string, recordId: string, meta: Omit<PilosMetadata, "recordId" | "sizeBytes">): Promise<void> {
@@ -150,6 +151,8 @@ async function writeTar(dest: string, file: string, recordId: string, meta: Omit
     await createTar({
       file: dest, cwd: stage, portable: true, follow: true, noPax: true, noDirRecurse: true,
       mtime: new Date(Math.floor((meta.startMs + meta.durationMs) / 1000) * 1000),
+      // Readable by whoever serves them (PILOS's PHP and nginx), whatever the umask or the file's own mode.
+      onWriteEntry: (e) => { e.stat!.mode = (e.stat!.mode & ~0o7777) | (e.type === "Directory" ? 0o755 : 0o644); },
     }, [`${PILOS_FORMAT}/`, `${rel}/`, `${rel}/metadata.xml`, `${rel}/index.html`, `${rel}/${media}`]);
   } finally {
     await rm(stage, { recursive: true, force: true });
