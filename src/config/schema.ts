@@ -92,6 +92,15 @@ export const WebhookTarget = z.strictObject({
 });
 export type WebhookTarget = z.infer<typeof WebhookTarget>;
 
+/**
+ * What one recording becomes in a spool directory: `files` = the file (`{id}.mp4`) and a JSON
+ * sidecar (`{id}.json`, renamed into place last); `pilos` = one uncompressed tar
+ * `<recordId>-video.tar` in BigBlueButton's `video` format, which PILOS's `import:recordings`
+ * picks up (needs `metadata.meetingId`; see `src/platforms/pilos/`).
+ */
+export const SPOOL_PACKAGES = ["files", "pilos"] as const;
+export type SpoolPackageName = (typeof SPOOL_PACKAGES)[number];
+
 /** A spool directory an importer (BigBlueButton / PILOS style) picks finished files up from. */
 export const SpoolTarget = z.strictObject({
   /**
@@ -105,6 +114,12 @@ export const SpoolTarget = z.strictObject({
   sshKey: z.string().optional(),
   sshPort: z.number().int().min(1).max(65535).default(22),
   knownHostsFile: z.string().optional(),
+  /**
+   * What each recording becomes in the spool ({@link SPOOL_PACKAGES}); default `files`.
+   * `pilos`: a PILOS instance's `storage/recordings-spool` (or the sub-directory it mounts),
+   * and every recording needs `metadata.meetingId` (a PILOS meeting or room id).
+   */
+  package: z.enum(SPOOL_PACKAGES).default("files"),
 });
 export type SpoolTarget = z.infer<typeof SpoolTarget>;
 

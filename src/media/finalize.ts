@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { once } from "node:events";
 import { MeetrecError, withoutPaths } from "../util/errors.js";
 import { manifestDurationMs, playablePeriods, type Manifest, type ManifestPeriod } from "./manifest.js";
-import { probe } from "./probe.js";
+import { mediaStartSeconds, probe } from "./probe.js";
 import { finalFileName, periodDir } from "./layout.js";
 import type { ProbeResult } from "./probe.js";
 
@@ -30,6 +30,13 @@ export interface FinalFile {
   path: string;
   bytes: number;
   durationSeconds: number;
+  /**
+   * Wall-clock time (ms since the epoch) the file's time 0 shows: the first stitched period's
+   * encoder start plus the start of its first segment's media ({@link mediaStartSeconds}, `any`
+   * stream); the encoder start alone when ffprobe cannot tell. So `startedAtMs + t * 1000` is
+   * when the moment at `t` s into the file was captured (until a period gap).
+   */
+  startedAtMs: number;
   probe: ProbeResult;
 }
 
@@ -133,6 +140,19 @@ export async function finalize(dir: string, manifest: Manifest, opts: { ffmpegPa
     await rm(tmp, { force: true });
     throw new MeetrecError("finalize_failed", `Stitched file lasts ${info.durationSeconds.toFixed(2)} s but its segments total ${expected.toFixed(2)} s (tolerance ${DURATION_TOLERANCE_S} s); segments kept for another try`);
   }
+  const startedAtMs = await timeZero(periods[0], open, opts.ffprobePath);
   await rename(tmp, out);
-  return { name, path: out, bytes: info.bytes, durationSeconds: info.durationSeconds, probe: info };
+  return { name, path: out, bytes: info.bytes, durationSeconds: info.durationSeconds, startedAtMs, probe: info };
+}
+
+/** See {@link FinalFile.startedAtMs}: `p` is the first stitched period. */
+async function timeZero(p: ManifestPeriod, open: SegmentSource, ffprobePath?: string): Promise<number> {
+  const read = async (rel: string) => {
+    const chunks: Buffer[] = [];
+    for await (const c of await open(rel)) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  };
+  const startS = await Promise.all([read(p.init!), read(p.segments[0].file)])
+    .then(([init, seg]) => mediaStartSeconds(init, seg, "any", ffprobePath), () => undefined);
+  return Date.parse(p.startedAt) + Math.round((startS ?? 0) * 1000);
 }

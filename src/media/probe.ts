@@ -70,11 +70,12 @@ export async function probe(path: string, ffprobePath = "ffprobe"): Promise<Prob
 
 /**
  * When a period's media begins, s of media time: the `type` stream's start time in the first
- * media segment (`init` ‖ `segment`, handed to ffprobe on stdin, so nothing on disk is needed).
- * The encoder keeps capture timestamps (media time 0 = its spawn), so this is how long after
- * the spawn capture really began. Undefined when ffprobe cannot tell.
+ * media segment (`init` ‖ `segment`, handed to ffprobe on stdin, so nothing on disk is needed);
+ * `any`: the earliest start of its streams, which is where a file stitched from it begins (the
+ * remux shifts that to 0). The encoder keeps capture timestamps (media time 0 = its spawn), so
+ * this is how long after the spawn capture really began. Undefined when ffprobe cannot tell.
  */
-export async function mediaStartSeconds(init: Buffer, segment: Buffer, type: "video" | "audio", ffprobePath = "ffprobe"): Promise<number | undefined> {
+export async function mediaStartSeconds(init: Buffer, segment: Buffer, type: "video" | "audio" | "any", ffprobePath = "ffprobe"): Promise<number | undefined> {
   try {
     const child = execFile(ffprobePath, ["-v", "error", "-print_format", "json", "-show_entries", "stream=codec_type,start_time", "-i", "pipe:0"], { maxBuffer: 1 << 20, timeout: 10_000 });
     const out = new Promise<string>((resolve, reject) => {
@@ -86,8 +87,8 @@ export async function mediaStartSeconds(init: Buffer, segment: Buffer, type: "vi
     child.stdin?.on("error", () => undefined); // ffprobe may stop reading once it knows
     child.stdin?.end(Buffer.concat([init, segment]));
     const j = JSON.parse(await out) as { streams: { codec_type: string; start_time?: string }[] };
-    const s = Number(j.streams.find((x) => x.codec_type === type)?.start_time);
-    return Number.isFinite(s) ? s : undefined;
+    const starts = j.streams.filter((x) => type === "any" || x.codec_type === type).map((x) => Number(x.start_time)).filter(Number.isFinite);
+    return starts.length ? Math.min(...starts) : undefined;
   } catch {
     return undefined;
   }

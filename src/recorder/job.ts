@@ -54,7 +54,7 @@ export function describeStreams(f: FinalFile): string[] {
 }
 
 function toRecordingFile(f: FinalFile, timeline: RecordingFile["timeline"], stored?: RecordingFile["stored"]): RecordingFile {
-  return { name: f.name, bytes: f.bytes, durationSeconds: Math.round(f.durationSeconds * 1000) / 1000, streams: describeStreams(f), timeline, ...(stored ? { stored } : {}) };
+  return { name: f.name, bytes: f.bytes, durationSeconds: Math.round(f.durationSeconds * 1000) / 1000, startedAt: new Date(f.startedAtMs).toISOString(), streams: describeStreams(f), timeline, ...(stored ? { stored } : {}) };
 }
 
 /**

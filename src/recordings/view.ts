@@ -59,7 +59,9 @@ export const RecordingView = z.object({
   bytes: z.number().describe("Bytes of stored segments"),
   periods: z.number().describe("Encoder runs so far; more than 1 after a restart"),
   file: z.object({
-    name: z.string(), bytes: z.number(), durationSeconds: z.number(), streams: z.array(z.string()), url: z.string(),
+    name: z.string(), bytes: z.number(), durationSeconds: z.number(),
+    startedAt: z.string().optional().describe("Wall-clock time (ISO 8601) the file's first moment was captured: its time 0. Absent for files made before meetrec kept it"),
+    streams: z.array(z.string()), url: z.string(),
   }).nullable(),
   worker: z.string().nullable().describe("Cluster mode: the worker recording it now (null while queued, after it ends, and in embedded mode)"),
   participants: z.object({ now: z.number().int(), peak: z.number().int() }).nullable()
@@ -84,7 +86,10 @@ export function toView(rec: Recording, base: string, events?: RecordingEvent[]):
     maxDurationSeconds: o.maxDurationSeconds, metadata: rec.metadata, endReason: rec.endReason, error: rec.error,
     createdAt: rec.createdAt, startedAt: rec.startedAt, endedAt: rec.endedAt, updatedAt: rec.updatedAt,
     capturedSeconds: Math.round(rec.capturedMs) / 1000, segmentCount: rec.segmentCount, bytes: rec.bytes, periods: rec.periodCount,
-    file: rec.file ? { name: rec.file.name, bytes: rec.file.bytes, durationSeconds: rec.file.durationSeconds, streams: rec.file.streams, url: `${base}${filePath(rec.id)}` } : null,
+    file: rec.file ? {
+      name: rec.file.name, bytes: rec.file.bytes, durationSeconds: rec.file.durationSeconds,
+      ...(rec.file.startedAt ? { startedAt: rec.file.startedAt } : {}), streams: rec.file.streams, url: `${base}${filePath(rec.id)}`,
+    } : null,
     worker: rec.worker,
     participants: rec.meeting?.participants ?? null,
     media: rec.meeting?.media ?? null,

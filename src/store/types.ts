@@ -72,6 +72,11 @@ export interface RecordingFile {
   name: string;
   bytes: number;
   durationSeconds: number;
+  /**
+   * Wall-clock time (ISO 8601) the file's time 0 shows: when its first frame or sound was
+   * captured (see `FinalFile.startedAtMs`). Absent for files finalized before meetrec kept it.
+   */
+  startedAt?: string;
   /** Streams as probed: `video h264 1280x720 30fps`, `audio aac 48000Hz 2ch`. */
   streams: string[];
   /** Where a copy was delivered in a bucket (set once the S3 delivery succeeded). */

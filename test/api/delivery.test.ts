@@ -1,7 +1,7 @@
 /**
  * Delivery through the API against real Apps (SQLite store, delivery loop, a local spool
  * directory in a temp dir): what a recording's targets need from the request is checked at
- * `POST /v1/recordings`; a stuck delivery is fixed with `PATCH` + `redeliver`; a delivery still
+ * `POST /v1/recordings` (a PILOS spool: `metadata.meetingId`); a stuck delivery is fixed with `PATCH` + `redeliver`; a delivery still
  * failing after `delivery.giveUpAfterSeconds` is given up (the recording ends `failed`, its file
  * kept); one redelivery at a time; the attempts listed are capped. No meeting is recorded:
  * finished recordings come from test/helpers/recordings.ts, and POSTed ones stay `queued`
@@ -23,6 +23,7 @@ import { expectProblem } from "../helpers/problem.js";
 
 const KEY = "spool-backend-key-0123456789";
 const HOOKS_KEY = "hooks-backend-key-0123456789";
+const PILOS_KEY = "pilos-backend-key-0123456789";
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 
 let dir: string;
@@ -49,6 +50,7 @@ function config(dataDir: string, spoolPath: string, delivery: object) {
         },
       },
       hooks: { apiKey: HOOKS_KEY, delivery: { webhooks: [{ name: "platform", url: receiver.url, secret: SECRET, events: ["recording.completed"] }] } },
+      pilos: { apiKey: PILOS_KEY, delivery: { spool: { path: `${spoolPath}-pilos`, subdirFromMetadata: "instance", package: "pilos" } } },
     },
   });
 }
@@ -81,8 +83,8 @@ const auth = (key = KEY) => ({ authorization: `Bearer ${key}` });
 
 
 const get = async (s: FastifyInstance, id: string, key = KEY) => (await s.inject({ url: `/v1/recordings/${id}`, headers: auth(key) })).json();
-const patch = (s: FastifyInstance, id: string, metadata: object) =>
-  s.inject({ method: "PATCH", url: `/v1/recordings/${id}`, headers: auth(), payload: { metadata } });
+const patch = (s: FastifyInstance, id: string, metadata: object, key = KEY) =>
+  s.inject({ method: "PATCH", url: `/v1/recordings/${id}`, headers: auth(key), payload: { metadata } });
 const redeliver = (s: FastifyInstance, id: string, key = KEY) => s.inject({ method: "POST", url: `/v1/recordings/${id}/redeliver`, headers: auth(key) });
 
 async function until<T>(what: string, f: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
@@ -136,6 +138,36 @@ describe("POST /v1/recordings checks what the recording's delivery targets need"
     }
     // A per-recording sub-directory follows the same rule as one from metadata.
     expectProblem(await post({ metadata: { tenant: "school-7" }, delivery: { spool: { subdir: "a..b" } } }), 422, "validation_failed");
+  });
+});
+
+describe("a backend delivering to a PILOS spool (delivery.spool.package: pilos)", () => {
+  const post = (metadata: object) => server.inject({ method: "POST", url: "/v1/recordings", headers: auth(PILOS_KEY), payload: { url: "https://meet.example.com/r", metadata } });
+  const count = async () => (await server.inject({ url: "/v1/recordings?limit=1000", headers: auth(PILOS_KEY) })).json().recordings.length;
+
+  test("a recording without metadata.meetingId is refused with 422, and so is a PATCH that removes it", async () => {
+    const before = await count();
+    for (const metadata of [{ instance: "pilos-1" }, { instance: "pilos-1", meetingId: "" }, { instance: "pilos-1", meetingId: 7 }]) {
+      const p = expectProblem(await post(metadata), 422, "validation_failed");
+      expect(p.errors).toEqual([{ field: "metadata.meetingId", message: expect.stringContaining("PILOS spool") }]);
+    }
+    expect(await count()).toBe(before);
+    expect(existsSync(`${spool}-pilos`)).toBe(false);
+
+    const res = await post({ instance: "pilos-1", meetingId: "bf8d59d9-9b80-4666-be2c-4b7e56f5b8c9", meetingName: "Demo" });
+    expect(res.statusCode).toBe(201);
+    const id = res.json().id;
+    expect(expectProblem(await patch(server, id, { meetingId: null }, PILOS_KEY), 422, "validation_failed").errors[0].field).toBe("metadata.meetingId");
+    expect((await get(server, id, PILOS_KEY)).metadata).toEqual({ instance: "pilos-1", meetingId: "bf8d59d9-9b80-4666-be2c-4b7e56f5b8c9", meetingName: "Demo" });
+    await server.inject({ method: "POST", url: `/v1/recordings/${id}/stop`, headers: auth(PILOS_KEY) });
+  });
+
+  test("a finished recording becomes one <recordId>-video.tar in the instance's directory", async () => {
+    const { id } = await finishedRecording(app, "pilos", { metadata: { instance: "pilos-2", meetingId: "abc-def-123" } });
+    const done = await until("completed", async () => { const v = await get(server, id, PILOS_KEY); return v.status === "completed" && v; });
+    const files = readdirSync(join(`${spool}-pilos`, "pilos-2"));
+    expect(files).toEqual([expect.stringMatching(/^[0-9a-f]{40}-\d{13}-video\.tar$/)]);
+    expect(done.deliveries[0].attempts.at(-1)).toMatchObject({ outcome: "ok", message: `written to the spool directory: pilos-2/${files[0]}` });
   });
 });
 

@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { backoffMs, deliverToSpool, eventType, isEmailAddress, isSafeSubdir, spoolDir } from "../../src/delivery/index.js";
+import { backoffMs, deliverToSpool, eventType, filesPackage, isEmailAddress, isSafeSubdir, spoolDir } from "../../src/delivery/index.js";
 import { deliveryTargets } from "../../src/hosts/targets.js";
 import { parseConfig } from "../../src/config/index.js";
-import type { RecordingOptions } from "../../src/store/index.js";
+import type { Recording, RecordingOptions } from "../../src/store/index.js";
 import { MeetrecError } from "../../src/util/errors.js";
 
 describe("delivery rules", () => {
@@ -90,7 +90,9 @@ describe("what a recording's targets need from its request", () => {
 
 describe("spool delivery names no server path in what clients see", () => {
   const rec = { id: "0b7c0c7e-1d7e-4a39-9d2f-5d1c0e3f8a11", metadata: { tenant: "school-7" } };
-  const target = (path: string) => ({ path, subdirFromMetadata: "tenant", sshPort: 22 });
+  const target = (path: string) => ({ path, subdirFromMetadata: "tenant", sshPort: 22, package: "files" as const });
+  /** The `files` package's outputs: the file, then `sidecar` as `{id}.json`. */
+  const files = (sidecar: unknown) => filesPackage.outputs(rec as unknown as Recording, file, { config: parseConfig({}), describe: () => sidecar });
   let dir: string;
   let file: string;
   beforeAll(() => {
@@ -102,18 +104,20 @@ describe("spool delivery names no server path in what clients see", () => {
 
   test("local: written to the spool directory, sub-directory and file name only", async () => {
     const spool = join(dir, "spool");
-    const r = await deliverToSpool(target(spool), rec, file, { id: rec.id });
+    const r = await deliverToSpool(target(spool), rec, files({ id: rec.id }));
     expect(r.shown).toBe(`written to the spool directory: school-7/${rec.id}.mp4`);
     expect(r.dest).toBe(join(spool, "school-7", `${rec.id}.mp4`));
     expect(readFileSync(r.dest, "utf8")).toBe("not really a video");
-    const once = await deliverToSpool(target(spool), rec, file, { id: rec.id }, "one-off"); // the request's sub-directory wins
+    expect(JSON.parse(readFileSync(join(spool, "school-7", `${rec.id}.json`), "utf8"))).toEqual({ id: rec.id });
+    expect(readdirSync(join(spool, "school-7")).sort()).toEqual([`${rec.id}.json`, `${rec.id}.mp4`]); // no temporary names left
+    const once = await deliverToSpool(target(spool), rec, files({ id: rec.id }), "one-off"); // the request's sub-directory wins
     expect(once.shown).toBe(`written to the spool directory: one-off/${rec.id}.mp4`);
   });
 
   test("local failure: the error code, not the path (the path is in the cause, for the log)", async () => {
     const blocked = join(dir, "a-file");
     writeFileSync(blocked, "");
-    const err = await deliverToSpool(target(blocked), rec, file, {}).then(() => undefined, (e: Error) => e);
+    const err = await deliverToSpool(target(blocked), rec, files({})).then(() => undefined, (e: Error) => e);
     expect(err?.message).toMatch(/^Cannot write to the spool directory \(sub-directory school-7\): (ENOTDIR|EEXIST): .* \(mkdir\)/);
     expect(err?.message).not.toContain(dir);
     expect(String((err?.cause as Error).message)).toContain(blocked);
@@ -121,7 +125,7 @@ describe("spool delivery names no server path in what clients see", () => {
 
   test("remote: the host, never the user or the remote path", async () => {
     const t = { ...target("backup@127.0.0.1:/srv/secret-spool"), sshPort: 1, knownHostsFile: join(dir, "known_hosts") };
-    const err = await deliverToSpool(t, rec, file, {}).then(() => undefined, (e: Error) => e);
+    const err = await deliverToSpool(t, rec, files({})).then(() => undefined, (e: Error) => e);
     expect(err?.message).toMatch(/^rsync to 127\.0\.0\.1: failed: .*(refused|closed|Connection)/i);
     expect(err?.message).not.toMatch(/secret-spool|backup@|meetrec-rsync-|\/tmp\//);
   }, 30_000);

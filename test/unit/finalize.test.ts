@@ -20,13 +20,13 @@ import { RecordingMedia, finalize } from "../../src/media/index.js";
 import { audioSamples, colourFraction, frameRgb, toneLevelsDb } from "../../dev/media-check.js";
 
 /** Encodes `seconds` of a solid colour + tone into an HLS fMP4 directory; returns its segments. */
-function encodePeriod(dir: string, colour: string, toneHz: number, seconds: number, audioOnly = false, audioCodec: "aac" | "libopus" = "aac") {
+function encodePeriod(dir: string, colour: string, toneHz: number, seconds: number, audioOnly = false, audioCodec: "aac" | "libopus" = "aac", offsetS = 0) {
   mkdirSync(dir, { recursive: true });
   execFileSync("ffmpeg", ["-v", "error", "-y",
     ...(audioOnly ? [] : ["-f", "lavfi", "-i", `color=c=${colour}:s=320x180:r=25:d=${seconds}`]),
     "-f", "lavfi", "-i", `sine=f=${toneHz}:sample_rate=48000:d=${seconds}`,
     ...(audioOnly ? [] : ["-r", "25", "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p"]),
-    "-c:a", audioCodec, "-ac", "2", "-ar", "48000",
+    "-c:a", audioCodec, "-ac", "2", "-ar", "48000", ...(offsetS ? ["-output_ts_offset", String(offsetS)] : []),
     "-f", "hls", "-hls_time", "2", "-hls_list_size", "0", "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4",
     "-start_number", "1", "-hls_segment_filename", join(dir, "%06d.m4s"), join(dir, "live.m3u8")]);
   return parsePlaylist(readFileSync(join(dir, "live.m3u8"), "utf8")).map((e, i) => ({ seq: i + 1, path: join(dir, e.uri), durationMs: e.durationMs }));
@@ -84,6 +84,24 @@ describe("finalize", () => {
     expect(colourFraction(frameRgb(out.path, 7), [0, 0, 255], 60)).toBeGreaterThan(0.9);
     expect(toneLevelsDb(audioSamples(out.path, 16000, 0.5, 4), 16000, [440])[0]).toBeGreaterThan(30);
     expect(toneLevelsDb(audioSamples(out.path, 16000, 5.5, 3), 16000, [1000])[0]).toBeGreaterThan(30);
+  });
+
+  test("the file's time 0 in wall-clock time: the first period's encoder start + when its media begins", async () => {
+    // Media time 0 = the encoder's spawn (it keeps capture timestamps): this period's first
+    // frame came 1.5 s after it; the stitched file begins there (the remux moves it to 0).
+    const root = mkdtempSync(join(tmpdir(), "meetrec-media-"));
+    const p1 = { dir: join(root, "e1"), segs: encodePeriod(join(root, "e1"), "red", 440, 3, false, "aac", 1.5) };
+    const media = await RecordingMedia.open(root, "rec-t0", { mode: "video", segmentSeconds: 2 });
+    const spawn = new Date("2026-03-01T09:15:40.000Z");
+    const n = await media.beginPeriod("start", spawn);
+    await media.addInit(n, join(p1.dir, "init.mp4"));
+    for (const s of p1.segs) await media.addSegment(n, s.seq, s.path, s.durationMs);
+    const out = await finalize(media.dir, media.current);
+    const starts = execFileSync("ffprobe", ["-v", "error", "-show_entries", "stream=start_time", "-of", "csv=p=0", out.path], { encoding: "utf8" }).trim().split("\n").map(Number);
+    expect(Math.min(...starts)).toBeLessThan(0.05);
+    // The earliest stream (AAC's priming puts the sound ~22 ms before the picture) marks time 0.
+    expect(out.startedAtMs - spawn.getTime()).toBeGreaterThanOrEqual(1450);
+    expect(out.startedAtMs - spawn.getTime()).toBeLessThanOrEqual(1500);
   });
 
   test("audio only → M4A", async () => {

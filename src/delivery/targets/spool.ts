@@ -1,19 +1,60 @@
 /**
- * Spool-directory delivery for importers (BigBlueButton / PILOS style): the file and a JSON
- * sidecar are written under temporary names, fsync'd and renamed into place, so an importer
- * watching the directory never sees a partial file. The sidecar is renamed last: its presence
- * means the recording is complete. A `[user@]host:path` destination is written with rsync over
- * SSH (rsync itself writes to a temporary name and renames; the sidecar is sent second).
- * The `spool` file target.
+ * Spool-directory delivery for importers (BigBlueButton / PILOS style). What a recording
+ * becomes there is its spool **package** (`delivery.spool.package`): `files` (here) = the file
+ * and a JSON sidecar; a platform's package (PILOS's tar, `platforms/pilos/`) is installed by the
+ * hosts. Each output of a package is written under a temporary name, fsync'd and renamed into
+ * place, in order, so an importer watching the directory never sees a partial file (the
+ * `files` sidecar is renamed last: its presence means the recording is complete). A
+ * `[user@]host:path` destination is written with rsync over SSH (rsync itself writes to a
+ * temporary name and renames; the outputs are sent one after the other). The `spool` file target.
  */
 import { execFile } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, open, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import { promisify } from "node:util";
-import type { SpoolTarget } from "../../config/index.js";
+import type { SpoolPackageName, SpoolTarget } from "../../config/index.js";
+import type { Recording } from "../../store/index.js";
 import { MeetrecError, errorMessage, publicErrorMessage } from "../../util/errors.js";
-import { wants, type FileTarget } from "../registry.js";
+import { wants, type DeliveryContext, type DeliveryInputProblem, type FileTarget, type RequestedRecording } from "../registry.js";
+
+/** One file a spool package puts into the spool (sub-)directory. */
+export interface SpoolOutput {
+  /** Its name there: a plain file name, the same at every attempt (a redelivery overwrites it). */
+  name: string;
+  /**
+   * Writes the whole file to `path`, a temporary name in the same directory (local spool) or in
+   * a staging directory (rsync); the spool syncs and renames it.
+   * @throws Error when it cannot (the attempt is retried).
+   */
+  write(path: string): Promise<void>;
+}
+
+/**
+ * What one recording becomes in a spool directory (`delivery.spool.package`): `files` is the
+ * spool's own ({@link filesPackage}); a platform's is installed by the hosts (see {@link spoolTarget}).
+ */
+export interface SpoolPackage {
+  /**
+   * What the package needs from the recording's metadata and cannot use, checked at `POST` and
+   * metadata `PATCH` with the rules its outputs use (the field, `metadata.{key}`, and why).
+   */
+  inputProblems?(rec: RequestedRecording): DeliveryInputProblem[];
+  /**
+   * The files of `rec` (its finished file at the local path `file`), in the order they must
+   * appear: an importer that waits for the last one has them all.
+   * @throws Error when the recording cannot be packed as it is now (the attempt is retried).
+   */
+  outputs(rec: Recording, file: string, ctx: Pick<DeliveryContext, "config" | "describe">): SpoolOutput[];
+}
+
+/** The `files` package: the file as `{id}{ext}`, then its sidecar `{id}.json` (the recording as the API shows it). */
+export const filesPackage: SpoolPackage = {
+  outputs: (rec, file, ctx) => [
+    { name: `${rec.id}${extname(file)}`, write: (path) => copyFile(file, path) },
+    { name: `${rec.id}.json`, write: (path) => writeFile(path, JSON.stringify(ctx.describe(rec), null, 2)) },
+  ],
+};
 
 const SAFE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -78,43 +119,38 @@ function withoutPath(err: unknown, sub: string | undefined): Error {
 }
 
 /**
- * Copies `file` to `{dir}/{id}{ext}` and writes `{dir}/{id}.json` (`sidecar`), each via a
- * `.partial` name; `dir` is `target.path` plus `subdir` (default: from `subdirFromMetadata`).
- * Idempotent: a retry overwrites both.
+ * Writes `outputs`, in order, to `{dir}` = `target.path` plus `subdir` (default: from
+ * `subdirFromMetadata`): each under a temporary name (`.{name}.partial`, which no importer
+ * takes for a finished file), fsync'd, then renamed over its final name; a remote `target.path`
+ * by rsync. Idempotent: a retry overwrites every output.
  * @throws Error whose message names no local path (the original error is its `cause`).
  */
-export async function deliverToSpool(target: SpoolTarget, rec: { id: string; metadata: Record<string, unknown> }, file: string, sidecar: unknown, subdir?: string): Promise<SpoolResult> {
+export async function deliverToSpool(target: SpoolTarget, rec: { metadata: Record<string, unknown> }, outputs: SpoolOutput[], subdir?: string): Promise<SpoolResult> {
   const sub = subdir ?? spoolSubdir(target, rec.metadata);
-  if (isRemote(target.path)) return rsyncToSpool(target, rec, file, sidecar, sub);
+  if (isRemote(target.path)) return rsyncToSpool(target, outputs, sub);
   const dir = sub ? join(target.path, sub) : target.path;
-  const name = `${rec.id}${extname(file)}`;
   try {
-    await writeLocal(dir, rec.id, file, sidecar);
+    await writeLocal(dir, outputs);
   } catch (err) {
     throw withoutPath(err, sub);
   }
-  return { dest: join(dir, name), shown: `written to the spool directory: ${inSpool(sub, name)}` };
+  return { dest: join(dir, outputs[0].name), shown: `written to the spool directory: ${inSpool(sub, outputs[0].name)}` };
 }
 
-async function writeLocal(dir: string, id: string, file: string, sidecar: unknown): Promise<void> {
+async function writeLocal(dir: string, outputs: SpoolOutput[]): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const dest = join(dir, `${id}${extname(file)}`);
-  const meta = join(dir, `${id}.json`);
-  const tmpFile = join(dir, `.${id}${extname(file)}.partial`);
-  const tmpMeta = join(dir, `.${id}.json.partial`);
-  try {
-    await copyFile(file, tmpFile);
-    await fsync(tmpFile);
-    await rename(tmpFile, dest);
-    await writeFile(tmpMeta, JSON.stringify(sidecar, null, 2));
-    await fsync(tmpMeta);
-    await rename(tmpMeta, meta);
-    await fsync(dir);
-  } catch (err) {
-    await rm(tmpFile, { force: true });
-    await rm(tmpMeta, { force: true });
-    throw err;
+  for (const o of outputs) {
+    const tmp = join(dir, `.${o.name}.partial`);
+    try {
+      await o.write(tmp);
+      await fsync(tmp);
+      await rename(tmp, join(dir, o.name));
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
   }
+  await fsync(dir);
 }
 
 const run = promisify(execFile);
@@ -137,28 +173,29 @@ function remoteHost(path: string): string {
   return `${path.slice(0, path.indexOf(":")).replace(/^.*@/, "")}:`;
 }
 
-async function rsyncToSpool(t: SpoolTarget, rec: { id: string; metadata: Record<string, unknown> }, file: string, sidecar: unknown, sub: string | undefined): Promise<SpoolResult> {
+async function rsyncToSpool(t: SpoolTarget, outputs: SpoolOutput[], sub: string | undefined): Promise<SpoolResult> {
   const base = t.path.replace(/\/+$/, "");
   const host = remoteHost(t.path);
   const destDir = sub ? `${base}${base.endsWith(":") ? "" : "/"}${sub}/` : `${base}${base.endsWith(":") ? "" : "/"}`;
   const remotePath = destDir.slice(destDir.indexOf(":") + 1);
-  const name = `${rec.id}${extname(file)}`;
+  const name = outputs[0].name;
   let tmp: string | undefined;
   try {
-    let local: string, meta: string;
+    const staged: string[] = [];
     try {
       tmp = await mkdtemp(join(tmpdir(), "meetrec-rsync-"));
-      local = join(tmp, name);
-      meta = join(tmp, `${rec.id}.json`);
-      await copyFile(file, local);
-      await writeFile(meta, JSON.stringify(sidecar, null, 2));
+      for (const o of outputs) {
+        staged.push(join(tmp, o.name));
+        await o.write(staged.at(-1)!);
+      }
     } catch (err) {
       throw new Error(`Cannot stage the file for rsync in the temporary directory: ${publicErrorMessage(err)}`, { cause: err });
     }
+    // rsync's default: each file goes to a hidden temporary name on the far side and is renamed
+    // when complete (no --inplace / --append / --partial), so an importer never opens half of one.
     const rsync = (src: string) => run("rsync", ["--mkpath", "--chmod=F644", "--timeout=60", "-e", sshCommand(t), src, destDir], { timeout: 30 * 60_000 });
     try {
-      await rsync(local);
-      await rsync(meta);
+      for (const src of staged) await rsync(src);
     } catch (err) {
       const stderr = String((err as { stderr?: string }).stderr ?? "").trim().split("\n").slice(-3).join(" | ");
       // rsync and ssh quote paths ("/srv/incoming/x", our temporary copy): cut those and the remote path.
@@ -174,31 +211,41 @@ async function rsyncToSpool(t: SpoolTarget, rec: { id: string; metadata: Record<
 }
 
 /**
- * The `spool` target: the file and its sidecar (the recording as the API shows it) go to the
- * backend's spool directory ({@link deliverToSpool}) unless the recording chose targets without
- * `spool`. Its sub-directory — the recording's `delivery.spool.subdir`, else the metadata value
- * named by `subdirFromMetadata` — must be present and a plain name ({@link spoolSubdir}).
+ * The `spool` target: each recording's package (`delivery.spool.package`: `files`, or a
+ * platform's from `packages`) goes to the backend's spool directory ({@link deliverToSpool})
+ * unless the recording chose targets without `spool`. Its sub-directory — the recording's
+ * `delivery.spool.subdir`, else the metadata value named by `subdirFromMetadata` — must be
+ * present and a plain name ({@link spoolSubdir}); what the package needs is checked with it.
+ * @param packages every package but `files`, by the name the configuration uses.
  */
-export const spoolTarget: FileTarget = {
-  name: "spool",
-  kind: "file",
-  plan: (rec, backend) => (backend.delivery.spool && wants(rec, "spool") ? ["spool"] : []),
-  inputProblems(rec, backend) {
-    const spool = backend.delivery.spool;
-    if (!spool || !wants(rec, "spool") || rec.options.delivery?.spool?.subdir) return [];
-    try {
-      spoolSubdir(spool, rec.metadata);
-      return [];
-    } catch (err) {
-      const field = `metadata.${spool.subdirFromMetadata}`;
-      return [{ field, message: `${errorMessage(err)}: backend ${rec.backend} delivers into a spool sub-directory named by ${field}` }];
-    }
-  },
-  async deliver(_d, rec, ctx) {
-    if (!ctx.backend.delivery.spool) throw new Error(`backend ${rec.backend} has no spool directory any more`);
-    // The attempt's message reaches API clients: it names the spool's sub-directory and file, never its path.
-    const { dest, shown } = await deliverToSpool(ctx.backend.delivery.spool, rec, await ctx.filePath(rec), ctx.describe(rec), rec.options.delivery?.spool?.subdir);
-    ctx.log.info({ recordingId: rec.id, dest }, "spool: file written");
-    return shown;
-  },
-};
+export function spoolTarget(packages: Record<Exclude<SpoolPackageName, "files">, SpoolPackage>): FileTarget {
+  const packageOf = (spool: SpoolTarget): SpoolPackage => (spool.package === "files" ? filesPackage : packages[spool.package]);
+  return {
+    name: "spool",
+    kind: "file",
+    plan: (rec, backend) => (backend.delivery.spool && wants(rec, "spool") ? ["spool"] : []),
+    inputProblems(rec, backend) {
+      const spool = backend.delivery.spool;
+      if (!spool || !wants(rec, "spool")) return [];
+      const problems: DeliveryInputProblem[] = [];
+      if (!rec.options.delivery?.spool?.subdir) {
+        try {
+          spoolSubdir(spool, rec.metadata);
+        } catch (err) {
+          const field = `metadata.${spool.subdirFromMetadata}`;
+          problems.push({ field, message: `${errorMessage(err)}: backend ${rec.backend} delivers into a spool sub-directory named by ${field}` });
+        }
+      }
+      return [...problems, ...(packageOf(spool).inputProblems?.(rec) ?? [])];
+    },
+    async deliver(_d, rec, ctx) {
+      const spool = ctx.backend.delivery.spool;
+      if (!spool) throw new Error(`backend ${rec.backend} has no spool directory any more`);
+      const outputs = packageOf(spool).outputs(rec, await ctx.filePath(rec), ctx);
+      // The attempt's message reaches API clients: it names the spool's sub-directory and file, never its path.
+      const { dest, shown } = await deliverToSpool(spool, rec, outputs, rec.options.delivery?.spool?.subdir);
+      ctx.log.info({ recordingId: rec.id, dest, package: spool.package }, "spool: file written");
+      return shown;
+    },
+  };
+}
