@@ -17,6 +17,8 @@ export interface RecordingPlan {
   id: string;
   backend: string;
   mode: "video" | "audio";
+  /** Video mode: the sound is recorded too (false: the picture alone). */
+  audio: boolean;
   /** Where the media is kept. */
   place: MediaPlace;
   /** The meeting: URL, join steps, browser, frame size/rate/bitrate, TLS leniency. */
@@ -38,6 +40,13 @@ export interface RecordingPlan {
   fileTargets: string[];
   /** Cluster: the final file is uploaded to the segment bucket (no machine keeps it). */
   uploadFinal: boolean;
+  /**
+   * Segments stay where they are — on local disk after their upload to the bucket, and on disk
+   * and in the bucket after finalize: the caller removes them once it has handed the file on
+   * (OpenVidu's container: a stitch within the server's 30 s needs local copies, and a
+   * container killed before the server's files are written must be able to make them again).
+   */
+  keepSegments: boolean;
 }
 
 /** What {@link planRecording} takes from the process around it. */
@@ -52,16 +61,18 @@ export interface PlanContext {
   /** The file targets of a recording (delivery registry). */
   fileTargets(rec: Recording): string[];
   uploadFinal: boolean;
+  /** See {@link RecordingPlan.keepSegments} (default false). */
+  keepSegments?: boolean;
 }
 
 /** Resolves `rec`'s plan. Pure: reads `rec` and the context, starts nothing. */
 export function planRecording(ctx: PlanContext, rec: Recording): RecordingPlan {
   const o = rec.options;
   return {
-    id: rec.id, backend: rec.backend, mode: o.mode, place: ctx.place(rec),
+    id: rec.id, backend: rec.backend, mode: o.mode, audio: o.mode === "audio" || o.audio !== false, place: ctx.place(rec),
     url: o.url, join: o.join as JoinStep[], browser: o.browser, video: o.video, acceptInsecureCerts: o.acceptInsecureCerts ?? false,
     egress: ctx.egress(rec.backend), adapter: ctx.adapterFor(rec),
     capture: ctx.capture, segmentSeconds: ctx.capture.segmentSeconds, maxDurationSeconds: o.maxDurationSeconds,
-    fileTargets: ctx.fileTargets(rec), uploadFinal: ctx.uploadFinal,
+    fileTargets: ctx.fileTargets(rec), uploadFinal: ctx.uploadFinal, keepSegments: ctx.keepSegments ?? false,
   };
 }

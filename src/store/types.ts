@@ -50,6 +50,8 @@ export interface RecordingOptions {
   url: string;
   join: unknown[];
   mode: "video" | "audio";
+  /** Video mode: record the sound too (absent = true); false records the picture alone (OpenVidu's `ONLY_VIDEO`). */
+  audio?: boolean;
   browser: "chromium" | "firefox";
   video: { width: number; height: number; fps: number; bitrateKbps: number };
   maxDurationSeconds: number;
