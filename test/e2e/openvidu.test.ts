@@ -133,17 +133,19 @@ describe("OpenVidu 2 recording container (COMPOSED)", () => {
     expectNoSecret();
   });
 
-  test("a stop before the first frame: exits in time, nothing but the metadata, sealed failed", async () => {
-    const r = ov.recording("ses_B", layoutUrl(meeting.viewerUrl), { resolution: "1024x576" });
-    const c = ov.startComposed(r);
-    await sleep(1500);
-    const stop = await ov.stopComposed(r, c);
-    expect(stop.timedOut).toBe(false);
-    expect((await c.exited).code).toBe(1);
-    const view = ov.collect(r);
-    expect(view).toMatchObject({ status: "failed", reason: "no .info" });
-    expectSealedFromJson(r, view.metadata, { status: "failed", hasAudio: false, hasVideo: false });
-    expect(listing(r)).toEqual([".recording.ses_B"]);
+  test("a stop right after docker run (its q comes before meetrec is up) and one while the layout is joining: each exits in time, nothing but the metadata, sealed failed", async () => {
+    for (const [id, afterMs] of [["ses_B", 0], ["ses_C", 4000]] as const) {
+      const r = ov.recording(id, layoutUrl(meeting.viewerUrl), { resolution: "1024x576" });
+      const c = ov.startComposed(r);
+      await sleep(afterMs);
+      const stop = await ov.stopComposed(r, c);
+      expect(stop.timedOut, `${id}: ${c.output().slice(-2000)}`).toBe(false);
+      expect((await c.exited).code).toBe(1);
+      const view = ov.collect(r);
+      expect(view).toMatchObject({ status: "failed", reason: "no .info" });
+      expectSealedFromJson(r, view.metadata, { status: "failed", hasAudio: false, hasVideo: false });
+      expect(listing(r)).toEqual([`.recording.${id}`]);
+    }
   });
 
   test("a container killed -9 mid-recording is continued by the next one for the same id: one file with both periods (segments in a bucket set in the folder's .env)", async () => {
