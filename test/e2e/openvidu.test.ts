@@ -9,6 +9,9 @@
  * in the recordings folder's `.env`); and the quick start (the sync page behind OpenVidu's
  * basic auth, outside the namespace): the browser waits open, records on `--start-recording`,
  * and `{id}.info` is there when `--stop-recording` returns.
+ *
+ * Over 300 lines: the scenarios share one meeting (started once per file, which keeps the
+ * suite's time down), so they live in one file.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
