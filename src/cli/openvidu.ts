@@ -9,8 +9,9 @@
  *   `--start-recording` / `--stop-recording` (the image's `composed_quick_start.sh` runs this
  *   command with them), until SIGTERM.
  *
- * Whatever fails, it waits for the server's stop before it exits: openvidu-server's stop
- * execs into the container and fails when it is no longer running.
+ * Once the mode is read, whatever fails, it waits for the server's stop before it exits:
+ * openvidu-server's stop execs into the container and fails when it is no longer running. (A
+ * mode the CE server never passes is refused at once.)
  */
 import { join } from "node:path";
 import { OpenViduContainerHost } from "../hosts/openvidu-container.js";
