@@ -29,6 +29,8 @@ PACKAGES=(chromium firefox-esr xvfb pulseaudio pulseaudio-utils ffmpeg
           janus janus-demos iproute2 procps ca-certificates fonts-dejavu-core
           x11-xserver-utils openssh-server openssh-client rsync
           postgresql redis-server file python3 make g++ openssl)
+# The OpenVidu image's build stage (docker/openvidu-recording/Dockerfile) has its own packages.
+if [ "${SKIP_DEBIAN_PACKAGES:-}" = 1 ]; then PACKAGES=(); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -14,6 +14,12 @@ import { ManagedProcess } from "../util/process.js";
 /** What one encoder run captures and how. */
 export interface EncoderOptions {
   mode: "video" | "audio";
+  /**
+   * Video mode: whether the sound is recorded too (default true). False records the picture
+   * alone — no sound input is opened and the file has no audio stream (OpenVidu's
+   * `ONLY_VIDEO=true`).
+   */
+  audio?: boolean;
   /** DISPLAY to grab (video mode). */
   display?: string;
   width: number;
@@ -85,7 +91,7 @@ export function encoderArgs(o: EncoderOptions, originUs = Date.now() * 1000): st
     // Raw frames are large (6 MB at 1080p): a queue of ~2 s bounds memory when the encoder lags.
     input.push("-thread_queue_size", String(Math.max(8, Math.round(o.fps * 2))), "-f", "x11grab", "-draw_mouse", "0", "-framerate", String(o.fps),
       "-video_size", `${o.width}x${o.height}`, "-i", `${o.display}.0+0,0`);
-    maps.push("-map", "0:v:0", "-map", "1:a:0");
+    maps.push("-map", "0:v:0", ...(o.audio === false ? [] : ["-map", "1:a:0"]));
     codecs.push("-filter:v", `setpts=${shift}`, "-r", String(o.fps), "-fps_mode", "cfr",
       // zerolatency: no lookahead and no B-frames, so a frame leaves the encoder as soon as it
       // is grabbed. With x264's default ~1 s of delay, ffmpeg reads the video input ahead of the
@@ -97,19 +103,21 @@ export function encoderArgs(o: EncoderOptions, originUs = Date.now() * 1000): st
   } else {
     maps.push("-map", "0:a:0");
   }
-  // The pulse input is opened last: sound piling up between its opening and ffmpeg's first
-  // read is stamped from a latency that under-counts it (docs/decisions.md).
-  input.push("-thread_queue_size", "512", "-f", "pulse", "-sample_rate", "48000", "-channels", "2",
-    "-fragment_size", "3840", "-i", o.monitor);
-  // Audio keeps pulse's per-packet wallclock stamps (its time filter converges; anchoring on
-  // the first packet alone was off by 0.2–0.6 s), and aresample inserts silence or drops
-  // samples as soon as the stamps and the sample count disagree by more than 20 ms, so the
-  // sound stays continuous and within ~50 ms of the picture (measured, docs/benchmarks.md).
-  const audioShift = `PTS-${originUs - Math.round((o.audioDelayMs ?? 0) * 1000)}/(TB*1000000)`;
-  codecs.push("-filter:a", `asetpts=${audioShift},aresample=async=1:min_hard_comp=0.02:first_pts=0`,
-    // libopus: 48 kHz is Opus's own rate (RFC 7845 §5.1), 20 ms frames; fMP4 carries it
-    // (ISO/IEC 14496-12 Opus mapping, `Opus`/`dOps`), and Ogg takes it by stream copy.
-    "-c:a", o.audioCodec === "opus" ? "libopus" : "aac", "-b:a", `${o.audioBitrateKbps}k`, "-ar", "48000", "-ac", "2");
+  if (o.mode === "audio" || o.audio !== false) {
+    // The pulse input is opened last: sound piling up between its opening and ffmpeg's first
+    // read is stamped from a latency that under-counts it (docs/decisions.md).
+    input.push("-thread_queue_size", "512", "-f", "pulse", "-sample_rate", "48000", "-channels", "2",
+      "-fragment_size", "3840", "-i", o.monitor);
+    // Audio keeps pulse's per-packet wallclock stamps (its time filter converges; anchoring on
+    // the first packet alone was off by 0.2–0.6 s), and aresample inserts silence or drops
+    // samples as soon as the stamps and the sample count disagree by more than 20 ms, so the
+    // sound stays continuous and within ~50 ms of the picture (measured, docs/benchmarks.md).
+    const audioShift = `PTS-${originUs - Math.round((o.audioDelayMs ?? 0) * 1000)}/(TB*1000000)`;
+    codecs.push("-filter:a", `asetpts=${audioShift},aresample=async=1:min_hard_comp=0.02:first_pts=0`,
+      // libopus: 48 kHz is Opus's own rate (RFC 7845 §5.1), 20 ms frames; fMP4 carries it
+      // (ISO/IEC 14496-12 Opus mapping, `Opus`/`dOps`), and Ogg takes it by stream copy.
+      "-c:a", o.audioCodec === "opus" ? "libopus" : "aac", "-b:a", `${o.audioBitrateKbps}k`, "-ar", "48000", "-ac", "2");
+  }
   return [
     "-hide_banner", "-loglevel", "warning", "-nostdin", "-y", "-copyts",
     // Encoder statistics (key=value blocks on stdout every 0.5 s): when frames first flow, and

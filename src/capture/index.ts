@@ -1,5 +1,5 @@
 /** capture: one recording session (display, sink, browser, join steps, encoder). */
-export { CaptureSession, type SessionOptions, type SessionHooks, type SessionEvent, type SessionPids, type PlatformAdapter } from "./session.js";
+export { CaptureSession, sameStage, type SessionOptions, type SessionHooks, type SessionEvent, type SessionPids, type PlatformAdapter } from "./session.js";
 export { PulseServer, SharedPulse, NullSink, defaultPulseDir } from "./audio.js";
 export { XvfbDisplay } from "./display.js";
 export { RecorderBrowser, type BrowserKind } from "./browser.js";

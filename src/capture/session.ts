@@ -24,7 +24,7 @@ import { periodDir } from "../media/index.js";
 import { enforceRequestPolicy, type BlockedRequest } from "./request-policy.js";
 import { MediaWatcher, type MeetingState } from "./watcher.js";
 import { EgressProxy, RequestGuard, egressError, type BrowserEgress, type EgressRefusal } from "../egress/index.js";
-import { redactUrl } from "../util/redact.js";
+import { redactUrl, withoutUrl } from "../util/redact.js";
 import type { EventOf, SessionPids, SpeakerInterval } from "../store/index.js";
 import type { Page } from "puppeteer-core";
 
@@ -67,6 +67,8 @@ export interface SessionOptions {
   mode: "video" | "audio";
   /** Codec of the sound (`opus` for audio-only recordings that end as Ogg); default `aac`. */
   audioCodec?: "aac" | "opus";
+  /** Video mode: record the sound too (default true); false = the picture alone. */
+  audio?: boolean;
   browser: BrowserKind;
   video: VideoSettings;
   capture: CaptureConfig;
@@ -112,6 +114,17 @@ export interface SessionHooks {
   ended?(e: PageEnded): void;
 }
 
+/**
+ * Whether `a` and `b` ask for the same stage — page, join steps, platform adapter, browser,
+ * mode and frame size: what {@link CaptureSession.open} sets up, so that a session opened for
+ * `a` can be bound to `b` ({@link CaptureSession.bind}). Frame rate, sound and bitrate are the
+ * encoder's and may differ.
+ */
+export function sameStage(a: SessionOptions, b: SessionOptions): boolean {
+  return a.url === b.url && JSON.stringify(a.join) === JSON.stringify(b.join) && a.adapter === b.adapter && a.browser === b.browser
+    && a.mode === b.mode && a.video.width === b.video.width && a.video.height === b.video.height && !!a.acceptInsecureCerts === !!b.acceptInsecureCerts;
+}
+
 /** See module doc. Use {@link CaptureSession.start}, then {@link CaptureSession.stop}. */
 export class CaptureSession {
   private display?: XvfbDisplay;
@@ -145,11 +158,15 @@ export class CaptureSession {
   /** Refusals already put on the timeline, by what was refused (one event each). */
   private readonly reported = new Set<string>();
   /** Environment every process of the session carries (`MEETREC_RECORDING=<id>`, orphans.ts). */
-  private readonly marker: Record<string, string>;
+  private marker: Record<string, string>;
+  /** The id the browser profiles are named after (the one the session was created with). */
+  private readonly profileId: string;
+  /** Display, sink, proxy and browser are up and the page joined ({@link open}). */
+  private opened = false;
   /** What the page receives (every page the session opens is watched). */
   readonly watcher = new MediaWatcher();
 
-  constructor(private readonly o: SessionOptions, private readonly hooks: SessionHooks) {
+  constructor(private o: SessionOptions, private hooks: SessionHooks) {
     this.marker = recordingEnv(o.recordingId);
     let last = "";
     this.watcher.on("state", (s) => {
@@ -158,6 +175,17 @@ export class CaptureSession {
       last = key;
       this.hooks.meeting?.(s);
     });
+    this.profileId = o.recordingId;
+  }
+
+  /** The options the session runs with (the latest {@link bind}'s). */
+  get options(): SessionOptions {
+    return this.o;
+  }
+
+  /** Open ({@link open}), still connected to its browser, and capturing nothing yet: ready to {@link bind}. */
+  get ready(): boolean {
+    return this.opened && !this.closed && !this.stopping && !this.encoder && !!this.browser?.browser.connected;
   }
 
   get pids(): SessionPids {
@@ -165,36 +193,81 @@ export class CaptureSession {
   }
 
   /**
-   * Starts display, sink and browser, opens the meeting, runs the join steps and starts the
-   * first encoder run. On failure everything already started is closed before it throws.
+   * Starts display, sink and browser, opens the meeting, runs the join steps (unless
+   * {@link open} did) and starts the first encoder run. On failure everything already started
+   * is closed before it throws.
    * @throws MeetrecError `display_failed` | `audio_failed` | `browser_failed` | `join_failed`.
    */
   async start(signal?: AbortSignal): Promise<void> {
-    const { o } = this;
-    const log = o.log;
+    await this.guarded(signal, async () => {
+      if (!this.opened) await this.openNow(signal);
+      this.abortIfStopped(signal);
+      mkdirSync(this.o.workDir, { recursive: true });
+      this.register();
+      // An open session may have waited long for its recording: the watchdog counts from now.
+      this.pageAliveAt = Date.now();
+      await this.startEncoder(this.o.firstPeriodReason ?? "start");
+      this.startWatchdog();
+    });
+  }
+
+  /**
+   * Opens everything but the capture: display, sink and browser, the meeting page and its join
+   * steps — a browser ready to record, which {@link start} then records at once (OpenVidu's
+   * quick start; {@link bind} hands it to the recording that starts it). On failure everything
+   * already started is closed before it throws. Errors: as {@link start}.
+   */
+  async open(signal?: AbortSignal): Promise<void> {
+    await this.guarded(signal, () => this.openNow(signal));
+  }
+
+  /**
+   * Hands a session opened with {@link open} to the recording that captures it: `o` and `hooks`
+   * replace the ones it was opened with (its recording id, work directory, log, mode's sound,
+   * first period's reason). What is open stays: `o` must ask for the same page, join steps,
+   * browser and frame size ({@link sameStage}), else nothing changes and it throws. Processes
+   * started from now on (the encoder, a relaunched browser) carry `o.recordingId`'s marker.
+   * @throws MeetrecError `internal` when the session is not open, already captures, or `o` asks for another stage.
+   */
+  bind(o: SessionOptions, hooks: SessionHooks): this {
+    if (!this.opened || this.encoder || this.closed) throw new MeetrecError("internal", "Only an open session that captures nothing yet can be handed to a recording");
+    if (!sameStage(this.o, o)) throw new MeetrecError("internal", "The open session shows another page, browser or frame size than the recording asks for");
+    this.o = o;
+    this.hooks = hooks;
+    this.marker = recordingEnv(o.recordingId);
+    return this;
+  }
+
+  /** Runs `fn`; a stop (`signal`) closes the session at once, and any failure closes it before rethrowing. */
+  private async guarded(signal: AbortSignal | undefined, fn: () => Promise<void>): Promise<void> {
     // A stop while joining closes the browser at once: every pending page call then fails fast.
     const onAbort = () => void this.close();
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      mkdirSync(o.workDir, { recursive: true });
-      const width = o.mode === "video" ? o.video.width : 640;
-      const height = o.mode === "video" ? o.video.height : 360;
-      this.display = await this.adopt(XvfbDisplay.start({ width, height, xvfbPath: o.capture.xvfbPath, env: this.marker }));
-      log.debug({ display: this.display.name }, "display started");
-      this.sink = await this.adopt(o.pulse.createSink(`meetrec_${o.recordingId.replace(/[^a-zA-Z0-9]/g, "").slice(0, 32)}`, this.marker));
-      this.register(); // a kill -9 while joining leaves nothing the next start cannot find
-      this.abortIfStopped(signal);
-      this.guard = new RequestGuard(o.egress);
-      this.proxy = await this.adopt(EgressProxy.start(this.guard, (hp, refusal) => this.onProxyRefused(hp, refusal)));
-      await this.launchAndJoin(signal);
-      await this.startEncoder(o.firstPeriodReason ?? "start");
-      this.startWatchdog();
+      await fn();
     } catch (err) {
       await this.close();
       throw err;
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  private async openNow(signal?: AbortSignal): Promise<void> {
+    const { o } = this;
+    const log = o.log;
+    mkdirSync(o.workDir, { recursive: true });
+    const width = o.mode === "video" ? o.video.width : 640;
+    const height = o.mode === "video" ? o.video.height : 360;
+    this.display = await this.adopt(XvfbDisplay.start({ width, height, xvfbPath: o.capture.xvfbPath, env: this.marker }));
+    log.debug({ display: this.display.name }, "display started");
+    this.sink = await this.adopt(o.pulse.createSink(`meetrec_${o.recordingId.replace(/[^a-zA-Z0-9]/g, "").slice(0, 32)}`, this.marker));
+    this.register(); // a kill -9 while joining leaves nothing the next start cannot find
+    this.abortIfStopped(signal);
+    this.guard = new RequestGuard(o.egress);
+    this.proxy = await this.adopt(EgressProxy.start(this.guard, (hp, refusal) => this.onProxyRefused(hp, refusal)));
+    await this.launchAndJoin(signal);
+    this.opened = true;
   }
 
   /** Launches the browser (fresh profile), opens the meeting and joins it. */
@@ -242,7 +315,9 @@ export class CaptureSession {
       try {
         status = (await this.browser.page.goto(o.url, { waitUntil: "load", timeout: o.capture.pageLoadTimeoutMs }))?.status();
       } catch (err) {
-        throw new MeetrecError("join_failed", `Cannot open the meeting page ${new URL(o.url).origin}: ${errorMessage(err).split("\n")[0]}`, { cause: err });
+        // The browser's message repeats the URL, which may carry a token or a password: never in a message or a log.
+        const why = withoutUrl(errorMessage(err), o.url);
+        throw new MeetrecError("join_failed", `Cannot open the meeting page ${new URL(o.url).origin}: ${why.split("\n")[0]}`, { cause: new Error(why) });
       }
       // An error page is not a meeting (Talk answers 404 once a call is no longer starting).
       if (status !== undefined && status >= 400) {
@@ -336,7 +411,7 @@ export class CaptureSession {
    * data filesystem (a profile is megabytes the disk guard would otherwise have to count).
    */
   private profileDir(n: number): string {
-    return join(tmpdir(), `${profileDirPrefix(this.o.recordingId)}${process.pid}-${n}`);
+    return join(tmpdir(), `${profileDirPrefix(this.profileId)}${process.pid}-${n}`);
   }
 
   /** Keeps the process registry (orphans.ts) current. */
@@ -454,7 +529,7 @@ export class CaptureSession {
     mkdirSync(dir, { recursive: true });
     const { video, capture } = this.o;
     const enc = new Encoder({
-      mode: this.o.mode, audioCodec: this.o.audioCodec, display: this.display!.name, width: video.width, height: video.height, fps: video.fps,
+      mode: this.o.mode, audioCodec: this.o.audioCodec, audio: this.o.audio, display: this.display!.name, width: video.width, height: video.height, fps: video.fps,
       bitrateKbps: video.bitrateKbps, audioBitrateKbps: capture.audioBitrateKbps, audioDelayMs: capture.audioDelayMs, monitor: this.sink!.monitor,
       pulseServer: this.o.pulse.server, segmentSeconds: capture.segmentSeconds, x264Preset: capture.x264Preset,
       dir, ffmpegPath: capture.ffmpegPath, env: this.marker,

@@ -7,6 +7,7 @@ import { writeFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { configWarnings, importNextcloudFile, importedYaml, loadConfig, parseConfig } from "../config/index.js";
 import { MeetrecError } from "../util/errors.js";
+import { openviduRecorder } from "./openvidu.js";
 import { record } from "./record.js";
 import { recover } from "./recover.js";
 import { serve } from "./serve.js";
@@ -50,6 +51,14 @@ program.command("recover")
   .option("--resume", "rejoin the recordings that were live and run until they end, instead of finalizing them now")
   .option("--json", "print what was done as JSON")
   .action(async (o: { config?: string; resume?: boolean; json?: boolean }) => { process.exitCode = await recover(o); });
+
+program.command("openvidu-recorder")
+  .description("the entrypoint of an image replacing OpenVidu 2's openvidu/openvidu-recording: records what openvidu-server passes in its environment (COMPOSED, COMPOSED_QUICK_START) and leaves the files it reads in openvidu.recordingsDir")
+  .option("-c, --config <file>", "YAML config file (default: $MEETREC_CONFIG; MEETREC_* settings also from {openvidu.recordingsDir}/.env)")
+  .addOption(new Option("--start-recording", "quick start: start the recording described by this process's environment in the running container").conflicts("stopRecording"))
+  .option("--stop-recording", "quick start: stop the recording under way; returns once its files are written")
+  // An explicit exit: openvidu-server waits for the container to end before it reads the files.
+  .action(async (o: { config?: string; startRecording?: boolean; stopRecording?: boolean }) => { process.exit(await openviduRecorder(o)); });
 
 const config = program.command("config").description("configuration tools");
 config.command("check")

@@ -6,6 +6,7 @@
  * cross-key rules (ceilings, unique keys) sit beside the keys they check.
  */
 import { z } from "zod";
+import { JoinSteps } from "../capture/index.js";
 import { isAllowEntry } from "../egress/index.js";
 
 /** The video settings' ranges (px, px, fps, kbit/s), without defaults. */
@@ -457,6 +458,25 @@ export const Config = z.strictObject({
       servers: z.array(z.strictObject({ url: z.url(), internalSecret: z.string().min(1) })).default([]),
     }).prefault({}),
   }).prefault({}).refine((t) => !t.allowAll || t.secret, { message: "allowAll needs talk.secret (the common secret)", path: ["secret"] }),
+  /**
+   * The OpenVidu 2 recording container (`meetrec openvidu-recorder`, the entrypoint of an image
+   * that replaces `openvidu/openvidu-recording`; shared/protocols/openvidu-recording.md). What
+   * OpenVidu passes (layout URL, resolution, frame rate, id, name) comes from its environment;
+   * these keys add what OpenVidu has no setting for. Its recordings belong to the backend
+   * `openvidu` (`backends.openvidu` may set `video.bitrateKbps`, `videoLimits`,
+   * `allowedRequestOrigins`, `segments.s3`).
+   */
+  openvidu: z.strictObject({
+    /**
+     * The recordings folder: openvidu-server binds its `OPENVIDU_RECORDING_PATH` here and reads
+     * `{id}/{name}.mp4`, `{id}/{id}.info`, `{id}/.recording.{id}` from it. Default `/recordings`
+     * (the container's mount point); any directory when run outside a container. Its `.env`
+     * is read for `MEETREC_*` settings (see the README); this key itself cannot be set there.
+     */
+    recordingsDir: z.string().min(1).default("/recordings"),
+    /** Join steps run after the layout page has loaded (OpenVidu's own layouts need none). */
+    join: JoinSteps.default([]),
+  }).prefault({}),
   /**
    * Cluster mode (`serve --role api`, `meetrec worker`): jobs, heartbeats and stop signals on
    * Redis (BullMQ), the store on PostgreSQL, media in `segments.s3`. Embedded mode needs none.

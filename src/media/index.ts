@@ -8,7 +8,7 @@ export { RecordingFiles, type FileSource } from "./files.js";
 export {
   MANIFEST, PROCESS_REGISTRY, mediaRoot, mediaRoots, segmentBucket, recordingsDir, recordingDir, workRoot, workDir, runWorkDir, cacheDir, recoverRoot,
   periodDir, initSegmentPath, mediaSegmentPath, isSegmentPath, isPeriodPath, finalFileName, isFinalFileName, fileContentType, bucketKey, bucketRecordingsPrefix,
-  epochManifest, isManifestPath, mediaPlace, type MediaPlace,
+  epochManifest, isManifestPath, mediaPlace, openviduMediaRoot, openviduMediaPlace, type MediaPlace,
 } from "./layout.js";
 export {
   type Manifest, type ManifestPeriod, type ManifestSegment,

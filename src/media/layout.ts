@@ -10,6 +10,9 @@
  * Under the global `dataDir` only: `cache/{id}/` (local copies of files kept in a bucket) and
  * `recover/` (scratch of `meetrec recover` in a cluster).
  *
+ * OpenVidu's recording container keeps each recording's media on the recordings folder the
+ * server binds into it, beside the files the server reads: media root `{recordingsDir}/{id}/.meetrec`.
+ *
  * In a segment bucket: `{prefix}recordings/{id}/` + the same relative names, and
  * `…/manifests/{epoch:010}.json` for a cluster lease holder's manifest.
  */
@@ -157,6 +160,23 @@ export interface MediaPlace {
 /** The {@link MediaPlace} of recording `rec`. */
 export function mediaPlace(config: Config, rec: { id: string; backend: string }): MediaPlace {
   const root = mediaRoot(config, rec.backend);
+  const bucket = segmentBucket(config, rec.backend);
+  return { root, dir: recordingDir(root, rec.id), workDir: runWorkDir(root, rec.id), ...(bucket ? { bucket } : {}) };
+}
+
+/**
+ * The media root of OpenVidu recording `recordingId` in the container (`meetrec
+ * openvidu-recorder`): `{recordingsDir}/{id}/.meetrec`, on the recordings folder the server binds
+ * into the container, so segments survive the container (shared/protocols/openvidu-recording.md
+ * §7.8) and the server's delete of `{id}/` removes them too.
+ */
+export function openviduMediaRoot(recordingsDir: string, recordingId: string): string {
+  return join(recordingsDir, recordingId, ".meetrec");
+}
+
+/** The {@link MediaPlace} of OpenVidu recording `rec` in the container: under {@link openviduMediaRoot}, with its backend's segment bucket. */
+export function openviduMediaPlace(config: Config, recordingsDir: string, rec: { id: string; backend: string }): MediaPlace {
+  const root = openviduMediaRoot(recordingsDir, rec.id);
   const bucket = segmentBucket(config, rec.backend);
   return { root, dir: recordingDir(root, rec.id), workDir: runWorkDir(root, rec.id), ...(bucket ? { bucket } : {}) };
 }

@@ -17,7 +17,7 @@ export interface ManifestSegment {
   bytes: number;
   /** Lowercase hex SHA-256 of the file. */
   sha256: string;
-  /** In the segment bucket (upload acknowledged); the local copy is gone. */
+  /** In the segment bucket (upload acknowledged); the local copy is gone (unless the recording keeps its segments). */
   remote?: boolean;
 }
 

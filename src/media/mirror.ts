@@ -1,8 +1,8 @@
 /**
  * Mirrors a recording's local store to its segment bucket: each init and media segment is
  * uploaded in order as soon as it is durable locally; once the bucket acknowledges it, the
- * manifest records it as remote and the local copy is removed, then the bucket's manifest is
- * rewritten. While the bucket is unreachable, files wait on local disk (the disk guard counts
+ * manifest records it as remote and the local copy is removed (unless `keepLocal`), then the
+ * bucket's manifest is rewritten. While the bucket is unreachable, files wait on local disk (the disk guard counts
  * them) and are retried with capped backoff, in order; nothing is ever dropped.
  */
 import { join } from "node:path";
@@ -38,7 +38,8 @@ export class SegmentMirror {
   private failingSince?: number;
   private wake?: () => void;
 
-  constructor(private readonly media: RecordingMedia, readonly bucket: RecordingBucket, private readonly log: Logger, private readonly hooks: MirrorHooks = {}) {}
+  /** `opts.keepLocal`: an uploaded file's local copy stays (the recording keeps its segments, RecordingPlan.keepSegments). */
+  constructor(private readonly media: RecordingMedia, readonly bucket: RecordingBucket, private readonly log: Logger, private readonly hooks: MirrorHooks = {}, private readonly opts: { keepLocal?: boolean } = {}) {}
 
   /** Files waiting for the bucket. */
   get backlog(): number {
@@ -66,7 +67,7 @@ export class SegmentMirror {
         if (next) {
           const t = performance.now();
           await this.bucket.putFile(next.file, join(this.media.dir, next.file), next.item === "init" ? "video/mp4" : "video/iso.segment");
-          await this.media.markRemote(next.period, next.item);
+          await this.media.markRemote(next.period, next.item, { keepLocal: this.opts.keepLocal });
           this.hooks.uploaded?.((performance.now() - t) / 1000);
         }
         this.manifestDirty = false;

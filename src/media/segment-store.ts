@@ -153,9 +153,10 @@ export class RecordingMedia {
 
   /**
    * Records that `item` of `period` is in the segment bucket (upload acknowledged), then removes
-   * the local copy: manifest first, so a crash in between leaves a file that is only garbage.
+   * the local copy (unless `opts.keepLocal`): manifest first, so a crash in between leaves a
+   * file that is only garbage.
    */
-  markRemote(period: number, item: "init" | number): Promise<void> {
+  markRemote(period: number, item: "init" | number, opts: { keepLocal?: boolean } = {}): Promise<void> {
     return this.serial(async () => {
       const p = this.period(period);
       let file: string | undefined;
@@ -169,7 +170,7 @@ export class RecordingMedia {
         file = s.file;
       }
       await this.save();
-      if (file) await rm(join(this.dir, file), { force: true });
+      if (file && !opts.keepLocal) await rm(join(this.dir, file), { force: true });
     });
   }
 

@@ -9,7 +9,7 @@
  */
 import { readFile, rm, rmdir, statfs } from "node:fs/promises";
 import { dirname } from "node:path";
-import { CaptureSession, type MeetingState, type PulseServer } from "../capture/index.js";
+import { CaptureSession, type MeetingState, type PulseServer, type SessionHooks, type SessionOptions } from "../capture/index.js";
 import { RecordingBucket, RecordingMedia, SegmentMirror, captureOrigin, fileTimeline, finalize, mediaStartSeconds, manifestBytes, manifestDurationMs, manifestSegmentCount, periodGapMs, type FinalFile } from "../media/index.js";
 import type { EndReason, EventOf, Recording, RecordingFile, RecordingStore } from "../store/index.js";
 import { MeetrecError, errorMessage, publicErrorMessage } from "../util/errors.js";
@@ -94,7 +94,7 @@ export async function finalizeRecording(
   try {
     const file = await finalize(media.dir, manifest, { ffmpegPath: capture.ffmpegPath, ffprobePath: capture.ffprobePath, remote: bucket && ((rel) => bucket.open(rel)) });
     log.info({ file: file.path, bytes: file.bytes, durationSeconds: file.durationSeconds }, "recording finalized");
-    if (plan.mode === "video" && !file.probe.streams.some((s) => s.type === "audio")) {
+    if (plan.mode === "video" && plan.audio && !file.probe.streams.some((s) => s.type === "audio")) {
       await store.addEvent(rec.id, { type: "no_audio", message: "The file has no sound track: the page played no sound while it was recorded" });
     }
     const missing = missingStreams(plan.mode, file);
@@ -110,9 +110,11 @@ export async function finalizeRecording(
       });
       await rm(file.path, { force: true });
     }
-    await media.removeSegments();
-    // The file is whole and checked: the bucket's segments are no longer needed.
-    if (bucket) await bucket.deleteSegments().catch((err) => log.warn({ err: errorMessage(err) }, "segments left in the bucket (delete failed)"));
+    if (!plan.keepSegments) {
+      await media.removeSegments();
+      // The file is whole and checked: the bucket's segments are no longer needed.
+      if (bucket) await bucket.deleteSegments().catch((err) => log.warn({ err: errorMessage(err) }, "segments left in the bucket (delete failed)"));
+    }
     if (end.error) {
       return store.transition(rec.id, "failed", { reason: end.error.code, error: { code: end.error.code, message: end.error.message }, endReason: "failed", file: toRecordingFile(file, fileTimeline(manifest), stored) });
     }
@@ -139,7 +141,15 @@ export interface JobOptions {
   lease?: { epoch: number; holds(): Promise<boolean>; stopRequested(): Promise<string | null>; intervalMs: number };
   /** How long to wait at the stop for segments still queued for the bucket, ms (`segments.flushTimeoutMs`; default 30 000). */
   flushTimeoutMs?: number;
+  /**
+   * Makes the run's capture session (default: a new {@link CaptureSession}); OpenVidu's quick
+   * start hands over a session opened before the recording existed ({@link CaptureSession.bind}).
+   */
+  session?: SessionFactory;
 }
+
+/** Makes the capture session of a run from its options and hooks. */
+export type SessionFactory = (o: SessionOptions, hooks: SessionHooks) => CaptureSession;
 
 /** How a run ended when it did not end the recording. */
 export type Departure = "handed_over" | "fenced";
@@ -300,7 +310,7 @@ export class RecordingJob {
           event: (e) => void store.addEvent(rec.id, e).catch(() => undefined),
           uploaded: (seconds) => this.deps.observer?.segmentStored?.({ seconds, store: "s3" }),
           ...(this.opts.lease ? { mayWrite: this.opts.lease.holds } : {}),
-        });
+        }, { keepLocal: plan.keepSegments });
         this.mirror = mirror;
         // Continuing another machine's recording: its periods are in the bucket.
         const remote = resuming ? await mirror.bucket.getManifest() : undefined;
@@ -326,8 +336,8 @@ export class RecordingJob {
       let mediaExact = hadMedia;
       const inits = new Map<number, Buffer>();
       const t0 = Date.now();
-      session = new CaptureSession({
-        recordingId: rec.id, url: plan.url, join: plan.join, mode: plan.mode, audioCodec: plan.audioCodec, browser: plan.browser, video: plan.video,
+      session = (this.opts.session ?? ((o, h) => new CaptureSession(o, h)))({
+        recordingId: rec.id, url: plan.url, join: plan.join, mode: plan.mode, audioCodec: plan.audioCodec, audio: plan.audio, browser: plan.browser, video: plan.video,
         capture, workDir, pulse: await this.deps.pulse(), log: this.log, adapter: plan.adapter, acceptInsecureCerts: plan.acceptInsecureCerts,
         firstPeriodReason: resuming ? "resume" : "start", egress: plan.egress,
         ...(plan.autoStop.endedSelector ? { endedSelector: plan.autoStop.endedSelector } : {}),

@@ -6,7 +6,7 @@
  * cluster worker feeds it from the queue ({@link RecorderNode.run} with a lease).
  */
 import { readdirSync } from "node:fs";
-import { SharedPulse, defaultPulseDir, killRegisteredProcesses } from "../capture/index.js";
+import { SharedPulse, defaultPulseDir, killRegisteredProcesses, type PulseServer } from "../capture/index.js";
 import type { Config } from "../config/index.js";
 import { Capacity, type RunningJob } from "../dispatch/index.js";
 import { mediaRoots, runWorkDir, workDir, workRoot } from "../media/index.js";
@@ -82,6 +82,14 @@ export class RecorderNode {
     return [...this.jobs.values()];
   }
 
+  /**
+   * The machine's PulseAudio daemon (started on first use), for a capture session opened before
+   * its recording exists (OpenVidu's quick start). @throws MeetrecError `audio_failed`.
+   */
+  pulseServer(): Promise<PulseServer> {
+    return this.pulse.get();
+  }
+
   /** `rec`'s plan on this machine. */
   plan(rec: Recording): RecordingPlan {
     return planRecording({ ...this.o.planning, capture: this.o.config.capture }, rec);
@@ -92,11 +100,12 @@ export class RecorderNode {
    * directory (`work/{id}/{run}/pids.json`, and `work/{id}/pids.json` of older versions; a
    * registry whose meetrec still lives is left alone). Their scratch directories stay: they may
    * hold segments closed after meetrec died. Never throws. Call before anything records here.
+   * `roots`: the media roots to look under (default: every root of the configuration).
    */
-  killLeftovers(): KilledLeftover[] {
+  killLeftovers(roots: string[] = mediaRoots(this.o.config)): KilledLeftover[] {
     const out: KilledLeftover[] = [];
     const dirs = (d: string) => { try { return readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name); } catch { return []; } };
-    for (const root of mediaRoots(this.o.config)) {
+    for (const root of roots) {
       for (const id of dirs(workRoot(root))) {
         const runs = [workDir(root, id), ...dirs(workDir(root, id)).map((run) => runWorkDir(root, id, run))];
         const killed = runs.flatMap((d) => killRegisteredProcesses(d)).map((k) => `${k.role}:${k.pid}`);

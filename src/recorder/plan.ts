@@ -19,6 +19,8 @@ export interface RecordingPlan {
   mode: "video" | "audio";
   /** Codec of the sound: `opus` for audio-only recordings in Ogg (`audioFormat: opus`), else `aac`. */
   audioCodec: "aac" | "opus";
+  /** Video mode: the sound is recorded too (false: the picture alone). */
+  audio: boolean;
   /** Where the media is kept. */
   place: MediaPlace;
   /** The meeting: URL, join steps, browser, frame size/rate/bitrate, TLS leniency. */
@@ -42,6 +44,13 @@ export interface RecordingPlan {
   /** When the recording stops by itself because the meeting is over (see auto-stop.ts). */
   autoStop: { emptySeconds: number; idleSeconds: number; endedSelector?: string };
   uploadFinal: boolean;
+  /**
+   * Segments stay where they are — on local disk after their upload to the bucket, and on disk
+   * and in the bucket after finalize: the caller removes them once it has handed the file on
+   * (OpenVidu's container: a stitch within the server's 30 s needs local copies, and a
+   * container killed before the server's files are written must be able to make them again).
+   */
+  keepSegments: boolean;
 }
 
 /** What {@link planRecording} takes from the process around it. */
@@ -58,16 +67,18 @@ export interface PlanContext {
   /** A recording's auto-stop settings (stored with it; the configuration's for older rows). */
   autoStop(rec: Recording): RecordingPlan["autoStop"];
   uploadFinal: boolean;
+  /** See {@link RecordingPlan.keepSegments} (default false). */
+  keepSegments?: boolean;
 }
 
 /** Resolves `rec`'s plan. Pure: reads `rec` and the context, starts nothing. */
 export function planRecording(ctx: PlanContext, rec: Recording): RecordingPlan {
   const o = rec.options;
   return {
-    id: rec.id, backend: rec.backend, mode: o.mode, audioCodec: o.mode === "audio" && o.audioFormat === "opus" ? "opus" : "aac", place: ctx.place(rec),
+    id: rec.id, backend: rec.backend, mode: o.mode, audioCodec: o.mode === "audio" && o.audioFormat === "opus" ? "opus" : "aac", audio: o.mode === "audio" || o.audio !== false, place: ctx.place(rec),
     url: o.url, join: o.join as JoinStep[], browser: o.browser, video: o.video, acceptInsecureCerts: o.acceptInsecureCerts ?? false,
     egress: ctx.egress(rec.backend), adapter: ctx.adapterFor(rec),
     capture: ctx.capture, segmentSeconds: ctx.capture.segmentSeconds, maxDurationSeconds: o.maxDurationSeconds,
-    fileTargets: ctx.fileTargets(rec), uploadFinal: ctx.uploadFinal, autoStop: ctx.autoStop(rec),
+    fileTargets: ctx.fileTargets(rec), uploadFinal: ctx.uploadFinal, autoStop: ctx.autoStop(rec), keepSegments: ctx.keepSegments ?? false,
   };
 }

@@ -52,6 +52,8 @@ export interface RecordingOptions {
   mode: "video" | "audio";
   /** Audio-only recordings: `aac` (M4A) or `opus` (Ogg); absent = `aac` (rows stored before it existed, and video). */
   audioFormat?: "aac" | "opus";
+  /** Video mode: record the sound too (absent = true); false records the picture alone (OpenVidu's `ONLY_VIDEO`). */
+  audio?: boolean;
   browser: "chromium" | "firefox";
   video: { width: number; height: number; fps: number; bitrateKbps: number };
   maxDurationSeconds: number;

@@ -2,7 +2,7 @@
  * Structured logging (pino). Child loggers carry `recordingId` so every line of a recording
  * can be found; known secret-bearing keys are redacted.
  */
-import { pino, destination, type Logger } from "pino";
+import { pino, destination, multistream, type Level, type Logger } from "pino";
 import { redactUrl } from "./redact.js";
 
 export type { Logger };
@@ -16,10 +16,14 @@ export const REDACT_PATHS = [
 
 /**
  * Creates the root logger. `level` is a pino level (`info` default, `MEETREC_LOG_LEVEL` wins).
- * Logs go to stderr so that `--json` output on stdout stays machine-readable.
+ * Logs go to stderr so that `--json` output on stdout stays machine-readable; `copyTo` appends
+ * every line to that file too (created with its directory).
  */
-export function createLogger(level = process.env.MEETREC_LOG_LEVEL ?? "info"): Logger {
-  return pino({ level, base: { service: "meetrec" }, redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, destination(2));
+export function createLogger(level = process.env.MEETREC_LOG_LEVEL ?? "info", opts: { copyTo?: string } = {}): Logger {
+  const options = { level, base: { service: "meetrec" }, redact: { paths: REDACT_PATHS, censor: "[redacted]" } };
+  if (!opts.copyTo) return pino(options, destination(2));
+  const l = level as Level;
+  return pino(options, multistream([{ level: l, stream: destination(2) }, { level: l, stream: destination({ dest: opts.copyTo, append: true, mkdir: true }) }]));
 }
 
 /** What of an HTTP request a log line shows (Fastify's `req` fields, the query cut). */

@@ -22,3 +22,18 @@ export function redactUrl(url: string): string {
   }
   return `${u.protocol}//${u.host}${u.pathname}${u.search ? "?…" : ""}${u.hash ? "#…" : ""}`;
 }
+
+/**
+ * `text` with every spelling of `url` in it — as given, and as the URL parser prints it —
+ * replaced by {@link redactUrl}'s form: for messages of libraries that repeat the URL they
+ * were given (a page load's `net::ERR_… at https://user:secret@host/…?token=…`).
+ */
+export function withoutUrl(text: string, url: string): string {
+  let href: string | undefined;
+  try {
+    href = new URL(url).href;
+  } catch { /* not a URL: only the given spelling */ }
+  let out = text;
+  for (const s of [...new Set([url, href].filter((x): x is string => !!x))].sort((a, b) => b.length - a.length)) out = out.split(s).join(redactUrl(url));
+  return out;
+}
