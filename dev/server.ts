@@ -94,9 +94,12 @@ export function egressEnv(e: BackendEgress): Record<string, string> {
  * Starts a server (`args`, default `serve`; e.g. `worker`) and waits for /healthz. `env` adds MEETREC_* settings; `config` is written as
  * its meetrec.yaml; `dataDir` (default: inside the test directory, removed on stop) keeps the
  * recordings elsewhere; `egress` names what the default backend's recorder may open.
+ * `startWhen` (default `joined`): when recordings begin unless a request says — the test pages
+ * (the sync page, fixtures without WebRTC) have no remote media, so `media`, meetrec's default,
+ * would make each wait `startTimeoutSeconds`; tests of a real meeting pass `media`.
  * @throws Error when it does not answer within 30 s.
  */
-export async function startServer(opts: { netns?: Netns; env?: Record<string, string>; dataDir?: string; config?: Record<string, unknown>; args?: string[]; egress?: BackendEgress } = {}): Promise<TestServer> {
+export async function startServer(opts: { netns?: Netns; env?: Record<string, string>; dataDir?: string; config?: Record<string, unknown>; args?: string[]; egress?: BackendEgress; startWhen?: "joined" | "media" } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), "meetrec-test-"));
   if (opts.egress) opts = { ...opts, env: { ...egressEnv(opts.egress), ...opts.env } };
   if (opts.config) {
@@ -115,7 +118,7 @@ export async function startServer(opts: { netns?: Netns; env?: Record<string, st
     stdio: ["ignore", fd, fd],
     env: {
       ...process.env, MEETREC_LISTEN: `unix:${socket}`, MEETREC_DATA_DIR: dataDir, MEETREC_API_KEY: API_KEY,
-      MEETREC_CAPTURE__PULSE_DIR: pulseDir, MEETREC_LOG_LEVEL: "debug", ...opts.env,
+      MEETREC_CAPTURE__PULSE_DIR: pulseDir, MEETREC_LOG_LEVEL: "debug", MEETREC_START_WHEN: opts.startWhen ?? "joined", ...opts.env,
     },
   });
   const api = (method: string, path: string, body?: unknown) =>

@@ -558,7 +558,7 @@ async function main() {
       for (const v of variants) {
         if (!want("sessions") && v.label !== "flat") continue;
         const meeting = await startMeeting({ publishers: v.publishers });
-        const server = await startServer({ netns: meeting.netns, egress: meeting.egress, env: { MEETREC_LOG_LEVEL: "warn", MEETREC_CONCURRENCY: "1" } });
+        const server = await startServer({ netns: meeting.netns, egress: meeting.egress, startWhen: "media", env: { MEETREC_LOG_LEVEL: "warn", MEETREC_CONCURRENCY: "1" } });
         try {
           if (want("sessions")) {
             for (const [name, body] of bodies) {

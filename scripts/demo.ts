@@ -30,7 +30,7 @@ async function main(): Promise<number> {
     meeting = await startMeeting();
     say(`    meeting is up: ${meeting.viewerUrl} (inside network namespace ${meeting.netns.name})`);
     say("2/5 starting meetrec serve in the same namespace …");
-    server = await startServer({ netns: meeting.netns, dataDir, egress: meeting.egress, env: { MEETREC_LOG_LEVEL: "info" } });
+    server = await startServer({ netns: meeting.netns, dataDir, egress: meeting.egress, startWhen: "media", env: { MEETREC_LOG_LEVEL: "info" } });
     say(`    API on ${server.socket}; server log: ${join(server.dir, "server.log")}`);
     say("3/5 POST /v1/recordings …");
     const res = await server.api("POST", "/v1/recordings", { url: meeting.viewerUrl, join: meeting.joinSteps("meetrec"), metadata: { demo: true } });

@@ -10,7 +10,7 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTyp
 import { z } from "zod";
 import { baseUrl, type Config } from "../config/index.js";
 import type { Readiness } from "../dispatch/index.js";
-import { fileContentType, toHlsPlaylist, type FileSource, type RecordingFiles } from "../media/index.js";
+import { fileContentType, speakersFileName, toHlsPlaylist, type FileSource, type RecordingFiles } from "../media/index.js";
 import type { Metrics } from "../metrics/index.js";
 import { registerTalkRoutes, type TalkService } from "../platforms/talk/index.js";
 import { ATTEMPTS_SHOWN, MetadataPatchRequest, RecordingRequest, RecordingView, toDeliveryViews, toView, type Recordings } from "../recordings/index.js";
@@ -242,6 +242,17 @@ export async function buildServer(app: ApiDeps, log: Logger): Promise<FastifyIns
         return reply.type(fileContentType(rec.file!.name)).send(src.body);
       }
       return reply.sendFile(src.rel, src.dir, { acceptRanges: true, cacheControl: false });
+    });
+
+    r.get("/recordings/:id/speakers", {
+      schema: {
+        tags: ["recordings"], summary: "Who spoke when in the finished file: the speakers sidecar ({file}.speakers.json; start/end in s of the file)", params: IdParams,
+        response: { 200: z.any().describe("{version, file, fileStartedAt, sources: [{id, name}], intervals: [{source, name, start, end, startedAt, endedAt, startType, stopType}]}"), ...errors },
+      },
+    }, async (req, reply) => {
+      const doc = await recordings.speakers(req.params.id, req.backend);
+      reply.header("content-disposition", `attachment; filename="${req.params.id}-${speakersFileName(doc.file)}"`);
+      return reply.type("application/json").send(doc);
     });
 
     r.get("/recordings/:id/live.m3u8", {

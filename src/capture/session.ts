@@ -23,6 +23,7 @@ import { profileDirPrefix, recordingEnv, registerProcesses } from "./orphans.js"
 import { periodDir } from "../media/index.js";
 import { enforceRequestPolicy, type BlockedRequest } from "./request-policy.js";
 import { MediaWatcher, type MeetingState } from "./watcher.js";
+import type { SpeakingStretch } from "./speaking.js";
 import { EgressProxy, RequestGuard, egressError, type BrowserEgress, type EgressRefusal } from "../egress/index.js";
 import { redactUrl, withoutUrl } from "../util/redact.js";
 import type { EventOf, SessionPids, SpeakerInterval } from "../store/index.js";
@@ -40,7 +41,7 @@ export interface PageEnded {
 /** The timeline events a capture session reports through {@link SessionHooks.event} (their shapes: store/timeline.ts). */
 export type SessionEvent = EventOf<
   "popup_closed" | "tab_crashed" | "navigation_blocked" | "request_blocked" | "encoder_hung" | "page_hung"
-  | "browser_disconnected" | "browser_rejoined" | "browser_rejoin_failed" | "store_error" | "encoder_exited"
+  | "browser_disconnected" | "browser_rejoined" | "browser_rejoin_failed" | "store_error" | "encoder_exited" | "media_started" | "media_wait_timed_out" | "speaking"
 >;
 
 /**
@@ -86,6 +87,13 @@ export interface SessionOptions {
   egress: BrowserEgress;
   /** A CSS selector whose appearance means the meeting has ended (checked every second while recording). */
   endedSelector?: string;
+  /**
+   * `media`: the first encoder run of a new recording (`firstPeriodReason` `start`) waits after
+   * joining until the page receives remote media, at most `timeoutMs`; `requestedAtMs` (wall
+   * clock, ms) is when the recording was asked for, for the timeline. Absent or `joined`: the
+   * run begins right after joining, as do resumed and taken-over recordings (the meeting runs).
+   */
+  startWhen?: { when: "joined" | "media"; timeoutMs: number; requestedAtMs: number };
 }
 
 /** Callbacks through which the session hands over what it captures. All are awaited in order. */
@@ -165,9 +173,12 @@ export class CaptureSession {
   private opened = false;
   /** What the page receives (every page the session opens is watched). */
   readonly watcher = new MediaWatcher();
+  /** Generic speaking stretches being stored, in order ({@link onSpeaking}). */
+  private speakingStored: Promise<void> = Promise.resolve();
 
   constructor(private o: SessionOptions, private hooks: SessionHooks) {
     this.marker = recordingEnv(o.recordingId);
+    this.watcher.on("speaking", (s) => this.onSpeaking(s));
     let last = "";
     this.watcher.on("state", (s) => {
       const key = `${s.participants}/${s.peakParticipants}/${s.media.audio}/${s.media.video}`;
@@ -202,6 +213,8 @@ export class CaptureSession {
     await this.guarded(signal, async () => {
       if (!this.opened) await this.openNow(signal);
       this.abortIfStopped(signal);
+      if (this.o.startWhen?.when === "media" && (this.o.firstPeriodReason ?? "start") === "start") await this.waitForMedia(this.o.startWhen, signal);
+      this.abortIfStopped(signal);
       mkdirSync(this.o.workDir, { recursive: true });
       this.register();
       // An open session may have waited long for its recording: the watchdog counts from now.
@@ -209,6 +222,50 @@ export class CaptureSession {
       await this.startEncoder(this.o.firstPeriodReason ?? "start");
       this.startWatchdog();
     });
+  }
+
+  /**
+   * A stretch of speaking the watcher heard on one track: on the timeline (`speaking`) and
+   * stored, unless the platform adapter reads who spoke itself (Talk: named participants).
+   * A generic stretch is named by its track. Stores are chained; {@link stop} awaits them.
+   */
+  private onSpeaking(s: SpeakingStretch): void {
+    if (this.o.adapter?.speakers || !this.hooks.speakers) return;
+    this.hooks.event({ type: "speaking", message: `${s.track} spoke for ${((s.stopMs - s.startMs) / 1000).toFixed(1)} s`, data: { track: s.track, startMs: s.startMs, stopMs: s.stopMs, stopType: s.stopType } });
+    const interval: SpeakerInterval = { participantId: s.track, participantName: "", participantUserId: "", startMs: s.startMs, stopMs: s.stopMs, startType: "voice", stopType: s.stopType };
+    const store = this.hooks.speakers.bind(this.hooks);
+    this.speakingStored = this.speakingStored.then(() => store([interval])).catch(() => undefined);
+  }
+
+  /**
+   * Waits until the media watcher sees a remote source with live media (sound or picture), or
+   * `s.timeoutMs`, or a stop: a file then opens on the meeting, not on seconds of a spinner.
+   * Puts `media_started` (waited ms, ms since the request) or `media_wait_timed_out` on the timeline.
+   */
+  private async waitForMedia(s: NonNullable<SessionOptions["startWhen"]>, signal?: AbortSignal): Promise<void> {
+    const began = Date.now();
+    const live = () => this.watcher.state.participants > 0;
+    const got = live() || await new Promise<boolean>((resolve) => {
+      const done = (v: boolean) => {
+        clearTimeout(timer);
+        this.watcher.off("state", onState);
+        signal?.removeEventListener("abort", onAbort);
+        resolve(v);
+      };
+      const onState = () => { if (live()) done(true); };
+      const onAbort = () => done(false);
+      const timer = setTimeout(() => done(false), s.timeoutMs);
+      this.watcher.on("state", onState);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+    if (signal?.aborted) return;
+    const now = Date.now();
+    const waitedMs = now - began;
+    if (got) {
+      this.hooks.event({ type: "media_started", message: `Remote media plays ${(waitedMs / 1000).toFixed(1)} s after joining, ${((now - s.requestedAtMs) / 1000).toFixed(1)} s after the request; recording`, data: { waitedMs, sinceRequestMs: now - s.requestedAtMs } });
+    } else {
+      this.hooks.event({ type: "media_wait_timed_out", message: `No remote media ${(waitedMs / 1000).toFixed(0)} s after joining (startTimeoutSeconds); recording the page as it is`, data: { waitedMs } });
+    }
   }
 
   /**
@@ -605,6 +662,8 @@ export class CaptureSession {
     try {
       // Read while the page is still recorded, so a stretch open at the stop ends inside the file.
       await this.collectSpeakers();
+      this.watcher.flushSpeaking();
+      await this.speakingStored;
       if (this.encoder) await this.encoder.stop();
       await this.ingest;
     } finally {

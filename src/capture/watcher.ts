@@ -2,20 +2,23 @@
  * The media watcher: what the meeting page receives, seen from inside the page on any WebRTC
  * platform, without a platform SDK. A script injected before any page script runs wraps the
  * page's `RTCPeerConnection` (instances and `track` events; nothing the page does or sends
- * changes), reads `getStats()` of every connection each second (W3C webrtc-stats
- * `inbound-rtp`: `bytesReceived`, `framesDecoded`, `audioLevel`, `totalAudioEnergy`) and hands a
- * compact snapshot to meetrec through a puppeteer binding (not console parsing). The Node side
- * turns snapshots into the meeting's state: its live remote media sources (a remote
- * `MediaStream`, i.e. one participant's camera + microphone), whether sound and pictures flow.
+ * changes), reads `getStats()` of every connection four times a second (W3C webrtc-stats
+ * `inbound-rtp`: `bytesReceived`, `framesDecoded`, `audioLevel`, `totalAudioEnergy`,
+ * `totalSamplesDuration`) and hands a compact snapshot to meetrec through a puppeteer binding
+ * (not console parsing). The Node side turns snapshots into the meeting's state: its live
+ * remote media sources (a remote `MediaStream`, i.e. one participant's camera + microphone),
+ * whether sound and pictures flow; and each audio track's level per report window into who
+ * speaks when (capture/speaking.ts).
  */
 import { EventEmitter } from "node:events";
 import type { Page } from "puppeteer-core";
+import { SpeakingDetector, type SpeakingStretch } from "./speaking.js";
 
 /** Name of the binding the page script reports through. */
 export const WATCHER_BINDING = "__meetrecMediaReport";
 
-/** How often the page reports, ms. */
-export const REPORT_INTERVAL_MS = 1000;
+/** How often the page reports, ms: the resolution of who speaks when. */
+export const REPORT_INTERVAL_MS = 250;
 
 /**
  * A track counts as live while its bytes (audio) or decoded frames (video) grew within this
@@ -51,6 +54,8 @@ export interface TrackReport {
   level?: number;
   /** Audio energy so far (webrtc-stats `totalAudioEnergy`). */
   energy?: number;
+  /** Audio duration so far, s (webrtc-stats `totalSamplesDuration`). */
+  duration?: number;
 }
 
 /** A snapshot from the page. */
@@ -82,6 +87,8 @@ export interface MeetingState {
 export interface WatcherEvents {
   /** A report was taken in; `state` is the meeting now. */
   state: [state: MeetingState];
+  /** A stretch of speaking on one audio track ended (see capture/speaking.ts). */
+  speaking: [stretch: SpeakingStretch];
 }
 
 /**
@@ -121,7 +128,7 @@ const PAGE_SCRIPT = `(() => {
         const track = number + "/" + String(s.trackIdentifier ?? s.id);
         const t = { track, stream: streamOf.get(track) ?? track, kind: s.kind, bytes: Number(s.bytesReceived ?? 0) };
         if (s.kind === "video") t.frames = Number(s.framesDecoded ?? 0);
-        else { t.level = Number(s.audioLevel ?? 0); t.energy = Number(s.totalAudioEnergy ?? 0); }
+        else { t.level = Number(s.audioLevel ?? 0); t.energy = Number(s.totalAudioEnergy ?? 0); t.duration = Number(s.totalSamplesDuration ?? 0); }
         tracks.push(t);
       });
     }
@@ -137,6 +144,10 @@ interface TrackSeen {
   count: number;
   /** Audio level at the last report (audio). */
   level: number;
+  /** Audio energy and duration (s) at the last report, and its wall clock (ms). */
+  energy: number;
+  duration: number;
+  at: number;
   /** Wallclock (ms) the count last grew; undefined while it never did. */
   grewAt?: number;
 }
@@ -147,6 +158,7 @@ interface TrackSeen {
  */
 export class MediaWatcher extends EventEmitter<WatcherEvents> {
   private readonly tracks = new Map<string, TrackSeen>();
+  private readonly speaking = new SpeakingDetector();
   private current: MeetingState = { participants: 0, peakParticipants: 0, media: { audio: false, video: false }, audible: false, peerConnections: 0, at: 0 };
 
   /** The meeting now. */
@@ -163,6 +175,11 @@ export class MediaWatcher extends EventEmitter<WatcherEvents> {
     await page.evaluateOnNewDocument(PAGE_SCRIPT);
   }
 
+  /** The recording stops at `now` (wall clock, ms): every stretch still open ends (`stillSpeaking`), each emitted as `speaking`. */
+  flushSpeaking(now = Date.now()): void {
+    for (const s of this.speaking.flush(now)) this.emit("speaking", s);
+  }
+
   /** Takes in one report (the binding's handler; tests feed it directly). `now`: wallclock, ms. */
   take(report: WatcherReport, now = Date.now()): MeetingState {
     const seen = new Set<string>();
@@ -172,13 +189,27 @@ export class MediaWatcher extends EventEmitter<WatcherEvents> {
       const count = Number(t.kind === "video" ? t.frames ?? 0 : t.bytes) || 0;
       const prev = this.tracks.get(t.track);
       const level = Number(t.level) || 0;
-      if (!prev) this.tracks.set(t.track, { stream: String(t.stream ?? t.track), kind: t.kind, count, level, grewAt: count > 0 ? now : undefined });
+      const energy = Number(t.energy) || 0;
+      const duration = Number(t.duration) || 0;
+      if (!prev) this.tracks.set(t.track, { stream: String(t.stream ?? t.track), kind: t.kind, count, level, energy, duration, at: now, grewAt: count > 0 ? now : undefined });
       else {
-        prev.level = level;
+        if (t.kind === "audio") {
+          // RMS over the window from the energy integral; the instantaneous level where the browser keeps none.
+          const dd = duration - prev.duration;
+          const rms = dd > 0 && energy >= prev.energy ? Math.sqrt((energy - prev.energy) / dd) : level;
+          const ended = this.speaking.window(t.track, prev.at, now, count > prev.count ? rms : 0);
+          if (ended) this.emit("speaking", ended);
+        }
+        Object.assign(prev, { level, energy, duration, at: now });
         if (count > prev.count) { prev.count = count; prev.grewAt = now; }
       }
     }
-    for (const id of [...this.tracks.keys()]) if (!seen.has(id)) this.tracks.delete(id); // its connection closed
+    for (const id of [...this.tracks.keys()]) {
+      if (seen.has(id)) continue;
+      this.tracks.delete(id); // its connection closed
+      const ended = this.speaking.gone(id);
+      if (ended) this.emit("speaking", ended);
+    }
     const live = [...this.tracks.values()].filter((t) => t.grewAt !== undefined && now - t.grewAt <= LIVE_WINDOW_MS);
     // A participant is a remote stream with a camera and/or a microphone; a stream holding
     // several tracks of one kind (an SFU that puts everyone in one stream) holds that many.

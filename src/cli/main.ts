@@ -42,6 +42,7 @@ program.command("record")
   .option("--width <px>", "video width")
   .option("--height <px>", "video height")
   .option("--fps <n>", "frames per second")
+  .option("--start-when <when>", "media: begin when remote media plays (at most startTimeoutSeconds after joining); joined: right after joining (default: the config's startWhen, media)")
   .option("--json", "print a JSON summary on stdout")
   .action(async (url: string, o) => { process.exitCode = await record(url, o); });
 

@@ -24,6 +24,8 @@ export interface RecordOptions {
   width?: string;
   height?: string;
   fps?: string;
+  /** `media` (the configured default) or `joined`: see the config's `startWhen`. */
+  startWhen?: string;
   json?: boolean;
 }
 
@@ -71,7 +73,7 @@ export async function record(url: string, o: RecordOptions): Promise<number> {
   const parsed = RecordingRequest.safeParse({
     url, join: join_, mode: o.audioOnly ? "audio" : undefined, browser: o.browser,
     video: Object.keys(video).length > 0 ? video : undefined,
-    maxDurationSeconds: num(o.duration, "duration"),
+    maxDurationSeconds: num(o.duration, "duration"), startWhen: o.startWhen,
   });
   if (!parsed.success) {
     throw new MeetrecError("validation_failed", parsed.error.issues.map((i) => `${i.path.join(".") || "argument"}: ${i.message}`).join("; "));

@@ -273,6 +273,17 @@ export const AutoStopSettings = z.strictObject({
 });
 export type AutoStopSettings = z.infer<typeof AutoStopSettings>;
 
+/**
+ * When a recording's first segment begins: `joined` — once the join steps are done; `media` —
+ * once the page receives remote media (a participant's sound or picture, seen by the media
+ * watcher, src/capture/watcher.ts), or `startTimeoutSeconds` after joining, whichever is first.
+ */
+export const START_WHEN = ["joined", "media"] as const;
+export type StartWhen = (typeof START_WHEN)[number];
+
+/** Limits of `startTimeoutSeconds`: how long a recording waits for remote media after joining, s. */
+const StartTimeoutSeconds = z.number().int().min(1).max(600);
+
 export const BackendConfig = z.strictObject({
   /** Bearer API key of this backend for the native API (≥ 16 characters); absent = no native API access. */
   apiKey: z.string().min(16, "must be at least 16 characters").optional(),
@@ -308,6 +319,10 @@ export const BackendConfig = z.strictObject({
   maxDurationSeconds: z.number().int().positive().optional(),
   /** When this backend's recordings stop by themselves because the meeting is over (over the global `autoStop`). */
   autoStop: AutoStopSettings.optional(),
+  /** When this backend's recordings begin (over the global `startWhen`). */
+  startWhen: z.enum(START_WHEN).optional(),
+  /** How long this backend's recordings wait for remote media, s (over the global `startTimeoutSeconds`). */
+  startTimeoutSeconds: StartTimeoutSeconds.optional(),
   /** Delivery targets of this backend's recordings. */
   delivery: DeliveryTargets.prefault({}),
   /** Where this backend's recordings are kept (segments and files; created if missing); default: the global dataDir. The database stays in the global dataDir. */
@@ -408,6 +423,10 @@ export const Config = z.strictObject({
   /** Default and ceiling for `maxDurationSeconds`. */
   maxDurationSeconds: z.number().int().positive().default(4 * 3600),
   /** When recordings stop by themselves because the meeting is over; defaults: empty after 60 s, never idle. */
+  /** When recordings begin: `media` (default) — when remote media plays, at most `startTimeoutSeconds` after joining; `joined` — right after the join steps. */
+  startWhen: z.enum(START_WHEN).default("media"),
+  /** With `startWhen: media`: the longest wait for remote media after joining, s (default 30); then the recording begins anyway. */
+  startTimeoutSeconds: StartTimeoutSeconds.default(30),
   autoStop: AutoStopSettings.prefault({}).transform((a) => ({ emptySeconds: a.emptySeconds ?? 60, idleSeconds: a.idleSeconds ?? 0, ...(a.endedSelector ? { endedSelector: a.endedSelector } : {}) })),
   capture: CaptureConfig.prefault({}),
   /** Where media segments go while recording: always the local data directory first, then optionally a bucket. */

@@ -9,7 +9,7 @@ import { browserEgressFor } from "../egress/index.js";
 import { mediaPlace } from "../media/index.js";
 import { platformAdapter } from "../platforms/talk/index.js";
 import type { PlanContext } from "../recorder/index.js";
-import { resolveAutoStop } from "../recordings/index.js";
+import { resolveAutoStop, resolveStart } from "../recordings/index.js";
 import type { Logger } from "../util/log.js";
 
 /**
@@ -24,6 +24,7 @@ export function planning(config: Config, targets: DeliveryTargets, uploadFinal: 
     adapterFor: (rec) => platformAdapter(config, rec, log),
     fileTargets: (rec) => targets.fileTargets(rec),
     autoStop: (rec) => rec.options.autoStop ?? resolveAutoStop(config, config.backends[rec.backend]),
+    start: (rec) => rec.options.start ?? resolveStart(config, config.backends[rec.backend]),
     uploadFinal,
   };
 }

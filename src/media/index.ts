@@ -14,3 +14,4 @@ export {
   type Manifest, type ManifestPeriod, type ManifestSegment,
   manifestDurationMs, manifestSegmentCount, manifestBytes, playablePeriods, toHlsPlaylist, periodGapMs, captureOrigin, fileTimeline, fileTimeAt, pendingUploads, remoteView, type PendingUpload,
 } from "./manifest.js";
+export { speakersDocument, speakersFileName, type SpeakersFile } from "./speakers.js";

@@ -341,6 +341,7 @@ export class RecordingJob {
         capture, workDir, pulse: await this.deps.pulse(), log: this.log, adapter: plan.adapter, acceptInsecureCerts: plan.acceptInsecureCerts,
         firstPeriodReason: resuming ? "resume" : "start", egress: plan.egress,
         ...(plan.autoStop.endedSelector ? { endedSelector: plan.autoStop.endedSelector } : {}),
+        startWhen: { when: plan.start.when, timeoutMs: plan.start.timeoutSeconds * 1000, requestedAtMs: Date.parse(rec.createdAt) },
       }, {
         beginPeriod: async (reason, startedAt) => {
           const index = await m.beginPeriod(reason, startedAt);

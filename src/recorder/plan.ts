@@ -40,9 +40,11 @@ export interface RecordingPlan {
   maxDurationSeconds: number;
   /** File delivery targets the finished file must reach: any → `delivering`, none → `completed`. */
   fileTargets: string[];
-  /** Cluster: the final file is uploaded to the segment bucket (no machine keeps it). */
   /** When the recording stops by itself because the meeting is over (see auto-stop.ts). */
   autoStop: { emptySeconds: number; idleSeconds: number; endedSelector?: string };
+  /** When the first segment begins: after joining, or once remote media plays (at most `timeoutSeconds` s after joining). */
+  start: { when: "joined" | "media"; timeoutSeconds: number };
+  /** Cluster: the final file is uploaded to the segment bucket (no machine keeps it). */
   uploadFinal: boolean;
   /**
    * Segments stay where they are — on local disk after their upload to the bucket, and on disk
@@ -66,6 +68,8 @@ export interface PlanContext {
   fileTargets(rec: Recording): string[];
   /** A recording's auto-stop settings (stored with it; the configuration's for older rows). */
   autoStop(rec: Recording): RecordingPlan["autoStop"];
+  /** When `rec`'s first segment begins. */
+  start(rec: Recording): RecordingPlan["start"];
   uploadFinal: boolean;
   /** See {@link RecordingPlan.keepSegments} (default false). */
   keepSegments?: boolean;
@@ -79,6 +83,6 @@ export function planRecording(ctx: PlanContext, rec: Recording): RecordingPlan {
     url: o.url, join: o.join as JoinStep[], browser: o.browser, video: o.video, acceptInsecureCerts: o.acceptInsecureCerts ?? false,
     egress: ctx.egress(rec.backend), adapter: ctx.adapterFor(rec),
     capture: ctx.capture, segmentSeconds: ctx.capture.segmentSeconds, maxDurationSeconds: o.maxDurationSeconds,
-    fileTargets: ctx.fileTargets(rec), uploadFinal: ctx.uploadFinal, autoStop: ctx.autoStop(rec), keepSegments: ctx.keepSegments ?? false,
+    fileTargets: ctx.fileTargets(rec), uploadFinal: ctx.uploadFinal, autoStop: ctx.autoStop(rec), start: ctx.start(rec), keepSegments: ctx.keepSegments ?? false,
   };
 }

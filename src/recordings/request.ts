@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { JoinSteps, stepOrigins } from "../capture/index.js";
-import { AUDIO_FORMATS, AutoStopSettings, VIDEO_UNITS, videoExcess, videoLimitsOf, type BackendConfig, type Config } from "../config/index.js";
+import { AUDIO_FORMATS, AutoStopSettings, START_WHEN, VIDEO_UNITS, videoExcess, videoLimitsOf, type BackendConfig, type Config, type StartWhen } from "../config/index.js";
 import { isSafeSubdir } from "../delivery/index.js";
 import type { RecordingOptions } from "../store/index.js";
 import { MeetrecError } from "../util/errors.js";
@@ -16,6 +16,8 @@ export const RecordingRequest = z.strictObject({
   url: httpUrl.describe("Meeting URL the recorder opens"),
   join: JoinSteps.optional().describe("Steps run in order after the page has loaded"),
   mode: z.enum(["video", "audio"]).optional().describe("`audio` records sound only"),
+  startWhen: z.enum(START_WHEN).optional().describe("When the first segment begins: `media` — when remote media plays (at most `startTimeoutSeconds` after joining), `joined` — right after the join steps; over the backend's and the server's `startWhen`"),
+  startTimeoutSeconds: z.number().int().min(1).max(600).optional().describe("With `startWhen: media`: the longest wait for remote media after joining, s; then the recording begins anyway"),
   autoStop: AutoStopSettings.optional().describe("When it stops by itself because the meeting is over: `emptySeconds` (no participant's media for that long → `meeting_empty`; 0 = never), `idleSeconds` (nobody audible, no camera → `meeting_idle`), `endedSelector` (a CSS selector that appears when the meeting has ended → `meeting_ended`); over the backend's and the server's `autoStop`"),
   audioFormat: z.enum(AUDIO_FORMATS).optional().describe("Audio-only recordings: `aac` (AAC in M4A) or `opus` (Opus in Ogg); default the backend's `audioFormat`. Not for video recordings (H.264 + AAC in MP4)"),
   browser: z.enum(["chromium", "firefox"]).optional(),
@@ -95,6 +97,15 @@ export function resolveOptions(cfg: Config, backendName: string, req: RecordingR
     video,
     maxDurationSeconds,
     autoStop: resolveAutoStop(cfg, backend, req.autoStop),
+    start: resolveStart(cfg, backend, req),
+  };
+}
+
+/** When a recording begins: the request's `startWhen` / `startTimeoutSeconds`, then the backend's, then the server's. */
+export function resolveStart(cfg: Config, backend: BackendConfig | undefined, req?: { startWhen?: StartWhen; startTimeoutSeconds?: number }): NonNullable<RecordingOptions["start"]> {
+  return {
+    when: req?.startWhen ?? backend?.startWhen ?? cfg.startWhen,
+    timeoutSeconds: req?.startTimeoutSeconds ?? backend?.startTimeoutSeconds ?? cfg.startTimeoutSeconds,
   };
 }
 

@@ -9,7 +9,7 @@ import type { Config } from "../config/index.js";
 import { deleteFromS3, presignedUrl, type DeliveryService, type DeliveryTargets } from "../delivery/index.js";
 import type { Dispatcher } from "../dispatch/index.js";
 import { RequestGuard, browserEgressFor, egressError } from "../egress/index.js";
-import type { RecordingFiles } from "../media/index.js";
+import { speakersDocument, type RecordingFiles, type SpeakersFile } from "../media/index.js";
 import { TERMINAL, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent, type RecordingStatus, type RecordingStore } from "../store/index.js";
 import { MeetrecError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
@@ -67,6 +67,18 @@ export class Recordings {
     const rec = await this.d.store.get(id);
     if (!rec || (backend && rec.backend !== backend)) throw new MeetrecError("not_found", `No recording ${id}`);
     return rec;
+  }
+
+  /**
+   * Who spoke when in `id`'s finished file (the speakers sidecar, media/speakers.ts).
+   * @throws MeetrecError `not_found` (no such recording, or nobody was heard speaking), `not_ready` (no file yet).
+   */
+  async speakers(id: string, backend?: string): Promise<SpeakersFile> {
+    const rec = await this.get(id, backend);
+    if (!rec.file) throw new MeetrecError("not_ready", "The recording has no file yet; who spoke is known once it is finalized");
+    const doc = speakersDocument(rec.file.name, await this.d.store.speakerIntervals(id), rec.file.timeline);
+    if (!doc) throw new MeetrecError("not_found", `Nobody was heard speaking in recording ${id}`);
+    return doc;
   }
 
   /** Recordings, newest first, optionally of one status and one backend (at most `limit`, default 100). */

@@ -31,6 +31,16 @@ export interface TimelineEvents {
   // The recorder's run (recorder/job.ts, recovery.ts, cluster-intake.ts).
   /** An encoder run began (first run, resume, encoder restart); `gapMs`: media lost since the previous period (from period 2). */
   period_started: { period: number; reason: string; gapMs?: number };
+  /** `startWhen: media`: remote media played `waitedMs` after joining, `sinceRequestMs` after the recording was asked for; the first period begins now. */
+  media_started: { waitedMs: number; sinceRequestMs: number };
+  /** `startWhen: media`: no remote media `waitedMs` after joining (`startTimeoutSeconds`); the recording begins anyway. */
+  media_wait_timed_out: { waitedMs: number };
+  /**
+   * One stretch of speaking on an inbound audio track (`track`: `{pc}/{trackId}`), wall clock
+   * ms; `stopType` `silence` | `left` | `stillSpeaking` (capture/speaking.ts). Only where the
+   * platform adapter does not read who spoke itself.
+   */
+  speaking: { track: string; startMs: number; stopMs: number; stopType: string };
   /** The recording's first media segment became durable, `msSinceStart` after its run began. */
   first_segment: { msSinceStart: number };
   /** A video recording was finalized without a sound track (the page played no sound). */
@@ -105,7 +115,7 @@ export type TimelineEventType = keyof TimelineEvents;
 /** Every type of {@link TimelineEvents}, for the API's description and for checks at run time. */
 export const TIMELINE_EVENT_TYPES = [
   "status",
-  "period_started", "first_segment", "no_audio", "disk_full", "handed_over", "resumed", "interrupted", "taken_over",
+  "period_started", "media_started", "media_wait_timed_out", "speaking", "first_segment", "no_audio", "disk_full", "handed_over", "resumed", "interrupted", "taken_over",
   "meeting_empty", "meeting_idle", "meeting_ended",
   "popup_closed", "tab_crashed", "navigation_blocked", "request_blocked", "encoder_hung", "page_hung",
   "browser_disconnected", "browser_rejoined", "browser_rejoin_failed", "store_error", "encoder_exited",

@@ -61,6 +61,12 @@ export interface RecordingOptions {
   acceptInsecureCerts?: boolean;
   /** When it stops by itself because the meeting is over, resolved at creation; absent (older rows): the configuration's now. */
   autoStop?: { emptySeconds: number; idleSeconds: number; endedSelector?: string };
+  /**
+   * When its first segment begins (`startWhen`), resolved at creation; absent (older rows,
+   * take-overs of them): the configuration's now. `timeoutSeconds`: the longest wait for remote
+   * media after joining, s.
+   */
+  start?: { when: "joined" | "media"; timeoutSeconds: number };
   /** Per-recording choices among the backend's delivery targets. */
   delivery?: {
     targets?: ("s3" | "spool" | "email" | "webhooks")[];

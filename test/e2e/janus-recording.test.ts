@@ -18,7 +18,7 @@ let server: TestServer;
 
 beforeAll(async () => {
   meeting = await startMeeting();
-  server = await startServer({ netns: meeting.netns, egress: meeting.egress });
+  server = await startServer({ netns: meeting.netns, egress: meeting.egress, startWhen: "media" });
 }, 120_000);
 
 afterAll(async () => {

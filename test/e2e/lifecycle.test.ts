@@ -504,7 +504,7 @@ describe("the page leaves the meeting (autoStop)", () => {
 describe("meetrec record (CLI)", () => {
   const run = (args: string[]) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), "record", page.url, ...args], {
-      cwd: REPO_ROOT, env: { ...process.env, MEETREC_CAPTURE__PULSE_DIR: join(server.dir, "cli-pulse") },
+      cwd: REPO_ROOT, env: { ...process.env, MEETREC_CAPTURE__PULSE_DIR: join(server.dir, "cli-pulse"), MEETREC_START_WHEN: "joined" },
     });
     let stdout = "", stderr = "";
     child.stdout.on("data", (d) => (stdout += d));

@@ -51,7 +51,7 @@ beforeAll(async () => {
     });
     host.once("exit", (c) => reject(new Error(`Talk double exited (${c})`)));
   });
-  server = await startServer({ netns: meeting.netns, config: {
+  server = await startServer({ netns: meeting.netns, startWhen: "media", config: {
     delivery: { retry: { initialDelayMs: 300, maxDelayMs: 2000, factor: 2 }, pollIntervalMs: 100 },
     backends: { cloud: { talk: { url: signer.url, secret: SECRET }, allowedRequestOrigins: [meeting.janusOrigin], video: { width: 1280, height: 720, fps: 25 } } },
     talk: { signaling: { internalSecret: INTERNAL } },

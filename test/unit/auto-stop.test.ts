@@ -6,6 +6,8 @@
 import { describe, expect, test } from "vitest";
 import type { MeetingState } from "../../src/capture/index.js";
 import { AutoStop } from "../../src/recorder/auto-stop.js";
+import { parseConfig } from "../../src/config/index.js";
+import { RecordingRequest, resolveAutoStop, resolveOptions, resolveStart } from "../../src/recordings/index.js";
 
 const state = (participants: number, o: { audible?: boolean; video?: boolean } = {}): MeetingState => ({
   participants, peakParticipants: 2, media: { audio: participants > 0, video: o.video ?? participants > 0 },
@@ -49,5 +51,31 @@ describe("auto stop", () => {
     a.observe(state(2, { audible: false, video: false }), 41_000);
     expect(a.observe(state(2, { audible: false, video: false }), 70_999)).toBeUndefined();
     expect(a.observe(state(2, { audible: false, video: false }), 71_000)).toMatchObject({ reason: "meeting_idle", sinceMs: 41_000 });
+  });
+});
+
+describe("when a recording begins and ends: the request over the backend over the server", () => {
+  const cfg = parseConfig({
+    autoStop: { idleSeconds: 300 }, startTimeoutSeconds: 20,
+    backends: { b: { apiKey: "0123456789abcdef0123", autoStop: { emptySeconds: 30 }, startWhen: "joined" } },
+  });
+  test("defaults: start on media within 30 s, empty after 60 s, never idle", () => {
+    const d = parseConfig({});
+    expect(resolveStart(d, undefined)).toEqual({ when: "media", timeoutSeconds: 30 });
+    expect(resolveAutoStop(d, undefined)).toEqual({ emptySeconds: 60, idleSeconds: 0 });
+  });
+  test("field by field", () => {
+    expect(resolveStart(cfg, cfg.backends.b)).toEqual({ when: "joined", timeoutSeconds: 20 });
+    expect(resolveStart(cfg, cfg.backends.b, { startWhen: "media", startTimeoutSeconds: 5 })).toEqual({ when: "media", timeoutSeconds: 5 });
+    expect(resolveAutoStop(cfg, cfg.backends.b)).toEqual({ emptySeconds: 30, idleSeconds: 300 });
+    expect(resolveAutoStop(cfg, cfg.backends.b, { emptySeconds: 0, endedSelector: ".ended" })).toEqual({ emptySeconds: 0, idleSeconds: 300, endedSelector: ".ended" });
+  });
+  test("a request's options carry both; bad values are refused", () => {
+    const o = resolveOptions(cfg, "b", RecordingRequest.parse({ url: "https://meet.example.com/r", startTimeoutSeconds: 9 }));
+    expect(o.start).toEqual({ when: "joined", timeoutSeconds: 9 });
+    expect(o.autoStop).toEqual({ emptySeconds: 30, idleSeconds: 300 });
+    expect(RecordingRequest.safeParse({ url: "https://meet.example.com/r", startWhen: "later" }).success).toBe(false);
+    expect(RecordingRequest.safeParse({ url: "https://meet.example.com/r", startTimeoutSeconds: 0 }).success).toBe(false);
+    expect(() => parseConfig({ startWhen: "soon" })).toThrow(/startWhen/);
   });
 });

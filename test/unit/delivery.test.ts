@@ -114,6 +114,15 @@ describe("spool delivery names no server path in what clients see", () => {
     expect(once.shown).toBe(`written to the spool directory: one-off/${rec.id}.mp4`);
   });
 
+  test("with a speakers sidecar: file, `{id}.mp4.speakers.json`, then `{id}.json` last", async () => {
+    const spool = join(dir, "spool-speakers");
+    const speakers = { version: 1 as const, file: "recording.mp4", fileStartedAt: null, sources: [{ id: "1/a", name: null }], intervals: [] };
+    const outputs = filesPackage.outputs(rec as unknown as Recording, file, { config: parseConfig({}), describe: () => ({ id: rec.id }) }, { speakers });
+    expect(outputs.map((o) => o.name)).toEqual([`${rec.id}.mp4`, `${rec.id}.mp4.speakers.json`, `${rec.id}.json`]);
+    await deliverToSpool(target(spool), rec, outputs);
+    expect(JSON.parse(readFileSync(join(spool, "school-7", `${rec.id}.mp4.speakers.json`), "utf8"))).toEqual(speakers);
+  });
+
   test("local failure: the error code, not the path (the path is in the cause, for the log)", async () => {
     const blocked = join(dir, "a-file");
     writeFileSync(blocked, "");

@@ -162,7 +162,7 @@ describe("a capture without the streams it asked for is never a completed record
       await store_.transition(created.id, "starting");
       await store_.transition(created.id, "recording");
       const rec = await store_.transition(created.id, "stopping", { reason: "limit_reached" });
-      const plan = planRecording({ capture: cfg.capture, place: (r) => mediaPlace(cfg, r), egress: (b) => browserEgressFor(cfg, b), adapterFor: () => undefined, fileTargets: () => [], uploadFinal: false, autoStop: () => ({ emptySeconds: 0, idleSeconds: 0 }) }, rec);
+      const plan = planRecording({ capture: cfg.capture, place: (r) => mediaPlace(cfg, r), egress: (b) => browserEgressFor(cfg, b), adapterFor: () => undefined, fileTargets: () => [], uploadFinal: false, autoStop: () => ({ emptySeconds: 0, idleSeconds: 0 }), start: () => ({ when: "joined", timeoutSeconds: 30 }) }, rec);
       const final = await finalizeRecording({ store: store_, log: createLogger("silent") }, plan, rec, media, { endReason: "limit_reached", abortWhenEmpty: true });
       expect(final.status).toBe("failed");
       expect(final.error).toMatchObject({ code: "no_media" });

@@ -5,6 +5,8 @@
  */
 import { describe, expect, test } from "vitest";
 import { LIVE_WINDOW_MS, MediaWatcher, type TrackReport } from "../../src/capture/watcher.js";
+import { HANGOVER_MS, SPEAKING_LEVEL, SpeakingDetector, type SpeakingStretch } from "../../src/capture/speaking.js";
+import { speakersDocument, speakersFileName } from "../../src/media/index.js";
 
 const audio = (track: string, stream: string, bytes: number): TrackReport => ({ track, stream, kind: "audio", bytes, level: 0.1, energy: bytes / 1000 });
 const video = (track: string, stream: string, frames: number): TrackReport => ({ track, stream, kind: "video", bytes: frames * 1000, frames });
@@ -47,5 +49,53 @@ describe("media watcher", () => {
     w.take({ at: 0, peerConnections: 1, tracks: [audio("a", "1/x", 10)] }, 0);
     expect(w.take({ at: 0, peerConnections: 1, tracks: [audio("a", "1/x", 20)] }, 1000)).toMatchObject({ participants: 1, media: { audio: true, video: false } });
     expect(seen).toEqual([1, 1]);
+  });
+});
+
+describe("who speaks when (capture/speaking.ts)", () => {
+  /** Feeds `w` one audio track, 250 ms windows from `t0`, `voiced(i)` saying whether window i carried a 0.1-RMS tone. */
+  function feed(w: MediaWatcher, track: string, t0: number, windows: number, voiced: (i: number) => boolean) {
+    let energy = 0, duration = 0, bytes = 0;
+    for (let i = 0; i <= windows; i++) {
+      if (i > 0) { duration += 0.25; bytes += 1000; energy += voiced(i - 1) ? 0.1 ** 2 * 0.25 : 0.0005 ** 2 * 0.25; }
+      w.take({ at: 0, peerConnections: 1, tracks: [{ track, stream: "1/janus", kind: "audio", bytes, level: 0, energy, duration }] }, t0 + i * 250);
+    }
+  }
+
+  test("stretches from the energy per window; pauses shorter than the hangover stay inside; stillSpeaking at the stop", () => {
+    const w = new MediaWatcher();
+    const got: SpeakingStretch[] = [];
+    w.on("speaking", (s) => got.push(s));
+    const t0 = 1_000_000;
+    // voiced 1.0–3.0 s, a 0.5 s pause (< HANGOVER_MS), voiced 3.5–4.0 s; silent; voiced from 8.0 s to the end (10 s)
+    const on = (i: number) => (i >= 4 && i < 12) || (i >= 14 && i < 16) || i >= 32;
+    feed(w, "1/a", t0, 40, on);
+    expect(got).toEqual([{ track: "1/a", startMs: t0 + 1000, stopMs: t0 + 4000, stopType: "silence" }]);
+    w.flushSpeaking(t0 + 10_000);
+    expect(got[1]).toEqual({ track: "1/a", startMs: t0 + 8000, stopMs: t0 + 10_000, stopType: "stillSpeaking" });
+    expect(HANGOVER_MS).toBeGreaterThan(500);
+  });
+
+  test("a track that goes away ends its stretch (left); a track carrying no bytes is silent", () => {
+    const w = new MediaWatcher();
+    const got: SpeakingStretch[] = [];
+    w.on("speaking", (s) => got.push(s));
+    feed(w, "1/b", 0, 8, () => true);
+    w.take({ at: 0, peerConnections: 0, tracks: [] }, 2100);
+    expect(got).toEqual([{ track: "1/b", startMs: 0, stopMs: 2000, stopType: "left" }]);
+    const d = new SpeakingDetector();
+    expect(d.window("x", 0, 250, SPEAKING_LEVEL / 2)).toBeUndefined();
+    expect(d.flush(1000)).toEqual([]);
+  });
+
+  test("the sidecar: file times by the file's timeline, sources named by track until an adapter names them", () => {
+    const t0 = Date.parse("2026-12-07T10:00:00Z");
+    const timeline = [{ fileMs: 0, wallMs: t0, durationMs: 10_000 }, { fileMs: 10_000, wallMs: t0 + 20_000, durationMs: 10_000 }];
+    const iv = (id: string, name: string, a: number, b: number) => ({ participantId: id, participantName: name, participantUserId: "", startMs: t0 + a, stopMs: t0 + b, startType: "voice", stopType: "silence" });
+    const doc = speakersDocument("recording.mp4", [iv("2/b", "", 22_000, 23_500), iv("1/a", "Alice", 1250, 4000)], timeline)!;
+    expect(doc).toMatchObject({ version: 1, file: "recording.mp4", fileStartedAt: "2026-12-07T10:00:00.000Z", sources: [{ id: "1/a", name: "Alice" }, { id: "2/b", name: null }] });
+    expect(doc.intervals.map((i) => [i.source, i.start, i.end])).toEqual([["1/a", 1.25, 4], ["2/b", 12, 13.5]]);
+    expect(speakersDocument("recording.mp4", [], timeline)).toBeUndefined();
+    expect(speakersFileName("recording.mp4")).toBe("recording.mp4.speakers.json");
   });
 });

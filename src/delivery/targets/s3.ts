@@ -6,11 +6,11 @@
  * URLs (SigV4 query signing, at most 7 days). The `s3` file target.
  */
 import { createReadStream } from "node:fs";
-import { DeleteObjectCommand, GetObjectCommand } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { S3_KEY_PLACEHOLDER, type S3Target } from "../../config/index.js";
-import { fileContentType } from "../../media/index.js";
+import { fileContentType, speakersDocument } from "../../media/index.js";
 import { MeetrecError } from "../../util/errors.js";
 import { s3Client } from "../../util/s3.js";
 import { wants, type DeliveryInputProblem, type FileTarget } from "../registry.js";
@@ -70,14 +70,19 @@ export function presignedUrl(t: S3Target, loc: { bucket: string; key: string }, 
   }), { expiresIn: t.presignSeconds });
 }
 
-/** Deletes the object (recording deleted). */
+/** Deletes the object and its speakers sidecar, if any (recording deleted). */
 export async function deleteFromS3(t: S3Target, loc: { bucket: string; key: string }): Promise<void> {
   await s3Client(t).send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
+  await s3Client(t).send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: `${loc.key}${SPEAKERS_SUFFIX}` }));
 }
+
+/** The speakers sidecar's key: the file's key with this appended (media/speakers.ts). */
+const SPEAKERS_SUFFIX = ".speakers.json";
 
 /**
  * The `s3` target: the file is uploaded to the backend's bucket ({@link uploadToS3}, key
- * {@link s3Key}) unless the recording chose targets without `s3`; its location is stored with
+ * {@link s3Key}; before it, when anyone was heard speaking, its speakers sidecar at the same key
+ * plus `.speakers.json`) unless the recording chose targets without `s3`; its location is stored with
  * the file (`file.s3`), from which the API links to it with a presigned URL. The metadata the
  * key template names is checked at `POST`/`PATCH`.
  */
@@ -93,7 +98,13 @@ export const s3Target: FileTarget = {
   async deliver(_d, rec, ctx) {
     const t = ctx.backend.delivery.s3;
     if (!t || !rec.file) throw new Error(`backend ${rec.backend} has no S3 target any more, or the recording has no file`);
-    const loc = await uploadToS3(t, s3Key(t, rec, rec.file.name), await ctx.filePath(rec), rec.file.name);
+    const key = s3Key(t, rec, rec.file.name);
+    // Who spoke when, first: an importer that waits for the file finds its sidecar already there.
+    const speakers = speakersDocument(rec.file.name, await ctx.store.speakerIntervals(rec.id), rec.file.timeline);
+    if (speakers) {
+      await s3Client(t).send(new PutObjectCommand({ Bucket: t.bucket, Key: `${key}${SPEAKERS_SUFFIX}`, Body: JSON.stringify(speakers, null, 2), ContentType: "application/json" }));
+    }
+    const loc = await uploadToS3(t, key, await ctx.filePath(rec), rec.file.name);
     await ctx.store.mergeFile(rec.id, { s3: loc });
     return `uploaded to s3://${loc.bucket}/${loc.key}`;
   },

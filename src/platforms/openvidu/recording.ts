@@ -97,6 +97,8 @@ export function recordingOptions(config: Config, r: OpenViduRecording): Recordin
   return {
     url: r.url, join: config.openvidu.join, mode: "video", audio: r.audio, browser: "chromium", video,
     maxDurationSeconds: Math.min(config.maxDurationSeconds, b?.maxDurationSeconds ?? Infinity), acceptInsecureCerts: true,
+    // openvidu-server's start check waits ≤ 30 s for a non-empty file: the recording begins on joining.
+    start: { when: "joined", timeoutSeconds: 30 },
     autoStop: { emptySeconds: b?.autoStop?.emptySeconds ?? 0, idleSeconds: b?.autoStop?.idleSeconds ?? 0, ...(b?.autoStop?.endedSelector ? { endedSelector: b.autoStop.endedSelector } : {}) },
   };
 }
