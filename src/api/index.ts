@@ -292,4 +292,4 @@ export function listenOptions(listen: string): { host: string; port: number } | 
   return { host: host || "127.0.0.1", port };
 }
 
-export { buildWorkerServer, type WorkerStatus } from "./worker-server.js";
+export { buildWorkerServer } from "./worker-server.js";

@@ -1,3 +1,3 @@
-export { Config, BackendConfig, CaptureConfig, VideoSettings, VideoLimits, TALK_VIDEO, VIDEO_UNITS, videoExcess, type VideoExcess, WebhookTarget, SpoolTarget, SPOOL_PACKAGES, type SpoolPackageName, DeliveryTargets, WEBHOOK_EVENTS, TalkBackend, S3Target, SegmentBucket, EmailTarget, S3_KEY_PLACEHOLDER, s3KeyTemplateProblem, AUDIO_FORMATS, AutoStopSettings, START_WHEN, type StartWhen } from "./schema.js";
-export { loadConfig, parseConfig, applyEnv, ensureDefaultBackend, videoLimitsOf, baseUrl, configWarnings } from "./load.js";
-export { importNextcloudConf, importNextcloudFile, toYaml as importedYaml, type ImportResult } from "./nextcloud-import.js";
+export { Config, BackendConfig, CaptureConfig, VideoSettings, TALK_VIDEO, VIDEO_UNITS, videoExcess, WebhookTarget, SpoolTarget, type SpoolPackageName, DeliveryTargets, S3Target, SegmentBucket, EmailTarget, S3_KEY_PLACEHOLDER, s3KeyTemplateProblem, AUDIO_FORMATS, AutoStopSettings, START_WHEN, type StartWhen } from "./schema.js";
+export { loadConfig, parseConfig, ensureDefaultBackend, videoLimitsOf, baseUrl, configWarnings } from "./load.js";
+export { importNextcloudConf, importNextcloudFile, toYaml as importedYaml } from "./nextcloud-import.js";

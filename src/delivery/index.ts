@@ -4,9 +4,9 @@
  * its folder (`platforms/talk/targets.ts`); so are the spool's packages (`files` here, PILOS's
  * tar in `platforms/pilos/`).
  */
-export { DeliveryService, DeliveryPlanner, backoffMs, type DeliveryDeps } from "./service.js";
-export { DeliveryTargets, DeliveryRefused, wants, type DeliveryTarget, type FileTarget, type NotifyTarget, type DeliveryContext, type DeliveryInputProblem, type PlannedDelivery, type StatusChange, type RequestedRecording } from "./registry.js";
-export { webhookTarget, sendWebhook, eventType, type WebhookEvent } from "./targets/webhook.js";
-export { spoolTarget, filesPackage, deliverToSpool, spoolDir, spoolSubdir, isSafeSubdir, type SpoolPackage } from "./targets/spool.js";
-export { s3Target, uploadToS3, presignedUrl, deleteFromS3, s3Key, s3KeyMetadata, s3KeyProblems } from "./targets/s3.js";
-export { emailTarget, sendRecordingMail, emailRecipient, isEmailAddress } from "./targets/email.js";
+export { DeliveryService, DeliveryPlanner, backoffMs } from "./service.js";
+export { DeliveryTargets, DeliveryRefused, wants, type FileTarget, type NotifyTarget, type DeliveryContext, type DeliveryInputProblem, type RequestedRecording } from "./registry.js";
+export { webhookTarget, eventType } from "./targets/webhook.js";
+export { spoolTarget, filesPackage, deliverToSpool, spoolDir, isSafeSubdir, type SpoolPackage } from "./targets/spool.js";
+export { s3Target, presignedUrl, deleteFromS3, s3Key, s3KeyMetadata, s3KeyProblems } from "./targets/s3.js";
+export { emailTarget, isEmailAddress } from "./targets/email.js";

@@ -1,5 +1,5 @@
 /** hosts: the composition roots — embedded, cluster API, cluster worker — and the delivery targets they install. */
-export { EmbeddedHost, type EmbeddedOptions } from "./embedded.js";
+export { EmbeddedHost } from "./embedded.js";
 export { ClusterApiHost } from "./cluster-api.js";
 export { ClusterWorkerHost } from "./cluster-worker.js";
 export { deliveryTargets } from "./targets.js";
