@@ -444,6 +444,34 @@ async function sessionRow(server: TestServer, meeting: Meeting, body: Record<str
     fileS: rec.file?.durationSeconds ?? 0, windowS: captureWindowS(rec), check };
 }
 
+/** One session measured with the media watcher on or off: the browser's processes and the whole session. */
+interface WatcherRow { on: boolean; browser: Usage; session: Usage; check: Check; status: string }
+
+/**
+ * The media watcher's cost: the same 1280×720@30 recording of the meeting with
+ * `capture.mediaWatcher` on and off, alternating (on, off, on, off …) so that load drifts hit
+ * both alike; a fresh server per session (the switch is the server's).
+ */
+async function watcherRows(meeting: Meeting, dir: string, rounds = 3, seconds = 20): Promise<WatcherRow[]> {
+  const rows: WatcherRow[] = [];
+  for (let i = 0; i < rounds * 2; i++) {
+    const on = i % 2 === 0;
+    process.stderr.write(`watcher ${on ? "on" : "off"}, round ${Math.floor(i / 2) + 1}\n`);
+    const server = await startServer({ netns: meeting.netns, egress: meeting.egress, startWhen: "joined", env: { MEETREC_LOG_LEVEL: "warn", MEETREC_CONCURRENCY: "1", MEETREC_CAPTURE__MEDIA_WATCHER: String(on) } });
+    try {
+      const id = (await server.api("POST", "/v1/recordings", { url: meeting.viewerUrl, join: meeting.joinSteps(), video: { width: 1280, height: 720, fps: 30 } })).json().id;
+      const pids = await sessionPids(server, id);
+      await sleep(4000);
+      const [browser, session] = await Promise.all([measure(() => [pids[1]], seconds * 1000), measure(() => pids, seconds * 1000)]);
+      const { rec, check } = await finish(server, id, meeting.publishers, dir);
+      rows.push({ on, browser, session, check, status: rec.status });
+    } finally {
+      await server.stop();
+    }
+  }
+  return rows;
+}
+
 /** meetrec's encoder and a Nextcloud-settings encoder on the same 1080p session, each measured alone. */
 async function encoderRows(server: TestServer, meeting: Meeting, dir: string, seconds = 30) {
   const id = (await server.api("POST", "/v1/recordings", { url: meeting.viewerUrl, join: meeting.joinSteps(), video: { width: 1920, height: 1080, fps: 30, bitrateKbps: 2500 } })).json().id;
@@ -516,7 +544,7 @@ const fmtUsage = (r: { usage: Usage; kibPerSecond: number; check: Check }) =>
 async function main() {
   const { values } = parseArgs({ options: { only: { type: "string" } } });
   const only = values.only;
-  if (only && !["av", "sessions", "latency"].includes(only)) throw new Error(`--only av|sessions|latency, not ${only}`);
+  if (only && !["av", "sessions", "latency", "watcher"].includes(only)) throw new Error(`--only av|sessions|latency|watcher, not ${only}`);
   const want = (part: string) => !only || only === part;
   if (process.getuid?.() !== 0) throw new Error("make bench needs root (network namespace for the Janus meeting)");
   const report: string[] = [];
@@ -539,6 +567,29 @@ async function main() {
     p(`- rig: flash triggers ≤ ${av.triggerLateMaxMs.toFixed(1)} ms late, xsetroot ran median ${median(av.xsetrootMs).toFixed(1)}, max ${Math.max(...av.xsetrootMs).toFixed(1)} ms (a flash lands that much after its instant at most); ` +
       `pacat started ≤ ${Math.round(av.pacatStartupMaxMs)} ms before each encoder, stream latency ≤ ${av.pacatLatencyMaxMs.toFixed(1)} ms, ${av.underruns} underruns during the events; ` +
       `resolution one frame (33 ms) for the picture, 10 ms for the sound\n`);
+  }
+
+  if (want("watcher")) {
+    const dir = mkdtempSync(join(tmpdir(), "meetrec-bench-files-"));
+    const meeting = await startMeeting();
+    let rows: WatcherRow[];
+    try {
+      rows = await watcherRows(meeting, dir);
+    } finally {
+      await meeting.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    p("Media watcher (capture.mediaWatcher on/off): the same 1280×720@30 recording of the 2-publisher meeting (flat), Chromium, alternating on/off, " +
+      "3 sessions each, 20 s window each; browser = the browser's process tree (where the watcher runs), session = Xvfb + browser + ffmpeg; median of the sessions:\n");
+    p("| watcher | browser cores | browser peak PSS (MiB) | session cores | session peak PSS (MiB) | file checks |\n|---|---|---|---|---|---|");
+    const med = (xs: WatcherRow[], f: (r: WatcherRow) => number) => median(xs.map(f));
+    for (const on of [true, false]) {
+      const rs = rows.filter((r) => r.on === on);
+      p(`| ${on ? "on" : "off"} | ${med(rs, (r) => r.browser.cores).toFixed(3)} | ${med(rs, (r) => r.browser.peakPssMiB).toFixed(0)} | ${med(rs, (r) => r.session.cores).toFixed(3)} | ${med(rs, (r) => r.session.peakPssMiB).toFixed(0)} | ${rs.map((r) => (r.status === "completed" ? r.check.detail : r.status)).join("; ")} |`);
+    }
+    const on = rows.filter((r) => r.on), off = rows.filter((r) => !r.on);
+    p(`\nWatcher on / off: browser cores ×${(med(on, (r) => r.browser.cores) / med(off, (r) => r.browser.cores)).toFixed(3)}, browser PSS ×${(med(on, (r) => r.browser.peakPssMiB) / med(off, (r) => r.browser.peakPssMiB)).toFixed(3)}, ` +
+      `session cores ×${(med(on, (r) => r.session.cores) / med(off, (r) => r.session.cores)).toFixed(3)}\n`);
   }
 
   if (want("sessions") || want("latency")) {

@@ -213,7 +213,7 @@ export class CaptureSession {
     await this.guarded(signal, async () => {
       if (!this.opened) await this.openNow(signal);
       this.abortIfStopped(signal);
-      if (this.o.startWhen?.when === "media" && (this.o.firstPeriodReason ?? "start") === "start") await this.waitForMedia(this.o.startWhen, signal);
+      if (this.o.startWhen?.when === "media" && (this.o.firstPeriodReason ?? "start") === "start" && this.o.capture.mediaWatcher) await this.waitForMedia(this.o.startWhen, signal);
       this.abortIfStopped(signal);
       mkdirSync(this.o.workDir, { recursive: true });
       this.register();
@@ -341,7 +341,7 @@ export class CaptureSession {
       proxyPort: this.proxy!.port,
     }));
     await enforceRequestPolicy(this.browser.page, this.guard!, (b) => this.onBlocked(b));
-    await this.watcher.attach(this.browser.page);
+    if (o.capture.mediaWatcher) await this.watcher.attach(this.browser.page);
     // The recorder records one tab: a window the page opens would cover the meeting and escape
     // the page's request rules, so it is closed at once (its connections still meet the proxy).
     const launchedPage = this.browser.page;

@@ -376,6 +376,14 @@ export const CaptureConfig = z.strictObject({
    * finalized, ending `completed` with `endReason: "disk_full"`.
    */
   diskReserveBytes: z.number().int().min(0).default(256 * 1024 * 1024),
+  /**
+   * The media watcher in every page (capture/watcher.ts). Off: the page runs exactly as
+   * served, and the recorder sees nothing of the meeting — no participants, recordings begin on
+   * joining whatever `startWhen` says, `autoStop` ends them only by the page leaving the
+   * meeting, and nobody is heard speaking. For a page the wrapper would break, and to measure
+   * its cost (`make bench`).
+   */
+  mediaWatcher: z.boolean().default(true),
 });
 export type CaptureConfig = z.infer<typeof CaptureConfig>;
 
