@@ -4,7 +4,8 @@
  * leaving ends the recording `completed`/`meeting_empty` within `emptySeconds` + 5 s, with both
  * publishers in the file up to their leaving, placed by the test's own clock. And a recording
  * that starts before anyone publishes begins when their media plays (`startWhen: media`). And it
- * hears who speaks when: a publisher muted in known windows. Chromium and Firefox.
+ * hears who speaks when: a publisher muted in known windows; and a meeting where everyone is muted
+ * with cameras off is idle. Chromium and Firefox.
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -185,6 +186,45 @@ describe("who spoke when (speaking stretches and the speakers sidecar)", () => {
         for (const i of bobs) expect(Math.abs(i.end - (Date.parse(i.endedAt) - t0) / 1000)).toBeLessThanOrEqual(0.01);
         // and on the timeline
         expect(rec.events.filter((e: any) => e.type === "speaking" && e.data.track === bobSrc)).toHaveLength(3);
+      } catch (e) {
+        console.error(server.log().split("\n").filter((l) => l.includes(id) && !l.includes("\"level\":20")).slice(-20).join("\n"));
+        throw e;
+      }
+    });
+  }
+});
+
+describe("the meeting is idle (autoStop.idleSeconds)", () => {
+  for (const browser of ["chromium", "firefox"] as const) {
+    test(`${browser}: everyone muted with cameras on is no end; muted with cameras off for idleSeconds ends it meeting_idle`, async () => {
+      const IDLE_S = 5;
+      const { id } = (await server.api("POST", "/v1/recordings", {
+        url: meeting.viewerUrl, join: meeting.joinSteps(), browser, maxDurationSeconds: 120,
+        video: { width: 1024, height: 576, fps: 15 }, autoStop: { idleSeconds: IDLE_S, emptySeconds: 0 },
+      })).json();
+      try {
+        expect((await server.waitFor(id, (v) => v.status === "recording" && v.participants?.now === 2, 60_000)).status).toBe("recording");
+        await new Promise((r) => setTimeout(r, 6000));
+        const mutedAt = Date.now();
+        await Promise.all([meeting.mute(alice.name, true), meeting.mute(bob.name, true)]);
+        await new Promise((r) => setTimeout(r, (IDLE_S + 3) * 1000));
+        const still = await server.waitFor(id, () => true);
+        expect(still.status, "silent but cameras on: not idle").toBe("recording");
+        const offAt = Date.now();
+        await Promise.all([meeting.camera(alice.name, false), meeting.camera(bob.name, false)]);
+        const rec = await server.waitFor(id, (v) => TERMINAL.includes(v.status), 60_000);
+        expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+        expect(rec.endReason).toBe("meeting_idle");
+        const ev = rec.events.find((e: any) => e.type === "meeting_idle");
+        expect(ev.data.idleSeconds).toBe(IDLE_S);
+        expect(Date.parse(ev.at) - offAt, "idle counted from the cameras going off").toBeGreaterThanOrEqual(IDLE_S * 1000);
+        expect(Date.parse(ev.at) - offAt).toBeLessThanOrEqual((IDLE_S + 5) * 1000);
+        expect(rec.events.some((e: any) => e.type === "meeting_empty"), "present all along: never empty").toBe(false);
+        // Both in the file, pictures and tones, until they were muted.
+        const file = join(server.dir, `${browser}-idle.mp4`);
+        writeFileSync(file, (await server.api("GET", `/v1/recordings/${id}/file`)).body);
+        const t0 = Date.parse(rec.events.find((e: any) => e.type === "period_started").at);
+        checkMeeting(file, [alice, bob], { spans: [{ from: 1, to: (mutedAt - t0) / 1000 - 1 }] });
       } catch (e) {
         console.error(server.log().split("\n").filter((l) => l.includes(id) && !l.includes("\"level\":20")).slice(-20).join("\n"));
         throw e;
