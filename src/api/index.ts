@@ -213,6 +213,20 @@ export async function buildServer(app: ApiDeps, log: Logger): Promise<FastifyIns
       return reply.code(202).send(toView(rec, base(req)));
     });
 
+    r.post("/recordings/:id/pause", {
+      schema: { tags: ["recordings"], summary: "Pause capturing: the recorder stays in the meeting and captures nothing until /resume (the file holds the captured time only)", params: IdParams, response: { 202: RecordingView, ...errors } },
+    }, async (req, reply) => {
+      const rec = await recordings.setPaused(req.params.id, true, req.backend);
+      return reply.code(202).send(toView(rec, base(req)));
+    });
+
+    r.post("/recordings/:id/resume", {
+      schema: { tags: ["recordings"], summary: "Capture again after /pause (a new period begins)", params: IdParams, response: { 202: RecordingView, ...errors } },
+    }, async (req, reply) => {
+      const rec = await recordings.setPaused(req.params.id, false, req.backend);
+      return reply.code(202).send(toView(rec, base(req)));
+    });
+
     r.delete("/recordings/:id", {
       schema: { tags: ["recordings"], summary: "Stop if live, then delete the recording and its files", params: IdParams, response: { 204: z.null(), ...errors } },
     }, async (req, reply) => {

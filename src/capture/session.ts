@@ -94,6 +94,8 @@ export interface SessionOptions {
    * run begins right after joining, as do resumed and taken-over recordings (the meeting runs).
    */
   startWhen?: { when: "joined" | "media"; timeoutMs: number; requestedAtMs: number };
+  /** {@link CaptureSession.start} joins but captures nothing until {@link CaptureSession.resume} (a paused recording taken over). */
+  startPaused?: boolean;
 }
 
 /** Callbacks through which the session hands over what it captures. All are awaited in order. */
@@ -173,6 +175,8 @@ export class CaptureSession {
   private opened = false;
   /** What the page receives (every page the session opens is watched). */
   readonly watcher = new MediaWatcher();
+  /** Wall clock (ms) capturing was paused at; undefined while capturing (or before). */
+  private pausedAt?: number;
   /** Generic speaking stretches being stored, in order ({@link onSpeaking}). */
   private speakingStored: Promise<void> = Promise.resolve();
 
@@ -199,6 +203,46 @@ export class CaptureSession {
     return this.opened && !this.closed && !this.stopping && !this.encoder && !!this.browser?.browser.connected;
   }
 
+  /** Recording: capturing, or paused in the meeting (the page's crashes and its end still count). */
+  private get live(): boolean {
+    return !!this.encoder || this.pausedAt !== undefined;
+  }
+
+  /** Whether capturing is paused ({@link pause}). */
+  get paused(): boolean {
+    return this.pausedAt !== undefined;
+  }
+
+  /**
+   * Stops capturing without leaving the meeting: the encoder closes its open segment, which is
+   * stored like every other, and exits; display, sink and browser stay (a crashed browser is
+   * still relaunched and rejoins). Resolves once the last segment is stored. No-op unless capturing.
+   * @returns the period that ended, or undefined when nothing changed.
+   */
+  async pause(): Promise<number | undefined> {
+    const enc = this.encoder;
+    if (!enc || this.stopping || this.closed || this.pausedAt !== undefined) return undefined;
+    this.pausedAt = Date.now();
+    this.encoder = undefined;
+    await enc.stop();
+    await this.ingest;
+    this.register();
+    return this.period;
+  }
+
+  /**
+   * Captures again after {@link pause} (or a session started paused): a new encoder run, i.e.
+   * a new period (`unpause`). @returns how long it was paused, ms; undefined when it was not.
+   * @throws MeetrecError `encoder_failed` when the encoder cannot start (the recording fails).
+   */
+  async resume(): Promise<number | undefined> {
+    if (this.pausedAt === undefined || this.stopping || this.closed) return undefined;
+    const pausedMs = Date.now() - this.pausedAt;
+    this.pausedAt = undefined;
+    await this.startEncoder("unpause");
+    return pausedMs;
+  }
+
   get pids(): SessionPids {
     return { display: this.display?.pid, sinkPin: this.sink?.pinPid, browser: this.browser?.pid, encoder: this.encoder?.pid };
   }
@@ -219,7 +263,8 @@ export class CaptureSession {
       this.register();
       // An open session may have waited long for its recording: the watchdog counts from now.
       this.pageAliveAt = Date.now();
-      await this.startEncoder(this.o.firstPeriodReason ?? "start");
+      if (this.o.startPaused) this.pausedAt = Date.now();
+      else await this.startEncoder(this.o.firstPeriodReason ?? "start");
       this.startWatchdog();
     });
   }
@@ -356,11 +401,11 @@ export class CaptureSession {
     });
     const launched = this.browser;
     launched.browser.on("disconnected", () => {
-      if (!this.stopping && this.encoder && this.browser === launched) void this.onBrowserLost();
+      if (!this.stopping && this.live && this.browser === launched) void this.onBrowserLost();
     });
     // A crashed tab (renderer gone, browser alive): relaunch the whole browser and rejoin.
     launched.page.on("error", (err) => {
-      if (this.stopping || !this.encoder || this.browser !== launched || this.rejoining) return;
+      if (this.stopping || !this.live || this.browser !== launched || this.rejoining) return;
       this.hooks.event({ type: "tab_crashed", message: `The meeting tab crashed (${publicErrorMessage(err)}); relaunching the browser`, data: { pid: launched.pid } });
       o.log.warn({ err: errorMessage(err) }, "tab crashed; killing the browser");
       launched.kill();
@@ -442,7 +487,7 @@ export class CaptureSession {
     }
     if (!b.navigation || this.blocked || this.stopping) return;
     this.blocked = egressError(b.url, b.refusal);
-    if (this.encoder) this.hooks.failed(this.blocked);
+    if (this.live) this.hooks.failed(this.blocked);
   }
 
   /**
@@ -507,7 +552,7 @@ export class CaptureSession {
       if (this.probing !== b) {
         this.probing = b;
         // The probe also looks for the "meeting ended" selector (null: none configured).
-        const selector = this.encoder ? this.o.endedSelector ?? null : null;
+        const selector = this.live ? this.o.endedSelector ?? null : null;
         void b.page.evaluate((sel: string | null) => (sel ? document.querySelector(sel) !== null : false), selector).then(
           (ended) => {
             if (this.browser !== b) return;

@@ -31,7 +31,7 @@ program.command("worker")
   .action(async (o: { config?: string }) => runWorker(o));
 
 program.command("record")
-  .description("record one meeting on this machine, without a server")
+  .description("record one meeting on this machine, without a server (SIGUSR1 pauses capturing, SIGUSR2 captures again)")
   .argument("<url>", "meeting URL")
   .option("-c, --config <file>", "YAML config file")
   .option("--join <steps.json>", "JSON file with the join steps")

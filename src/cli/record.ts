@@ -88,18 +88,25 @@ export async function record(url: string, o: RecordOptions): Promise<number> {
   const onSignal = () => { void app.recordings.stop(rec.id); };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // SIGUSR1 pauses capturing, SIGUSR2 captures again (the API's /pause and /resume).
+  const pauseOn = (paused: boolean) => () => { void app.recordings.setPaused(rec.id, paused).catch((err: unknown) => process.stderr.write(`${(err as Error).message}\n`)); };
+  const onUsr1 = pauseOn(true), onUsr2 = pauseOn(false);
+  process.on("SIGUSR1", onUsr1);
+  process.on("SIGUSR2", onUsr2);
   const tty = process.stderr.isTTY && !o.json;
   const t0 = Date.now();
   while (!TERMINAL.includes(rec.status)) {
     await new Promise((r) => setTimeout(r, tty ? 500 : 1000));
     rec = await app.recordings.get(rec.id);
-    const line = `${rec.status.padEnd(10)} elapsed ${fmtTime((Date.now() - t0) / 1000)}  captured ${fmtTime(rec.capturedMs / 1000)}  segments ${rec.segmentCount}  ${fmtBytes(rec.bytes)}`;
+    const line = `${(rec.status === "recording" && rec.paused ? "paused" : rec.status).padEnd(10)} elapsed ${fmtTime((Date.now() - t0) / 1000)}  captured ${fmtTime(rec.capturedMs / 1000)}  segments ${rec.segmentCount}  ${fmtBytes(rec.bytes)}`;
     if (tty) process.stderr.write(`\r\x1b[2K${line}`);
     else if (!o.json) process.stderr.write(line + "\n");
   }
   if (tty) process.stderr.write("\n");
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
+  process.off("SIGUSR1", onUsr1);
+  process.off("SIGUSR2", onUsr2);
   let out: string | null = null;
   if (rec.file) {
     out = resolve(o.out ?? rec.file.name);

@@ -67,7 +67,7 @@ export class EmbeddedHost {
     const node = new RecorderNode({ config, store, log, name: hostname(), failoverReason: "restart", planning: planningOf(config, targets, false, log), queued: () => dispatcher?.waiting ?? 0, observer: opts.observer });
     dispatcher = new InProcessDispatcher(config.concurrency, node.runner(), log, node.capacity);
     const base = baseUrl(config);
-    const recordings: Recordings = new Recordings({ config, store, dispatcher, targets, delivery: { redeliver: (rec) => delivery.redeliver(rec) }, files, log, storeStops: false });
+    const recordings: Recordings = new Recordings({ config, store, dispatcher, targets, delivery: { redeliver: (rec) => delivery.redeliver(rec) }, files, log, storeStops: false, pauseChanged: (id) => node.job(id)?.pauseChanged() });
     const delivery = new DeliveryService({
       config, store, log, targets, describe: (rec) => toView(rec, base), withBase: (v) => withBase(v as never, base), filePath: (rec) => files.localCopy(rec),
       fileUrl: (rec) => recordings.fileUrl(rec), onAttempt: (kind, ok) => node.metrics.deliveryAttempts.inc({ kind, outcome: ok ? "ok" : "retry" }),

@@ -17,6 +17,9 @@ import type { Logger } from "../util/log.js";
 import type { RecordingPlan } from "./plan.js";
 import { AutoStop, type AutoStopReason } from "./auto-stop.js";
 
+/** How often a running job reads the stored pause flag, ms (a cluster API stores it for whichever worker holds the recording). */
+const PAUSE_POLL_MS = 1000;
+
 /** What a job needs from the process around it. */
 export interface JobDeps {
   store: RecordingStore;
@@ -280,6 +283,49 @@ export class RecordingJob {
     return this.rec;
   }
 
+  /** The session whose capturing follows the stored pause flag, while recording. */
+  private pauseTarget?: CaptureSession;
+  /** A pause check is running (one at a time). */
+  private pauseBusy = false;
+
+  /**
+   * Makes capturing follow the stored pause flag (`POST …/pause`, `…/resume`): pauses or
+   * captures again, each on the timeline. Runs every {@link PAUSE_POLL_MS} (a cluster's API
+   * stores the flag for whichever worker holds the recording) and at once when the embedded
+   * API asks ({@link RecordingJob.pauseChanged}). A resume that cannot start the encoder fails
+   * the recording (what was captured is kept).
+   */
+  private followPause(): void {
+    const session = this.pauseTarget;
+    if (!session || this.pauseBusy || this.stopReason || this.failure || this.leaving) return;
+    this.pauseBusy = true;
+    const { store } = this.deps;
+    const id = this.rec.id;
+    void (async () => {
+      const r = await store.get(id);
+      if (!r || r.status !== "recording" || this.stopReason || this.leaving) return;
+      if (r.paused && !session.paused) {
+        const period = await session.pause();
+        if (period === undefined) return;
+        this.log.info({ period }, "capturing paused");
+        await store.addEvent(id, { type: "paused", message: `Capturing paused at the platform's request (period ${period} ended)`, data: { period } });
+      } else if (!r.paused && session.paused) {
+        const pausedMs = await session.resume().catch((err: unknown) => {
+          this.fail(new MeetrecError("encoder_failed", `Cannot capture again after the pause: ${publicErrorMessage(err)}`, { cause: err }));
+          return undefined;
+        });
+        if (pausedMs === undefined) return;
+        this.log.info({ pausedMs }, "capturing again");
+        await store.addEvent(id, { type: "unpaused", message: `Capturing again after a pause of ${(pausedMs / 1000).toFixed(1)} s`, data: { pausedMs } });
+      }
+    })().catch((err) => this.log.warn({ err: errorMessage(err) }, "following the pause flag failed; trying again")).finally(() => { this.pauseBusy = false; });
+  }
+
+  /** The embedded API changed the pause flag of this recording: follow it now rather than at the next poll. */
+  pauseChanged(): void {
+    this.followPause();
+  }
+
   /** (Re)arms the max-duration stop to fire in `ms` milliseconds. */
   private armLimit(ms: number): void {
     clearTimeout(this.limitTimer);
@@ -302,6 +348,7 @@ export class RecordingJob {
     let session: CaptureSession | undefined;
     let mirror: SegmentMirror | undefined;
     let leaseTimer: NodeJS.Timeout | undefined;
+    let pauseTimer: NodeJS.Timeout | undefined;
     try {
       media = await RecordingMedia.open(root, rec.id, { mode: plan.mode, segmentSeconds: plan.segmentSeconds, audioCodec: plan.audioCodec });
       const m = media;
@@ -340,6 +387,8 @@ export class RecordingJob {
         recordingId: rec.id, url: plan.url, join: plan.join, mode: plan.mode, audioCodec: plan.audioCodec, audio: plan.audio, browser: plan.browser, video: plan.video,
         capture, workDir, pulse: await this.deps.pulse(), log: this.log, adapter: plan.adapter, acceptInsecureCerts: plan.acceptInsecureCerts,
         firstPeriodReason: resuming ? "resume" : "start", egress: plan.egress,
+        // A paused recording taken over (failover, restart) stays paused: joined, capturing nothing.
+        startPaused: resuming && rec.paused,
         ...(plan.autoStop.endedSelector ? { endedSelector: plan.autoStop.endedSelector } : {}),
         startWhen: { when: plan.start.when, timeoutMs: plan.start.timeoutSeconds * 1000, requestedAtMs: Date.parse(rec.createdAt) },
       }, {
@@ -442,6 +491,8 @@ export class RecordingJob {
       }
       // From now on (never while joining) the meeting being over ends the recording.
       this.recording = true;
+      this.pauseTarget = session;
+      pauseTimer = setInterval(() => this.followPause(), PAUSE_POLL_MS);
       const autoStop = new AutoStop(plan.autoStop);
       session.watcher.on("state", (s) => {
         const d = autoStop.observe(s, Date.now());
@@ -493,6 +544,8 @@ export class RecordingJob {
     } finally {
       clearTimeout(this.limitTimer);
       clearInterval(leaseTimer);
+      clearInterval(pauseTimer);
+      this.pauseTarget = undefined;
       await mirror?.close();
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
       await rmdir(dirname(workDir)).catch(() => undefined); // the recording's work directory, once no run is left in it

@@ -146,7 +146,8 @@ export class RecorderNode {
     const extra = this.o.observer;
     return {
       period: (e) => {
-        if (e.index > 1) {
+        // A pause is not lost media: nothing was meant to be captured.
+        if (e.index > 1 && e.reason !== "unpause") {
           m.lostMediaSeconds.inc({ reason: e.reason }, e.gapMs / 1000);
           if (e.reason === "resume") m.failovers.inc({ reason: this.o.failoverReason });
         }

@@ -32,6 +32,8 @@ export interface RecordingsDeps {
    * recording, now or after a failover, obeys it.
    */
   storeStops: boolean;
+  /** The pause flag of `id` changed: a job running in this process follows it at once (else within its poll). */
+  pauseChanged?(id: string): void;
 }
 
 /** See module doc. */
@@ -105,6 +107,24 @@ export class Recordings {
       return store.transition(id, "aborted", { reason: "stopped_while_queued", message: "Stopped before it started", endReason: "stopped" });
     }
     return (await store.get(id))!;
+  }
+
+  /**
+   * Pauses capturing of `id` (`paused` true) or captures again: whoever records it follows
+   * within a second (recorder/job.ts) — the encoder closes its open segment and stops; the
+   * browser stays in the meeting; capturing again starts a new period. Asking for the state it
+   * is in changes nothing. @throws MeetrecError `not_found`, `not_ready` when it is not `recording`.
+   */
+  async setPaused(id: string, paused: boolean, backend?: string): Promise<Recording> {
+    const rec = await this.get(id, backend);
+    const notRecording = (status: string) => new MeetrecError("not_ready", `Only a recording that is recording can be ${paused ? "paused" : "resumed"}; this one is ${status}${status === "starting" || status === "queued" ? " (try again once it records)" : ""}`);
+    if (rec.status !== "recording") throw notRecording(rec.status);
+    if (rec.paused === paused) return rec;
+    const now = await this.d.store.setPaused(id, paused);
+    if (!now) throw notRecording((await this.get(id, backend)).status);
+    this.d.log.info({ recordingId: id, paused }, paused ? "pause requested" : "resume requested");
+    this.d.pauseChanged?.(id);
+    return now;
   }
 
   /**

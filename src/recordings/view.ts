@@ -57,7 +57,8 @@ export const RecordingView = z.object({
   capturedSeconds: z.number().describe("Media durably stored so far, s"),
   segmentCount: z.number(),
   bytes: z.number().describe("Bytes of stored segments"),
-  periods: z.number().describe("Encoder runs so far; more than 1 after a restart"),
+  periods: z.number().describe("Encoder runs so far; more than 1 after a restart, a failover or a pause"),
+  paused: z.boolean().describe("Capturing is paused (POST …/pause; …/resume captures again); only while recording"),
   file: z.object({
     name: z.string(), bytes: z.number(), durationSeconds: z.number(),
     startedAt: z.string().optional().describe("Wall-clock time (ISO 8601) the file's first moment was captured: its time 0. Absent for files made before meetrec kept it"),
@@ -86,6 +87,7 @@ export function toView(rec: Recording, base: string, events?: RecordingEvent[]):
     maxDurationSeconds: o.maxDurationSeconds, metadata: rec.metadata, endReason: rec.endReason, error: rec.error,
     createdAt: rec.createdAt, startedAt: rec.startedAt, endedAt: rec.endedAt, updatedAt: rec.updatedAt,
     capturedSeconds: Math.round(rec.capturedMs) / 1000, segmentCount: rec.segmentCount, bytes: rec.bytes, periods: rec.periodCount,
+    paused: rec.status === "recording" && rec.paused,
     file: rec.file ? {
       name: rec.file.name, bytes: rec.file.bytes, durationSeconds: rec.file.durationSeconds,
       ...(rec.file.startedAt ? { startedAt: rec.file.startedAt } : {}), streams: rec.file.streams, url: `${base}${filePath(rec.id)}`,

@@ -46,6 +46,8 @@ interface RecordingsTable {
   stopRequested: string | null;
   /** JSON of {@link MeetingSeen}, null before the page was watched. */
   meeting: string | null;
+  /** 1 while capturing is paused at the platform's request (`POST …/pause`), else 0. */
+  paused: number;
 }
 
 interface EventsTable {
@@ -256,6 +258,12 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       await db.schema.alterTable("recordings").addColumn("meeting", "text").execute();
     },
   },
+  "0008_paused": {
+    async up(db: Kysely<unknown>) {
+      // Capturing paused at the platform's request; whichever worker holds the recording follows it.
+      await db.schema.alterTable("recordings").addColumn("paused", "integer", (c) => c.notNull().defaultTo(0)).execute();
+    },
+  },
   };
 }
 
@@ -279,6 +287,7 @@ function toRecording(r: RecordingsTable): Recording {
     file: r.file ? JSON.parse(r.file) : null,
     worker: r.worker,
     meeting: r.meeting ? JSON.parse(r.meeting) as MeetingSeen : null,
+    paused: Number(r.paused) === 1,
   };
 }
 
@@ -396,7 +405,7 @@ export class RecordingStore {
       id: input.id, backend: input.backend, status: "queued", options: JSON.stringify(input.options),
       metadata: JSON.stringify(input.metadata), endReason: null, errorCode: null, errorMessage: null,
       createdAt: now, startedAt: null, endedAt: null, updatedAt: now, capturedMs: 0, segmentCount: 0, bytes: 0, periodCount: 0, file: null,
-      worker: null, epoch: 0, stopRequested: null, meeting: null,
+      worker: null, epoch: 0, stopRequested: null, meeting: null, paused: 0,
     };
     await this.db.transaction().execute(async (tx) => {
       await tx.insertInto("recordings").values(row).execute();
@@ -534,6 +543,18 @@ export class RecordingStore {
   /** Updates the progress counters. */
   async progress(id: string, p: Progress): Promise<void> {
     await this.db.updateTable("recordings").set({ ...p, updatedAt: new Date().toISOString() }).where("id", "=", id).execute();
+  }
+
+  /**
+   * Asks recording `id` to pause capturing (`true`) or to capture again; only a recording whose
+   * status is `recording` can. Whoever holds it follows the flag (recorder/job.ts).
+   * @returns the recording as it is now, or undefined when it is not `recording`.
+   */
+  async setPaused(id: string, paused: boolean): Promise<Recording | undefined> {
+    const res = await this.db.updateTable("recordings").set({ paused: paused ? 1 : 0, updatedAt: new Date().toISOString() })
+      .where("id", "=", id).where("status", "=", "recording").executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) return undefined;
+    return this.get(id);
   }
 
   /** Stores what the recorder saw of the meeting last (its media watcher's state). */

@@ -41,6 +41,10 @@ export interface TimelineEvents {
    * platform adapter does not read who spoke itself.
    */
   speaking: { track: string; startMs: number; stopMs: number; stopType: string };
+  /** Capturing paused at the platform's request: period `period` ended; nothing is captured until `unpaused`. */
+  paused: { period: number };
+  /** Capturing again after a pause of `pausedMs`; a new period follows. */
+  unpaused: { pausedMs: number };
   /** The recording's first media segment became durable, `msSinceStart` after its run began. */
   first_segment: { msSinceStart: number };
   /** A video recording was finalized without a sound track (the page played no sound). */
@@ -115,7 +119,7 @@ export type TimelineEventType = keyof TimelineEvents;
 /** Every type of {@link TimelineEvents}, for the API's description and for checks at run time. */
 export const TIMELINE_EVENT_TYPES = [
   "status",
-  "period_started", "media_started", "media_wait_timed_out", "speaking", "first_segment", "no_audio", "disk_full", "handed_over", "resumed", "interrupted", "taken_over",
+  "period_started", "media_started", "media_wait_timed_out", "speaking", "paused", "unpaused", "first_segment", "no_audio", "disk_full", "handed_over", "resumed", "interrupted", "taken_over",
   "meeting_empty", "meeting_idle", "meeting_ended",
   "popup_closed", "tab_crashed", "navigation_blocked", "request_blocked", "encoder_hung", "page_hung",
   "browser_disconnected", "browser_rejoined", "browser_rejoin_failed", "store_error", "encoder_exited",

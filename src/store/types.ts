@@ -151,6 +151,8 @@ export interface Recording {
   worker: string | null;
   /** The meeting as the recorder saw it last (its media watcher), null before the page was watched. */
   meeting: MeetingSeen | null;
+  /** Capturing is paused at the platform's request (meaningful while `recording`). */
+  paused: boolean;
 }
 
 /** What the recorder's media watcher saw of the meeting (stored as the watcher reports it). */

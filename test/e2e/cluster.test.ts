@@ -131,6 +131,48 @@ describe("cluster", () => {
     }
   });
 
+  test("pause through the API: the holder follows; killed while paused, the next worker joins and stays paused until resume", async () => {
+    const t0 = Date.now();
+    const { id } = (await api.api("POST", "/v1/recordings", { url: page.url, video: VIDEO, maxDurationSeconds: 300 })).json();
+    const live = await api.waitFor(id, (x) => x.segmentCount >= 3 || TERMINAL.includes(x.status), 60_000);
+    expect(live.status).toBe("recording");
+    const pausedAt = Date.now();
+    const res = await api.api("POST", `/v1/recordings/${id}/pause`);
+    expect(res.status).toBe(202);
+    expect(res.json().paused).toBe(true);
+    const paused = await api.waitFor(id, (x) => x.events.some((e: any) => e.type === "paused") || TERMINAL.includes(x.status), 10_000);
+    expect(paused.status).toBe("recording");
+    const holder = holderOf(paused);
+    await killMachine(holder);
+    try {
+      const taken = await api.waitFor(id, (x) => x.events.some((e: any) => e.type === "taken_over") || TERMINAL.includes(x.status), 30_000);
+      expect(taken.status).toBe("recording");
+      expect(taken.paused, "still paused after the take-over").toBe(true);
+      await new Promise((r) => setTimeout(r, 5000)); // the new holder has joined; it must capture nothing
+      const still = await api.waitFor(id, () => true);
+      expect(still.periods, "no period while paused").toBe(1);
+      expect(still.segmentCount).toBe(paused.segmentCount);
+      const resumedAt = Date.now();
+      expect((await api.api("POST", `/v1/recordings/${id}/resume`)).status).toBe(202);
+      const resumed = await api.waitFor(id, (x) => (x.periods === 2 && x.segmentCount >= paused.segmentCount + 3) || TERMINAL.includes(x.status), 60_000);
+      expect(resumed.status).toBe("recording");
+      expect(resumed.worker).not.toBe(live.worker);
+      const stopAt = Date.now();
+      expect((await api.api("POST", `/v1/recordings/${id}/stop`)).status).toBe(202);
+      const rec = await api.waitFor(id, (x) => TERMINAL.includes(x.status), 90_000);
+      expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+      expect(rec.events.filter((e: any) => e.type === "period_started").map((e: any) => e.data.reason)).toEqual(["start", "unpause"]);
+      const seen = await checkFile(id, rec, "paused-failover.mp4", { requestedAtMs: t0, stopSentAtMs: stopAt, maxMissingS: (resumedAt - pausedAt) / 1000 + 3 });
+      expect(seen.runs.length).toBe(2);
+      // Nothing of the pause is in the file (1 s of the poll and the closing segment allowed).
+      expect(seen.runs[0].wallToMs).toBeLessThanOrEqual(pausedAt + 1500);
+      expect(seen.runs[1].wallFromMs).toBeGreaterThanOrEqual(resumedAt - 300);
+      expect(await recordingProcessesGone(id), "capture processes left").toEqual([]);
+    } finally {
+      await startWorker("w5"); // back to two workers, whatever happened above
+    }
+  });
+
   test("SIGTERM on the holder hands the recording over to another worker in seconds", async () => {
     const t0 = Date.now();
     const { id } = (await api.api("POST", "/v1/recordings", { url: page.url, video: VIDEO, maxDurationSeconds: 300 })).json();

@@ -501,6 +501,60 @@ describe("the page leaves the meeting (autoStop)", () => {
   });
 });
 
+describe("pause and resume", () => {
+  for (const browser of ["chromium", "firefox"] as const) {
+    test(`${browser}: two pauses → three periods; the file holds only the captured time, the page live and in step in each`, async () => {
+      const t0 = Date.now();
+      const { id } = (await capture({ browser, maxDurationSeconds: 120 })).json();
+      expect((await server.waitFor(id, (x) => x.status === "recording" || TERMINAL.includes(x.status), 60_000)).status).toBe("recording");
+      const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      await wait(6000);
+      const edges: number[] = [];
+      for (const action of ["pause", "resume", "pause", "resume"] as const) {
+        const res = await server.api("POST", `/v1/recordings/${id}/${action}`);
+        edges.push(Date.now());
+        expect(res.status, res.body.toString()).toBe(202);
+        expect(res.json().paused).toBe(action === "pause");
+        if (action === "pause") {
+          // asking again changes nothing
+          expect((await server.api("POST", `/v1/recordings/${id}/pause`)).json().paused).toBe(true);
+          await wait(3000);
+          const v = await server.waitFor(id, () => true);
+          expect(v.events.filter((e: any) => e.type === "paused").length, "the encoder stopped").toBe(edges.length === 1 ? 1 : 2);
+        } else {
+          await wait(6000);
+        }
+      }
+      const stopSentAtMs = Date.now();
+      await server.api("POST", `/v1/recordings/${id}/stop`);
+      const rec = await server.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
+      expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+      expect(rec.paused).toBe(false);
+      expect(rec.events.filter((e: any) => e.type === "period_started").map((e: any) => e.data.reason)).toEqual(["start", "unpause", "unpause"]);
+      expect(rec.events.filter((e: any) => e.type === "unpaused").map((e: any) => e.data.pausedMs)).toEqual([expect.any(Number), expect.any(Number)]);
+      const expectProblem = async (action: string) => {
+        const r = await server.api("POST", `/v1/recordings/${id}/${action}`);
+        expect(r.status).toBe(409);
+        expect(r.headers["content-type"]).toMatch(/application\/problem\+json/);
+      };
+      await expectProblem("pause"); // over: nothing to pause
+      await expectProblem("resume");
+      const [p1, r1, p2, r2] = edges;
+      const seen = await viewFile(server, id, `${browser}-paused.mp4`, { requestedAtMs: t0, stopSentAtMs, maxMissingS: (r1 - p1 + r2 - p2) / 1000 + 2 });
+      // Nothing of the pauses is in the file (the page clock in the file), and the captured time is.
+      for (const [from, to] of [[p1, r1], [p2, r2]]) {
+        for (const run of seen.runs) {
+          const overlap = Math.min(run.wallToMs, to - 300) - Math.max(run.wallFromMs, from + 300);
+          expect(overlap, `the file shows the page during a pause (${JSON.stringify(run)})`).toBeLessThanOrEqual(0);
+        }
+      }
+      const expectedS = (p1 - seen.runs[0].wallFromMs + p2 - r1 + stopSentAtMs - r2) / 1000;
+      expect(Math.abs(probe(join(server.dir, `${browser}-paused.mp4`)).durationS - expectedS), `file vs captured time ${expectedS.toFixed(2)} s`).toBeLessThanOrEqual(0.5);
+      await noCaptureProcessesLeft(id);
+    });
+  }
+});
+
 describe("meetrec record (CLI)", () => {
   const run = (args: string[]) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), "record", page.url, ...args], {
