@@ -18,12 +18,19 @@ export const REDACT_PATHS = [
  * Creates the root logger. `level` is a pino level (`info` default, `MEETREC_LOG_LEVEL` wins).
  * Logs go to stderr so that `--json` output on stdout stays machine-readable; `copyTo` appends
  * every line to that file too (created with its directory).
+ *
+ * Written synchronously: a line is out before the next statement (a crash loses none), and a
+ * reader that went away (`meetrec serve | head`) makes pino drop the lines at the first EPIPE.
+ * pino's asynchronous destination flushes at exit with sonic-boom's `flushSync`, which retries a
+ * broken pipe forever (sonic-boom 4.2: only EAGAIN/EBUSY are meant to be retried): `serve`
+ * then hung on SIGTERM.
  */
 export function createLogger(level = process.env.MEETREC_LOG_LEVEL ?? "info", opts: { copyTo?: string } = {}): Logger {
   const options = { level, base: { service: "meetrec" }, redact: { paths: REDACT_PATHS, censor: "[redacted]" } };
-  if (!opts.copyTo) return pino(options, destination(2));
+  const stderr = destination({ dest: 2, sync: true });
+  if (!opts.copyTo) return pino(options, stderr);
   const l = level as Level;
-  return pino(options, multistream([{ level: l, stream: destination(2) }, { level: l, stream: destination({ dest: opts.copyTo, append: true, mkdir: true }) }]));
+  return pino(options, multistream([{ level: l, stream: stderr }, { level: l, stream: destination({ dest: opts.copyTo, append: true, mkdir: true, sync: true }) }]));
 }
 
 /** What of an HTTP request a log line shows (Fastify's `req` fields, the query cut). */

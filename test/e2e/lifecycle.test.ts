@@ -555,6 +555,32 @@ describe("pause and resume", () => {
   }
 });
 
+describe("meetrec serve", () => {
+  test("SIGTERM after whoever read its log went away (serve | head): it still stops, at once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "meetrec-serve-epipe-"));
+    try {
+      const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), "serve"], {
+        cwd: REPO_ROOT, stdio: ["ignore", "ignore", "pipe"],
+        env: { ...process.env, MEETREC_DATA_DIR: join(dir, "data"), MEETREC_LISTEN: `unix:${join(dir, "api.sock")}`, MEETREC_CAPTURE__PULSE_DIR: join(dir, "pulse"), MEETREC_LOG_LEVEL: "info" },
+      });
+      const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+      // Read until it listens, then close the reading end, as `head` does.
+      await new Promise<void>((resolve, reject) => {
+        let seen = "";
+        child.stderr!.on("data", (b: Buffer) => { seen += b.toString(); if (seen.includes("meetrec is listening")) resolve(); });
+        setTimeout(() => reject(new Error(`serve did not listen: ${seen.slice(-500)}`)), 30_000);
+      });
+      child.stderr!.destroy();
+      child.kill("SIGTERM");
+      const code = await Promise.race([exited, new Promise<"hung">((r) => setTimeout(() => r("hung"), 10_000))]);
+      if (code === "hung") child.kill("SIGKILL");
+      expect(code, "serve exits on SIGTERM with nobody reading its log").toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("meetrec record (CLI)", () => {
   const run = (args: string[]) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), "record", page.url, ...args], {
