@@ -108,12 +108,18 @@ export class DeliveryService {
     this.running = this.running.then(() => this.tick()).catch(() => undefined);
   }
 
-  /** One pass: starts every due delivery that is first in line for its recording + target. */
+  /**
+   * One pass: starts every due delivery that is first in line for its recording + target —
+   * none once paused or closed, also when the pause came while the pass read the store (a
+   * cluster API that lost the leadership must start nothing more).
+   */
   async tick(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || !this.timer) return;
     const now = Date.now();
     const firstInLine = new Set<string>();
-    for (const d of await this.deps.store.pendingDeliveries()) {
+    const pending = await this.deps.store.pendingDeliveries();
+    if (this.closed || !this.timer) return;
+    for (const d of pending) {
       const lane = `${d.recordingId}\u0000${d.target}`;
       if (firstInLine.has(lane)) continue;
       firstInLine.add(lane);
