@@ -19,6 +19,13 @@ export const TRACKS_BINDING = "__meetrecTrackChunk";
 /** Timeslice of the page's recorders, ms: a kill -9 loses at most about this much of each track. */
 export const TRACK_TIMESLICE_MS = 1000;
 
+/**
+ * Opus bitrate of a track, bit/s: the page's recorder encodes the decoded remote sound again
+ * (a MediaRecorder cannot copy the RTP payload); 48 kbit/s keeps speech and music of a meeting
+ * (which arrives at ~32–64 kbit/s) without a second generation's audible loss.
+ */
+export const TRACK_BITRATE = 48_000;
+
 /** What the page sends. `id` numbers a recorder within one page load. */
 export type TrackMessage =
   | { type: "start"; id: number; track: string; mime: string; at: number }
@@ -48,7 +55,7 @@ const PAGE_SCRIPT = `(() => {
     let seq = 0;
     let q = Promise.resolve();
     let r;
-    try { r = new MediaRecorder(new MediaStream([track]), { mimeType: mime }); } catch (e) { send({ type: "error", id, track: name, message: String(e && e.message || e) }); return; }
+    try { r = new MediaRecorder(new MediaStream([track]), { mimeType: mime, audioBitsPerSecond: ${TRACK_BITRATE} }); } catch (e) { send({ type: "error", id, track: name, message: String(e && e.message || e) }); return; }
     recs.set(name, r);
     r.ondataavailable = (ev) => { if (!ev.data || !ev.data.size) return; const s = ++seq; q = q.then(async () => send({ type: "data", id, seq: s, data: b64(new Uint8Array(await ev.data.arrayBuffer())) })).catch(() => undefined); };
     r.onstop = () => { q = q.then(() => send({ type: "end", id })); if (recs.get(name) === r) recs.delete(name); };
