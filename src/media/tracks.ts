@@ -35,12 +35,21 @@ export const MAX_TRACK_FILES = 200;
 export const MAX_CHUNK_BYTES = 512 * 1024;
 
 /**
- * Where a recorder's first sample is heard in the mixed file relative to the wall clock the
- * page took at `MediaRecorder.start()`, ms, per browser (docs/decisions.md, "Per-participant
- * tracks": measured on the Janus fixture with a publisher muted at a known time). Added to the
- * recorder's start when its offset is computed.
+ * How much later the mixed file plays a moment of a remote track than the track's own
+ * recorder, ms, per browser, besides `capture.audioDelayMs`: the recorder taps the decoded
+ * track, the mixed sound goes on through the browser's audio output, PulseAudio and ffmpeg's
+ * pulse input, and is then delayed by `audioDelayMs` (which lines it up with the picture).
+ * Measured on the Janus fixture with `audioDelayMs` 70 by muting a publisher and finding the
+ * drop of its tone in both files (`test/e2e/tracks.test.ts`, 10 ms windows): 117–125 ms in
+ * Chromium, 130–160 ms in Firefox (4 runs each); the medians (122, 150) less the 70 ms are used.
+ * {@link trackAlignMs} adds `audioDelayMs` (docs/decisions.md, "Per-participant tracks").
  */
-export const TRACK_ALIGN_MS: Record<"chromium" | "firefox", number> = { chromium: 0, firefox: 0 };
+export const TRACK_CHAIN_MS: Record<"chromium" | "firefox", number> = { chromium: 52, firefox: 80 };
+
+/** What to add to a recorder's start (page wall clock, ms) to place it in the mixed file: {@link TRACK_CHAIN_MS} + `audioDelayMs`. */
+export function trackAlignMs(browser: "chromium" | "firefox", audioDelayMs: number): number {
+  return TRACK_CHAIN_MS[browser] + audioDelayMs;
+}
 
 /** One chunk file as the index lists it. */
 export const TrackEntry = z.object({
@@ -49,7 +58,7 @@ export const TrackEntry = z.object({
   /** The source: `{peer connection}/{MediaStreamTrack.id}`, the watcher's and the speakers sidecar's track id. */
   source: z.string().max(300),
   container: z.enum(TRACK_CONTAINERS),
-  /** Wall clock (ms since the epoch, the page's `Date.now()`) at the recorder's start, as the page took it (the browser's {@link TRACK_ALIGN_MS} is added at finalize). */
+  /** Wall clock (ms since the epoch, the page's `Date.now()`) at the recorder's start, as the page took it ({@link trackAlignMs} is added at finalize). */
   startedAtMs: z.number(),
 });
 export type TrackEntry = z.infer<typeof TrackEntry>;
@@ -182,8 +191,8 @@ export interface FinalTracks {
 /**
  * Remuxes every chunk file of the recording in `dir` by stream copy (`-c copy`, Opus stays
  * Opus) into `{fileName}.track-{n}.ogg` in `dir`, in index order, and lists them with their
- * offsets in the file laid out as `timeline` (each recorder's start moved by `alignMs`, the
- * browser's {@link TRACK_ALIGN_MS}). A chunk file that is empty, cut short before its
+ * offsets in the file laid out as `timeline` (each recorder's start moved by `alignMs`,
+ * {@link trackAlignMs}). A chunk file that is empty, cut short before its
  * first packet, or that ffmpeg cannot read is skipped (listed in `skipped`); a file cut by a
  * kill keeps every whole chunk before the cut. Never re-encodes.
  * @throws Error when the index is unreadable.

@@ -11,7 +11,7 @@ import { readFile, rm, rmdir, statfs } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { CaptureSession, type MeetingState, type PulseServer, type SessionHooks, type SessionOptions } from "../capture/index.js";
 import {
-  RecordingBucket, RecordingMedia, SegmentMirror, TRACK_ALIGN_MS, TrackChunks, captureOrigin, fileTimeline, finalize, finalizeTracks, mediaStartSeconds, manifestBytes,
+  RecordingBucket, RecordingMedia, SegmentMirror, TrackChunks, trackAlignMs, captureOrigin, fileTimeline, finalize, finalizeTracks, mediaStartSeconds, manifestBytes,
   manifestDurationMs, manifestSegmentCount, periodGapMs, removeTrackChunks, type FinalFile,
 } from "../media/index.js";
 import type { EndReason, EventOf, Recording, RecordingFile, RecordingStore } from "../store/index.js";
@@ -74,7 +74,7 @@ function toRecordingFile(f: FinalFile, timeline: RecordingFile["timeline"], stor
  */
 async function makeTracks(deps: Pick<JobDeps, "store" | "log">, plan: RecordingPlan, rec: Recording, dir: string, file: FinalFile, timeline: RecordingFile["timeline"], bucket?: RecordingBucket): Promise<RecordingFile["tracks"]> {
   const { store, log } = deps;
-  const made = await finalizeTracks(dir, file.name, timeline, { ffmpegPath: plan.capture.ffmpegPath, ffprobePath: plan.capture.ffprobePath }, TRACK_ALIGN_MS[plan.browser]).catch((err: unknown) => {
+  const made = await finalizeTracks(dir, file.name, timeline, { ffmpegPath: plan.capture.ffmpegPath, ffprobePath: plan.capture.ffprobePath }, trackAlignMs(plan.browser, plan.capture.audioDelayMs)).catch((err: unknown) => {
     log.warn({ err: errorMessage(err) }, "the per-participant tracks could not be read");
     return { tracks: [], skipped: [{ n: 0, why: `the track index is unreadable (${publicErrorMessage(err)})` }] };
   });

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { TrackTaps, containerOf, type TrackSink } from "../../src/capture/tracks.js";
 import {
-  MAX_TRACK_FILES, TRACKS_INDEX, TrackChunks, finalizeTracks, readTrackIndex, trackByNumber, trackChunkPath, trackFileName, trackOffsetMs,
+  MAX_TRACK_FILES, TRACKS_INDEX, TrackChunks, finalizeTracks, readTrackIndex, trackAlignMs, trackByNumber, trackChunkPath, trackFileName, trackOffsetMs,
 } from "../../src/media/tracks.js";
 
 const dirs: string[] = [];
@@ -39,6 +39,12 @@ describe("names and offsets", () => {
     expect(trackOffsetMs(timeline, t0 + 40_000), "after the file").toBeUndefined();
     expect(trackOffsetMs(undefined, t0)).toBeUndefined();
     expect(trackOffsetMs([], t0)).toBeUndefined();
+  });
+
+  test("the alignment: the browser's measured chain plus the sound's audioDelayMs", () => {
+    expect(trackAlignMs("chromium", 70)).toBe(122);
+    expect(trackAlignMs("firefox", 70)).toBe(150);
+    expect(trackAlignMs("chromium", 100), "a later mixed sound moves the tracks with it").toBe(152);
   });
 
   test("a track number names one of the file's tracks, else not_found with the ones there are", () => {
