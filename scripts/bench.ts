@@ -472,8 +472,12 @@ async function watcherRows(meeting: Meeting, dir: string, rounds = 3, seconds = 
   return rows;
 }
 
-/** One session measured with per-participant tracks on or off: the browser's processes, the whole session, and meetrec's own process. */
-interface TracksRow { on: boolean; browser: Usage; session: Usage; meetrec: Usage; check: Check; status: string; tracks: number }
+/**
+ * One session measured with per-participant tracks on or off: the browser's processes, the
+ * whole session, and `meetrecCores` — meetrec's process tree less the session: meetrec itself
+ * (where the chunks are decoded and fsync'd) and the PulseAudio daemon it runs.
+ */
+interface TracksRow { on: boolean; browser: Usage; session: Usage; meetrecCores: number; check: Check; status: string; tracks: number }
 
 /**
  * The cost of per-participant tracks (`tracks: true`: a MediaRecorder per remote audio track in
@@ -495,7 +499,7 @@ async function tracksRows(meeting: Meeting, dir: string, rounds = 3, seconds = 2
         measure(() => [pids[1]], seconds * 1000), measure(() => pids, seconds * 1000), measure(() => [server.child.pid!], seconds * 1000),
       ]);
       const { rec, check } = await finish(server, id, meeting.publishers, dir);
-      rows.push({ on, browser, session, meetrec, check, status: rec.status, tracks: rec.file?.tracks?.length ?? 0 });
+      rows.push({ on, browser, session, meetrecCores: meetrec.cores - session.cores, check, status: rec.status, tracks: rec.file?.tracks?.length ?? 0 });
     }
   } finally {
     await server.stop();
@@ -634,17 +638,17 @@ async function main() {
       rmSync(dir, { recursive: true, force: true });
     }
     p("Per-participant tracks (request `tracks` on/off): the same 1280×720@30 recording of the 2-publisher meeting (flat, two remote audio tracks), Chromium, alternating on/off, " +
-      "3 sessions each, 20 s window each; browser = the browser's process tree (where the recorders run), session = Xvfb + browser + ffmpeg, meetrec = the server's own process (chunks decoded and fsync'd); median of the sessions:\n");
+      "3 sessions each, 20 s window each; browser = the browser's process tree (where the recorders run), session = Xvfb + browser + ffmpeg, meetrec = the server's process tree less the session (meetrec itself, where the chunks are decoded and fsync'd, and its PulseAudio daemon); median of the sessions:\n");
     p("| tracks | browser cores | browser peak PSS (MiB) | session cores | meetrec cores | track files | file checks |\n|---|---|---|---|---|---|---|");
     const med = (xs: TracksRow[], f: (r: TracksRow) => number) => median(xs.map(f));
     for (const on of [true, false]) {
       const rs = rows.filter((r) => r.on === on);
-      p(`| ${on ? "on" : "off"} | ${med(rs, (r) => r.browser.cores).toFixed(3)} | ${med(rs, (r) => r.browser.peakPssMiB).toFixed(0)} | ${med(rs, (r) => r.session.cores).toFixed(3)} | ${med(rs, (r) => r.meetrec.cores).toFixed(3)} | ${rs.map((r) => r.tracks).join(", ")} | ${rs.map((r) => (r.status === "completed" ? r.check.detail : r.status)).join("; ")} |`);
+      p(`| ${on ? "on" : "off"} | ${med(rs, (r) => r.browser.cores).toFixed(3)} | ${med(rs, (r) => r.browser.peakPssMiB).toFixed(0)} | ${med(rs, (r) => r.session.cores).toFixed(3)} | ${med(rs, (r) => r.meetrecCores).toFixed(3)} | ${rs.map((r) => r.tracks).join(", ")} | ${rs.map((r) => (r.status === "completed" ? r.check.detail : r.status)).join("; ")} |`);
     }
     const on = rows.filter((r) => r.on), off = rows.filter((r) => !r.on);
-    const perTrack = (med(on, (r) => r.session.cores + r.meetrec.cores) - med(off, (r) => r.session.cores + r.meetrec.cores)) / 2;
+    const perTrack = (med(on, (r) => r.session.cores + r.meetrecCores) - med(off, (r) => r.session.cores + r.meetrecCores)) / 2;
     p(`\nTracks on − off: browser ${(med(on, (r) => r.browser.cores) - med(off, (r) => r.browser.cores)).toFixed(3)} cores, browser PSS ${(med(on, (r) => r.browser.peakPssMiB) - med(off, (r) => r.browser.peakPssMiB)).toFixed(0)} MiB, ` +
-      `meetrec ${(med(on, (r) => r.meetrec.cores) - med(off, (r) => r.meetrec.cores)).toFixed(3)} cores; per track (session + meetrec, 2 tracks) ≈ ${perTrack.toFixed(3)} cores\n`);
+      `meetrec ${(med(on, (r) => r.meetrecCores) - med(off, (r) => r.meetrecCores)).toFixed(3)} cores; per track (session + meetrec, 2 tracks) ≈ ${perTrack.toFixed(3)} cores\n`);
   }
 
   if (want("sessions") || want("latency")) {
