@@ -2,7 +2,8 @@
  * Per-participant audio (`tracks: true`, issue 12) on the real Janus meeting: each publisher's
  * track file holds only that publisher's tone (the other's ≥ 30 dB lower); bob muted at a known
  * moment drops out of his track file at the same place as in the mixed file once the track's
- * `offsetMs` is applied (± 50 ms); Chromium and Firefox. And a server killed (kill -9)
+ * `offsetMs` is applied (± 50 ms); Chromium and Firefox. A pause ends the files and the resume
+ * begins new ones, placed in the second period. And a server killed (kill -9)
  * mid-recording leaves track files that still become playable Ogg/Opus, up to ≤ 2 s before the kill.
  */
 import { writeFileSync } from "node:fs";
@@ -69,6 +70,20 @@ function separationDb(x: Float32Array, own: number, other: number, fromS: number
   return out;
 }
 
+/**
+ * Where bob's tone stops in his track `x` (muted at wall clock `mutedAt`), moved by the track's
+ * `offsetMs`, less where it stops in the mixed file `mx`, ms.
+ */
+function muteSkewMs(label: string, mx: Float32Array, x: Float32Array, track: { offsetMs: number; startedAt: string }, mutedAt: number): number {
+  const inTrackApprox = (mutedAt - Date.parse(track.startedAt)) / 1000;
+  const inTrack = dropAt(x, bob.toneHz, inTrackApprox - 1, inTrackApprox + 1.5);
+  const near = inTrack + track.offsetMs / 1000;
+  const inMixed = dropAt(mx, bob.toneHz, near - 1, near + 1.5);
+  const skewMs = Math.round(inTrack * 1000 + track.offsetMs - inMixed * 1000);
+  console.log(label, "mute in mixed", inMixed, "in track", inTrack, "offsetMs", track.offsetMs, "skew ms", skewMs);
+  return skewMs;
+}
+
 async function download(s: TestServer, path: string, file: string): Promise<string> {
   const res = await s.api("GET", path);
   expect(res.status, `${path}: ${res.status === 200 ? "" : res.body.toString()}`).toBe(200);
@@ -133,13 +148,7 @@ describe("per-participant tracks", () => {
         expect(bobSep.length).toBeGreaterThanOrEqual(3);
         for (const v of [...aliceSep, ...bobSep]) expect(v).toBeGreaterThanOrEqual(30);
         // (2) bob's mute: where his tone stops in his file, moved by its offset, is where it stops in the mixed file.
-        const mx = audioSamples(mixed, RATE);
-        const fileT0 = Date.parse(rec.file.startedAt); // ≈ the file's time 0: only places the search windows
-        const inMixed = dropAt(mx, bob.toneHz, (mutedAt - fileT0) / 1000 - 1, (mutedAt - fileT0) / 1000 + 1.5);
-        const inTrack = dropAt(samples[bi], bob.toneHz, bobMuteInTrack - 1, bobMuteInTrack + 1.5);
-        const skewMs = Math.round((inTrack * 1000 + tracks[bi].offsetMs) - inMixed * 1000);
-        console.log(browser, "mute in mixed", inMixed, "in track", inTrack, "offsetMs", tracks[bi].offsetMs, "skew ms", skewMs, "mute cmd at", ((mutedAt - fileT0) / 1000).toFixed(2));
-        expect(Math.abs(skewMs), `bob's mute in his track (+ offsetMs) vs in the mixed file`).toBeLessThanOrEqual(50);
+        expect(Math.abs(muteSkewMs(browser, audioSamples(mixed, RATE), samples[bi], tracks[bi], mutedAt)), "bob's mute in his track (+ offsetMs) vs in the mixed file").toBeLessThanOrEqual(50);
         // alice's track runs the whole recording beside the file
         expect(tracks[ai].durationSeconds).toBeGreaterThan(rec.file.durationSeconds - 1.5);
       } catch (e) {
@@ -148,6 +157,46 @@ describe("per-participant tracks", () => {
       }
     });
   }
+
+  test("chromium: a pause ends the tracks' files and the resume begins new ones, placed in the second period (± 50 ms)", async () => {
+    const { id } = (await server.api("POST", "/v1/recordings", {
+      url: meeting.viewerUrl, join: meeting.joinSteps(), browser: "chromium", maxDurationSeconds: 120, tracks: true,
+      video: { width: 640, height: 360, fps: 15 },
+    })).json();
+    try {
+      expect((await server.waitFor(id, (v) => v.status === "recording" && v.participants?.now === 2, 60_000)).status).toBe("recording");
+      await pause(3000);
+      expect((await server.api("POST", `/v1/recordings/${id}/pause`)).status).toBe(202);
+      await server.waitFor(id, (v) => v.events.some((e: any) => e.type === "paused"), 10_000);
+      await pause(2000);
+      expect((await server.api("POST", `/v1/recordings/${id}/resume`)).status).toBe(202);
+      await server.waitFor(id, (v) => v.periods === 2, 10_000);
+      await pause(3500);
+      await meeting.mute(bob.name, true);
+      const mutedAt = Date.now();
+      await pause(2000);
+      await meeting.mute(bob.name, false);
+      await server.api("POST", `/v1/recordings/${id}/stop`);
+      const rec = await server.waitFor(id, (v) => TERMINAL.includes(v.status), 60_000);
+      expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+      const tracks = rec.file.tracks;
+      expect(tracks, "two files per publisher: before the pause and after it").toHaveLength(4);
+      const paused = Date.parse(rec.events.find((e: any) => e.type === "paused").at);
+      const before = tracks.filter((t: any) => Date.parse(t.startedAt) < paused);
+      const after = tracks.filter((t: any) => Date.parse(t.startedAt) > paused);
+      expect([before.length, after.length]).toEqual([2, 2]);
+      // nothing of the pause in a track: each first-run file ends by the pause
+      for (const t of before) expect(Date.parse(t.startedAt) + t.durationSeconds * 1000, `${t.name} ends by the pause`).toBeLessThan(paused + 1000);
+      const mixed = await download(server, `/v1/recordings/${id}/file`, "paused.mp4");
+      const samples = await Promise.all(after.map(async (t: any) => audioSamples(await download(server, `/v1/recordings/${id}/tracks/${/track-(\d+)/.exec(t.name)![1]}`, t.name), RATE)));
+      const bi = trackOf(samples, bob.toneHz);
+      expect(after[bi].offsetMs, "the second run's track lies after the first period in the file").toBeGreaterThan(2500);
+      expect(Math.abs(muteSkewMs("chromium, after a pause", audioSamples(mixed, RATE), samples[bi], after[bi], mutedAt)), "bob's mute in his second-period track (+ offsetMs) vs in the mixed file").toBeLessThanOrEqual(50);
+    } catch (e) {
+      console.error(server.log().split("\n").filter((l) => l.includes(id) && !l.includes("\"level\":20")).slice(-20).join("\n"));
+      throw e;
+    }
+  });
 
   test("chromium: a server killed mid-recording (kill -9) leaves track files that become playable up to ≤ 2 s before the kill", async () => {
     const s1 = await startServer({ netns: meeting.netns, egress: meeting.egress, startWhen: "media" });
