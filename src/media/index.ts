@@ -17,5 +17,5 @@ export {
 export { speakersDocument, speakersFileName, type SpeakersFile } from "./speakers.js";
 export {
   TrackChunks, finalizeTracks, removeTrackChunks, readTrackIndex, trackByNumber, trackFileName, trackOffsetMs,
-  TRACK_CHAIN_MS, trackAlignMs, MAX_CHUNK_BYTES, type TrackContainer, type FinalTracks,
+  trackAlignMs, MAX_CHUNK_BYTES, type TrackContainer,
 } from "./tracks.js";
