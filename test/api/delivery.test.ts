@@ -20,6 +20,7 @@ import { createLogger } from "../../src/util/log.js";
 import { completedRecording, finishedRecording } from "../helpers/recordings.js";
 import { startWebhookReceiver, type WebhookReceiver } from "../helpers/webhooks.js";
 import { expectProblem } from "../helpers/problem.js";
+import { until } from "../helpers/until.js";
 
 const KEY = "spool-backend-key-0123456789";
 const HOOKS_KEY = "hooks-backend-key-0123456789";
@@ -81,21 +82,10 @@ afterAll(async () => {
 
 const auth = (key = KEY) => ({ authorization: `Bearer ${key}` });
 
-
 const get = async (s: FastifyInstance, id: string, key = KEY) => (await s.inject({ url: `/v1/recordings/${id}`, headers: auth(key) })).json();
 const patch = (s: FastifyInstance, id: string, metadata: object, key = KEY) =>
   s.inject({ method: "PATCH", url: `/v1/recordings/${id}`, headers: auth(key), payload: { metadata } });
 const redeliver = (s: FastifyInstance, id: string, key = KEY) => s.inject({ method: "POST", url: `/v1/recordings/${id}/redeliver`, headers: auth(key) });
-
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Everything under a spool directory, as relative paths. */
 const listing = (root: string) => readdirSync(root, { recursive: true }).map(String).sort();

@@ -23,6 +23,7 @@ import { resolveOptions } from "../../src/recordings/request.js";
 import { createLogger } from "../../src/util/log.js";
 import { startMeetDouble, type MeetDouble } from "../fixtures/meet-double.js";
 import { finishedRecording } from "../helpers/recordings.js";
+import { until } from "../helpers/until.js";
 
 const BUCKET = "meet-media-storage";
 const TOKEN = "storage-event-token-0123456789";
@@ -61,15 +62,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 const storageDelivery = async (id: string) => (await app.store.deliveries(id)).find((d) => d.target === "lasuite-meet:storage-event");
 
 describe("the object key", () => {

@@ -34,6 +34,11 @@ afterEach(async () => {
   await meeting?.stop();
 });
 
+/** The server's last 20 log lines about recording `id` above debug level (printed when a test fails). */
+function recordingLog(id: string): string {
+  return server.log().split("\n").filter((l) => l.includes(id) && !l.includes("\"level\":20")).slice(-20).join("\n");
+}
+
 /** Polls the recording's view until `until` holds (or it ended), adding each new participant count seen to `counts`. */
 function watch(id: string, counts: number[], until: (v: any) => boolean, timeoutMs = 30_000): Promise<any> {
   return server.waitFor(id, (v) => {
@@ -89,7 +94,7 @@ describe("the meeting is over when everyone left (autoStop.emptySeconds)", () =>
         checkTiles(decodeFrames(file), [alice], { spans: back2 });
         for (const p of [alice, bob]) checkTone(file, p.toneHz, { spans: back2, label: `${p.name}'s tone after bob's return` });
       } catch (e) {
-        console.error(server.log().split("\n").filter((l) => l.includes(id) && !l.includes("\"level\":20")).slice(-20).join("\n"));
+        console.error(recordingLog(id));
         throw e;
       }
     });
@@ -133,7 +138,7 @@ describe("the recording begins when remote media plays (startWhen: media)", () =
         // Both pictures and tones from the file's second second on.
         checkMeeting(file, [alice, bob], { spans: [{ from: 1, to: durationS - 1 }] });
       } catch (e) {
-        console.error(server.log().split("\n").filter((l) => l.includes(id) && !l.includes("\"level\":20")).slice(-20).join("\n"));
+        console.error(recordingLog(id));
         throw e;
       }
     });
@@ -187,7 +192,7 @@ describe("who spoke when (speaking stretches and the speakers sidecar)", () => {
         // and on the timeline
         expect(rec.events.filter((e: any) => e.type === "speaking" && e.data.track === bobSrc)).toHaveLength(3);
       } catch (e) {
-        console.error(server.log().split("\n").filter((l) => l.includes(id) && !l.includes("\"level\":20")).slice(-20).join("\n"));
+        console.error(recordingLog(id));
         throw e;
       }
     });
@@ -226,7 +231,7 @@ describe("the meeting is idle (autoStop.idleSeconds)", () => {
         const t0 = Date.parse(rec.events.find((e: any) => e.type === "period_started").at);
         checkMeeting(file, [alice, bob], { spans: [{ from: 1, to: (mutedAt - t0) / 1000 - 1 }] });
       } catch (e) {
-        console.error(server.log().split("\n").filter((l) => l.includes(id) && !l.includes("\"level\":20")).slice(-20).join("\n"));
+        console.error(recordingLog(id));
         throw e;
       }
     });
