@@ -5,14 +5,17 @@
  * - A report window of a track is **voiced** when its RMS level (0–1, linear, from the page's
  *   `totalAudioEnergy` / `totalSamplesDuration` deltas over the window; `audioLevel` where the
  *   browser gives no energy) is ≥ {@link SPEAKING_LEVEL}.
- * - A stretch **starts** at the beginning of its first voiced window and **stops** at the end of
- *   its last voiced window, once {@link HANGOVER_MS} have passed without one (pauses between
- *   words and syllables stay inside the stretch).
+ * - A stretch **starts** in its first voiced window and **stops** in its last voiced window, once
+ *   {@link HANGOVER_MS} have passed without one (pauses between words and syllables stay inside
+ *   the stretch). Where in that window: a window only partly voiced carries that part of the
+ *   energy of a fully voiced neighbour, so the edge is placed at the fraction `rms² / rms²(the
+ *   voiced window next to it)` (clamped to the window) from the voiced side — exact for a steady
+ *   source, within the window for speech.
  * - A track that disappears (its connection closed) ends its stretch (`left`); a stretch still
  *   open when the recording stops ends then (`stillSpeaking`), as Talk's sidecar names them.
  *
- * Accuracy: the report interval (250 ms) at both ends; a tone or voice that starts mid-window
- * may start up to one window early.
+ * Accuracy: within one report window (250 ms) at both ends, plus the receive path (the jitter
+ * buffer; the level is measured where the page plays the sound, as it is recorded).
  */
 
 /** RMS level (linear, 0–1; −40 dBFS) at or above which a window is voiced. */
@@ -30,10 +33,29 @@ export interface SpeakingStretch {
   stopType: "silence" | "left" | "stillSpeaking";
 }
 
+/** One report window of one track: `[fromMs, toMs)` at RMS `level`. */
+interface Window { fromMs: number; toMs: number; level: number }
+
 interface Open {
+  /** The first voiced window, until the next one places the start within it. */
+  first?: Window;
   startMs: number;
-  /** End of the last voiced window, ms. */
-  lastVoicedMs: number;
+  /** The last voiced window and the voiced one before it (if adjacent). */
+  last: Window;
+  before?: Window;
+}
+
+/** Fraction of `w` voiced, from its energy against the adjacent fully voiced window `full`. */
+function voicedPart(w: Window, full: Window | undefined): number {
+  if (!full || full.level <= 0) return 1;
+  return Math.min(1, Math.max(0, (w.level / full.level) ** 2));
+}
+
+/** Where the stretch that ends with `o.last` stops, ms. */
+function stopOf(o: Open): number {
+  const { last, before } = o;
+  const adjacent = before && before.toMs === last.fromMs ? before : undefined;
+  return Math.round(last.fromMs + voicedPart(last, adjacent) * (last.toMs - last.fromMs));
 }
 
 /** See module doc. Feed it windows in time order per track; it returns the stretches that closed. */
@@ -46,14 +68,24 @@ export class SpeakingDetector {
    */
   window(track: string, fromMs: number, toMs: number, level: number): SpeakingStretch | undefined {
     const o = this.open.get(track);
+    const w: Window = { fromMs, toMs, level };
     if (level >= SPEAKING_LEVEL) {
-      if (o && fromMs - o.lastVoicedMs <= HANGOVER_MS) { o.lastVoicedMs = toMs; return undefined; }
-      this.open.set(track, { startMs: fromMs, lastVoicedMs: toMs });
-      return o ? { track, startMs: o.startMs, stopMs: o.lastVoicedMs, stopType: "silence" } : undefined;
+      if (o && fromMs - o.last.toMs <= HANGOVER_MS) {
+        if (o.first) {
+          // the second voiced window: the first one was voiced from the fraction of it at its end
+          if (o.first.toMs === fromMs) o.startMs = Math.round(o.first.toMs - voicedPart(o.first, w) * (o.first.toMs - o.first.fromMs));
+          o.first = undefined;
+        }
+        o.before = o.last;
+        o.last = w;
+        return undefined;
+      }
+      this.open.set(track, { first: w, startMs: fromMs, last: w });
+      return o ? { track, startMs: o.startMs, stopMs: stopOf(o), stopType: "silence" } : undefined;
     }
-    if (o && toMs - o.lastVoicedMs > HANGOVER_MS) {
+    if (o && toMs - o.last.toMs > HANGOVER_MS) {
       this.open.delete(track);
-      return { track, startMs: o.startMs, stopMs: o.lastVoicedMs, stopType: "silence" };
+      return { track, startMs: o.startMs, stopMs: stopOf(o), stopType: "silence" };
     }
     return undefined;
   }
@@ -63,12 +95,12 @@ export class SpeakingDetector {
     const o = this.open.get(track);
     if (!o) return undefined;
     this.open.delete(track);
-    return { track, startMs: o.startMs, stopMs: o.lastVoicedMs, stopType: "left" };
+    return { track, startMs: o.startMs, stopMs: stopOf(o), stopType: "left" };
   }
 
   /** The recording stops at `atMs`: every open stretch ends, `stillSpeaking` (at `atMs` when still within its hangover). */
   flush(atMs: number): SpeakingStretch[] {
-    const out = [...this.open].map(([track, o]) => ({ track, startMs: o.startMs, stopMs: Math.max(o.lastVoicedMs, Math.min(atMs, o.lastVoicedMs + HANGOVER_MS)), stopType: "stillSpeaking" as const }));
+    const out = [...this.open].map(([track, o]) => ({ track, startMs: o.startMs, stopMs: Math.max(o.last.toMs, Math.min(atMs, o.last.toMs + HANGOVER_MS)), stopType: "stillSpeaking" as const }));
     this.open.clear();
     return out;
   }

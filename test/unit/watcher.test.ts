@@ -50,14 +50,21 @@ describe("media watcher", () => {
     expect(w.take({ at: 0, peerConnections: 1, tracks: [audio("a", "1/x", 20)] }, 1000)).toMatchObject({ participants: 1, media: { audio: true, video: false } });
     expect(seen).toEqual([1, 1]);
   });
+
+  test("a camera whose first picture has not been decoded yet is pending (the start on media waits for it)", () => {
+    const w = new MediaWatcher();
+    w.take({ at: 0, peerConnections: 1, tracks: [audio("a", "1/x", 10), video("v", "1/x", 0)] }, 0);
+    expect(w.take({ at: 0, peerConnections: 1, tracks: [audio("a", "1/x", 20), video("v", "1/x", 0)] }, 250)).toMatchObject({ participants: 1, media: { video: false }, videoPending: 1 });
+    expect(w.take({ at: 0, peerConnections: 1, tracks: [audio("a", "1/x", 30), video("v", "1/x", 2)] }, 500)).toMatchObject({ media: { video: true }, videoPending: 0 });
+  });
 });
 
 describe("who speaks when (capture/speaking.ts)", () => {
-  /** Feeds `w` one audio track, 250 ms windows from `t0`, `voiced(i)` saying whether window i carried a 0.1-RMS tone. */
-  function feed(w: MediaWatcher, track: string, t0: number, windows: number, voiced: (i: number) => boolean) {
+  /** Feeds `w` one audio track, 250 ms windows from `t0`, `voiced(i)` saying whether (or which part of) window i carried a 0.1-RMS tone. */
+  function feed(w: MediaWatcher, track: string, t0: number, windows: number, voiced: (i: number) => boolean | number) {
     let energy = 0, duration = 0, bytes = 0;
     for (let i = 0; i <= windows; i++) {
-      if (i > 0) { duration += 0.25; bytes += 1000; energy += voiced(i - 1) ? 0.1 ** 2 * 0.25 : 0.0005 ** 2 * 0.25; }
+      if (i > 0) { duration += 0.25; bytes += 1000; const part = Number(voiced(i - 1)); energy += (part * 0.1 ** 2 + (1 - part) * 0.0005 ** 2) * 0.25; }
       w.take({ at: 0, peerConnections: 1, tracks: [{ track, stream: "1/janus", kind: "audio", bytes, level: 0, energy, duration }] }, t0 + i * 250);
     }
   }
@@ -74,6 +81,18 @@ describe("who speaks when (capture/speaking.ts)", () => {
     w.flushSpeaking(t0 + 10_000);
     expect(got[1]).toEqual({ track: "1/a", startMs: t0 + 8000, stopMs: t0 + 10_000, stopType: "stillSpeaking" });
     expect(HANGOVER_MS).toBeGreaterThan(500);
+  });
+
+  test("an edge inside a window is placed by the window's share of a fully voiced neighbour's energy", () => {
+    const w = new MediaWatcher();
+    const got: SpeakingStretch[] = [];
+    w.on("speaking", (s) => got.push(s));
+    const t0 = 2_000_000;
+    // a tone from 1.1 s to 3.15 s: windows 4 and 12 are voiced for 60 % of their length
+    feed(w, "1/t", t0, 24, (i) => (i === 4 ? 0.6 : i === 12 ? 0.6 : i > 4 && i < 12));
+    expect(got).toHaveLength(1);
+    expect(Math.abs(got[0]!.startMs - (t0 + 1100))).toBeLessThanOrEqual(2);
+    expect(Math.abs(got[0]!.stopMs - (t0 + 3150))).toBeLessThanOrEqual(2);
   });
 
   test("a track that goes away ends its stretch (left); a track carrying no bytes is silent", () => {
