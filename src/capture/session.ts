@@ -31,6 +31,9 @@ import type { Page } from "puppeteer-core";
 
 export type { SessionPids };
 
+/** With `startWhen: media` in video mode: how long after the first live source the start waits for every remote picture to decode, ms. */
+const MEDIA_SETTLE_MS = 2000;
+
 /** How the page left the meeting (see {@link SessionHooks.ended}); `url` is redacted. */
 export interface PageEnded {
   how: "navigated" | "closed" | "selector";
@@ -283,13 +286,22 @@ export class CaptureSession {
   }
 
   /**
-   * Waits until the media watcher sees a remote source with live media (sound or picture), or
+   * Waits until the media watcher sees a remote source with live media (sound or picture; in
+   * video mode also every remote picture decoding, up to {@link MEDIA_SETTLE_MS} more), or
    * `s.timeoutMs`, or a stop: a file then opens on the meeting, not on seconds of a spinner.
    * Puts `media_started` (waited ms, ms since the request) or `media_wait_timed_out` on the timeline.
    */
   private async waitForMedia(s: NonNullable<SessionOptions["startWhen"]>, signal?: AbortSignal): Promise<void> {
     const began = Date.now();
-    const live = () => this.watcher.state.participants > 0;
+    let firstLiveAt: number | undefined;
+    // Live: a source plays; in video mode also every remote picture the page has is decoding
+    // (sound arrives before a camera's first keyframe), or MEDIA_SETTLE_MS passed since the first.
+    const live = () => {
+      const st = this.watcher.state;
+      if (st.participants === 0) return false;
+      firstLiveAt ??= Date.now();
+      return this.o.mode !== "video" || st.videoPending === 0 || Date.now() - firstLiveAt >= MEDIA_SETTLE_MS;
+    };
     const got = live() || await new Promise<boolean>((resolve) => {
       const done = (v: boolean) => {
         clearTimeout(timer);

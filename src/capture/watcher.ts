@@ -75,6 +75,8 @@ export interface MeetingState {
   peakParticipants: number;
   /** Whether remote sound / pictures are flowing now. */
   media: { audio: boolean; video: boolean };
+  /** Remote video tracks the page has that have not decoded a frame yet (a picture still coming). */
+  videoPending: number;
   /** Whether a live audio track is audible now (level ≥ {@link AUDIBLE_LEVEL}). */
   audible: boolean;
   /** Peer connections the page has open. */
@@ -159,7 +161,7 @@ interface TrackSeen {
 export class MediaWatcher extends EventEmitter<WatcherEvents> {
   private readonly tracks = new Map<string, TrackSeen>();
   private readonly speaking = new SpeakingDetector();
-  private current: MeetingState = { participants: 0, peakParticipants: 0, media: { audio: false, video: false }, audible: false, peerConnections: 0, at: 0 };
+  private current: MeetingState = { participants: 0, peakParticipants: 0, media: { audio: false, video: false }, videoPending: 0, audible: false, peerConnections: 0, at: 0 };
 
   /** The meeting now. */
   get state(): MeetingState {
@@ -223,6 +225,7 @@ export class MediaWatcher extends EventEmitter<WatcherEvents> {
     this.current = {
       participants, peakParticipants: Math.max(this.current.peakParticipants, participants),
       media: { audio: live.some((t) => t.kind === "audio"), video: live.some((t) => t.kind === "video") },
+      videoPending: [...this.tracks.values()].filter((t) => t.kind === "video" && t.grewAt === undefined).length,
       audible: live.some((t) => t.kind === "audio" && t.level >= AUDIBLE_LEVEL),
       peerConnections: Number(report.peerConnections) || 0, at: now,
     };

@@ -11,7 +11,7 @@ import { RecordingRequest, resolveAutoStop, resolveOptions, resolveStart } from 
 
 const state = (participants: number, o: { audible?: boolean; video?: boolean } = {}): MeetingState => ({
   participants, peakParticipants: 2, media: { audio: participants > 0, video: o.video ?? participants > 0 },
-  audible: o.audible ?? participants > 0, peerConnections: participants, at: 0,
+  videoPending: 0, audible: o.audible ?? participants > 0, peerConnections: participants, at: 0,
 });
 
 describe("auto stop", () => {
