@@ -472,6 +472,41 @@ async function watcherRows(meeting: Meeting, dir: string, rounds = 3, seconds = 
   return rows;
 }
 
+/**
+ * One session measured with per-participant tracks on or off: the browser's processes, the
+ * whole session, and `meetrecCores` — meetrec's process tree less the session: meetrec itself
+ * (where the chunks are decoded and fsync'd) and the PulseAudio daemon it runs.
+ */
+interface TracksRow { on: boolean; browser: Usage; session: Usage; meetrecCores: number; check: Check; status: string; tracks: number }
+
+/**
+ * The cost of per-participant tracks (`tracks: true`: a MediaRecorder per remote audio track in
+ * the page, its chunks written and fsync'd by meetrec): the same 1280×720@30 recording of the
+ * 2-publisher meeting with `tracks` on and off, alternating, one server for all (the switch is
+ * the request's). meetrec's process (the chunks' base64 decode and fsync) is measured too.
+ */
+async function tracksRows(meeting: Meeting, dir: string, rounds = 3, seconds = 20): Promise<TracksRow[]> {
+  const rows: TracksRow[] = [];
+  const server = await startServer({ netns: meeting.netns, egress: meeting.egress, startWhen: "joined", env: { MEETREC_LOG_LEVEL: "warn", MEETREC_CONCURRENCY: "1" } });
+  try {
+    for (let i = 0; i < rounds * 2; i++) {
+      const on = i % 2 === 0;
+      process.stderr.write(`tracks ${on ? "on" : "off"}, round ${Math.floor(i / 2) + 1}\n`);
+      const id = (await server.api("POST", "/v1/recordings", { url: meeting.viewerUrl, join: meeting.joinSteps(), video: { width: 1280, height: 720, fps: 30 }, tracks: on })).json().id;
+      const pids = await sessionPids(server, id);
+      await sleep(4000);
+      const [browser, session, meetrec] = await Promise.all([
+        measure(() => [pids[1]], seconds * 1000), measure(() => pids, seconds * 1000), measure(() => [server.child.pid!], seconds * 1000),
+      ]);
+      const { rec, check } = await finish(server, id, meeting.publishers, dir);
+      rows.push({ on, browser, session, meetrecCores: meetrec.cores - session.cores, check, status: rec.status, tracks: rec.file?.tracks?.length ?? 0 });
+    }
+  } finally {
+    await server.stop();
+  }
+  return rows;
+}
+
 /** meetrec's encoder and a Nextcloud-settings encoder on the same 1080p session, each measured alone. */
 async function encoderRows(server: TestServer, meeting: Meeting, dir: string, seconds = 30) {
   const id = (await server.api("POST", "/v1/recordings", { url: meeting.viewerUrl, join: meeting.joinSteps(), video: { width: 1920, height: 1080, fps: 30, bitrateKbps: 2500 } })).json().id;
@@ -544,7 +579,7 @@ const fmtUsage = (r: { usage: Usage; kibPerSecond: number; check: Check }) =>
 async function main() {
   const { values } = parseArgs({ options: { only: { type: "string" } } });
   const only = values.only;
-  if (only && !["av", "sessions", "latency", "watcher"].includes(only)) throw new Error(`--only av|sessions|latency|watcher, not ${only}`);
+  if (only && !["av", "sessions", "latency", "watcher", "tracks"].includes(only)) throw new Error(`--only av|sessions|latency|watcher|tracks, not ${only}`);
   const want = (part: string) => !only || only === part;
   if (process.getuid?.() !== 0) throw new Error("make bench needs root (network namespace for the Janus meeting)");
   const report: string[] = [];
@@ -590,6 +625,30 @@ async function main() {
     const on = rows.filter((r) => r.on), off = rows.filter((r) => !r.on);
     p(`\nWatcher on / off: browser cores ×${(med(on, (r) => r.browser.cores) / med(off, (r) => r.browser.cores)).toFixed(3)}, browser PSS ×${(med(on, (r) => r.browser.peakPssMiB) / med(off, (r) => r.browser.peakPssMiB)).toFixed(3)}, ` +
       `session cores ×${(med(on, (r) => r.session.cores) / med(off, (r) => r.session.cores)).toFixed(3)}\n`);
+  }
+
+  if (want("tracks")) {
+    const dir = mkdtempSync(join(tmpdir(), "meetrec-bench-files-"));
+    const meeting = await startMeeting();
+    let rows: TracksRow[];
+    try {
+      rows = await tracksRows(meeting, dir);
+    } finally {
+      await meeting.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    p("Per-participant tracks (request `tracks` on/off): the same 1280×720@30 recording of the 2-publisher meeting (flat, two remote audio tracks), Chromium, alternating on/off, " +
+      "3 sessions each, 20 s window each; browser = the browser's process tree (where the recorders run), session = Xvfb + browser + ffmpeg, meetrec = the server's process tree less the session (meetrec itself, where the chunks are decoded and fsync'd, and its PulseAudio daemon); median of the sessions:\n");
+    p("| tracks | browser cores | browser peak PSS (MiB) | session cores | meetrec cores | track files | file checks |\n|---|---|---|---|---|---|---|");
+    const med = (xs: TracksRow[], f: (r: TracksRow) => number) => median(xs.map(f));
+    for (const on of [true, false]) {
+      const rs = rows.filter((r) => r.on === on);
+      p(`| ${on ? "on" : "off"} | ${med(rs, (r) => r.browser.cores).toFixed(3)} | ${med(rs, (r) => r.browser.peakPssMiB).toFixed(0)} | ${med(rs, (r) => r.session.cores).toFixed(3)} | ${med(rs, (r) => r.meetrecCores).toFixed(3)} | ${rs.map((r) => r.tracks).join(", ")} | ${rs.map((r) => (r.status === "completed" ? r.check.detail : r.status)).join("; ")} |`);
+    }
+    const on = rows.filter((r) => r.on), off = rows.filter((r) => !r.on);
+    const perTrack = (med(on, (r) => r.session.cores + r.meetrecCores) - med(off, (r) => r.session.cores + r.meetrecCores)) / 2;
+    p(`\nTracks on − off: browser ${(med(on, (r) => r.browser.cores) - med(off, (r) => r.browser.cores)).toFixed(3)} cores, browser PSS ${(med(on, (r) => r.browser.peakPssMiB) - med(off, (r) => r.browser.peakPssMiB)).toFixed(0)} MiB, ` +
+      `meetrec ${(med(on, (r) => r.meetrecCores) - med(off, (r) => r.meetrecCores)).toFixed(3)} cores; per track (session + meetrec, 2 tracks) ≈ ${perTrack.toFixed(3)} cores\n`);
   }
 
   if (want("sessions") || want("latency")) {

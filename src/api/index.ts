@@ -10,7 +10,7 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTyp
 import { z } from "zod";
 import { baseUrl, type Config } from "../config/index.js";
 import type { Readiness } from "../dispatch/index.js";
-import { fileContentType, speakersFileName, toHlsPlaylist, type FileSource, type RecordingFiles } from "../media/index.js";
+import { fileContentType, speakersFileName, trackFileName, toHlsPlaylist, type FileSource, type RecordingFiles } from "../media/index.js";
 import type { Metrics } from "../metrics/index.js";
 import { registerTalkRoutes, type TalkService } from "../platforms/talk/index.js";
 import { ATTEMPTS_SHOWN, MetadataPatchRequest, RecordingRequest, RecordingView, toDeliveryViews, toView, type Recordings } from "../recordings/index.js";
@@ -267,6 +267,24 @@ export async function buildServer(app: ApiDeps, log: Logger): Promise<FastifyIns
       const doc = await recordings.speakers(req.params.id, req.backend);
       reply.header("content-disposition", `attachment; filename="${req.params.id}-${speakersFileName(doc.file)}"`);
       return reply.type("application/json").send(doc);
+    });
+
+    r.get("/recordings/:id/tracks/:n", {
+      schema: {
+        tags: ["recordings"], summary: "Download one per-participant audio track of the finished file (`tracks: true`): `{file}.track-{n}.ogg`, Opus in Ogg; its offset in the file is in `file.tracks`",
+        params: z.object({ id: z.string().uuid(), n: z.coerce.number().int().min(1).max(100000) }),
+        response: { 200: z.any().describe("audio/ogg"), 206: z.any(), ...errors },
+      },
+    }, async (req, reply) => {
+      const rec = await recordings.get(req.params.id, req.backend);
+      const src = await files.track(rec, req.params.n);
+      const name = trackFileName(rec.file!.name, req.params.n);
+      reply.header("content-disposition", `attachment; filename="${rec.id}-${name}"`);
+      if (src.where === "bucket") {
+        if (src.length !== undefined) reply.header("content-length", src.length);
+        return reply.type("audio/ogg").send(src.body);
+      }
+      return reply.sendFile(src.rel, src.dir, { acceptRanges: true, cacheControl: false });
     });
 
     r.get("/recordings/:id/live.m3u8", {

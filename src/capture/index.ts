@@ -7,3 +7,4 @@ export { Encoder, encoderArgs, parsePlaylist, parseProgress } from "./encoder.js
 export { JoinStep, JoinSteps, stepOrigins } from "./join.js";
 export { killRegisteredProcesses, profileDirPrefix, RECORDING_ENV } from "./orphans.js";
 export { MediaWatcher, type MeetingState } from "./watcher.js";
+export { TrackTaps, type TrackSink } from "./tracks.js";

@@ -24,6 +24,7 @@ import { periodDir } from "../media/index.js";
 import { enforceRequestPolicy, type BlockedRequest } from "./request-policy.js";
 import { MediaWatcher, type MeetingState } from "./watcher.js";
 import type { SpeakingStretch } from "./speaking.js";
+import { TrackTaps, type TrackSink } from "./tracks.js";
 import { EgressProxy, RequestGuard, egressError, type BrowserEgress, type EgressRefusal } from "../egress/index.js";
 import { redactUrl, withoutUrl } from "../util/redact.js";
 import type { EventOf, SessionPids, SpeakerInterval } from "../store/index.js";
@@ -44,7 +45,7 @@ export interface PageEnded {
 /** The timeline events a capture session reports through {@link SessionHooks.event} (their shapes: store/timeline.ts). */
 export type SessionEvent = EventOf<
   "popup_closed" | "tab_crashed" | "navigation_blocked" | "request_blocked" | "encoder_hung" | "page_hung"
-  | "browser_disconnected" | "browser_rejoined" | "browser_rejoin_failed" | "store_error" | "encoder_exited" | "media_started" | "media_wait_timed_out" | "speaking"
+  | "browser_disconnected" | "browser_rejoined" | "browser_rejoin_failed" | "store_error" | "encoder_exited" | "media_started" | "media_wait_timed_out" | "speaking" | "track_problem"
 >;
 
 /**
@@ -99,6 +100,11 @@ export interface SessionOptions {
   startWhen?: { when: "joined" | "media"; timeoutMs: number; requestedAtMs: number };
   /** {@link CaptureSession.start} joins but captures nothing until {@link CaptureSession.resume} (a paused recording taken over). */
   startPaused?: boolean;
+  /**
+   * Record each remote audio track on its own too (capture/tracks.ts), handed to
+   * {@link SessionHooks.tracks}; needs `capture.mediaWatcher`. Fixed when the session is created.
+   */
+  tracks?: boolean;
 }
 
 /** Callbacks through which the session hands over what it captures. All are awaited in order. */
@@ -114,6 +120,8 @@ export interface SessionHooks {
   mediaFlowing(period: number, at: number): void;
   /** Something worth putting on the recording's timeline. Must not throw. */
   event(e: SessionEvent): void;
+  /** Where the per-participant recorders' chunks go ({@link SessionOptions.tracks}): in order per recorder. */
+  tracks?: TrackSink;
   /** The speaking stretches a page saw ({@link PlatformAdapter.speakers}), when there were any. Must not throw. */
   speakers?(intervals: SpeakerInterval[]): Promise<void>;
   /** The session cannot go on (the encoder died too often). Called at most once. */
@@ -182,6 +190,8 @@ export class CaptureSession {
   private pausedAt?: number;
   /** Generic speaking stretches being stored, in order ({@link onSpeaking}). */
   private speakingStored: Promise<void> = Promise.resolve();
+  /** The per-participant recorders ({@link SessionOptions.tracks}), when asked for. */
+  private readonly taps?: TrackTaps;
 
   constructor(private o: SessionOptions, private hooks: SessionHooks) {
     this.marker = recordingEnv(o.recordingId);
@@ -194,6 +204,16 @@ export class CaptureSession {
       this.hooks.meeting?.(s);
     });
     this.profileId = o.recordingId;
+    if (o.tracks && hooks.tracks && o.capture.mediaWatcher) this.taps = new TrackTaps(hooks.tracks);
+  }
+
+  /** Starts the per-participant recorders for the run that just began (one file per track and run); a browser that cannot record Opus is on the timeline. */
+  private startTracks(): void {
+    const taps = this.taps;
+    if (!taps) return;
+    void taps.start().then((ok) => {
+      if (!ok && !this.stopping) this.hooks.event({ type: "track_problem", message: "The browser cannot record a remote track as Opus (MediaRecorder); no per-participant tracks in this run", data: {} });
+    });
   }
 
   /** The options the session runs with (the latest {@link bind}'s). */
@@ -227,8 +247,11 @@ export class CaptureSession {
     if (!enc || this.stopping || this.closed || this.pausedAt !== undefined) return undefined;
     this.pausedAt = Date.now();
     this.encoder = undefined;
+    const tracks = this.taps?.stop();
     await enc.stop();
     await this.ingest;
+    await tracks;
+    await this.taps?.drain(3000);
     this.register();
     return this.period;
   }
@@ -399,6 +422,7 @@ export class CaptureSession {
     }));
     await enforceRequestPolicy(this.browser.page, this.guard!, (b) => this.onBlocked(b));
     if (o.capture.mediaWatcher) await this.watcher.attach(this.browser.page);
+    if (this.taps) await this.taps.attach(this.browser.page);
     // The recorder records one tab: a window the page opens would cover the meeting and escape
     // the page's request rules, so it is closed at once (its connections still meet the proxy).
     const launchedPage = this.browser.page;
@@ -448,6 +472,8 @@ export class CaptureSession {
     this.pageAliveAt = Date.now();
     this.register();
     this.watchForEnd(this.browser);
+    // A relaunched browser rejoined while the encoder runs: its tracks are recorded from now.
+    if (this.encoder) this.startTracks();
   }
 
   /**
@@ -670,6 +696,7 @@ export class CaptureSession {
     });
     enc.on("media", (at) => this.hooks.mediaFlowing(period, at));
     enc.on("exit", (info) => void this.onEncoderExit(period, info));
+    this.startTracks();
     this.o.log.info({ period, pid: enc.pid, reason }, "encoder started");
   }
 
@@ -721,8 +748,11 @@ export class CaptureSession {
       await this.collectSpeakers();
       this.watcher.flushSpeaking();
       await this.speakingStored;
+      const tracks = this.taps?.stop();
       if (this.encoder) await this.encoder.stop();
       await this.ingest;
+      await tracks;
+      await this.taps?.drain(3000);
     } finally {
       await this.close();
     }
@@ -752,6 +782,7 @@ export class CaptureSession {
     clearInterval(this.watchdog);
     this.closing ??= (async () => {
       if (this.encoder?.running) this.encoder.kill("SIGKILL");
+      await this.taps?.drain(0);
       await this.collectSpeakers();
       if (this.o.adapter && this.browser) {
         const page = this.browser.page;

@@ -8,7 +8,8 @@
  * (not console parsing). The Node side turns snapshots into the meeting's state: its live
  * remote media sources (a remote `MediaStream`, i.e. one participant's camera + microphone),
  * whether sound and pictures flow; and each audio track's level per report window into who
- * speaks when (capture/speaking.ts).
+ * speaks when (capture/speaking.ts). Every `track` event is also handed to the per-participant
+ * recorders (capture/tracks.ts) when the recording asked for them.
  */
 import { EventEmitter } from "node:events";
 import type { Page } from "puppeteer-core";
@@ -111,7 +112,10 @@ const PAGE_SCRIPT = `(() => {
       super(...args);
       const pc = ++n;
       pcs.set(this, pc);
-      this.addEventListener("track", (e) => { streamOf.set(pc + "/" + e.track.id, pc + "/" + (e.streams[0] ? e.streams[0].id : e.track.id)); });
+      this.addEventListener("track", (e) => {
+        streamOf.set(pc + "/" + e.track.id, pc + "/" + (e.streams[0] ? e.streams[0].id : e.track.id));
+        if (typeof window.__meetrecOnTrack === "function") { try { window.__meetrecOnTrack(pc, e); } catch {} }
+      });
     }
   }
   Object.defineProperty(Watched, "name", { value: "RTCPeerConnection" });

@@ -321,6 +321,8 @@ export const BackendConfig = z.strictObject({
   autoStop: AutoStopSettings.optional(),
   /** When this backend's recordings begin (over the global `startWhen`). */
   startWhen: z.enum(START_WHEN).optional(),
+  /** Record each remote audio track of this backend's recordings on its own too (over the global `tracks`). */
+  tracks: z.boolean().optional(),
   /** How long this backend's recordings wait for remote media, s (over the global `startTimeoutSeconds`). */
   startTimeoutSeconds: StartTimeoutSeconds.optional(),
   /** Delivery targets of this backend's recordings. */
@@ -435,6 +437,13 @@ export const Config = z.strictObject({
   startWhen: z.enum(START_WHEN).default("media"),
   /** With `startWhen: media`: the longest wait for remote media after joining, s (default 30); then the recording begins anyway. */
   startTimeoutSeconds: StartTimeoutSeconds.default(30),
+  /**
+   * Per-participant audio: besides the mixed file, each remote audio track the recorder's page
+   * receives is recorded on its own (Opus, stream copy of what the browser's MediaRecorder
+   * writes) and delivered as `{file}.track-{n}.ogg` with its offset in the file (default false;
+   * a backend's `tracks`, then the request's, override it). Needs `capture.mediaWatcher`.
+   */
+  tracks: z.boolean().default(false),
   autoStop: AutoStopSettings.prefault({}).transform((a) => ({ emptySeconds: a.emptySeconds ?? 60, idleSeconds: a.idleSeconds ?? 0, ...(a.endedSelector ? { endedSelector: a.endedSelector } : {}) })),
   capture: CaptureConfig.prefault({}),
   /** Where media segments go while recording: always the local data directory first, then optionally a bucket. */

@@ -62,6 +62,11 @@ export interface DeliveryContext {
   filePath(rec: Recording): Promise<string>;
   /** Public download URL of the file (presigned bucket URL), when there is one. */
   fileUrl?(rec: Recording): Promise<string | undefined>;
+  /**
+   * Local paths of the file's per-participant tracks (`file.tracks`, in order; downloaded first
+   * when they are kept in a bucket). Absent or empty: none to deliver.
+   */
+  trackPaths?(rec: Recording): Promise<{ name: string; path: string }[]>;
 }
 
 interface TargetBase {

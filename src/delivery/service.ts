@@ -185,12 +185,12 @@ export class DeliveryService {
 
   /** One attempt through the delivery's target. @throws what the target throws; Error when the backend or the target is gone. */
   private async deliver(d: Delivery, rec: Recording): Promise<string> {
-    const { config, store, log, describe, withBase, filePath, fileUrl } = this.deps;
+    const { config, store, log, describe, withBase, filePath, fileUrl, trackPaths } = this.deps;
     const backend = config.backends[rec.backend];
     if (!backend) throw new Error(`backend ${rec.backend} is no longer configured`);
     const target = this.deps.targets.get(d.target);
     if (!target) throw new Error(`unknown delivery target ${d.target}`);
-    return target.deliver(d, rec, { config, store, log, describe, withBase, filePath, fileUrl, backend, egress: this.egress });
+    return target.deliver(d, rec, { config, store, log, describe, withBase, filePath, fileUrl, ...(trackPaths ? { trackPaths } : {}), backend, egress: this.egress });
   }
 
   private async completeIfDelivered(id: string): Promise<void> {

@@ -41,7 +41,7 @@ export class ClusterApiHost {
     const targets = deliveryTargets(config);
     const recordings: Recordings = new Recordings({ config, store, dispatcher, targets, delivery: { redeliver: (rec) => delivery.redeliver(rec) }, files, log, storeStops: true });
     const delivery = new DeliveryService({
-      config, store, log, targets, describe: (rec) => toView(rec, base), withBase: (v) => withBase(v as never, base), filePath: (rec) => files.localCopy(rec),
+      config, store, log, targets, describe: (rec) => toView(rec, base), withBase: (v) => withBase(v as never, base), filePath: (rec) => files.localCopy(rec), trackPaths: (rec) => files.localTracks(rec),
       fileUrl: (rec) => recordings.fileUrl(rec), onAttempt: (kind, ok) => metrics.deliveryAttempts.inc({ kind, outcome: ok ? "ok" : "retry" }),
     });
     new DeliveryPlanner({ store, log, targets, describe: (rec) => toView(rec, ""), queued: () => delivery.kick() });

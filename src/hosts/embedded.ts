@@ -69,7 +69,7 @@ export class EmbeddedHost {
     const base = baseUrl(config);
     const recordings: Recordings = new Recordings({ config, store, dispatcher, targets, delivery: { redeliver: (rec) => delivery.redeliver(rec) }, files, log, storeStops: false, pauseChanged: (id) => node.job(id)?.pauseChanged() });
     const delivery = new DeliveryService({
-      config, store, log, targets, describe: (rec) => toView(rec, base), withBase: (v) => withBase(v as never, base), filePath: (rec) => files.localCopy(rec),
+      config, store, log, targets, describe: (rec) => toView(rec, base), withBase: (v) => withBase(v as never, base), filePath: (rec) => files.localCopy(rec), trackPaths: (rec) => files.localTracks(rec),
       fileUrl: (rec) => recordings.fileUrl(rec), onAttempt: (kind, ok) => node.metrics.deliveryAttempts.inc({ kind, outcome: ok ? "ok" : "retry" }),
     });
     new DeliveryPlanner({ store, log, targets, describe: (rec) => toView(rec, ""), queued: () => delivery.kick() });

@@ -13,8 +13,9 @@ import type { Recording } from "../store/index.js";
 import { MeetrecError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { RecordingBucket } from "./bucket.js";
-import { MANIFEST, cacheDir, mediaPlace } from "./layout.js";
+import { MANIFEST, cacheDir, mediaPlace, trackNumber } from "./layout.js";
 import type { Manifest } from "./manifest.js";
+import { trackByNumber } from "./tracks.js";
 
 /** Where a file can be read from: a file in a local directory (to send with ranges), or a stream from the bucket. */
 export type FileSource =
@@ -82,6 +83,51 @@ export class RecordingFiles {
     return path;
   }
 
+  /**
+   * Per-participant track `n` of the finished file (`{file}.track-{n}.ogg`, media/tracks.ts):
+   * from this machine's disk, or the segment bucket when the file is kept there (cluster).
+   * @throws MeetrecError `not_ready` (no file yet) | `not_found` (no such track, or gone); the SDK's error when the bucket fails.
+   */
+  async track(rec: Recording, n: number): Promise<FileSource> {
+    if (!rec.file) throw new MeetrecError("not_ready", `Recording ${rec.id} has no file yet (status ${rec.status}); its tracks are made with it`);
+    const t = trackByNumber(rec.file.name, rec.file.tracks, n);
+    if (!rec.file.stored) {
+      const dir = this.dir(rec);
+      if (!existsSync(join(dir, t.name))) {
+        this.log.warn({ recordingId: rec.id, path: join(dir, t.name) }, "a track file is gone from the media directory");
+        throw new MeetrecError("not_found", `Track ${n} of recording ${rec.id} is gone from the server's media directory (removed outside meetrec); ask the server's operator`);
+      }
+      return { where: "disk", dir, rel: t.name };
+    }
+    const bucket = this.bucket(rec);
+    if (!bucket) throw new MeetrecError("not_found", `The tracks of recording ${rec.id} are in a bucket this server has no settings for (segments.s3)`);
+    return { where: "bucket", ...(await bucket.openFinal(t.name)) };
+  }
+
+  /**
+   * Local paths of the finished file's per-participant tracks for deliveries, in order (copies
+   * downloaded once to `{dataDir}/cache/{id}/` when they are kept in the bucket). Empty when it has none.
+   * @throws MeetrecError `not_found` when one is gone; the SDK's error when the bucket fails.
+   */
+  async localTracks(rec: Recording): Promise<{ name: string; path: string }[]> {
+    const out: { name: string; path: string }[] = [];
+    for (const t of rec.file?.tracks ?? []) {
+      const src = await this.track(rec, trackNumber(t.name) ?? 0);
+      if (src.where === "disk") {
+        out.push({ name: t.name, path: join(src.dir, src.rel) });
+        continue;
+      }
+      const path = join(cacheDir(this.config, rec.id), t.name);
+      if (!existsSync(path)) {
+        await mkdir(cacheDir(this.config, rec.id), { recursive: true });
+        await pipeline(src.body, createWriteStream(`${path}.partial`));
+        await rename(`${path}.partial`, path);
+      } else src.body.destroy();
+      out.push({ name: t.name, path });
+    }
+    return out;
+  }
+
   /** The manifest as stored so far: this machine's, else the segment bucket's (cluster); undefined when there is none. */
   async manifest(rec: Pick<Recording, "id" | "backend">): Promise<Manifest | undefined> {
     try {
@@ -117,7 +163,10 @@ export class RecordingFiles {
     const bucket = this.bucket(rec);
     if (bucket) {
       await bucket.deleteSegments();
-      if (rec.file?.stored) await bucket.deleteFinal(rec.file.stored.key);
+      if (rec.file?.stored) {
+        await bucket.deleteFinal(rec.file.stored.key);
+        for (const t of rec.file.tracks ?? []) await bucket.deleteFinal(bucket.key(t.name));
+      }
     }
     await rm(cacheDir(this.config, rec.id), { recursive: true, force: true });
     await rm(this.dir(rec), { recursive: true, force: true });

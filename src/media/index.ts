@@ -8,10 +8,14 @@ export { RecordingFiles, type FileSource } from "./files.js";
 export {
   MANIFEST, PROCESS_REGISTRY, mediaRoots, recordingsDir, recordingDir, workRoot, workDir,
   runWorkDir, recoverRoot, periodDir, isFinalFileName, fileContentType, mediaPlace,
-  openviduMediaPlace, type MediaPlace,
+  openviduMediaPlace, trackNumber, type MediaPlace,
 } from "./layout.js";
 export {
   type Manifest, manifestDurationMs, manifestSegmentCount, manifestBytes, toHlsPlaylist,
   periodGapMs, captureOrigin, fileTimeline, fileTimeAt,
 } from "./manifest.js";
 export { speakersDocument, speakersFileName, type SpeakersFile } from "./speakers.js";
+export {
+  TrackChunks, finalizeTracks, removeTrackChunks, readTrackIndex, trackByNumber, trackFileName, trackOffsetMs,
+  trackAlignMs, MAX_CHUNK_BYTES, type TrackContainer,
+} from "./tracks.js";

@@ -5,6 +5,9 @@
  * On disk, under a media root (the backend's `dataDir`, else the global one):
  * - `recordings/{id}/manifest.json`, `recordings/{id}/p{period}/init.mp4`,
  *   `recordings/{id}/p{period}/{seq:06}.m4s`, `recordings/{id}/recording.mp4|m4a`;
+ * - `recordings/{id}/tracks/{n}.webm|ogg` and `recordings/{id}/tracks/index.json`: per-participant
+ *   chunks while recording (`tracks: true`, tracks.ts), `recordings/{id}/{file}.track-{n}.ogg`
+ *   the finished tracks;
  * - `work/{id}/{run}/`: a capture run's scratch (encoder output before it is stored, the
  *   process registry `pids.json`), one directory per run and machine.
  * Under the global `dataDir` only: `cache/{id}/` (local copies of files kept in a bucket) and
@@ -111,6 +114,27 @@ export function isPeriodPath(rel: string): boolean {
 export function finalFileName(mode: "video" | "audio", audioCodec: "aac" | "opus" = "aac"): string {
   if (mode === "video") return "recording.mp4";
   return audioCodec === "opus" ? "recording.ogg" : "recording.m4a";
+}
+
+/** The per-participant chunk directory, relative to the recording's directory (media/tracks.ts). */
+export const TRACKS_DIR = "tracks";
+/** The index of the chunk files, relative to the recording's directory. */
+export const TRACKS_INDEX = `${TRACKS_DIR}/index.json`;
+
+/** A chunk file's path, relative to the recording's directory: `tracks/{n}.{container}` (`webm` or `ogg`). */
+export function trackChunkPath(n: number, container: "webm" | "ogg"): string {
+  return `${TRACKS_DIR}/${n}.${container}`;
+}
+
+/** The finished track file's name beside the file named `fileName`: `recording.mp4` → `recording.mp4.track-3.ogg`. */
+export function trackFileName(fileName: string, n: number): string {
+  return `${fileName}.track-${n}.ogg`;
+}
+
+/** The track number in a finished track file's name (`recording.mp4.track-3.ogg` → 3); undefined for another name. */
+export function trackNumber(trackName: string): number | undefined {
+  const m = /\.track-(\d+)\.ogg$/.exec(trackName);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** Whether `name` is a finished file's name. */

@@ -8,9 +8,12 @@
  * finalize) in one place, so every exit path is visible beside the others.
  */
 import { readFile, rm, rmdir, statfs } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { CaptureSession, type MeetingState, type PulseServer, type SessionHooks, type SessionOptions } from "../capture/index.js";
-import { RecordingBucket, RecordingMedia, SegmentMirror, captureOrigin, fileTimeline, finalize, mediaStartSeconds, manifestBytes, manifestDurationMs, manifestSegmentCount, periodGapMs, type FinalFile } from "../media/index.js";
+import {
+  RecordingBucket, RecordingMedia, SegmentMirror, TrackChunks, trackAlignMs, captureOrigin, fileTimeline, finalize, finalizeTracks, mediaStartSeconds, manifestBytes,
+  manifestDurationMs, manifestSegmentCount, periodGapMs, removeTrackChunks, type FinalFile,
+} from "../media/index.js";
 import type { EndReason, EventOf, Recording, RecordingFile, RecordingStore } from "../store/index.js";
 import { MeetrecError, errorMessage, publicErrorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
@@ -56,8 +59,40 @@ export function describeStreams(f: FinalFile): string[] {
     : `${s.type} ${s.codec}${s.sampleRate ? ` ${s.sampleRate}Hz` : ""}${s.channels ? ` ${s.channels}ch` : ""}`);
 }
 
-function toRecordingFile(f: FinalFile, timeline: RecordingFile["timeline"], stored?: RecordingFile["stored"]): RecordingFile {
-  return { name: f.name, bytes: f.bytes, durationSeconds: Math.round(f.durationSeconds * 1000) / 1000, startedAt: new Date(f.startedAtMs).toISOString(), streams: describeStreams(f), timeline, ...(stored ? { stored } : {}) };
+function toRecordingFile(f: FinalFile, timeline: RecordingFile["timeline"], stored?: RecordingFile["stored"], tracks?: RecordingFile["tracks"]): RecordingFile {
+  return {
+    name: f.name, bytes: f.bytes, durationSeconds: Math.round(f.durationSeconds * 1000) / 1000, startedAt: new Date(f.startedAtMs).toISOString(), streams: describeStreams(f), timeline,
+    ...(stored ? { stored } : {}), ...(tracks?.length ? { tracks } : {}),
+  };
+}
+
+/**
+ * Makes the per-participant track files beside the finished file `file` (media/tracks.ts) from
+ * the chunks in `media.dir`, each on the timeline's `tracks_finalized` / `track_problem`; a
+ * track that cannot be made is skipped, never the recording. Cluster (`bucket`): each is
+ * uploaded beside the final file and its local copy removed.
+ */
+async function makeTracks(deps: Pick<JobDeps, "store" | "log">, plan: RecordingPlan, rec: Recording, dir: string, file: FinalFile, timeline: RecordingFile["timeline"], bucket?: RecordingBucket): Promise<RecordingFile["tracks"]> {
+  const { store, log } = deps;
+  const made = await finalizeTracks(dir, file.name, timeline, { ffmpegPath: plan.capture.ffmpegPath, ffprobePath: plan.capture.ffprobePath }, trackAlignMs(plan.browser, plan.capture.audioDelayMs)).catch((err: unknown) => {
+    log.warn({ err: errorMessage(err) }, "the per-participant tracks could not be read");
+    return { tracks: [], skipped: [{ n: 0, why: `the track index is unreadable (${publicErrorMessage(err)})` }] };
+  });
+  for (const s of made.skipped) {
+    await store.addEvent(rec.id, { type: "track_problem", message: s.n ? `Track ${s.n} could not be made into a file: ${s.why}` : s.why, data: s.n ? { n: s.n } : {} });
+  }
+  if (made.tracks.length === 0 && made.skipped.length === 0) return undefined;
+  if (plan.uploadFinal && bucket) {
+    for (const t of made.tracks) {
+      const path = join(dir, t.name);
+      await bucket.putFinal(t.name, path).catch((err) => {
+        throw new MeetrecError("store_failed", `A track file could not be uploaded to bucket ${bucket.cfg.bucket} (${errorMessage(err)}); the segments stay in the bucket — run meetrec recover when it is reachable`, { cause: err });
+      });
+      await rm(path, { force: true });
+    }
+  }
+  await store.addEvent(rec.id, { type: "tracks_finalized", message: `${made.tracks.length} per-participant track file(s) made beside the file${made.skipped.length ? `, ${made.skipped.length} skipped` : ""}`, data: { count: made.tracks.length, skipped: made.skipped.length } });
+  return made.tracks;
 }
 
 /**
@@ -106,6 +141,8 @@ export async function finalizeRecording(
       await rm(file.path, { force: true });
       throw new MeetrecError("no_media", `The capture produced no ${missing} (${describeStreams(file).join(", ") || "no streams"}, ${file.durationSeconds.toFixed(1)} s); the segments were kept`);
     }
+    const timeline = fileTimeline(manifest);
+    const tracks = await makeTracks(deps, plan, rec, media.dir, file, timeline, bucket);
     let stored: RecordingFile["stored"];
     if (plan.uploadFinal && bucket) {
       stored = await bucket.putFinal(file.name, file.path).catch((err) => {
@@ -115,15 +152,16 @@ export async function finalizeRecording(
     }
     if (!plan.keepSegments) {
       await media.removeSegments();
+      await removeTrackChunks(media.dir);
       // The file is whole and checked: the bucket's segments are no longer needed.
       if (bucket) await bucket.deleteSegments().catch((err) => log.warn({ err: errorMessage(err) }, "segments left in the bucket (delete failed)"));
     }
     if (end.error) {
-      return store.transition(rec.id, "failed", { reason: end.error.code, error: { code: end.error.code, message: end.error.message }, endReason: "failed", file: toRecordingFile(file, fileTimeline(manifest), stored) });
+      return store.transition(rec.id, "failed", { reason: end.error.code, error: { code: end.error.code, message: end.error.message }, endReason: "failed", file: toRecordingFile(file, timeline, stored, tracks) });
     }
     // With file targets (spool, …) the recording is `delivering` until each has the file.
     const to = plan.fileTargets.length > 0 ? "delivering" : "completed";
-    return store.transition(rec.id, to, { reason: end.endReason, endReason: end.endReason, file: toRecordingFile(file, fileTimeline(manifest), stored) });
+    return store.transition(rec.id, to, { reason: end.endReason, endReason: end.endReason, file: toRecordingFile(file, timeline, stored, tracks) });
   } catch (err) {
     const e = err instanceof MeetrecError ? err : new MeetrecError("finalize_failed", errorMessage(err));
     log.error({ err: e.message }, "finalize failed");
@@ -349,6 +387,7 @@ export class RecordingJob {
     let mirror: SegmentMirror | undefined;
     let leaseTimer: NodeJS.Timeout | undefined;
     let pauseTimer: NodeJS.Timeout | undefined;
+    let chunks: TrackChunks | undefined;
     try {
       media = await RecordingMedia.open(root, rec.id, { mode: plan.mode, segmentSeconds: plan.segmentSeconds, audioCodec: plan.audioCodec });
       const m = media;
@@ -383,6 +422,9 @@ export class RecordingJob {
       let mediaExact = hadMedia;
       const inits = new Map<number, Buffer>();
       const t0 = Date.now();
+      // Per-participant tracks: chunks durable as they arrive, numbered on from an earlier run's.
+      if (plan.tracks) chunks = await TrackChunks.open(m.dir);
+      const trackChunks = chunks;
       session = (this.opts.session ?? ((o, h) => new CaptureSession(o, h)))({
         recordingId: rec.id, url: plan.url, join: plan.join, mode: plan.mode, audioCodec: plan.audioCodec, audio: plan.audio, browser: plan.browser, video: plan.video,
         capture, workDir, pulse: await this.deps.pulse(), log: this.log, adapter: plan.adapter, acceptInsecureCerts: plan.acceptInsecureCerts,
@@ -391,7 +433,19 @@ export class RecordingJob {
         startPaused: resuming && rec.paused,
         ...(plan.autoStop.endedSelector ? { endedSelector: plan.autoStop.endedSelector } : {}),
         startWhen: { when: plan.start.when, timeoutMs: plan.start.timeoutSeconds * 1000, requestedAtMs: Date.parse(rec.createdAt) },
+        tracks: plan.tracks,
       }, {
+        ...(trackChunks ? {
+          tracks: {
+            begin: (source, container, startedAtMs) => trackChunks.begin(source, container, startedAtMs),
+            chunk: (n, data) => trackChunks.append(n, data),
+            end: (n) => trackChunks.end(n),
+            problem: (message) => {
+              this.log.warn({ problem: message }, "per-participant track");
+              void store.addEvent(rec.id, { type: "track_problem", message: `Per-participant track: ${message}`, data: {} }).catch(() => undefined);
+            },
+          },
+        } : {}),
         beginPeriod: async (reason, startedAt) => {
           const index = await m.beginPeriod(reason, startedAt);
           const gapMs = index > 1 ? periodGapMs(m.current, index) : 0;
@@ -546,6 +600,7 @@ export class RecordingJob {
       clearInterval(leaseTimer);
       clearInterval(pauseTimer);
       this.pauseTarget = undefined;
+      await chunks?.close();
       await mirror?.close();
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
       await rmdir(dirname(workDir)).catch(() => undefined); // the recording's work directory, once no run is left in it

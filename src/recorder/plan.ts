@@ -44,6 +44,8 @@ export interface RecordingPlan {
   autoStop: { emptySeconds: number; idleSeconds: number; endedSelector?: string };
   /** When the first segment begins: after joining, or once remote media plays (at most `timeoutSeconds` s after joining). */
   start: { when: "joined" | "media"; timeoutSeconds: number };
+  /** Each remote audio track is recorded on its own too (`tracks: true`; media/tracks.ts). */
+  tracks: boolean;
   /** Cluster: the final file is uploaded to the segment bucket (no machine keeps it). */
   uploadFinal: boolean;
   /**
@@ -83,6 +85,6 @@ export function planRecording(ctx: PlanContext, rec: Recording): RecordingPlan {
     url: o.url, join: o.join as JoinStep[], browser: o.browser, video: o.video, acceptInsecureCerts: o.acceptInsecureCerts ?? false,
     egress: ctx.egress(rec.backend), adapter: ctx.adapterFor(rec),
     capture: ctx.capture, segmentSeconds: ctx.capture.segmentSeconds, maxDurationSeconds: o.maxDurationSeconds,
-    fileTargets: ctx.fileTargets(rec), uploadFinal: ctx.uploadFinal, autoStop: ctx.autoStop(rec), start: ctx.start(rec), keepSegments: ctx.keepSegments ?? false,
+    fileTargets: ctx.fileTargets(rec), uploadFinal: ctx.uploadFinal, autoStop: ctx.autoStop(rec), start: ctx.start(rec), tracks: o.tracks ?? false, keepSegments: ctx.keepSegments ?? false,
   };
 }

@@ -19,6 +19,7 @@ export const RecordingRequest = z.strictObject({
   startWhen: z.enum(START_WHEN).optional().describe("When the first segment begins: `media` — when remote media plays (at most `startTimeoutSeconds` after joining), `joined` — right after the join steps; over the backend's and the server's `startWhen`"),
   startTimeoutSeconds: z.number().int().min(1).max(600).optional().describe("With `startWhen: media`: the longest wait for remote media after joining, s; then the recording begins anyway"),
   autoStop: AutoStopSettings.optional().describe("When it stops by itself because the meeting is over: `emptySeconds` (no participant's media for that long → `meeting_empty`; 0 = never), `idleSeconds` (nobody audible, no camera → `meeting_idle`), `endedSelector` (a CSS selector that appears when the meeting has ended → `meeting_ended`); over the backend's and the server's `autoStop`"),
+  tracks: z.boolean().optional().describe("Also record each remote audio track on its own (per-participant Opus files `{file}.track-{n}.ogg`, listed in `file.tracks` with their offset in the file, at `GET /v1/recordings/{id}/tracks/{n}`); over the backend's and the server's `tracks` (default false)"),
   audioFormat: z.enum(AUDIO_FORMATS).optional().describe("Audio-only recordings: `aac` (AAC in M4A) or `opus` (Opus in Ogg); default the backend's `audioFormat`. Not for video recordings (H.264 + AAC in MP4)"),
   browser: z.enum(["chromium", "firefox"]).optional(),
   video: z.strictObject({
@@ -98,6 +99,7 @@ export function resolveOptions(cfg: Config, backendName: string, req: RecordingR
     maxDurationSeconds,
     autoStop: resolveAutoStop(cfg, backend, req.autoStop),
     start: resolveStart(cfg, backend, req),
+    tracks: resolveTracks(cfg, backend, req),
   };
 }
 
@@ -107,6 +109,11 @@ export function resolveStart(cfg: Config, backend: BackendConfig | undefined, re
     when: req?.startWhen ?? backend?.startWhen ?? cfg.startWhen,
     timeoutSeconds: req?.startTimeoutSeconds ?? backend?.startTimeoutSeconds ?? cfg.startTimeoutSeconds,
   };
+}
+
+/** Whether a recording records each remote audio track on its own: the request's `tracks`, then the backend's, then the server's. */
+export function resolveTracks(cfg: Config, backend: BackendConfig | undefined, req?: { tracks?: boolean }): boolean {
+  return req?.tracks ?? backend?.tracks ?? cfg.tracks;
 }
 
 /** A recording's auto-stop: the server's `autoStop`, then the backend's, then the request's, field by field. */

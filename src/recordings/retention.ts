@@ -25,7 +25,7 @@ export class Retention {
       if (!b.retentionDays) continue;
       for (const rec of await store.expired(backend, new Date(now.getTime() - b.retentionDays * 86400_000))) {
         try {
-          if (b.delivery.s3 && rec.file?.s3) await deleteFromS3(b.delivery.s3, rec.file.s3);
+          if (b.delivery.s3 && rec.file?.s3) await deleteFromS3(b.delivery.s3, rec.file.s3, rec.file);
           await files.removeLocal(rec);
           const why = `Media removed by retention (${b.retentionDays} days after the end)`;
           await store.dropFile(rec.id, why);

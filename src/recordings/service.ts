@@ -144,7 +144,7 @@ export class Recordings {
     }
     const now = (await store.get(id)) ?? rec;
     const s3 = config.backends[rec.backend]?.delivery.s3;
-    if (s3 && now.file?.s3) await deleteFromS3(s3, now.file.s3); // throws (and deletes nothing) when the bucket cannot be reached
+    if (s3 && now.file?.s3) await deleteFromS3(s3, now.file.s3, now.file); // throws (and deletes nothing) when the bucket cannot be reached
     await files.remove(now);
     await store.delete(id);
     log.info({ recordingId: id }, "recording deleted");

@@ -3,6 +3,7 @@
  * view (the types are inferred from them) and the functions that build them.
  */
 import { z } from "zod";
+import { trackNumber } from "../media/index.js";
 import { RECORDING_STATUSES, TIMELINE_EVENT_TYPES, type Delivery, type DeliveryAttempt, type Recording, type RecordingEvent } from "../store/index.js";
 
 const Status = z.enum(RECORDING_STATUSES);
@@ -47,6 +48,7 @@ export const RecordingView = z.object({
   browser: z.enum(["chromium", "firefox"]),
   video: z.object({ width: z.number(), height: z.number(), fps: z.number(), bitrateKbps: z.number() }),
   maxDurationSeconds: z.number(),
+  tracks: z.boolean().describe("Each remote audio track is recorded on its own too (per-participant files in `file.tracks`)"),
   metadata: z.record(z.string(), z.unknown()),
   endReason: z.string().nullable().describe("stopped | limit_reached | meeting_ended | meeting_empty | meeting_idle | disk_full | failed | deleted"),
   error: z.object({ code: z.string(), message: z.string() }).nullable(),
@@ -63,6 +65,13 @@ export const RecordingView = z.object({
     name: z.string(), bytes: z.number(), durationSeconds: z.number(),
     startedAt: z.string().optional().describe("Wall-clock time (ISO 8601) the file's first moment was captured: its time 0. Absent for files made before meetrec kept it"),
     streams: z.array(z.string()), url: z.string(),
+    tracks: z.array(z.object({
+      name: z.string().describe("`{file}.track-{n}.ogg`: Opus in Ogg"),
+      source: z.string().describe("The remote track: `{peer connection}/{track id}`, as in the speakers sidecar"),
+      offsetMs: z.number().optional().describe("Where the track's first sample lies in the file, ms (negative: it begins before the file); absent without a file timeline"),
+      startedAt: z.string().describe("Wall clock (ISO 8601) of the track's first sample"),
+      durationSeconds: z.number(), bytes: z.number(), url: z.string(),
+    })).optional().describe("Per-participant audio (`tracks: true`): one file per remote audio track and capture run"),
   }).nullable(),
   worker: z.string().nullable().describe("Cluster mode: the worker recording it now (null while queued, after it ends, and in embedded mode)"),
   participants: z.object({ now: z.number().int(), peak: z.number().int() }).nullable()
@@ -76,6 +85,9 @@ export type RecordingView = z.infer<typeof RecordingView>;
 /** Path of a recording's file on the API, relative to its base URL. */
 export const filePath = (id: string) => `/v1/recordings/${id}/file`;
 
+/** Path of a recording's per-participant track file `{file}.track-{n}.ogg` on the API, relative to its base URL. */
+export const trackPath = (id: string, trackName: string) => `/v1/recordings/${id}/tracks/${trackNumber(trackName)}`;
+
 /**
  * Builds the view; `base` is the absolute URL prefix of the API (`http://host:port`, see
  * `baseUrl`), or `""` for a view whose file URL is made absolute later ({@link withBase}).
@@ -84,13 +96,14 @@ export function toView(rec: Recording, base: string, events?: RecordingEvent[]):
   const o = rec.options;
   return {
     id: rec.id, status: rec.status, backend: rec.backend, url: o.url, mode: o.mode, audioFormat: o.mode === "audio" ? (o.audioFormat ?? "aac") : null, browser: o.browser, video: o.video,
-    maxDurationSeconds: o.maxDurationSeconds, metadata: rec.metadata, endReason: rec.endReason, error: rec.error,
+    maxDurationSeconds: o.maxDurationSeconds, tracks: o.tracks ?? false, metadata: rec.metadata, endReason: rec.endReason, error: rec.error,
     createdAt: rec.createdAt, startedAt: rec.startedAt, endedAt: rec.endedAt, updatedAt: rec.updatedAt,
     capturedSeconds: Math.round(rec.capturedMs) / 1000, segmentCount: rec.segmentCount, bytes: rec.bytes, periods: rec.periodCount,
     paused: rec.status === "recording" && rec.paused,
     file: rec.file ? {
       name: rec.file.name, bytes: rec.file.bytes, durationSeconds: rec.file.durationSeconds,
       ...(rec.file.startedAt ? { startedAt: rec.file.startedAt } : {}), streams: rec.file.streams, url: `${base}${filePath(rec.id)}`,
+      ...(rec.file.tracks?.length ? { tracks: rec.file.tracks.map((t) => ({ ...t, url: `${base}${trackPath(rec.id, t.name)}` })) } : {}),
     } : null,
     worker: rec.worker,
     participants: rec.meeting?.participants ?? null,
@@ -103,9 +116,10 @@ export function toView(rec: Recording, base: string, events?: RecordingEvent[]):
  * A view made without a base (a cluster worker queues webhook payloads; the API process that
  * sends them knows the base), with its file URL made absolute: `base` + the path.
  */
-export function withBase<T extends { file?: { url: string } | null }>(view: T, base: string): T {
+export function withBase<T extends { file?: { url: string; tracks?: { url: string }[] } | null }>(view: T, base: string): T {
   if (!view.file || !view.file.url.startsWith("/")) return view;
-  return { ...view, file: { ...view.file, url: `${base}${view.file.url}` } };
+  const tracks = view.file.tracks?.map((t) => ({ ...t, url: `${base}${t.url}` }));
+  return { ...view, file: { ...view.file, url: `${base}${view.file.url}`, ...(tracks ? { tracks } : {}) } };
 }
 
 /**

@@ -49,6 +49,13 @@ export interface TimelineEvents {
   first_segment: { msSinceStart: number };
   /** A video recording was finalized without a sound track (the page played no sound). */
   no_audio: void;
+  /**
+   * Per-participant tracks (`tracks: true`): a track could not be recorded on its own, or a
+   * chunk file could not be made a track file (`n` its number); the recording goes on.
+   */
+  track_problem: { n?: number };
+  /** Per-participant tracks: `count` Ogg/Opus files were made beside the file (media/tracks.ts). */
+  tracks_finalized: { count: number; skipped: number };
   /** The data filesystem ran short of space while recording: the recording stops and what exists is finalized. */
   disk_full: { freeBytes: number; neededBytes: number };
   /** Cluster SIGTERM: this worker left the live recording to another (always `{}`). */
@@ -119,7 +126,7 @@ export type TimelineEventType = keyof TimelineEvents;
 /** Every type of {@link TimelineEvents}, for the API's description and for checks at run time. */
 export const TIMELINE_EVENT_TYPES = [
   "status",
-  "period_started", "media_started", "media_wait_timed_out", "speaking", "paused", "unpaused", "first_segment", "no_audio", "disk_full", "handed_over", "resumed", "interrupted", "taken_over",
+  "period_started", "media_started", "media_wait_timed_out", "speaking", "paused", "unpaused", "first_segment", "no_audio", "track_problem", "tracks_finalized", "disk_full", "handed_over", "resumed", "interrupted", "taken_over",
   "meeting_empty", "meeting_idle", "meeting_ended",
   "popup_closed", "tab_crashed", "navigation_blocked", "request_blocked", "encoder_hung", "page_hung",
   "browser_disconnected", "browser_rejoined", "browser_rejoin_failed", "store_error", "encoder_exited",

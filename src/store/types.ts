@@ -67,6 +67,8 @@ export interface RecordingOptions {
    * media after joining, s.
    */
   start?: { when: "joined" | "media"; timeoutSeconds: number };
+  /** Record each remote audio track on its own too (per-participant Opus files), resolved at creation; absent = false. */
+  tracks?: boolean;
   /** Per-recording choices among the backend's delivery targets. */
   delivery?: {
     targets?: ("s3" | "spool" | "email" | "webhooks")[];
@@ -96,6 +98,28 @@ export interface RecordingFile {
    * gaps between them): absent in files finalized before it was recorded.
    */
   timeline?: FilePeriod[];
+  /**
+   * Per-participant audio (`tracks: true`): one Ogg/Opus file per remote audio track, beside
+   * the file (media/tracks.ts). Absent when none were asked for or none arrived.
+   */
+  tracks?: RecordingTrack[];
+}
+
+/** One per-participant audio file beside the finished file (media/tracks.ts). */
+export interface RecordingTrack {
+  /** `{file name}.track-{n}.ogg`. */
+  name: string;
+  /** The remote track it holds: `{peer connection}/{track id}` (the speakers sidecar's `source`). */
+  source: string;
+  /**
+   * Where the track's first sample lies in the file, ms from the file's start (negative: the
+   * track begins before the file). Absent when the file has no timeline.
+   */
+  offsetMs?: number;
+  /** Wall clock (ISO 8601) of the track's first sample. */
+  startedAt: string;
+  durationSeconds: number;
+  bytes: number;
 }
 
 /**

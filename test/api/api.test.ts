@@ -2,7 +2,8 @@
  * The API's edges: authentication, validation, problem+json, origins, 404s, Range downloads
  * and delete, against a real App (SQLite store, dispatch) through Fastify's inject.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -242,6 +243,34 @@ describe("file download with HTTP Range (RFC 9110 §14)", () => {
     expect(del.statusCode).toBe(204);
     expect(existsSync(file)).toBe(false);
     expectProblem(await server.inject({ url: `/v1/recordings/${id}`, headers: auth() }), 404, "not_found");
+  });
+
+  test("per-participant tracks: listed on the view with links, served as audio/ogg with Range; 404 for another number or none, 409 before the file", async () => {
+    const { id, file } = await completedRecording();
+    const rec = (await app.store.get(id))!;
+    const dirOf = join(file, "..");
+    const tracks = [1, 2].map((n) => {
+      const name = `recording.mp4.track-${n}.ogg`;
+      execFileSync("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", `sine=f=${n * 440}:d=1`, "-c:a", "libopus", join(dirOf, name)]);
+      return { name, source: `1/t${n}`, offsetMs: 100 * n, startedAt: new Date().toISOString(), durationSeconds: 1, bytes: statSync(join(dirOf, name)).size };
+    });
+    await app.store.mergeFile(id, { tracks });
+    const view = (await server.inject({ url: `/v1/recordings/${id}`, headers: auth() })).json();
+    expect(view.file.tracks.map((t: any) => [t.name, t.source, t.offsetMs])).toEqual([["recording.mp4.track-1.ogg", "1/t1", 100], ["recording.mp4.track-2.ogg", "1/t2", 200]]);
+    expect(view.file.tracks[1].url).toMatch(new RegExp(`^http://[^/]+/v1/recordings/${id}/tracks/2$`));
+    expect(view.tracks).toBe(false); // the request's option (this one was put into the store without it)
+    const res = await server.inject({ url: `/v1/recordings/${id}/tracks/2`, headers: auth() });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers["content-type"]).toBe("audio/ogg");
+    expect(res.headers["content-disposition"]).toContain(`${id}-recording.mp4.track-2.ogg`);
+    expect(Buffer.compare(res.rawPayload, readFileSync(join(dirOf, "recording.mp4.track-2.ogg")))).toBe(0);
+    expect((await server.inject({ url: `/v1/recordings/${id}/tracks/2`, headers: { ...auth(), range: "bytes=0-9" } })).statusCode).toBe(206);
+    expect(expectProblem(await server.inject({ url: `/v1/recordings/${id}/tracks/3`, headers: auth() }), 404, "not_found").detail).toContain("tracks 1, 2");
+    expectProblem(await server.inject({ url: `/v1/recordings/${id}/tracks/0`, headers: auth() }), 422, "validation_failed");
+    const plain = await completedRecording();
+    expect(expectProblem(await server.inject({ url: `/v1/recordings/${plain.id}/tracks/1`, headers: auth() }), 404, "not_found").detail).toContain("tracks: true");
+    const early = await app.store.create({ id: crypto.randomUUID(), backend: "open", metadata: {}, options: { ...rec.options, tracks: true } });
+    expectProblem(await server.inject({ url: `/v1/recordings/${early.id}/tracks/1`, headers: auth() }), 409, "not_ready");
   });
 
   test("a gone file → 404 that names no server path", async () => {

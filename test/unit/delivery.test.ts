@@ -123,6 +123,20 @@ describe("spool delivery names no server path in what clients see", () => {
     expect(JSON.parse(readFileSync(join(spool, "school-7", `${rec.id}.mp4.speakers.json`), "utf8"))).toEqual(speakers);
   });
 
+  test("with per-participant tracks: file, `{id}.mp4.track-{n}.ogg` in order, sidecar, then `{id}.json` last", async () => {
+    const spool = join(dir, "spool-tracks");
+    const t1 = join(dir, "recording.mp4.track-1.ogg");
+    const t2 = join(dir, "recording.mp4.track-2.ogg");
+    writeFileSync(t1, "one");
+    writeFileSync(t2, "two");
+    const speakers = { version: 1 as const, file: "recording.mp4", fileStartedAt: null, sources: [{ id: "1/a", name: null }], intervals: [] };
+    const tracks = [{ name: "recording.mp4.track-1.ogg", path: t1 }, { name: "recording.mp4.track-2.ogg", path: t2 }];
+    const outputs = filesPackage.outputs(rec as unknown as Recording, file, { config: parseConfig({}), describe: () => ({ id: rec.id }) }, { speakers, tracks });
+    expect(outputs.map((o) => o.name)).toEqual([`${rec.id}.mp4`, `${rec.id}.mp4.track-1.ogg`, `${rec.id}.mp4.track-2.ogg`, `${rec.id}.mp4.speakers.json`, `${rec.id}.json`]);
+    await deliverToSpool(target(spool), rec, outputs);
+    expect(readFileSync(join(spool, "school-7", `${rec.id}.mp4.track-2.ogg`), "utf8")).toBe("two");
+  });
+
   test("local failure: the error code, not the path (the path is in the cause, for the log)", async () => {
     const blocked = join(dir, "a-file");
     writeFileSync(blocked, "");

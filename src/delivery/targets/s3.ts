@@ -10,7 +10,7 @@ import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from "@aws-sd
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { S3_KEY_PLACEHOLDER, type S3Target } from "../../config/index.js";
-import { fileContentType, speakersDocument } from "../../media/index.js";
+import { fileContentType, speakersDocument, trackFileName, trackNumber } from "../../media/index.js";
 import { MeetrecError } from "../../util/errors.js";
 import { s3Client } from "../../util/s3.js";
 import { wants, type DeliveryInputProblem, type FileTarget } from "../registry.js";
@@ -70,10 +70,16 @@ export function presignedUrl(t: S3Target, loc: { bucket: string; key: string }, 
   }), { expiresIn: t.presignSeconds });
 }
 
-/** Deletes the object and its speakers sidecar, if any (recording deleted). */
-export async function deleteFromS3(t: S3Target, loc: { bucket: string; key: string }): Promise<void> {
+/** Deletes the object, its speakers sidecar and its tracks (named by `file.tracks`), if any (recording deleted). */
+export async function deleteFromS3(t: S3Target, loc: { bucket: string; key: string }, file?: { name: string; tracks?: { name: string }[] }): Promise<void> {
   await s3Client(t).send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
   await s3Client(t).send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: `${loc.key}${SPEAKERS_SUFFIX}` }));
+  for (const tr of file?.tracks ?? []) await s3Client(t).send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: trackKey(loc.key, tr.name) }));
+}
+
+/** The key of a per-participant track beside the file's key: the key + `.track-{n}.ogg` (from the track's name `{file}.track-{n}.ogg`). */
+export function trackKey(fileKey: string, trackName: string): string {
+  return trackFileName(fileKey, trackNumber(trackName) ?? 0);
 }
 
 /** The speakers sidecar's key: the file's key with this appended (media/speakers.ts). */
@@ -82,7 +88,7 @@ const SPEAKERS_SUFFIX = ".speakers.json";
 /**
  * The `s3` target: the file is uploaded to the backend's bucket ({@link uploadToS3}, key
  * {@link s3Key}; before it, when anyone was heard speaking, its speakers sidecar at the same key
- * plus `.speakers.json`) unless the recording chose targets without `s3`; its location is stored with
+ * plus `.speakers.json`, and its per-participant tracks at the key plus `.track-{n}.ogg`) unless the recording chose targets without `s3`; its location is stored with
  * the file (`file.s3`), from which the API links to it with a presigned URL. The metadata the
  * key template names is checked at `POST`/`PATCH`.
  */
@@ -104,6 +110,8 @@ export const s3Target: FileTarget = {
     if (speakers) {
       await s3Client(t).send(new PutObjectCommand({ Bucket: t.bucket, Key: `${key}${SPEAKERS_SUFFIX}`, Body: JSON.stringify(speakers, null, 2), ContentType: "application/json" }));
     }
+    // The per-participant tracks, before the file too (same reason): at the key + `.track-{n}.ogg`.
+    for (const tr of rec.file.tracks?.length && ctx.trackPaths ? await ctx.trackPaths(rec) : []) await uploadToS3(t, trackKey(key, tr.name), tr.path, tr.name);
     const loc = await uploadToS3(t, key, await ctx.filePath(rec), rec.file.name);
     await ctx.store.mergeFile(rec.id, { s3: loc });
     return `uploaded to s3://${loc.bucket}/${loc.key}`;

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import { promisify } from "node:util";
 import type { SpoolPackageName, SpoolTarget } from "../../config/index.js";
-import { speakersDocument, speakersFileName, type SpeakersFile } from "../../media/index.js";
+import { speakersDocument, speakersFileName, trackFileName, trackNumber, type SpeakersFile } from "../../media/index.js";
 import type { Recording } from "../../store/index.js";
 import { MeetrecError, errorMessage, publicErrorMessage } from "../../util/errors.js";
 import { wants, type DeliveryContext, type DeliveryInputProblem, type FileTarget, type RequestedRecording } from "../registry.js";
@@ -46,16 +46,18 @@ export interface SpoolPackage {
    * appear: an importer that waits for the last one has them all.
    * @throws Error when the recording cannot be packed as it is now (the attempt is retried).
    */
-  outputs(rec: Recording, file: string, ctx: Pick<DeliveryContext, "config" | "describe">, extra?: { speakers?: SpeakersFile }): SpoolOutput[];
+  outputs(rec: Recording, file: string, ctx: Pick<DeliveryContext, "config" | "describe">, extra?: { speakers?: SpeakersFile; tracks?: { name: string; path: string }[] }): SpoolOutput[];
 }
 
 /**
- * The `files` package: the file as `{id}{ext}`, its speakers sidecar `{id}{ext}.speakers.json`
+ * The `files` package: the file as `{id}{ext}`, its per-participant tracks
+ * `{id}{ext}.track-{n}.ogg` (`tracks: true`), its speakers sidecar `{id}{ext}.speakers.json`
  * when anyone was heard speaking, then `{id}.json` (the recording as the API shows it).
  */
 export const filesPackage: SpoolPackage = {
   outputs: (rec, file, ctx, extra) => [
     { name: `${rec.id}${extname(file)}`, write: (path) => copyFile(file, path) },
+    ...(extra?.tracks ?? []).map((t) => ({ name: trackFileName(`${rec.id}${extname(file)}`, trackNumber(t.name) ?? 0), write: (path: string) => copyFile(t.path, path) })),
     ...(extra?.speakers ? [{ name: speakersFileName(`${rec.id}${extname(file)}`), write: (path: string) => writeFile(path, JSON.stringify(extra.speakers, null, 2)) }] : []),
     { name: `${rec.id}.json`, write: (path) => writeFile(path, JSON.stringify(ctx.describe(rec), null, 2)) },
   ],
@@ -247,7 +249,8 @@ export function spoolTarget(packages: Record<Exclude<SpoolPackageName, "files">,
       const spool = ctx.backend.delivery.spool;
       if (!spool) throw new Error(`backend ${rec.backend} has no spool directory any more`);
       const speakers = rec.file ? speakersDocument(rec.file.name, await ctx.store.speakerIntervals(rec.id), rec.file.timeline) : undefined;
-      const outputs = packageOf(spool).outputs(rec, await ctx.filePath(rec), ctx, { speakers });
+      const tracks = rec.file?.tracks?.length && ctx.trackPaths ? await ctx.trackPaths(rec) : [];
+      const outputs = packageOf(spool).outputs(rec, await ctx.filePath(rec), ctx, { speakers, tracks });
       // The attempt's message reaches API clients: it names the spool's sub-directory and file, never its path.
       const { dest, shown } = await deliverToSpool(spool, rec, outputs, rec.options.delivery?.spool?.subdir);
       ctx.log.info({ recordingId: rec.id, dest, package: spool.package }, "spool: file written");
