@@ -40,11 +40,11 @@ export const MAX_CHUNK_BYTES = 512 * 1024;
  * track, the mixed sound goes on through the browser's audio output, PulseAudio and ffmpeg's
  * pulse input, and is then delayed by `audioDelayMs` (which lines it up with the picture).
  * Measured on the Janus fixture with `audioDelayMs` 70 by muting a publisher and finding the
- * drop of its tone in both files (`test/e2e/tracks.test.ts`, 10 ms windows): 117–127 ms in
- * Chromium (9 runs), 117–160 ms in Firefox (7 runs); the medians (122, 145) less the 70 ms are used.
+ * drop of its tone in both files (`test/e2e/tracks.test.ts`, 10 ms windows): 117–141 ms in
+ * Chromium (10 runs), 110–160 ms in Firefox (8 runs); the medians (≈122, 137) less the 70 ms are used.
  * {@link trackAlignMs} adds `audioDelayMs` (docs/decisions.md, "Per-participant tracks").
  */
-export const TRACK_CHAIN_MS: Record<"chromium" | "firefox", number> = { chromium: 52, firefox: 75 };
+export const TRACK_CHAIN_MS: Record<"chromium" | "firefox", number> = { chromium: 52, firefox: 67 };
 
 /** What to add to a recorder's start (page wall clock, ms) to place it in the mixed file: {@link TRACK_CHAIN_MS} + `audioDelayMs`. */
 export function trackAlignMs(browser: "chromium" | "firefox", audioDelayMs: number): number {

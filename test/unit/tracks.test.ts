@@ -43,7 +43,7 @@ describe("names and offsets", () => {
 
   test("the alignment: the browser's measured chain plus the sound's audioDelayMs", () => {
     expect(trackAlignMs("chromium", 70)).toBe(122);
-    expect(trackAlignMs("firefox", 70)).toBe(145);
+    expect(trackAlignMs("firefox", 70)).toBe(137);
     expect(trackAlignMs("chromium", 100), "a later mixed sound moves the tracks with it").toBe(152);
   });
 
