@@ -35,6 +35,18 @@ export type { SessionPids };
 /** With `startWhen: media` in video mode: how long after the first live source the start waits for every remote picture to decode, ms. */
 const MEDIA_SETTLE_MS = 2000;
 
+/** Page flag set when the page calls `window.close()` ({@link CLOSE_HOOK}). */
+const CLOSE_ASKED = "__meetrecCloseAsked";
+/**
+ * Runs in the page before its scripts: notes a `window.close()` before doing it. Browsers refuse
+ * it for a tab the page's own script did not open (the recorder's is such a tab), so the page
+ * asking is what ends the meeting — as it would for a person, whose tab the browser also keeps.
+ */
+const CLOSE_HOOK = `(() => {
+  const close = window.close.bind(window);
+  window.close = function () { window[${JSON.stringify(CLOSE_ASKED)}] = true; return close(); };
+})();`;
+
 /** How the page left the meeting (see {@link SessionHooks.ended}); `url` is redacted. */
 export interface PageEnded {
   how: "navigated" | "closed" | "selector";
@@ -423,6 +435,7 @@ export class CaptureSession {
     await enforceRequestPolicy(this.browser.page, this.guard!, (b) => this.onBlocked(b));
     if (o.capture.mediaWatcher) await this.watcher.attach(this.browser.page);
     if (this.taps) await this.taps.attach(this.browser.page);
+    await this.browser.page.evaluateOnNewDocument(CLOSE_HOOK);
     // The recorder records one tab: a window the page opens would cover the meeting and escape
     // the page's request rules, so it is closed at once (its connections still meet the proxy).
     const launchedPage = this.browser.page;
@@ -479,7 +492,8 @@ export class CaptureSession {
   /**
    * Watches the joined page for leaving the meeting: a top-level navigation to another origin
    * (http or https), or the page closing itself while its browser lives on (a crash is a
-   * relaunch, not an end). `endedSelector` is checked by the watchdog's probe.
+   * relaunch, not an end). `endedSelector`, and a `window.close()` the browser refused
+   * ({@link CLOSE_HOOK}), are checked by the watchdog's probe once a second.
    */
   private watchForEnd(b: RecorderBrowser): void {
     const page = b.page;
@@ -590,12 +604,17 @@ export class CaptureSession {
       if (this.probing !== b) {
         this.probing = b;
         // The probe also looks for the "meeting ended" selector (null: none configured).
+        // and whether the page asked to close its tab (CLOSE_HOOK), which the browser may refuse.
         const selector = this.live ? this.o.endedSelector ?? null : null;
-        void b.page.evaluate((sel: string | null) => (sel ? document.querySelector(sel) !== null : false), selector).then(
-          (ended) => {
+        void b.page.evaluate((sel: string | null, flag: string) => ({
+          shown: sel ? document.querySelector(sel) !== null : false,
+          closeAsked: (window as unknown as Record<string, unknown>)[flag] === true,
+        }), selector, CLOSE_ASKED).then(
+          ({ shown, closeAsked }) => {
             if (this.browser !== b) return;
             this.pageAliveAt = Date.now();
-            if (ended && selector) this.pageEnded({ how: "selector", selector });
+            if (shown && selector) this.pageEnded({ how: "selector", selector });
+            else if (closeAsked && this.live) this.pageEnded({ how: "closed" });
           },
           () => undefined,
         ).finally(() => { if (this.probing === b) this.probing = undefined; });

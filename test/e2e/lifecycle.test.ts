@@ -464,41 +464,57 @@ describe("disk guard", () => {
 });
 
 describe("the page leaves the meeting (autoStop)", () => {
-  test("the page shows autoStop.endedSelector → completed/meeting_ended within 5 s; the file holds the page up to then", async () => {
-    const t0 = Date.now();
-    const endAt = t0 + 9000;
-    const { id } = (await capture({ url: `${page.url}?endAt=${endAt}`, autoStop: { endedSelector: "#ended" }, maxDurationSeconds: 60 })).json();
-    const rec = await server.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
-    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
-    expect(rec.endReason).toBe("meeting_ended");
-    const ev = rec.events.find((e: any) => e.type === "meeting_ended");
-    expect(ev.data).toEqual({ how: "selector", selector: "#ended" });
-    expect(Date.parse(ev.at) - endAt, "ended seen after the page showed it").toBeLessThanOrEqual(5000);
-    await viewFile(server, id, "ended-selector.mp4", { requestedAtMs: t0, stopSentAtMs: endAt, minShownS: 4 });
-  });
-
-  test("the page navigates to another origin → completed/meeting_ended within 5 s (its URL redacted on the timeline)", async () => {
-    const other = await startSyncPage();
-    const s = await startServer({ egress: { allowedOrigins: [page.origin, other.origin] } });
-    try {
+  for (const browser of ["chromium", "firefox"] as const) {
+    test(`${browser}: the page shows autoStop.endedSelector → completed/meeting_ended within 5 s; the file holds the page up to then`, async () => {
       const t0 = Date.now();
-      const goAt = t0 + 9000;
-      const to = `${other.origin}/left?secret=abc`;
-      const { id } = (await s.api("POST", "/v1/recordings", { url: `${page.url}?goAt=${goAt}&to=${encodeURIComponent(to)}`, video: { width: 640, height: 360, fps: 30 }, maxDurationSeconds: 60 })).json();
-      const rec = await s.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
+      const endAt = t0 + 9000;
+      const { id } = (await capture({ browser, url: `${page.url}?endAt=${endAt}`, autoStop: { endedSelector: "#ended" }, maxDurationSeconds: 60 })).json();
+      const rec = await server.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
       expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
       expect(rec.endReason).toBe("meeting_ended");
       const ev = rec.events.find((e: any) => e.type === "meeting_ended");
-      expect(ev.data.how).toBe("navigated");
-      expect(ev.data.url).toMatch(new RegExp(`^${other.origin}/`));
-      expect(JSON.stringify(rec.events)).not.toContain("secret=abc");
-      expect(Date.parse(ev.at) - goAt, "ended seen after the page left").toBeLessThanOrEqual(5000);
-      await viewFile(s, id, "ended-navigated.mp4", { requestedAtMs: t0, stopSentAtMs: goAt, minShownS: 4 });
-    } finally {
-      await s.stop();
-      await other.close();
-    }
-  });
+      expect(ev.data).toEqual({ how: "selector", selector: "#ended" });
+      expect(Date.parse(ev.at) - endAt, "ended seen after the page showed it").toBeLessThanOrEqual(5000);
+      await viewFile(server, id, `${browser}-ended-selector.mp4`, { requestedAtMs: t0, stopSentAtMs: endAt, minShownS: 4 });
+    });
+
+    test(`${browser}: the page closes its own tab → completed/meeting_ended within 5 s`, async () => {
+      const t0 = Date.now();
+      const closeAt = t0 + 9000;
+      const { id } = (await capture({ browser, url: `${page.url}?closeAt=${closeAt}`, maxDurationSeconds: 60 })).json();
+      const rec = await server.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
+      expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+      expect(rec.endReason).toBe("meeting_ended");
+      const ev = rec.events.find((e: any) => e.type === "meeting_ended");
+      expect(ev.data).toEqual({ how: "closed" });
+      expect(Date.parse(ev.at) - closeAt, "ended seen after the tab closed").toBeLessThanOrEqual(5000);
+      expect(rec.events.filter((e: any) => e.type === "browser_rejoined"), "a closed tab is an end, not a crash to rejoin").toEqual([]);
+      await viewFile(server, id, `${browser}-ended-closed.mp4`, { requestedAtMs: t0, stopSentAtMs: closeAt, minShownS: 4 });
+    });
+
+    test(`${browser}: the page navigates to another origin → completed/meeting_ended within 5 s (its URL redacted on the timeline)`, async () => {
+      const other = await startSyncPage();
+      const s = await startServer({ egress: { allowedOrigins: [page.origin, other.origin] } });
+      try {
+        const t0 = Date.now();
+        const goAt = t0 + 9000;
+        const to = `${other.origin}/left?secret=abc`;
+        const { id } = (await s.api("POST", "/v1/recordings", { browser, url: `${page.url}?goAt=${goAt}&to=${encodeURIComponent(to)}`, video: { width: 640, height: 360, fps: 30 }, maxDurationSeconds: 60 })).json();
+        const rec = await s.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
+        expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+        expect(rec.endReason).toBe("meeting_ended");
+        const ev = rec.events.find((e: any) => e.type === "meeting_ended");
+        expect(ev.data.how).toBe("navigated");
+        expect(ev.data.url).toMatch(new RegExp(`^${other.origin}/`));
+        expect(JSON.stringify(rec.events)).not.toContain("secret=abc");
+        expect(Date.parse(ev.at) - goAt, "ended seen after the page left").toBeLessThanOrEqual(5000);
+        await viewFile(s, id, `${browser}-ended-navigated.mp4`, { requestedAtMs: t0, stopSentAtMs: goAt, minShownS: 4 });
+      } finally {
+        await s.stop();
+        await other.close();
+      }
+    });
+  }
 });
 
 describe("pause and resume", () => {
