@@ -158,89 +158,93 @@ describe("per-participant tracks", () => {
     });
   }
 
-  test("chromium: a pause ends the tracks' files and the resume begins new ones, placed in the second period (± 50 ms)", async () => {
-    const { id } = (await server.api("POST", "/v1/recordings", {
-      url: meeting.viewerUrl, join: meeting.joinSteps(), browser: "chromium", maxDurationSeconds: 120, tracks: true,
-      video: { width: 640, height: 360, fps: 15 },
-    })).json();
-    try {
-      expect((await server.waitFor(id, (v) => v.status === "recording" && v.participants?.now === 2, 60_000)).status).toBe("recording");
-      await pause(3000);
-      expect((await server.api("POST", `/v1/recordings/${id}/pause`)).status).toBe(202);
-      await server.waitFor(id, (v) => v.events.some((e: any) => e.type === "paused"), 10_000);
-      await pause(2000);
-      expect((await server.api("POST", `/v1/recordings/${id}/resume`)).status).toBe(202);
-      await server.waitFor(id, (v) => v.periods === 2, 10_000);
-      await pause(3500);
-      await meeting.mute(bob.name, true);
-      const mutedAt = Date.now();
-      await pause(2000);
-      await meeting.mute(bob.name, false);
-      await server.api("POST", `/v1/recordings/${id}/stop`);
-      const rec = await server.waitFor(id, (v) => TERMINAL.includes(v.status), 60_000);
-      expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
-      const tracks = rec.file.tracks;
-      expect(tracks, "two files per publisher: before the pause and after it").toHaveLength(4);
-      const paused = Date.parse(rec.events.find((e: any) => e.type === "paused").at);
-      const before = tracks.filter((t: any) => Date.parse(t.startedAt) < paused);
-      const after = tracks.filter((t: any) => Date.parse(t.startedAt) > paused);
-      expect([before.length, after.length]).toEqual([2, 2]);
-      // nothing of the pause in a track: each first-run file ends by the pause
-      for (const t of before) expect(Date.parse(t.startedAt) + t.durationSeconds * 1000, `${t.name} ends by the pause`).toBeLessThan(paused + 1000);
-      const mixed = await download(server, `/v1/recordings/${id}/file`, "paused.mp4");
-      const samples = await Promise.all(after.map(async (t: any) => audioSamples(await download(server, `/v1/recordings/${id}/tracks/${/track-(\d+)/.exec(t.name)![1]}`, t.name), RATE)));
-      const bi = trackOf(samples, bob.toneHz);
-      expect(after[bi].offsetMs, "the second run's track lies after the first period in the file").toBeGreaterThan(2500);
-      expect(Math.abs(muteSkewMs("chromium, after a pause", audioSamples(mixed, RATE), samples[bi], after[bi], mutedAt)), "bob's mute in his second-period track (+ offsetMs) vs in the mixed file").toBeLessThanOrEqual(50);
-    } catch (e) {
-      console.error(server.log().split("\n").filter((l) => l.includes(id) && !l.includes("\"level\":20")).slice(-20).join("\n"));
-      throw e;
-    }
-  });
-
-  test("chromium: a server killed mid-recording (kill -9) leaves track files that become playable up to ≤ 2 s before the kill", async () => {
-    const s1 = await startServer({ netns: meeting.netns, egress: meeting.egress, startWhen: "media" });
-    let s2: TestServer | undefined;
-    try {
-      const { id } = (await s1.api("POST", "/v1/recordings", {
-        url: meeting.viewerUrl, join: meeting.joinSteps(), browser: "chromium", maxDurationSeconds: 120, tracks: true,
-        video: { width: 480, height: 270, fps: 15 },
+  for (const browser of ["chromium", "firefox"] as const) {
+    test(`${browser}: a pause ends the tracks' files and the resume begins new ones, placed in the second period (± 50 ms)`, async () => {
+      const { id } = (await server.api("POST", "/v1/recordings", {
+        url: meeting.viewerUrl, join: meeting.joinSteps(), browser, maxDurationSeconds: 120, tracks: true,
+        video: { width: 640, height: 360, fps: 15 },
       })).json();
-      expect((await s1.waitFor(id, (v) => v.status === "recording" && v.participants?.now === 2, 60_000)).status).toBe("recording");
-      await pause(6000);
-      const killedAt = Date.now();
-      s1.child.kill("SIGKILL");
-      await new Promise((r) => s1.child.once("exit", r));
-      // The restarted server resumes the recording (a new period, new track files), then it is stopped.
-      s2 = await startServer({ netns: meeting.netns, egress: meeting.egress, startWhen: "media", env: { MEETREC_DATA_DIR: s1.dataDir } });
-      await s2.waitFor(id, (v) => v.status === "recording" && v.periods === 2 && v.participants?.now === 2, 60_000);
-      await pause(3000);
-      await s2.api("POST", `/v1/recordings/${id}/stop`);
-      const rec = await s2.waitFor(id, (v) => TERMINAL.includes(v.status), 60_000);
-      expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
-      const p2 = Date.parse(rec.events.find((e: any) => e.type === "period_started" && e.data.period === 2).at);
-      const before = rec.file.tracks.filter((t: any) => Date.parse(t.startedAt) < killedAt);
-      const after = rec.file.tracks.filter((t: any) => Date.parse(t.startedAt) >= p2 - 1000);
-      expect(before, "both publishers' tracks of the killed run").toHaveLength(2);
-      expect(after, "both publishers' tracks of the resumed run").toHaveLength(2);
-      for (const t of before) {
-        const n = Number(/track-(\d+)\.ogg$/.exec(t.name)![1]);
-        const f = await download(s2, `/v1/recordings/${id}/tracks/${n}`, `killed-${n}.ogg`);
-        const x = audioSamples(f, RATE);
-        const endsAt = Date.parse(t.startedAt) + (x.length / RATE) * 1000;
-        console.log("killed run track", n, "ends", killedAt - endsAt, "ms before the kill");
-        expect(killedAt - endsAt, `${t.name} plays up to ≤ 2 s before the kill`).toBeLessThanOrEqual(2000);
-        // and it sounds to its end: one of the tones in its last second
-        const last = x.subarray(x.length - RATE);
-        const db = Math.max(...[alice.toneHz, bob.toneHz].map((hz) => 10 * Math.log10(goertzel(last, RATE, hz) / (goertzel(last, RATE, 2300) + 1e-30))));
-        expect(db, `${t.name}: a tone in its last second`).toBeGreaterThan(20);
+      try {
+        expect((await server.waitFor(id, (v) => v.status === "recording" && v.participants?.now === 2, 60_000)).status).toBe("recording");
+        await pause(3000);
+        expect((await server.api("POST", `/v1/recordings/${id}/pause`)).status).toBe(202);
+        await server.waitFor(id, (v) => v.events.some((e: any) => e.type === "paused"), 10_000);
+        await pause(2000);
+        expect((await server.api("POST", `/v1/recordings/${id}/resume`)).status).toBe(202);
+        await server.waitFor(id, (v) => v.periods === 2, 10_000);
+        await pause(3500);
+        await meeting.mute(bob.name, true);
+        const mutedAt = Date.now();
+        await pause(2000);
+        await meeting.mute(bob.name, false);
+        await server.api("POST", `/v1/recordings/${id}/stop`);
+        const rec = await server.waitFor(id, (v) => TERMINAL.includes(v.status), 60_000);
+        expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+        const tracks = rec.file.tracks;
+        expect(tracks, "two files per publisher: before the pause and after it").toHaveLength(4);
+        const paused = Date.parse(rec.events.find((e: any) => e.type === "paused").at);
+        const before = tracks.filter((t: any) => Date.parse(t.startedAt) < paused);
+        const after = tracks.filter((t: any) => Date.parse(t.startedAt) > paused);
+        expect([before.length, after.length]).toEqual([2, 2]);
+        // nothing of the pause in a track: each first-run file ends by the pause
+        for (const t of before) expect(Date.parse(t.startedAt) + t.durationSeconds * 1000, `${t.name} ends by the pause`).toBeLessThan(paused + 1000);
+        const mixed = await download(server, `/v1/recordings/${id}/file`, "paused.mp4");
+        const samples = await Promise.all(after.map(async (t: any) => audioSamples(await download(server, `/v1/recordings/${id}/tracks/${/track-(\d+)/.exec(t.name)![1]}`, t.name), RATE)));
+        const bi = trackOf(samples, bob.toneHz);
+        expect(after[bi].offsetMs, "the second run's track lies after the first period in the file").toBeGreaterThan(2500);
+        expect(Math.abs(muteSkewMs(`${browser}, after a pause`, audioSamples(mixed, RATE), samples[bi], after[bi], mutedAt)), "bob's mute in his second-period track (+ offsetMs) vs in the mixed file").toBeLessThanOrEqual(50);
+      } catch (e) {
+        console.error(server.log().split("\n").filter((l) => l.includes(id) && !l.includes("\"level\":20")).slice(-20).join("\n"));
+        throw e;
       }
-    } catch (e) {
-      console.error((s2 ?? s1).log().split("\n").filter((l) => !l.includes("\"level\":20")).slice(-30).join("\n"));
-      throw e;
-    } finally {
-      await s2?.stop();
-      await s1.stop();
-    }
-  });
+    });
+  }
+
+  for (const browser of ["chromium", "firefox"] as const) {
+    test(`${browser}: a server killed mid-recording (kill -9) leaves track files that become playable up to ≤ 2 s before the kill`, async () => {
+      const s1 = await startServer({ netns: meeting.netns, egress: meeting.egress, startWhen: "media" });
+      let s2: TestServer | undefined;
+      try {
+        const { id } = (await s1.api("POST", "/v1/recordings", {
+          url: meeting.viewerUrl, join: meeting.joinSteps(), browser, maxDurationSeconds: 120, tracks: true,
+          video: { width: 480, height: 270, fps: 15 },
+        })).json();
+        expect((await s1.waitFor(id, (v) => v.status === "recording" && v.participants?.now === 2, 60_000)).status).toBe("recording");
+        await pause(6000);
+        const killedAt = Date.now();
+        s1.child.kill("SIGKILL");
+        await new Promise((r) => s1.child.once("exit", r));
+        // The restarted server resumes the recording (a new period, new track files), then it is stopped.
+        s2 = await startServer({ netns: meeting.netns, egress: meeting.egress, startWhen: "media", env: { MEETREC_DATA_DIR: s1.dataDir } });
+        await s2.waitFor(id, (v) => v.status === "recording" && v.periods === 2 && v.participants?.now === 2, 60_000);
+        await pause(3000);
+        await s2.api("POST", `/v1/recordings/${id}/stop`);
+        const rec = await s2.waitFor(id, (v) => TERMINAL.includes(v.status), 60_000);
+        expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+        const p2 = Date.parse(rec.events.find((e: any) => e.type === "period_started" && e.data.period === 2).at);
+        const before = rec.file.tracks.filter((t: any) => Date.parse(t.startedAt) < killedAt);
+        const after = rec.file.tracks.filter((t: any) => Date.parse(t.startedAt) >= p2 - 1000);
+        expect(before, "both publishers' tracks of the killed run").toHaveLength(2);
+        expect(after, "both publishers' tracks of the resumed run").toHaveLength(2);
+        for (const t of before) {
+          const n = Number(/track-(\d+)\.ogg$/.exec(t.name)![1]);
+          const f = await download(s2, `/v1/recordings/${id}/tracks/${n}`, `killed-${n}.ogg`);
+          const x = audioSamples(f, RATE);
+          const endsAt = Date.parse(t.startedAt) + (x.length / RATE) * 1000;
+          console.log("killed run track", n, "ends", killedAt - endsAt, "ms before the kill");
+          expect(killedAt - endsAt, `${t.name} plays up to ≤ 2 s before the kill`).toBeLessThanOrEqual(2000);
+          // and it sounds to its end: one of the tones in its last second
+          const last = x.subarray(x.length - RATE);
+          const db = Math.max(...[alice.toneHz, bob.toneHz].map((hz) => 10 * Math.log10(goertzel(last, RATE, hz) / (goertzel(last, RATE, 2300) + 1e-30))));
+          expect(db, `${t.name}: a tone in its last second`).toBeGreaterThan(20);
+        }
+      } catch (e) {
+        console.error((s2 ?? s1).log().split("\n").filter((l) => !l.includes("\"level\":20")).slice(-30).join("\n"));
+        throw e;
+      } finally {
+        await s2?.stop();
+        await s1.stop();
+      }
+    });
+  }
 });
