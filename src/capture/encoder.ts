@@ -10,6 +10,7 @@ import { EventEmitter } from "node:events";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ManagedProcess } from "../util/process.js";
+import type { FrameCounts } from "../store/index.js";
 
 /** What one encoder run captures and how. */
 export interface EncoderOptions {
@@ -61,6 +62,8 @@ export interface ClosedSegment {
   path: string;
   /** Duration from the playlist, ms. */
   durationMs: number;
+  /** Video: the encoder's frame counts since the previous segment (by its statistics, ±0.5 s). */
+  frames?: FrameCounts;
 }
 
 /** The playlist the muxer maintains in the encoder directory. */
@@ -160,6 +163,12 @@ export interface EncoderProgress {
   outTimeUs: number;
 }
 
+/** The frame counts between two statistics blocks of one run (`from` undefined: since it began). */
+export function framesBetween(from: EncoderProgress | undefined, to: EncoderProgress): FrameCounts {
+  const d = (a: number, b = 0) => Math.max(0, a - b);
+  return { encoded: d(to.frame, from?.frame), duplicated: d(to.dupFrames, from?.dupFrames), dropped: d(to.dropFrames, from?.dropFrames) };
+}
+
 /**
  * Parses ffmpeg `-progress` text (`key=value` lines, each block ending `progress=continue|end`)
  * into the complete blocks it holds, and the unparsed rest.
@@ -226,6 +235,8 @@ export class Encoder extends EventEmitter<EncoderEvents> {
   mediaAt?: number;
   /** The encoder's latest statistics. */
   progress?: EncoderProgress;
+  /** The statistics when the previous segment was emitted (its frames are counted up to there). */
+  private counted?: EncoderProgress;
 
   constructor(readonly options: EncoderOptions) {
     super();
@@ -293,7 +304,10 @@ export class Encoder extends EventEmitter<EncoderEvents> {
       const e = entries[this.emitted];
       this.emitted++;
       if (e.durationMs <= 0) continue; // an empty segment closed before any frame
-      this.emit("segment", { seq: this.emitted, path: join(this.options.dir, e.uri), durationMs: e.durationMs });
+      const now = this.progress;
+      const frames = this.options.mode === "video" && now ? framesBetween(this.counted, now) : undefined;
+      if (now) this.counted = now;
+      this.emit("segment", { seq: this.emitted, path: join(this.options.dir, e.uri), durationMs: e.durationMs, ...(frames ? { frames } : {}) });
     }
   }
 

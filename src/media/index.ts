@@ -11,7 +11,7 @@ export {
   openviduMediaPlace, trackNumber, type MediaPlace,
 } from "./layout.js";
 export {
-  type Manifest, manifestDurationMs, manifestSegmentCount, manifestBytes, toHlsPlaylist,
+  type Manifest, manifestDurationMs, manifestSegmentCount, manifestBytes, manifestFrames, toHlsPlaylist,
   periodGapMs, captureOrigin, fileTimeline, fileTimeAt,
 } from "./manifest.js";
 export { speakersDocument, speakersFileName, type SpeakersFile } from "./speakers.js";

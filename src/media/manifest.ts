@@ -3,7 +3,7 @@
  * It is the source of truth for what media exists; finalize, the live playlist and recovery
  * read only this file and the segments it names.
  */
-import type { FilePeriod } from "../store/index.js";
+import type { FilePeriod, FrameCounts } from "../store/index.js";
 
 /** One durable media segment. Paths are relative to the recording directory. */
 export interface ManifestSegment {
@@ -17,6 +17,8 @@ export interface ManifestSegment {
   bytes: number;
   /** Lowercase hex SHA-256 of the file. */
   sha256: string;
+  /** Video: the encoder's frame counts over this segment (absent in manifests older than them). */
+  frames?: FrameCounts;
   /** In the segment bucket (upload acknowledged); the local copy is gone (unless the recording keeps its segments). */
   remote?: boolean;
 }
@@ -61,6 +63,13 @@ export function manifestSegmentCount(m: Manifest): number {
 /** Total bytes of init and media segments. */
 export function manifestBytes(m: Manifest): number {
   return m.periods.reduce((t, p) => t + p.segments.reduce((s, x) => s + x.bytes, 0), 0);
+}
+
+/** The encoder's frame counts summed over every segment that has them; undefined when none has. */
+export function manifestFrames(m: Manifest): FrameCounts | undefined {
+  const counted = m.periods.flatMap((p) => p.segments.flatMap((s) => (s.frames ? [s.frames] : [])));
+  if (counted.length === 0) return undefined;
+  return counted.reduce((t, f) => ({ encoded: t.encoded + f.encoded, duplicated: t.duplicated + f.duplicated, dropped: t.dropped + f.dropped }), { encoded: 0, duplicated: 0, dropped: 0 });
 }
 
 /** Periods that have an init segment and at least one media segment (the ones finalize uses). */

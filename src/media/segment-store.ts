@@ -10,6 +10,7 @@ import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { MeetrecError } from "../util/errors.js";
 import type { Manifest, ManifestPeriod, ManifestSegment } from "./manifest.js";
+import type { FrameCounts } from "../store/index.js";
 import { MANIFEST, initSegmentPath, mediaSegmentPath, periodDir, recordingDir } from "./layout.js";
 
 async function sha256File(path: string): Promise<string> {
@@ -133,11 +134,11 @@ export class RecordingMedia {
    * Moves a closed media segment from `src` into the store and records it in the manifest.
    * Returns the manifest entry. @throws on I/O failure (the source file is left in place).
    */
-  addSegment(period: number, seq: number, src: string, durationMs: number): Promise<ManifestSegment> {
-    return this.serial(() => this.addSegmentNow(period, seq, src, durationMs));
+  addSegment(period: number, seq: number, src: string, durationMs: number, frames?: FrameCounts): Promise<ManifestSegment> {
+    return this.serial(() => this.addSegmentNow(period, seq, src, durationMs, frames));
   }
 
-  private async addSegmentNow(period: number, seq: number, src: string, durationMs: number): Promise<ManifestSegment> {
+  private async addSegmentNow(period: number, seq: number, src: string, durationMs: number, frames?: FrameCounts): Promise<ManifestSegment> {
     const p = this.period(period);
     const file = mediaSegmentPath(period, seq);
     const dest = join(this.dir, file);
@@ -145,7 +146,7 @@ export class RecordingMedia {
     const { size } = await stat(src);
     await durableMove(src, dest);
     const startMs = this.manifest.periods.reduce((t, x) => t + x.segments.reduce((s, y) => s + y.durationMs, 0), 0);
-    const seg: ManifestSegment = { seq, file, startMs, durationMs, bytes: size, sha256 };
+    const seg: ManifestSegment = { seq, file, startMs, durationMs, bytes: size, sha256, ...(frames ? { frames } : {}) };
     p.segments.push(seg);
     await this.save();
     return seg;

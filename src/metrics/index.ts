@@ -21,6 +21,8 @@ export interface MetricsSource {
   capacity(): CapacitySnapshot | undefined;
   /** What the running recordings' media watchers see (none where nothing records). */
   meetings?(): { recording: string; participants: number; audio: boolean; video: boolean }[];
+  /** The running video recordings' encoder frame counts over their stored segments (store/types.ts `FrameCounts`). */
+  frames?(): { recording: string; encoded: number; duplicated: number; dropped: number }[];
 }
 
 /** meetrec's metrics; see each field. */
@@ -36,6 +38,8 @@ export class Metrics {
   readonly requeued: Counter<"job_state">;
   /** Time to make one media segment durable in the segment store, seconds; label `store`. */
   readonly segmentStoreSeconds: Histogram<"store">;
+  /** Video frames written by this machine's encoders into stored segments; label `kind`: encoded | duplicated | dropped (of the encoded, repeats because the grab fell behind; grabs thrown away). */
+  readonly videoFrames: Counter<"kind">;
 
   constructor(source: MetricsSource) {
     const r = this.registry;
@@ -45,6 +49,14 @@ export class Metrics {
     this.lostMediaSeconds = new Counter({ name: "meetrec_lost_media_seconds_total", help: "Media not captured between periods, seconds", labelNames: ["reason"], registers: [r] });
     this.deliveryAttempts = new Counter({ name: "meetrec_delivery_attempts_total", help: "Delivery attempts by target kind and outcome (retry = failed, will be retried)", labelNames: ["kind", "outcome"], registers: [r] });
     this.requeued = new Counter({ name: "meetrec_jobs_requeued_total", help: "Unfinished recordings queued again because no live job carried them", labelNames: ["job_state"], registers: [r] });
+    this.videoFrames = new Counter({ name: "meetrec_video_frames_total", help: "Video frames in stored segments by kind: encoded, duplicated (the grab fell behind; the picture stands still), dropped", labelNames: ["kind"], registers: [r] });
+    new Gauge({
+      name: "meetrec_recording_video_frames", help: "Each running recording's video frames over its stored segments by kind: encoded, duplicated, dropped", labelNames: ["recording", "kind"], registers: [r],
+      collect() {
+        this.reset();
+        for (const f of source.frames?.() ?? []) for (const kind of ["encoded", "duplicated", "dropped"] as const) this.set({ recording: f.recording, kind }, f[kind]);
+      },
+    });
     this.segmentStoreSeconds = new Histogram({
       name: "meetrec_segment_store_seconds", help: "Time to make one media segment durable, seconds", labelNames: ["store"],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [r],
@@ -82,23 +94,6 @@ export class Metrics {
         if (c) for (const kind of ["video", "audio"] as const) this.set({ worker, kind }, c.canAccept[kind] ? 1 : 0);
       },
     });
-  }
-
-  /**
-   * Observers for a recording job: media lost between periods, and a resumed period counted as
-   * a failover with `failoverReason` (`restart` in the embedded server, `failover` on a worker).
-   */
-  jobHooks(failoverReason: "restart" | "failover"): {
-    onGap(gapMs: number, reason: string): void;
-    onSegmentStored(seconds: number, store: "local" | "s3"): void;
-  } {
-    return {
-      onGap: (gapMs, reason) => {
-        this.lostMediaSeconds.inc({ reason }, gapMs / 1000);
-        if (reason === "resume") this.failovers.inc({ reason: failoverReason });
-      },
-      onSegmentStored: (seconds, store) => this.segmentStoreSeconds.observe({ store }, seconds),
-    };
   }
 
   /** The exposition text and its content type. */

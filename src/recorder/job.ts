@@ -12,9 +12,9 @@ import { dirname, join } from "node:path";
 import { CaptureSession, type MeetingState, type PulseServer, type SessionHooks, type SessionOptions } from "../capture/index.js";
 import {
   RecordingBucket, RecordingMedia, SegmentMirror, TrackChunks, trackAlignMs, captureOrigin, fileTimeline, finalize, finalizeTracks, mediaStartSeconds, manifestBytes,
-  manifestDurationMs, manifestSegmentCount, periodGapMs, removeTrackChunks, type FinalFile,
+  manifestDurationMs, manifestFrames, manifestSegmentCount, periodGapMs, removeTrackChunks, type FinalFile,
 } from "../media/index.js";
-import type { EndReason, EventOf, Recording, RecordingFile, RecordingStore } from "../store/index.js";
+import type { EndReason, EventOf, FrameCounts, Recording, RecordingFile, RecordingStore } from "../store/index.js";
 import { MeetrecError, errorMessage, publicErrorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import type { RecordingPlan } from "./plan.js";
@@ -41,7 +41,14 @@ export interface JobObserver {
   segmentStored?(e: { seconds: number; store: "local" | "s3" }): void;
   /** The capture session was created (tests and benchmarks read its process ids). */
   session?(session: CaptureSession): void;
+  /** A video segment became durable with these encoder frame counts. */
+  frames?(f: FrameCounts): void;
 }
+
+/** Share of a segment's frames (encoded + dropped) duplicated or dropped above which it goes on the timeline (`frames_degraded`). */
+export const DEGRADED_FRAMES_SHARE = 0.05;
+/** Least time between two `frames_degraded` events of one job, ms. */
+const DEGRADED_EVENT_EVERY_MS = 30_000;
 
 /** Free bytes on the filesystem holding `path` (for unprivileged users). */
 export async function freeBytes(path: string): Promise<number> {
@@ -219,6 +226,11 @@ export class RecordingJob {
     return this.rec.id;
   }
 
+  /** The video encoder's frame counts over the recording's durable segments (every period), once there are any. */
+  get frames(): FrameCounts | undefined {
+    return this.framesSoFar;
+  }
+
   /** The meeting as this run's media watcher sees it now (undefined before the session exists). */
   get meeting(): MeetingState | undefined {
     return this.session?.watcher.state;
@@ -364,6 +376,38 @@ export class RecordingJob {
     this.followPause();
   }
 
+  /** See {@link frames}. */
+  private framesSoFar?: FrameCounts;
+  /** When this job last put `frames_degraded` on the timeline, ms (0: never). */
+  private degradedReportedAt = 0;
+
+  /**
+   * A durable video segment's frame counts: to the observer (metrics), and on the timeline
+   * (`frames_degraded`) when more than {@link DEGRADED_FRAMES_SHARE} of them were duplicated or
+   * dropped (from a period's second segment on) — an overloaded machine must not record a
+   * stuttering picture silently. At most one
+   * such event per {@link DEGRADED_EVENT_EVERY_MS} (a long overload would flood the timeline;
+   * the view's `frames` has every count).
+   */
+  private async countFrames(period: number, seq: number, f: FrameCounts): Promise<void> {
+    this.deps.observer?.frames?.(f);
+    // Of the frames the encoder handled (written, or grabbed and thrown away), the share that went wrong.
+    const bad = f.duplicated + f.dropped;
+    const handled = f.encoded + f.dropped;
+    // A period's first segment holds the encoder's start (its inputs opening: a few repeats of
+    // the first picture on every machine); it is counted, not judged.
+    if (seq === 1 || handled === 0 || bad / handled <= DEGRADED_FRAMES_SHARE) return;
+    if (Date.now() - this.degradedReportedAt < DEGRADED_EVENT_EVERY_MS) return;
+    this.degradedReportedAt = Date.now();
+    const percent = Math.round((bad / handled) * 1000) / 10;
+    this.log.warn({ period, seq, ...f }, "the encoder duplicated or dropped frames: the machine is not keeping up");
+    await this.deps.store.addEvent(this.rec.id, {
+      type: "frames_degraded",
+      message: `Segment ${seq} of period ${period}: ${f.duplicated} of ${f.encoded} frames repeated and ${f.dropped} dropped (${percent} %); the machine did not keep up and the picture stutters there`,
+      data: { period, seq, ...f, percent },
+    }).catch(() => undefined);
+  }
+
   /** (Re)arms the max-duration stop to fire in `ms` milliseconds. */
   private armLimit(ms: number): void {
     clearTimeout(this.limitTimer);
@@ -476,7 +520,7 @@ export class RecordingJob {
           }
           try {
             const t = performance.now();
-            await m.addSegment(period, seg.seq, seg.path, seg.durationMs);
+            await m.addSegment(period, seg.seq, seg.path, seg.durationMs, seg.frames);
             this.deps.observer?.segmentStored?.({ seconds: (performance.now() - t) / 1000, store: "local" });
           } catch (err) {
             if ((err as NodeJS.ErrnoException).code === "ENOSPC") this.diskFull(0, 0);
@@ -487,7 +531,10 @@ export class RecordingJob {
           const free = await freeBytes(m.dir);
           const needed = manifestBytes(cur) + capture.diskReserveBytes;
           if (free < needed) this.diskFull(free, needed);
-          await store.progress(rec.id, { capturedMs: manifestDurationMs(cur), segmentCount: manifestSegmentCount(cur), bytes: manifestBytes(cur), periodCount: cur.periods.length });
+          const frames = manifestFrames(cur);
+          this.framesSoFar = frames;
+          await store.progress(rec.id, { capturedMs: manifestDurationMs(cur), segmentCount: manifestSegmentCount(cur), bytes: manifestBytes(cur), periodCount: cur.periods.length, ...(frames ? { frames } : {}) });
+          if (seg.frames) await this.countFrames(period, seg.seq, seg.frames);
           if (firstSegment) {
             firstSegment = false;
             await store.addEvent(rec.id, { type: "first_segment", message: "First media segment is durable", data: { msSinceStart: Date.now() - t0 } });

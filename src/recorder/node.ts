@@ -64,6 +64,7 @@ export class RecorderNode {
         const m = j.meeting;
         return m && m.at > 0 ? [{ recording: j.id, participants: m.participants, audio: m.media.audio, video: m.media.video }] : [];
       }),
+      frames: () => [...this.jobs.values()].flatMap((j) => (j.frames ? [{ recording: j.id, ...j.frames }] : [])),
     });
   }
 
@@ -156,6 +157,10 @@ export class RecorderNode {
       segmentStored: (e) => {
         m.segmentStoreSeconds.observe({ store: e.store }, e.seconds);
         extra?.segmentStored?.(e);
+      },
+      frames: (f) => {
+        for (const kind of ["encoded", "duplicated", "dropped"] as const) m.videoFrames.inc({ kind }, f[kind]);
+        extra?.frames?.(f);
       },
       session: (s) => extra?.session?.(s),
     };

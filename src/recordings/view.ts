@@ -61,6 +61,11 @@ export const RecordingView = z.object({
   bytes: z.number().describe("Bytes of stored segments"),
   periods: z.number().describe("Encoder runs so far; more than 1 after a restart, a failover or a pause"),
   paused: z.boolean().describe("Capturing is paused (POST …/pause; …/resume captures again); only while recording"),
+  frames: z.object({
+    encoded: z.number().int().describe("Frames written at the constant output rate"),
+    duplicated: z.number().int().describe("Of those, repeats of the previous picture because no new grab came in time (the machine did not keep up; the picture stands still)"),
+    dropped: z.number().int().describe("Grabs thrown away"),
+  }).nullable().describe("The video encoder's own frame counts over the stored segments; more than 5 % duplicated or dropped in a segment puts `frames_degraded` on the timeline. Null for sound-only recordings and before the first segment"),
   file: z.object({
     name: z.string(), bytes: z.number(), durationSeconds: z.number(),
     startedAt: z.string().optional().describe("Wall-clock time (ISO 8601) the file's first moment was captured: its time 0. Absent for files made before meetrec kept it"),
@@ -100,6 +105,7 @@ export function toView(rec: Recording, base: string, events?: RecordingEvent[]):
     createdAt: rec.createdAt, startedAt: rec.startedAt, endedAt: rec.endedAt, updatedAt: rec.updatedAt,
     capturedSeconds: Math.round(rec.capturedMs) / 1000, segmentCount: rec.segmentCount, bytes: rec.bytes, periods: rec.periodCount,
     paused: rec.status === "recording" && rec.paused,
+    frames: rec.frames,
     file: rec.file ? {
       name: rec.file.name, bytes: rec.file.bytes, durationSeconds: rec.file.durationSeconds,
       ...(rec.file.startedAt ? { startedAt: rec.file.startedAt } : {}), streams: rec.file.streams, url: `${base}${filePath(rec.id)}`,

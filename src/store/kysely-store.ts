@@ -17,7 +17,7 @@ import { MeetrecError } from "../util/errors.js";
 import { sleep } from "../util/process.js";
 import {
   TERMINAL, transitionAllowed, type Delivery, type DeliveryAttempt, type DeliveryKind, type DeliveryStatus, type Recording, type RecordingEvent,
-  DELIVERY_FAILED, type MeetingSeen, type RecordingFile, type RecordingOptions, type RecordingStatus, type SpeakerInterval, type TransitionPatch,
+  DELIVERY_FAILED, type FrameCounts, type MeetingSeen, type RecordingFile, type RecordingOptions, type RecordingStatus, type SpeakerInterval, type TransitionPatch,
 } from "./types.js";
 import type { EventOf, TimelineEvent } from "./timeline.js";
 
@@ -48,6 +48,8 @@ interface RecordingsTable {
   meeting: string | null;
   /** 1 while capturing is paused at the platform's request (`POST …/pause`), else 0. */
   paused: number;
+  /** JSON of {@link FrameCounts} over the durable segments, null before the first (and for sound only). */
+  frames: string | null;
 }
 
 interface EventsTable {
@@ -264,6 +266,12 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       await db.schema.alterTable("recordings").addColumn("paused", "integer", (c) => c.notNull().defaultTo(0)).execute();
     },
   },
+  "0009_frames": {
+    async up(db: Kysely<unknown>) {
+      // The video encoder's frame counts (encoded, duplicated, dropped), summed over the manifest.
+      await db.schema.alterTable("recordings").addColumn("frames", "text").execute();
+    },
+  },
   };
 }
 
@@ -287,6 +295,7 @@ function toRecording(r: RecordingsTable): Recording {
     file: r.file ? JSON.parse(r.file) : null,
     worker: r.worker,
     meeting: r.meeting ? JSON.parse(r.meeting) as MeetingSeen : null,
+    frames: r.frames ? JSON.parse(r.frames) as FrameCounts : null,
     paused: Number(r.paused) === 1,
   };
 }
@@ -314,6 +323,8 @@ export interface Progress {
   segmentCount: number;
   bytes: number;
   periodCount: number;
+  /** Video: the encoder's frame counts over the durable segments. */
+  frames?: FrameCounts;
 }
 
 /** The recordings store. All methods are safe to call concurrently (SQLite serializes writes). */
@@ -405,7 +416,7 @@ export class RecordingStore {
       id: input.id, backend: input.backend, status: "queued", options: JSON.stringify(input.options),
       metadata: JSON.stringify(input.metadata), endReason: null, errorCode: null, errorMessage: null,
       createdAt: now, startedAt: null, endedAt: null, updatedAt: now, capturedMs: 0, segmentCount: 0, bytes: 0, periodCount: 0, file: null,
-      worker: null, epoch: 0, stopRequested: null, meeting: null, paused: 0,
+      worker: null, epoch: 0, stopRequested: null, meeting: null, paused: 0, frames: null,
     };
     await this.db.transaction().execute(async (tx) => {
       await tx.insertInto("recordings").values(row).execute();
@@ -542,7 +553,8 @@ export class RecordingStore {
 
   /** Updates the progress counters. */
   async progress(id: string, p: Progress): Promise<void> {
-    await this.db.updateTable("recordings").set({ ...p, updatedAt: new Date().toISOString() }).where("id", "=", id).execute();
+    const { frames, ...counters } = p;
+    await this.db.updateTable("recordings").set({ ...counters, ...(frames ? { frames: JSON.stringify(frames) } : {}), updatedAt: new Date().toISOString() }).where("id", "=", id).execute();
   }
 
   /**

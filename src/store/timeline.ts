@@ -47,6 +47,13 @@ export interface TimelineEvents {
   unpaused: { pausedMs: number };
   /** The recording's first media segment became durable, `msSinceStart` after its run began. */
   first_segment: { msSinceStart: number };
+  /**
+   * A video segment in which more than 5 % of the frames were duplicated or dropped by the
+   * encoder (the machine did not keep up; the picture stutters there): segment `seq` of
+   * `period`, its frame counts (store/types.ts `FrameCounts`) and the share of duplicated +
+   * dropped in encoded + dropped, in percent.
+   */
+  frames_degraded: { period: number; seq: number; encoded: number; duplicated: number; dropped: number; percent: number };
   /** A video recording was finalized without a sound track (the page played no sound). */
   no_audio: void;
   /**
@@ -126,7 +133,7 @@ export type TimelineEventType = keyof TimelineEvents;
 /** Every type of {@link TimelineEvents}, for the API's description and for checks at run time. */
 export const TIMELINE_EVENT_TYPES = [
   "status",
-  "period_started", "media_started", "media_wait_timed_out", "speaking", "paused", "unpaused", "first_segment", "no_audio", "track_problem", "tracks_finalized", "disk_full", "handed_over", "resumed", "interrupted", "taken_over",
+  "period_started", "media_started", "media_wait_timed_out", "speaking", "paused", "unpaused", "first_segment", "frames_degraded", "no_audio", "track_problem", "tracks_finalized", "disk_full", "handed_over", "resumed", "interrupted", "taken_over",
   "meeting_empty", "meeting_idle", "meeting_ended",
   "popup_closed", "tab_crashed", "navigation_blocked", "request_blocked", "encoder_hung", "page_hung",
   "browser_disconnected", "browser_rejoined", "browser_rejoin_failed", "store_error", "encoder_exited",

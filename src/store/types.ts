@@ -170,6 +170,8 @@ export interface Recording {
   /** Bytes of durable segments. */
   bytes: number;
   periodCount: number;
+  /** The video encoder's frame counts over the durable segments (video recordings; null before the first). */
+  frames: FrameCounts | null;
   file: RecordingFile | null;
   /** Cluster: the worker that holds the recording now (null when none does, and in embedded mode). */
   worker: string | null;
@@ -177,6 +179,18 @@ export interface Recording {
   meeting: MeetingSeen | null;
   /** Capturing is paused at the platform's request (meaningful while `recording`). */
   paused: boolean;
+}
+
+/**
+ * Frames of a video encoder run, from ffmpeg's own statistics (`-progress`: `frame`,
+ * `dup_frames`, `drop_frames`): `encoded` frames written at the constant output rate, of which
+ * `duplicated` repeat the previous grab because none came in time (the grab fell behind: the
+ * picture stands still there), and `dropped` grabs thrown away (two in one output slot).
+ */
+export interface FrameCounts {
+  encoded: number;
+  duplicated: number;
+  dropped: number;
 }
 
 /** What the recorder's media watcher saw of the meeting (stored as the watcher reports it). */

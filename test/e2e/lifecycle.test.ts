@@ -316,6 +316,43 @@ describe("a hung page and a hung encoder (watchdog)", () => {
   });
 });
 
+describe("an encoder that falls behind (frames duplicated)", () => {
+  test("an encoder stopped for 2.5 s repeats the frames it missed: frames_degraded on the timeline, the counts on the view and in /metrics; a steady run has none", async () => {
+    const t0 = Date.now();
+    const { id } = (await capture({ maxDurationSeconds: 60, video: { width: 480, height: 270, fps: 15 } })).json();
+    const steady = await server.waitFor(id, (x) => x.segmentCount >= 3 || TERMINAL.includes(x.status), 60_000);
+    expect(steady.status).toBe("recording");
+    expect(steady.frames.encoded, "frames counted per stored segment").toBeGreaterThanOrEqual(2 * 2 * 15);
+    expect(steady.events.filter((e: any) => e.type === "frames_degraded"), "a steady recording is not degraded").toEqual([]);
+    // The encoder falls behind: stopped, then let go; it fills the time it missed with repeats.
+    const enc = encoderOf(id).pid;
+    process.kill(enc, "SIGSTOP");
+    await new Promise((r) => setTimeout(r, 2500));
+    process.kill(enc, "SIGCONT");
+    const seen = await server.waitFor(id, (x) => x.events.some((e: any) => e.type === "frames_degraded") || TERMINAL.includes(x.status), 30_000);
+    const ev = seen.events.find((e: any) => e.type === "frames_degraded");
+    expect(ev, "the stutter is on the timeline").toBeTruthy();
+    expect(ev.data.period).toBe(1);
+    const metrics = (await server.api("GET", "/metrics")).body.toString();
+    const dupNow = Number(new RegExp(`meetrec_recording_video_frames\\{recording="${id}",kind="duplicated"\\} (\\d+)`).exec(metrics)?.[1]);
+    expect(metrics).toMatch(/meetrec_video_frames_total\{kind="duplicated"\} \d+/);
+    const stopSentAtMs = Date.now();
+    await server.api("POST", `/v1/recordings/${id}/stop`);
+    const rec = await server.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
+    expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
+    expect(rec.periods, "the same encoder run: no restart").toBe(1);
+    // The viewer sees the page live before and after; what the stopped encoder did not grab is missing (≤ 3.5 s).
+    await viewFile(server, id, "frames-degraded.mp4", { requestedAtMs: t0, stopSentAtMs, allowFrozenS: 3.5, maxMissingS: 3.5 });
+    // ~2.5 s at 15 fps were repeated, in the segments around the stop
+    expect(rec.frames.duplicated + rec.frames.dropped).toBeGreaterThanOrEqual(25);
+    expect(dupNow, "the running recording's count in /metrics").toBeGreaterThanOrEqual(ev.data.duplicated);
+    expect(rec.frames.duplicated).toBeGreaterThanOrEqual(dupNow);
+    expect(ev.data.duplicated / ev.data.encoded).toBeGreaterThan(0.05);
+    expect(ev.data.percent).toBeCloseTo(((ev.data.duplicated + ev.data.dropped) / (ev.data.encoded + ev.data.dropped)) * 100, 0);
+    expect(ev.data.percent).toBeLessThanOrEqual(100);
+  });
+});
+
 describe("a server killed mid-recording (kill -9, capture processes left behind)", () => {
   test("after restart the live recording resumes in a new period; one past its limit is finalized; the old processes are gone", async () => {
     const s1 = await startServer({ egress: { allowedOrigins: [page.origin] } });

@@ -9,12 +9,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { parsePlaylist, parseProgress } from "../../src/capture/index.js";
+import { framesBetween } from "../../src/capture/encoder.js";
 import { parseConfig } from "../../src/config/index.js";
 import { RecordingStore } from "../../src/store/index.js";
 import { createLogger } from "../../src/util/log.js";
 import { finalizeRecording, missingStreams } from "../../src/recorder/job.js";
 import { planRecording } from "../../src/recorder/index.js";
-import { mediaPlace } from "../../src/media/index.js";
+import { manifestFrames, mediaPlace } from "../../src/media/index.js";
 import { browserEgressFor } from "../../src/egress/index.js";
 import { RecordingMedia, finalize } from "../../src/media/index.js";
 import { audioSamples, colourFraction, frameRgb, toneLevelsDb } from "../../dev/media-check.js";
@@ -191,5 +192,15 @@ describe("a capture without the streams it asked for is never a completed record
     const { blocks, rest } = parseProgress("frame=0\ndup_frames=0\ndrop_frames=0\nout_time_us=0\nprogress=continue\nframe=31\ndup_frames=2\ndrop_frames=1\nout_time_us=1000000\nprogress=continue\nframe=4");
     expect(blocks).toEqual([{ frame: 0, dupFrames: 0, dropFrames: 0, outTimeUs: 0 }, { frame: 31, dupFrames: 2, dropFrames: 1, outTimeUs: 1000000 }]);
     expect(rest).toBe("frame=4");
+  });
+
+  test("a segment's frames are the statistics' difference since the previous segment; the manifest sums them", () => {
+    const at = (frame: number, dupFrames: number, dropFrames: number) => ({ frame, dupFrames, dropFrames, outTimeUs: 0 });
+    expect(framesBetween(undefined, at(60, 1, 0))).toEqual({ encoded: 60, duplicated: 1, dropped: 0 });
+    expect(framesBetween(at(60, 1, 0), at(120, 31, 2))).toEqual({ encoded: 60, duplicated: 30, dropped: 2 });
+    const seg = (frames?: { encoded: number; duplicated: number; dropped: number }) => ({ seq: 1, file: "", startMs: 0, durationMs: 2000, bytes: 1, sha256: "", ...(frames ? { frames } : {}) });
+    const m = (segments: ReturnType<typeof seg>[]) => ({ version: 1 as const, recordingId: "r", mode: "video" as const, segmentSeconds: 2, updatedAt: "", periods: [{ index: 1, reason: "start", startedAt: "", segments }] });
+    expect(manifestFrames(m([seg(), seg()])), "a manifest from before the counts").toBeUndefined();
+    expect(manifestFrames(m([seg({ encoded: 60, duplicated: 1, dropped: 0 }), seg(), seg({ encoded: 60, duplicated: 30, dropped: 2 })]))).toEqual({ encoded: 120, duplicated: 31, dropped: 2 });
   });
 });
