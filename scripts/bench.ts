@@ -21,10 +21,13 @@
  *   of docs/benchmarks.md (the fixture's full steps: both remote pictures have frames); only
  *   runs whose recording completed and whose file passed the content check count.
  *
- * `--only av|sessions|latency` runs one part (for development; `sessions` includes the encoder
- * comparison). Needs root (the meeting's network namespace).
+ * - Concurrency: N = 1…4 recordings at once, distinct pictures per second in each file and the
+ *   encoder's own frame counts (whether meetrec notices an overloaded machine).
+ *
+ * `--only av|sessions|latency|watcher|tracks|concurrency` runs one part (for development;
+ * `sessions` includes the encoder comparison). Needs root (the meeting's network namespace).
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -560,6 +563,53 @@ async function startLatency(server: TestServer, meeting: Meeting, dir: string, r
   return { counted, rejected };
 }
 
+/** One recording of a concurrency round: distinct pictures, length, the encoder's own counts. */
+interface ConcurrencyRow { n: number; status: string; fileS: number; distinctFps: number; frames?: { encoded: number; duplicated: number; dropped: number }; degraded: number; check: Check }
+
+/**
+ * Distinct pictures per second in `[fromS, fromS + seconds)` of `file`: frames that differ from
+ * the previous kept one (ffmpeg `mpdecimate` with its defaults, variable rate out), over `seconds`.
+ */
+function distinctFps(file: string, fromS: number, seconds: number): number {
+  const r = spawnSync("ffmpeg", ["-hide_banner", "-nostdin", "-ss", String(fromS), "-t", String(seconds), "-i", file, "-an", "-vf", "mpdecimate", "-fps_mode", "vfr", "-f", "null", "-"], { encoding: "utf8" });
+  const frames = [...(r.stderr ?? "").matchAll(/frame=\s*(\d+)/g)].map((m) => Number(m[1]));
+  return frames.length ? frames[frames.length - 1] / seconds : 0;
+}
+
+/**
+ * The concurrency sweep: N recordings of the meeting (1280×720@30) started at once on one
+ * server with admission opened wide (capacity is what this measures), recorded `seconds` s,
+ * each file's distinct pictures per second over its middle 20 s, its length, and the encoder's
+ * frame counts and `frames_degraded` events (does meetrec notice?).
+ */
+async function concurrencyRows(meeting: Meeting, dir: string, ns = [1, 2, 3, 4], seconds = 40): Promise<ConcurrencyRow[]> {
+  const rows: ConcurrencyRow[] = [];
+  for (const n of ns) {
+    process.stderr.write(`concurrency: ${n} at once\n`);
+    const server = await startServer({ netns: meeting.netns, egress: meeting.egress, startWhen: "media", env: { MEETREC_LOG_LEVEL: "warn", MEETREC_CONCURRENCY: String(n), MEETREC_CAPACITY__CPU_BUDGET: "64" } });
+    try {
+      const t0 = Date.now();
+      const ids: string[] = [];
+      for (let i = 0; i < n; i++) ids.push((await server.api("POST", "/v1/recordings", { url: meeting.viewerUrl, join: meeting.joinSteps(), video: { width: 1280, height: 720, fps: 30 } })).json().id);
+      await sleep(Math.max(0, t0 + seconds * 1000 - Date.now()));
+      await Promise.all(ids.map((id) => server.api("POST", `/v1/recordings/${id}/stop`)));
+      for (const id of ids) {
+        const rec = await server.waitFor(id, (r) => TERMINAL.includes(r.status), 120_000);
+        if (rec.status !== "completed" || !rec.file) { rows.push({ n, status: rec.status, fileS: 0, distinctFps: 0, degraded: 0, check: { ok: false, detail: `ended ${rec.status}` } }); continue; }
+        const file = await download(server, id, dir);
+        const fileS = rec.file.durationSeconds;
+        const window = Math.min(20, fileS);
+        rows.push({ n, status: rec.status, fileS, distinctFps: distinctFps(file, Math.max(0, (fileS - window) / 2), window), frames: rec.frames ?? undefined,
+          degraded: rec.events.filter((e: { type: string }) => e.type === "frames_degraded").length, check: checkContent(file, meeting.publishers) });
+        rmSync(file, { force: true });
+      }
+    } finally {
+      await server.stop();
+    }
+  }
+  return rows;
+}
+
 // ───────────────────────────── report ─────────────────────────────
 
 function machine(): string {
@@ -579,7 +629,7 @@ const fmtUsage = (r: { usage: Usage; kibPerSecond: number; check: Check }) =>
 async function main() {
   const { values } = parseArgs({ options: { only: { type: "string" } } });
   const only = values.only;
-  if (only && !["av", "sessions", "latency", "watcher", "tracks"].includes(only)) throw new Error(`--only av|sessions|latency|watcher|tracks, not ${only}`);
+  if (only && !["av", "sessions", "latency", "watcher", "tracks", "concurrency"].includes(only)) throw new Error(`--only av|sessions|latency|watcher|tracks|concurrency, not ${only}`);
   const want = (part: string) => !only || only === part;
   if (process.getuid?.() !== 0) throw new Error("make bench needs root (network namespace for the Janus meeting)");
   const report: string[] = [];
@@ -649,6 +699,27 @@ async function main() {
     const perTrack = (med(on, (r) => r.session.cores + r.meetrecCores) - med(off, (r) => r.session.cores + r.meetrecCores)) / 2;
     p(`\nTracks on − off: browser ${(med(on, (r) => r.browser.cores) - med(off, (r) => r.browser.cores)).toFixed(3)} cores, browser PSS ${(med(on, (r) => r.browser.peakPssMiB) - med(off, (r) => r.browser.peakPssMiB)).toFixed(0)} MiB, ` +
       `meetrec ${(med(on, (r) => r.meetrecCores) - med(off, (r) => r.meetrecCores)).toFixed(3)} cores; per track (session + meetrec, 2 tracks) ≈ ${perTrack.toFixed(3)} cores\n`);
+  }
+
+  if (want("concurrency")) {
+    const dir = mkdtempSync(join(tmpdir(), "meetrec-bench-files-"));
+    const meeting = await startMeeting();
+    let rows: ConcurrencyRow[];
+    try {
+      rows = await concurrencyRows(meeting, dir);
+    } finally {
+      await meeting.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    p("Concurrency: N recordings of the 2-publisher meeting (flat) at 1280×720@30 started at once on one server (admission opened wide), 40 s from the first POST; " +
+      "distinct pictures per second over each file's middle 20 s (ffmpeg mpdecimate; the publishers send 15 fps and the page's clock changes too), " +
+      "the encoder's own counts (view `frames`) and the `frames_degraded` events meetrec put on the timeline:\n");
+    p("| N | file (s) | distinct fps | encoded / duplicated / dropped | frames_degraded | file check |\n|---|---|---|---|---|---|");
+    for (const r of rows) {
+      const f = r.frames ? `${r.frames.encoded} / ${r.frames.duplicated} (${((r.frames.duplicated / Math.max(1, r.frames.encoded)) * 100).toFixed(1)} %) / ${r.frames.dropped}` : "—";
+      p(`| ${r.n} | ${r.fileS.toFixed(1)} | ${r.distinctFps.toFixed(1)} | ${f} | ${r.degraded} | ${r.check.detail} |`);
+    }
+    p("");
   }
 
   if (want("sessions") || want("latency")) {
