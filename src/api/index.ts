@@ -97,7 +97,7 @@ export async function buildServer(app: ApiDeps, log: Logger): Promise<FastifyIns
     cpuBudget: z.number().describe("cores"), cpuUsed: z.number().describe("cores"), cpuLeft: z.number().describe("cores"),
     freeMemoryBytes: z.number(), freeDiskBytes: z.number(),
     canAccept: z.object({ video: z.boolean(), audio: z.boolean() }),
-    refusal: z.enum(["cpu", "memory", "disk"]).optional().describe("Why a video recording would wait now"),
+    refusal: z.enum(["cpu", "memory", "disk", "overloaded"]).optional().describe("Why a video recording would wait now (`overloaded`: a recording here is repeating or dropping frames now)"),
   });
   const Ready = z.object({
     ready: z.boolean().describe("A video recording would start now (here, or on some worker of the cluster)"),

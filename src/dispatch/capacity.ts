@@ -3,7 +3,9 @@
  * kind costs (cores: Xvfb + browser + encoder, measured in docs/benchmarks.md; a video
  * recording's cost scales with its pixels × frame rate, see {@link recordingCost}), and takes a
  * recording only when its cost fits in what is left, the machine has the free memory asked for
- * and the data filesystem has room for the disk guard twice over.
+ * and the data filesystem has room for the disk guard twice over — and, measured rather than
+ * estimated, only while no running recording on this machine is falling behind (its encoder
+ * repeating or dropping frames: {@link Capacity.watchOverload}).
  */
 import { statfsSync } from "node:fs";
 import { availableParallelism, freemem } from "node:os";
@@ -53,8 +55,11 @@ export interface CapacitySettings {
   minFreeDiskBytes: number;
 }
 
-/** Why a recording does not fit now (`undefined` when it does). */
-export type Refusal = "cpu" | "memory" | "disk" | undefined;
+/**
+ * Why a recording does not fit now (`undefined` when it does): the CPU budget, free memory, free
+ * disk, or `overloaded` — a running recording here is falling behind now, whatever the budget says.
+ */
+export type Refusal = "cpu" | "memory" | "disk" | "overloaded" | undefined;
 
 /** A view of the capacity for `/readyz` and metrics. */
 export interface CapacitySnapshot {
@@ -73,6 +78,7 @@ export interface CapacitySnapshot {
 export class Capacity {
   private used = 0;
   readonly budget: number;
+  private overloaded?: () => boolean;
 
   /** `dataDir`: the filesystem checked for free space. */
   constructor(private readonly s: CapacitySettings, private readonly dataDir: string) {
@@ -90,6 +96,16 @@ export class Capacity {
     }, config.dataDir);
   }
 
+  /**
+   * Measured overload: `overloaded()` says whether a recording running here is falling behind
+   * now (recorder/node.ts: a segment with more than 5 % of its frames repeated or dropped in the
+   * last seconds); while it does, nothing new is admitted (`overloaded`), since one more would
+   * make every recording here worse.
+   */
+  watchOverload(overloaded: () => boolean): void {
+    this.overloaded = overloaded;
+  }
+
   /** Cores the recording `w` takes on this worker ({@link recordingCost} with this worker's `capacity.cost`). */
   cost(w: Workload): number {
     return recordingCost(this.s.cost, w);
@@ -98,6 +114,7 @@ export class Capacity {
   /** Whether the recording `w` fits now, or the first reason it does not. */
   refusal(w: Workload): Refusal {
     if (this.used + this.cost(w) > this.budget + 1e-9) return "cpu";
+    if (this.overloaded?.()) return "overloaded";
     if (freemem() < this.s.minFreeMemoryBytes) return "memory";
     if (this.freeDisk() < this.s.minFreeDiskBytes) return "disk";
     return undefined;

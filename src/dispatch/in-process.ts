@@ -81,7 +81,7 @@ export class InProcessDispatcher implements Dispatcher {
       // Over the CPU budget: a cheaper one further on may fit. (With nothing running it starts
       // anyway: a cost above the whole budget must not wait forever.)
       if (refusal === "cpu" && this.running.size > 0) { i++; continue; }
-      if (refusal && refusal !== "cpu") break; // memory or disk: nothing fits
+      if (refusal && refusal !== "cpu") break; // memory, disk, or a recording here falling behind: nothing fits
       this.queue.splice(i, 1);
       let job: RunningJob;
       try {

@@ -226,6 +226,11 @@ export class RecordingJob {
     return this.rec.id;
   }
 
+  /** When (wall clock, ms) a segment of this run last had more than 5 % of its frames repeated or dropped; 0 when none did. */
+  get degradedAt(): number {
+    return this.degradedSegmentAt;
+  }
+
   /** The video encoder's frame counts over the recording's durable segments (every period), once there are any. */
   get frames(): FrameCounts | undefined {
     return this.framesSoFar;
@@ -378,6 +383,8 @@ export class RecordingJob {
 
   /** See {@link frames}. */
   private framesSoFar?: FrameCounts;
+  /** Wall clock (ms) of the last segment judged degraded (see {@link countFrames}); 0: none. */
+  private degradedSegmentAt = 0;
   /** When this job last put `frames_degraded` on the timeline, ms (0: never). */
   private degradedReportedAt = 0;
 
@@ -397,6 +404,7 @@ export class RecordingJob {
     // A period's first segment holds the encoder's start (its inputs opening: a few repeats of
     // the first picture on every machine); it is counted, not judged.
     if (seq === 1 || handled === 0 || bad / handled <= DEGRADED_FRAMES_SHARE) return;
+    this.degradedSegmentAt = Date.now();
     if (Date.now() - this.degradedReportedAt < DEGRADED_EVENT_EVERY_MS) return;
     this.degradedReportedAt = Date.now();
     const percent = Math.round((bad / handled) * 1000) / 10;

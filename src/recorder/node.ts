@@ -16,6 +16,13 @@ import type { Logger } from "../util/log.js";
 import { RecordingJob, type JobObserver, type JobOptions, type StopReason } from "./job.js";
 import { planRecording, type PlanContext, type RecordingPlan } from "./plan.js";
 
+/**
+ * How long after a running recording's last degraded segment (more than 5 % of its frames
+ * repeated or dropped) this machine admits nothing new, ms: two and a half 2 s segments, so one
+ * clean segment is not enough to call the overload over.
+ */
+const OVERLOAD_HOLD_MS = 5000;
+
 /** What a node is made of. */
 export interface RecorderNodeOptions {
   config: Config;
@@ -52,6 +59,8 @@ export class RecorderNode {
   constructor(private readonly o: RecorderNodeOptions) {
     const { config, store } = o;
     this.capacity = Capacity.fromConfig(config);
+    // Measured overload: a recording here fell behind within OVERLOAD_HOLD_MS → admit nothing new.
+    this.capacity.watchOverload(() => [...this.jobs.values()].some((j) => j.degradedAt > 0 && Date.now() - j.degradedAt < OVERLOAD_HOLD_MS));
     this.pulse = new SharedPulse(config.capture.pulseDir ?? defaultPulseDir(), config.capture.pulseaudioPath);
     this.metrics = new Metrics({
       worker: o.name,

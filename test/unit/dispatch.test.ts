@@ -1,7 +1,8 @@
 /**
  * Admission by capacity: the in-process dispatcher starts recordings while their cost fits the
  * CPU budget, lets a cheaper one pass one that does not fit, never waits forever on a cost above
- * the whole budget, and holds everything while memory or disk is short.
+ * the whole budget, and holds everything while memory or disk is short or a running recording
+ * is falling behind.
  */
 import { tmpdir } from "node:os";
 import { describe, expect, test } from "vitest";
@@ -65,6 +66,22 @@ describe("admission by capacity", () => {
     expect(disk.capacity.snapshot().refusal).toBe("disk");
     expect(disk.d.hasCapacity("audio")).toBe(false);
     await disk.d.close();
+  });
+
+  test("a running recording falling behind (measured) holds everything new within the budget until it recovers", async () => {
+    const { d, capacity, started } = harness({ cpuBudget: 8 });
+    let behind = false;
+    capacity.watchOverload(() => behind);
+    d.submit("v1", "video");
+    behind = true;
+    d.submit("v2", "audio");
+    expect(started).toEqual(["v1"]);
+    expect(capacity.snapshot()).toMatchObject({ refusal: "overloaded", canAccept: { video: false, audio: false } });
+    behind = false;
+    await new Promise((r) => setTimeout(r, 2100)); // the dispatcher looks again while anything waits
+    expect(started).toEqual(["v1", "v2"]);
+    expect(capacity.snapshot().refusal).toBeUndefined();
+    await d.close();
   });
 
   test("the concurrency cap holds whatever the budget", async () => {
