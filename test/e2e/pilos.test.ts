@@ -148,9 +148,12 @@ describe("PILOS spool package", () => {
     expect(readdirSync(join(spoolRoot, "pilos-1"))).toEqual([]); // imported and deleted; no temporary file left
     // No name but the finished tar's ever ended `.tar` in the spool (the temporary name is
     // hidden), and the tar was never written under its own name: it appeared whole.
+    // The watch's events arrive on the event loop after the fact: wait for the delete's.
+    const tarEvents = () => spoolEvents.filter((e) => e.name === tarName(recordId)).map((e) => e.type);
+    for (let i = 0; i < 40 && tarEvents().length < 2; i++) await new Promise((r) => setTimeout(r, 50));
     const names = new Set(spoolEvents.map((e) => e.name));
     for (const n of names) expect(n === tarName(recordId) || (n.startsWith(".") && !n.endsWith(".tar")), n).toBe(true);
-    expect(spoolEvents.filter((e) => e.name === tarName(recordId)).map((e) => e.type)).toEqual(["rename", "rename"]); // renamed in, deleted by PILOS
+    expect(tarEvents()).toEqual(["rename", "rename"]); // renamed in, deleted by PILOS
     expect(spoolEvents.some((e) => e.type === "change" && e.name.startsWith("."))).toBe(true); // (the watch does see writes)
     expect(rec.deliveries.find((d: any) => d.target === "spool").attempts.at(-1)).toMatchObject({ outcome: "ok", message: `written to the spool directory: pilos-1/${tarName(recordId)}` });
 
