@@ -39,8 +39,8 @@ import { DEFAULT_PUBLISHERS, HIGH_MOTION_PUBLISHERS, type PublisherSpec } from "
 import { startMeeting, type Meeting } from "../dev/meeting.js";
 import { audioSamples, colourFraction, frameRgb, lumaTrack, toneLevelsDb, toneTrack } from "../dev/media-check.js";
 import { startServer, type TestServer } from "../dev/server.js";
+import { cpuSeconds, processTree } from "../src/util/proc.js";
 
-const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 const TERMINAL = ["completed", "failed", "aborted"];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => {
@@ -51,27 +51,6 @@ const median = (xs: number[]) => {
 const wallMs = () => performance.timeOrigin + performance.now();
 
 // ───────────────────────────── process accounting ─────────────────────────────
-
-/** All descendants of the given pids (and themselves). */
-function tree(roots: number[]): number[] {
-  const rows = execFileSync("ps", ["-eo", "pid=,ppid="], { encoding: "utf8" }).trim().split("\n").map((l) => l.trim().split(/\s+/).map(Number));
-  const out = new Set(roots.filter((p) => rows.some((r) => r[0] === p)));
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const [pid, ppid] of rows) if (out.has(ppid) && !out.has(pid)) { out.add(pid); grew = true; }
-  }
-  return [...out];
-}
-
-/** utime + stime of `pid`, s (0 when gone). */
-function cpuSeconds(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
-    return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
-  } catch { return 0; }
-}
 
 /** Proportional set size of `pid`, bytes (0 when gone). */
 function pssBytes(pid: number): number {
@@ -93,11 +72,11 @@ interface Usage {
 async function measure(roots: () => number[], windowMs: number): Promise<Usage> {
   const seen = new Map<number, number>();
   const start = new Map<number, number>();
-  for (const p of tree(roots())) start.set(p, cpuSeconds(p));
+  for (const p of processTree(roots())) start.set(p, cpuSeconds(p));
   const t0 = Date.now();
   let peak = 0;
   while (Date.now() - t0 < windowMs) {
-    const pids = tree(roots());
+    const pids = processTree(roots());
     for (const p of pids) { if (!start.has(p)) start.set(p, 0); seen.set(p, cpuSeconds(p)); }
     peak = Math.max(peak, pids.reduce((s, p) => s + pssBytes(p), 0));
     await sleep(500);

@@ -96,6 +96,8 @@ export async function buildServer(app: ApiDeps, log: Logger): Promise<FastifyIns
   const Capacity = z.object({
     cpuBudget: z.number().describe("cores"), cpuUsed: z.number().describe("cores"), cpuLeft: z.number().describe("cores"),
     freeMemoryBytes: z.number(), freeDiskBytes: z.number(),
+    cost: z.object({ video: z.number(), audio: z.number() }).optional().describe("Cores one recording costs now (video: a 1280×720@30 one; others scale by pixels × fps): measured on this machine once recordings ran here, else capacity.cost"),
+    measured: z.record(z.string(), z.number()).optional().describe("Every kind of recording measured on this machine and what it costs, cores: `audio`, `video:{width}x{height}@{fps}`"),
     canAccept: z.object({ video: z.boolean(), audio: z.boolean() }),
     refusal: z.enum(["cpu", "memory", "disk", "overloaded"]).optional().describe("Why a video recording would wait now (`overloaded`: a recording here is repeating or dropping frames now)"),
   });

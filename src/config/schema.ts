@@ -416,6 +416,12 @@ export const Config = z.strictObject({
       video: z.number().positive().default(1),
       audio: z.number().positive().default(0.35),
     }).prefault({}),
+    /**
+     * Learn `cost` from what the recordings running here measure (their display, browser and
+     * encoder processes, every 5 s; per kind, scaled by pixels × fps as above): `cost` is then
+     * only the starting point. false: the costs stay as configured.
+     */
+    learnCost: z.boolean().default(true),
     /** Free memory (MemAvailable, bytes) below which nothing new starts. */
     minFreeMemoryBytes: z.number().int().min(0).default(512 * 1024 * 1024),
   }).prefault({}),

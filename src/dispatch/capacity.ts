@@ -1,9 +1,10 @@
 /**
  * Admission by capacity: a worker declares a CPU budget (cores) and what one recording of each
- * kind costs (cores: Xvfb + browser + encoder, measured in docs/benchmarks.md; a video
- * recording's cost scales with its pixels × frame rate, see {@link recordingCost}), and takes a
- * recording only when its cost fits in what is left, the machine has the free memory asked for
- * and the data filesystem has room for the disk guard twice over — and, measured rather than
+ * kind costs to begin with (cores: Xvfb + browser + encoder, measured in docs/benchmarks.md; a
+ * video recording's cost scales with its pixels × frame rate, see {@link recordingCost}) — then
+ * learns each kind and size from what its running recordings measure ({@link Capacity.learn}) —
+ * and takes a recording only when its cost fits in what is left, the machine has the free
+ * memory asked for and the data filesystem has room for the disk guard twice over — and, measured rather than
  * estimated, only while no running recording on this machine is falling behind (its encoder
  * repeating or dropping frames: {@link Capacity.watchOverload}).
  */
@@ -68,17 +69,40 @@ export interface CapacitySnapshot {
   cpuLeft: number;
   freeMemoryBytes: number;
   freeDiskBytes: number;
+  /** Cores one recording of each kind costs now (video: a 1280×720@30 one): as measured here, else as configured. */
+  cost: Record<RecordingKind, number>;
+  /** Every workload measured here and what it costs, cores: `audio`, `video:{width}x{height}@{fps}`. */
+  measured: Record<string, number>;
   /** Whether one more recording of each kind fits now (video: a 1280×720@30 one). */
   canAccept: Record<RecordingKind, boolean>;
   /** Why a 1280×720@30 video recording would be refused now, if it would. */
   refusal?: Exclude<Refusal, undefined>;
 }
 
-/** Tracks the CPU booked by running recordings. Free memory and disk are read at each check. */
+/** Weight of one measurement in a learned cost (exponential moving average over the measurements). */
+export const COST_LEARN_WEIGHT = 0.3;
+
+/** A workload's kind and, for video, its frame size and rate (a bare `video` is {@link REFERENCE_VIDEO}). */
+function workloadKey(w: Workload): string {
+  const mode = typeof w === "string" ? w : w.mode;
+  if (mode === "audio") return "audio";
+  const v = (typeof w === "string" ? undefined : w.video) ?? REFERENCE_VIDEO;
+  return `video:${v.width}x${v.height}@${v.fps}`;
+}
+
+/**
+ * Tracks the CPU booked by running recordings. Free memory and disk are read at each check.
+ * The cost of a recording starts as configured (`capacity.cost`) and, once the recorder node
+ * has measured running sessions of that kind and size ({@link Capacity.learn}), follows what
+ * they cost here.
+ */
 export class Capacity {
-  private used = 0;
+  /** The running recordings' workloads (their cost is summed at each check, with the costs known then). */
+  private readonly running: Workload[] = [];
   readonly budget: number;
   private overloaded?: () => boolean;
+  /** Costs learned from measured sessions, cores, per workload (kind and, for video, size and rate). */
+  private readonly learned = new Map<string, number>();
 
   /** `dataDir`: the filesystem checked for free space. */
   constructor(private readonly s: CapacitySettings, private readonly dataDir: string) {
@@ -106,9 +130,33 @@ export class Capacity {
     this.overloaded = overloaded;
   }
 
-  /** Cores the recording `w` takes on this worker ({@link recordingCost} with this worker's `capacity.cost`). */
+  /**
+   * Cores the recording `w` takes on this worker: what recordings of its kind, size and rate
+   * measured here ({@link learn}), else {@link recordingCost} with `capacity.cost`. A size not
+   * measured yet is not extrapolated from another: the fixed part of a session (browser, its
+   * WebRTC decoding) does not scale with pixels, so the model's floor would double a small
+   * recording's measurement into a reference one's.
+   */
   cost(w: Workload): number {
-    return recordingCost(this.s.cost, w);
+    return this.learned.get(workloadKey(w)) ?? recordingCost(this.s.cost, w);
+  }
+
+  /**
+   * A running recording `w` was measured to take `cores` (its display, browser and encoder
+   * processes over a window): the cost of its workload moves towards it by
+   * {@link COST_LEARN_WEIGHT} (the first measurement is taken as it is). Ignores non-finite or
+   * negative values.
+   */
+  learn(w: Workload, cores: number): void {
+    if (!Number.isFinite(cores) || cores < 0) return;
+    const key = workloadKey(w);
+    const prev = this.learned.get(key);
+    this.learned.set(key, prev === undefined ? cores : prev + COST_LEARN_WEIGHT * (cores - prev));
+  }
+
+  /** Cores booked by the running recordings, at today's costs. */
+  private get used(): number {
+    return this.running.reduce((sum, w) => sum + this.cost(w), 0);
   }
 
   /** Whether the recording `w` fits now, or the first reason it does not. */
@@ -120,14 +168,16 @@ export class Capacity {
     return undefined;
   }
 
-  /** Books the cost of the recording `w` (call when it starts). */
+  /** Books the recording `w` (call when it starts). */
   take(w: Workload): void {
-    this.used += this.cost(w);
+    this.running.push(w);
   }
 
-  /** Returns the cost of the recording `w` (call when it ends, with what was given to {@link take}). */
+  /** Frees what the recording `w` booked (call when it ends, with what was given to {@link take}). */
   release(w: Workload): void {
-    this.used = Math.max(0, this.used - this.cost(w));
+    const key = workloadKey(w);
+    const i = this.running.findIndex((x) => x === w || workloadKey(x) === key);
+    if (i >= 0) this.running.splice(i, 1);
   }
 
   private freeDisk(): number {
@@ -140,8 +190,11 @@ export class Capacity {
   }
 
   snapshot(): CapacitySnapshot {
+    const used = this.used;
     return {
-      cpuBudget: this.budget, cpuUsed: round(this.used), cpuLeft: round(Math.max(0, this.budget - this.used)),
+      cpuBudget: this.budget, cpuUsed: round(used), cpuLeft: round(Math.max(0, this.budget - used)),
+      cost: { video: round(this.cost("video")), audio: round(this.cost("audio")) },
+      measured: Object.fromEntries([...this.learned].map(([k, v]) => [k, round(v)])),
       freeMemoryBytes: freemem(), freeDiskBytes: this.freeDisk(),
       canAccept: { video: !this.refusal("video"), audio: !this.refusal("audio") },
       refusal: this.refusal("video"),

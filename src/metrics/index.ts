@@ -72,6 +72,10 @@ export class Metrics {
     new Gauge({ name: "meetrec_recordings_queued", help: "Recordings waiting on this worker", labelNames: ["worker"], registers: [r], collect() { this.set({ worker }, source.queued()); } });
     new Gauge({ name: "meetrec_segments_pending", help: "Media segments closed but not yet stored", labelNames: ["worker"], registers: [r], collect() { this.set({ worker }, source.pendingSegments()); } });
     new Gauge({ name: "meetrec_capacity_cpu_budget_cores", help: "CPU budget for recordings, cores", labelNames: ["worker"], registers: [r], collect() { const c = source.capacity(); if (c) this.set({ worker }, c.cpuBudget); } });
+    new Gauge({
+      name: "meetrec_capacity_cost_cores", help: "Cores one recording costs now (video: a 1280×720@30 one): measured here once recordings ran, else as configured", labelNames: ["worker", "kind"], registers: [r],
+      collect() { const c = source.capacity(); if (c) for (const kind of ["video", "audio"] as const) this.set({ worker, kind }, c.cost[kind]); },
+    });
     new Gauge({ name: "meetrec_capacity_cpu_left_cores", help: "CPU budget not booked by running recordings, cores", labelNames: ["worker"], registers: [r], collect() { const c = source.capacity(); if (c) this.set({ worker }, c.cpuLeft); } });
     new Gauge({
       name: "meetrec_meeting_participants", help: "Remote media sources (participants) live now in each running recording's meeting", labelNames: ["recording"], registers: [r],

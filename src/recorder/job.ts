@@ -14,7 +14,7 @@ import {
   RecordingBucket, RecordingMedia, SegmentMirror, TrackChunks, trackAlignMs, captureOrigin, fileTimeline, finalize, finalizeTracks, mediaStartSeconds, manifestBytes,
   manifestDurationMs, manifestFrames, manifestSegmentCount, periodGapMs, removeTrackChunks, type FinalFile,
 } from "../media/index.js";
-import type { EndReason, EventOf, FrameCounts, Recording, RecordingFile, RecordingStore } from "../store/index.js";
+import type { EndReason, EventOf, FrameCounts, Recording, RecordingFile, RecordingStore, SessionPids } from "../store/index.js";
 import { MeetrecError, errorMessage, publicErrorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import type { RecordingPlan } from "./plan.js";
@@ -234,6 +234,16 @@ export class RecordingJob {
   /** The video encoder's frame counts over the recording's durable segments (every period), once there are any. */
   get frames(): FrameCounts | undefined {
     return this.framesSoFar;
+  }
+
+  /**
+   * The capture processes of this run while it captures (display, sink pin, browser, encoder),
+   * undefined while it joins, is paused or has no session — what {@link RecorderNode} measures.
+   */
+  get capturing(): SessionPids | undefined {
+    const s = this.session;
+    if (!s || s.paused || !s.pids.encoder) return undefined;
+    return s.pids;
   }
 
   /** The meeting as this run's media watcher sees it now (undefined before the session exists). */

@@ -13,6 +13,7 @@ import { mediaRoots, runWorkDir, workDir, workRoot } from "../media/index.js";
 import { Metrics } from "../metrics/index.js";
 import type { Recording, RecordingStore } from "../store/index.js";
 import type { Logger } from "../util/log.js";
+import { cpuSeconds, processTree } from "../util/proc.js";
 import { RecordingJob, type JobObserver, type JobOptions, type StopReason } from "./job.js";
 import { planRecording, type PlanContext, type RecordingPlan } from "./plan.js";
 
@@ -22,6 +23,9 @@ import { planRecording, type PlanContext, type RecordingPlan } from "./plan.js";
  * clean segment is not enough to call the overload over.
  */
 const OVERLOAD_HOLD_MS = 5000;
+
+/** How often the node measures what each capturing recording costs (capacity learns it), ms. */
+const COST_SAMPLE_MS = 5000;
 
 /** What a node is made of. */
 export interface RecorderNodeOptions {
@@ -55,6 +59,9 @@ export class RecorderNode {
   private readonly jobs = new Map<string, RecordingJob>();
   /** Runs started and not yet ended (a run has a job once its recording was read). */
   private runs = 0;
+  /** Per job: its capture processes and their CPU time at the last measurement. */
+  private readonly costSeen = new Map<RecordingJob, { pids: string; cpuS: number; atMs: number }>();
+  private readonly costTimer: NodeJS.Timeout;
 
   constructor(private readonly o: RecorderNodeOptions) {
     const { config, store } = o;
@@ -75,6 +82,30 @@ export class RecorderNode {
       }),
       frames: () => [...this.jobs.values()].flatMap((j) => (j.frames ? [{ recording: j.id, ...j.frames }] : [])),
     });
+    this.costTimer = setInterval(() => { if (config.capacity.learnCost) this.measureCosts(); }, COST_SAMPLE_MS);
+    this.costTimer.unref();
+  }
+
+  /**
+   * Measures each capturing recording's processes (display, browser and their children,
+   * encoder) over the last {@link COST_SAMPLE_MS} and tells the capacity (it learns the cost per
+   * pixel × fps from them). A run's first window after it began capturing, a paused run and a
+   * run whose processes changed (a rejoin, an encoder restart) only set a new baseline.
+   */
+  private measureCosts(): void {
+    const now = Date.now();
+    for (const job of [...this.costSeen.keys()]) if (!this.jobs.has(job.id) || this.jobs.get(job.id) !== job) this.costSeen.delete(job);
+    for (const job of this.jobs.values()) {
+      const pids = job.capturing;
+      if (!pids) { this.costSeen.delete(job); continue; }
+      const roots = [pids.display, pids.sinkPin, pids.browser, pids.encoder].filter((p): p is number => p !== undefined);
+      const key = roots.join(",");
+      const cpuS = processTree(roots).reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+      const prev = this.costSeen.get(job);
+      this.costSeen.set(job, { pids: key, cpuS, atMs: now });
+      if (!prev || prev.pids !== key || now <= prev.atMs) continue;
+      this.capacity.learn({ mode: job.plan.mode, video: job.plan.video }, (cpuS - prev.cpuS) / ((now - prev.atMs) / 1000));
+    }
   }
 
   /** Recordings running on this machine now. */
@@ -203,6 +234,7 @@ export class RecorderNode {
 
   /** Stops the machine's sound daemon if this process started it. Jobs must have ended. */
   async close(): Promise<void> {
+    clearInterval(this.costTimer);
     await this.pulse.close();
   }
 }

@@ -317,7 +317,7 @@ describe("a hung page and a hung encoder (watchdog)", () => {
 });
 
 describe("an encoder that falls behind (frames duplicated)", () => {
-  test("an encoder stopped for 2.5 s repeats the frames it missed: frames_degraded on the timeline, the counts on the view and in /metrics, nothing new admitted meanwhile; a steady run has none", async () => {
+  test("an encoder stopped for 2.5 s repeats the frames it missed: frames_degraded on the timeline, the counts on the view and in /metrics, nothing new admitted meanwhile; a steady run has none; the cost is measured", async () => {
     // Room for two (concurrency 2; 480×270@15 costs half a core of the 2): only the measured overload holds the second.
     const server = await startServer({ egress: { allowedOrigins: [page.origin] }, env: { MEETREC_CONCURRENCY: "2" } });
     const capture = (extra: Record<string, unknown>) => server.api("POST", "/v1/recordings", { url: page.url, ...extra });
@@ -344,6 +344,16 @@ describe("an encoder that falls behind (frames duplicated)", () => {
       expect([ready.status, ready.json().capacity.refusal, waiting.status], "readyz and the next recording while one falls behind").toEqual([503, "overloaded", "queued"]);
       expect((await server.waitFor(next, (x) => x.status === "recording" || TERMINAL.includes(x.status), 30_000)).status, "it starts once the overload is over").toBe("recording");
       await server.api("POST", `/v1/recordings/${next}/stop`);
+      // What a recording costs is measured here by now (every 5 s), no longer the configured constant.
+      const size = "video:480x270@15";
+      let capacity: any;
+      for (let i = 0; i < 30 && capacity?.measured?.[size] === undefined; i++) {
+        capacity = (await server.api("GET", "/readyz")).json().capacity;
+        if (capacity.measured[size] === undefined) await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(Object.keys(capacity.measured), "only what ran here is measured").toEqual([size]);
+      expect(capacity.measured[size], "a 480×270@15 recording's measured cost, cores").toBeGreaterThan(0.02);
+      expect(capacity.measured[size]).toBeLessThan(3);
       const metrics = (await server.api("GET", "/metrics")).body.toString();
       const dupNow = Number(new RegExp(`meetrec_recording_video_frames\\{recording="${id}",kind="duplicated"\\} (\\d+)`).exec(metrics)?.[1]);
       expect(metrics).toMatch(/meetrec_video_frames_total\{kind="duplicated"\} \d+/);

@@ -9,7 +9,7 @@ describe("configuration", () => {
   test("defaults make a usable config with no file", () => {
     const c = loadConfig(undefined, {});
     expect(c).toMatchObject({ listen: "127.0.0.1:8080", concurrency: 16, video: { width: 1280, height: 720, fps: 30 }, capture: { segmentSeconds: 2, stallSegments: 3 } });
-    expect(c.capacity).toEqual({ cost: { video: 1, audio: 0.35 }, minFreeMemoryBytes: 512 * 1024 * 1024 });
+    expect(c.capacity).toEqual({ cost: { video: 1, audio: 0.35 }, learnCost: true, minFreeMemoryBytes: 512 * 1024 * 1024 });
     expect(c.cluster).toMatchObject({ queue: "meetrec", lockDurationMs: 4000, stalledIntervalMs: 2000, reconcileIntervalMs: 5000 });
     expect(c.cluster.redisUrl).toBeUndefined(); // embedded mode needs no cluster settings
     expect(c.segments.s3).toBeUndefined();

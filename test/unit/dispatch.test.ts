@@ -7,6 +7,7 @@
 import { tmpdir } from "node:os";
 import { describe, expect, test } from "vitest";
 import { Capacity, InProcessDispatcher, MIN_VIDEO_COST_FACTOR, recordingCost } from "../../src/dispatch/index.js";
+import { COST_LEARN_WEIGHT } from "../../src/dispatch/capacity.js";
 import { createLogger } from "../../src/util/log.js";
 
 function harness(settings: Partial<ConstructorParameters<typeof Capacity>[0]> = {}, concurrency = 10) {
@@ -66,6 +67,36 @@ describe("admission by capacity", () => {
     expect(disk.capacity.snapshot().refusal).toBe("disk");
     expect(disk.d.hasCapacity("audio")).toBe(false);
     await disk.d.close();
+  });
+
+  test("costs learned from measured sessions replace the configured ones per kind and size; what runs is re-costed; release matches take", async () => {
+    const { d, capacity, started } = harness({ cpuBudget: 2, cost: { video: 1, audio: 0.35 } });
+    const small = { mode: "video" as const, video: { width: 640, height: 360, fps: 15 } };
+    expect(capacity.snapshot()).toMatchObject({ cost: { video: 1, audio: 0.35 }, measured: {} });
+    // a small recording measured at 0.8 cores: that size costs 0.8; the reference is not extrapolated from it
+    capacity.learn(small, 0.8);
+    expect(capacity.cost(small)).toBe(0.8);
+    expect(capacity.snapshot()).toMatchObject({ cost: { video: 1 }, measured: { "video:640x360@15": 0.8 } });
+    // the reference size measured: the first measurement as it is, the next by COST_LEARN_WEIGHT; nonsense ignored
+    capacity.learn("video", 0.6);
+    capacity.learn({ mode: "video", video: { width: 1280, height: 720, fps: 30 } }, 0.9);
+    expect(capacity.cost("video")).toBeCloseTo(0.6 + COST_LEARN_WEIGHT * 0.3);
+    capacity.learn("video", Number.NaN);
+    capacity.learn("video", -1);
+    expect(capacity.snapshot()).toMatchObject({ cost: { video: 0.69 }, measured: { "video:640x360@15": 0.8, "video:1280x720@30": 0.69 } });
+    // 0.69 each: two 720p30 fit in 2 cores, the third waits
+    for (const id of ["a", "b", "c"]) d.submit(id, "video");
+    expect(started).toEqual(["a", "b"]);
+    // running recordings are counted at today's cost: measured cheaper, the third fits now
+    for (let i = 0; i < 10; i++) capacity.learn("video", 0.5);
+    await new Promise((r) => setTimeout(r, 2100)); // the dispatcher looks again while anything waits
+    expect(started).toEqual(["a", "b", "c"]);
+    // release by an equal workload (the cluster hands back a re-read recording)
+    const { capacity: c2 } = harness();
+    c2.take({ mode: "video", video: { width: 640, height: 360, fps: 30 } });
+    c2.release({ mode: "video", video: { width: 640, height: 360, fps: 30 } });
+    expect(c2.snapshot().cpuUsed).toBe(0);
+    await d.close();
   });
 
   test("a running recording falling behind (measured) holds everything new within the budget until it recovers", async () => {
