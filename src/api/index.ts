@@ -1,6 +1,9 @@
 /**
  * The HTTP API (Fastify): native `/v1` REST, health, the OpenAPI document (generated from the
  * route schemas) and its rendered reference at `/docs`.
+ *
+ * Over 300 lines: the whole route table (health, metrics, every `/v1` route with its schema)
+ * reads as one list, the way the OpenAPI document shows it; the shapes live in `recordings/`.
  */
 import fastifyStatic from "@fastify/static";
 import fastifySwagger from "@fastify/swagger";

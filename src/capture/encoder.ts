@@ -5,6 +5,9 @@
  * (forced keyframe interval = segment duration). A segment counts as closed once the muxer
  * lists it in its playlist (RFC 8216 §4.3.2.1 EXTINF), which it does after the segment file
  * is complete.
+ *
+ * Over 300 lines: the ffmpeg argument array, the segment watch and the progress reading
+ * (frame counts, first frame) belong to one process and are kept together.
  */
 import { EventEmitter } from "node:events";
 import { readFile, stat } from "node:fs/promises";

@@ -6,8 +6,9 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { atomicWrite, fsyncPath } from "../util/durable.js";
 import { MeetrecError } from "../util/errors.js";
 import type { Manifest, ManifestPeriod, ManifestSegment } from "./manifest.js";
 import type { FrameCounts } from "../store/index.js";
@@ -19,14 +20,6 @@ async function sha256File(path: string): Promise<string> {
   return h.digest("hex");
 }
 
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 /** Moves `src` to `dest` durably: fsync file, rename, fsync directory. Same filesystem only. */
 async function durableMove(src: string, dest: string): Promise<void> {
@@ -34,20 +27,6 @@ async function durableMove(src: string, dest: string): Promise<void> {
   await mkdir(dirname(dest), { recursive: true });
   await rename(src, dest);
   await fsyncPath(dirname(dest));
-}
-
-/** Writes `text` to `path` atomically (temp file, fsync, rename, fsync directory). */
-export async function atomicWrite(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, "w");
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-  await fsyncPath(dirname(path));
 }
 
 /** The media of one recording in the local store. Calls must not overlap (the caller serializes them). */

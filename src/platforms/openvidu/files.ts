@@ -17,9 +17,10 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { atomicWrite } from "../../util/durable.js";
 import { MeetrecError, errorMessage } from "../../util/errors.js";
 
 const run = promisify(execFile);
@@ -45,19 +46,6 @@ export interface InfoSummary {
   hasVideo: boolean;
   durationSeconds: number;
   bytes: number;
-}
-
-/** Writes `data` to `path` through a hidden temp file in the same folder and a rename (the server never sees half a file). */
-async function replaceFile(dir: string, path: string, data: string | Buffer, tmpName: string): Promise<void> {
-  const tmp = join(dir, tmpName);
-  const fh = await open(tmp, "w", 0o666);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
 }
 
 /** One recording's folder on the recordings bind mount. */
@@ -116,7 +104,7 @@ export class RecordingFolder {
    */
   async writeMetadataIfAbsent(recordingJson: string): Promise<void> {
     if (await exists(this.metadataFile)) return;
-    await replaceFile(this.dir, this.metadataFile, `${recordingJson}\n`, `.${this.id}.${randomBytes(8).toString("hex")}.json`);
+    await atomicWrite(this.metadataFile, `${recordingJson}\n`, { tmpName: `.${this.id}.${randomBytes(8).toString("hex")}.json` });
   }
 
   /** Whether `{name}.mp4` exists with content (the server's start check, §2). */
@@ -136,7 +124,7 @@ export class RecordingFolder {
    */
   async writeStartFile(parts: string[]): Promise<void> {
     const data = Buffer.concat(await Promise.all(parts.map((p) => readFile(p))));
-    await replaceFile(this.dir, this.mediaFile, data, `.${this.name}.mp4.partial`);
+    await atomicWrite(this.mediaFile, data, { tmpName: `.${this.name}.mp4.partial` });
   }
 
   /** Moves the finished file `path` (on the same filesystem) to `{name}.mp4`, replacing the start file. */
@@ -155,7 +143,7 @@ export class RecordingFolder {
     } catch (err) {
       throw new MeetrecError("finalize_failed", `ffprobe cannot read ${this.name}.mp4 for ${this.id}.info: ${errorMessage(err).split("\n")[0]}`, { cause: err });
     }
-    await replaceFile(this.dir, this.infoFile, stdout, `.${this.id}.info.partial`);
+    await atomicWrite(this.infoFile, stdout, { tmpName: `.${this.id}.info.partial` });
     return readInfo(stdout);
   }
 
@@ -172,7 +160,7 @@ export class RecordingFolder {
       current = JSON.parse(recordingJson) as Record<string, unknown>;
     }
     const next = { ...current, ...fields };
-    await replaceFile(this.dir, this.metadataFile, `${JSON.stringify(next)}\n`, `.${this.id}.${randomBytes(8).toString("hex")}.json`);
+    await atomicWrite(this.metadataFile, `${JSON.stringify(next)}\n`, { tmpName: `.${this.id}.${randomBytes(8).toString("hex")}.json` });
   }
 
   /**
