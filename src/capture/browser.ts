@@ -26,13 +26,16 @@ export interface BrowserOptions {
   acceptInsecureCerts?: boolean;
   /** Port of the egress proxy on 127.0.0.1 every connection of the browser goes through (loopback included). */
   proxyPort: number;
+  /** Chromium only: switches after meetrec's own (`capture.chromiumArgs`, checked by the config). */
+  extraArgs?: readonly string[];
 }
 
 /**
  * Chromium switches: kiosk, autoplay, fake devices, no calls home, and every connection through
- * the egress proxy (`<-loopback>` removes Chromium's implicit bypass of localhost).
+ * the egress proxy (`<-loopback>` removes Chromium's implicit bypass of localhost); then the
+ * operator's `extraArgs`.
  */
-export function chromiumArgs(o: Pick<BrowserOptions, "width" | "height" | "proxyPort">, asRoot: boolean): string[] {
+export function chromiumArgs(o: Pick<BrowserOptions, "width" | "height" | "proxyPort" | "extraArgs">, asRoot: boolean): string[] {
   return [
     ...(asRoot ? ["--no-sandbox"] : []),
     `--proxy-server=http://127.0.0.1:${o.proxyPort}`, "--proxy-bypass-list=<-loopback>",
@@ -44,6 +47,7 @@ export function chromiumArgs(o: Pick<BrowserOptions, "width" | "height" | "proxy
     "--disable-features=WebRtcHideLocalIpsWithMdns,Translate,MediaRouter,OptimizationHints,AutofillServerCommunication",
     "--disable-notifications", "--disable-infobars", "--noerrdialogs", "--hide-scrollbars", "--disable-session-crashed-bubble",
     "--disable-dev-shm-usage", "--password-store=basic", "--use-mock-keychain",
+    ...(o.extraArgs ?? []),
   ];
 }
 

@@ -46,6 +46,8 @@ export interface EncoderOptions {
   /** Media segment duration, s. */
   segmentSeconds: number;
   x264Preset: string;
+  /** x264 options on top of the preset (`-x264-params`, `key=value:…`); empty or absent for none. */
+  x264Params?: string;
   /** Directory ffmpeg writes into (created by the caller). */
   dir: string;
   ffmpegPath?: string;
@@ -103,7 +105,7 @@ export function encoderArgs(o: EncoderOptions, originUs = Date.now() * 1000): st
       // is grabbed. With x264's default ~1 s of delay, ffmpeg reads the video input ahead of the
       // sound and drops the sound still queued when it is stopped: every file and every period
       // ended with ~1.2 s of picture without sound (docs/decisions.md "Encoder delay").
-      "-c:v", "libx264", "-preset", o.x264Preset, "-tune", "zerolatency", "-profile:v", "high", "-pix_fmt", "yuv420p",
+      "-c:v", "libx264", "-preset", o.x264Preset, "-tune", "zerolatency", ...(o.x264Params ? ["-x264-params", o.x264Params] : []), "-profile:v", "high", "-pix_fmt", "yuv420p",
       "-b:v", `${o.bitrateKbps}k`, "-maxrate", `${Math.round(o.bitrateKbps * 1.5)}k`, "-bufsize", `${o.bitrateKbps * 2}k`,
       "-g", String(gop), "-keyint_min", String(gop), "-sc_threshold", "0");
   } else {

@@ -430,7 +430,7 @@ export class CaptureSession {
       executablePath: o.browser === "chromium" ? o.capture.chromiumPath : o.capture.firefoxPath,
       display: this.display!.name, width, height,
       profileDir: this.profileDir(this.browserRestarts), env: { ...this.marker, ...this.sink!.env() }, acceptInsecureCerts: o.acceptInsecureCerts,
-      proxyPort: this.proxy!.port,
+      proxyPort: this.proxy!.port, extraArgs: o.capture.chromiumArgs,
     }));
     await enforceRequestPolicy(this.browser.page, this.guard!, (b) => this.onBlocked(b));
     if (o.capture.mediaWatcher) await this.watcher.attach(this.browser.page);
@@ -690,7 +690,7 @@ export class CaptureSession {
     const enc = new Encoder({
       mode: this.o.mode, audioCodec: this.o.audioCodec, audio: this.o.audio, display: this.display!.name, width: video.width, height: video.height, fps: video.fps,
       bitrateKbps: video.bitrateKbps, audioBitrateKbps: capture.audioBitrateKbps, audioDelayMs: capture.audioDelayMs, monitor: this.sink!.monitor,
-      pulseServer: this.o.pulse.server, segmentSeconds: capture.segmentSeconds, x264Preset: capture.x264Preset,
+      pulseServer: this.o.pulse.server, segmentSeconds: capture.segmentSeconds, x264Preset: capture.x264Preset, x264Params: capture.x264Params,
       dir, ffmpegPath: capture.ffmpegPath, env: this.marker,
       // Media time 0 = the period's start as the manifest has it, so a wall-clock time maps
       // exactly to a time in the file (speaker intervals, RecordingFile.timeline).

@@ -339,6 +339,16 @@ export type BackendConfig = z.infer<typeof BackendConfig>;
 export const CaptureConfig = z.strictObject({
   chromiumPath: z.string().default("/usr/bin/chromium"),
   firefoxPath: z.string().default("/usr/bin/firefox-esr"),
+  /**
+   * Extra Chromium switches (`--name` or `--name=value`), after meetrec's own (capture/browser.ts).
+   * Switches that would take the browser past the egress policy or meetrec's control (proxy,
+   * remote debugging, profile directory, sandbox) are refused.
+   */
+  chromiumArgs: z.array(z.string()
+    .regex(/^--[a-z0-9][a-z0-9-]*(=.*)?$/, "a Chromium switch: --name or --name=value")
+    .refine((a) => !/^--(proxy-|no-proxy-server|remote-debugging|user-data-dir|no-sandbox|disable-web-security|host-resolver-rules)/.test(a),
+      "meetrec sets this switch itself (the egress proxy, its own control of the browser and profile): it cannot be changed"))
+    .max(50).default([]),
   ffmpegPath: z.string().default("ffmpeg"),
   ffprobePath: z.string().default("ffprobe"),
   xvfbPath: z.string().default("Xvfb"),
@@ -355,8 +365,20 @@ export const CaptureConfig = z.strictObject({
   pageLoadTimeoutMs: z.number().int().positive().default(30000),
   /** Default timeout of one join step, ms. */
   joinStepTimeoutMs: z.number().int().positive().default(30000),
-  /** libx264 preset (speed/CPU trade-off). */
-  x264Preset: z.enum(["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"]).default("veryfast"),
+  /**
+   * libx264 preset (speed/CPU trade-off). Default `ultrafast` with {@link x264Params} `cabac=1`:
+   * measured on the same pictures (docs/benchmarks.md, `make bench --only settings`), 0.69–0.80×
+   * the CPU of `veryfast`, files no larger on a meeting page, SSIM 0.9999 on flat content and
+   * within 0.0007 of `veryfast` on high motion (docs/decisions.md "The encoder's preset").
+   */
+  x264Preset: z.enum(["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"]).default("ultrafast"),
+  /**
+   * x264 options on top of the preset (ffmpeg's `-x264-params`): `key=value` pairs joined by
+   * `:`, empty for the preset alone. The default turns CABAC back on, which `ultrafast` turns
+   * off: the same SSIM at half the bitrate on a meeting page (913 → 453 kbit/s at 1080p) for no
+   * measurable CPU. Applied after the preset and `-tune zerolatency`.
+   */
+  x264Params: z.string().regex(/^([a-z0-9_-]+=[^:=\s]+(:[a-z0-9_-]+=[^:=\s]+)*)?$/, "key=value pairs joined by ':' (x264 option names), e.g. cabac=1:deblock=1").default("cabac=1"),
   /**
    * Delay added to the sound, ms, to cancel the capture chain's own bias: the pulse monitor's
    * timestamps run ~70 ms ahead of x11grab's (measured with a white-screen + beep rig and with

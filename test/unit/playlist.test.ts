@@ -1,6 +1,8 @@
 import { describe, expect, test } from "vitest";
 import { encoderArgs, parsePlaylist, JoinSteps } from "../../src/capture/index.js";
+import { chromiumArgs } from "../../src/capture/browser.js";
 import { toHlsPlaylist, type Manifest } from "../../src/media/index.js";
+import { parseConfig } from "../../src/config/index.js";
 
 describe("encoder playlist parsing (RFC 8216 EXTINF)", () => {
   test("closed segments with their durations; a line caught mid-write is not counted", () => {
@@ -44,6 +46,23 @@ describe("encoder arguments", () => {
     expect(at("-hls_time")).toBe("2");
     expect(at("-filter:v")).toBe("setpts=PTS-1000000/(TB*1000000)");
     expect(a.at(-1)).toBe("/d/live.m3u8");
+  });
+  test("video: the configured preset, then x264 options on top of it (the default's CABAC); none when empty", () => {
+    const defaults = parseConfig({}).capture;
+    expect([defaults.x264Preset, defaults.x264Params]).toEqual(["ultrafast", "cabac=1"]);
+    const a = encoderArgs({ ...base, mode: "video", x264Preset: defaults.x264Preset, x264Params: defaults.x264Params });
+    expect(a.slice(a.indexOf("-preset"), a.indexOf("-preset") + 6)).toEqual(["-preset", "ultrafast", "-tune", "zerolatency", "-x264-params", "cabac=1"]);
+    expect(encoderArgs({ ...base, mode: "video", x264Params: "" })).not.toContain("-x264-params");
+    expect(() => parseConfig({ capture: { x264Params: "cabac=1:--opts" } })).toThrow(/x264Params/);
+    expect(parseConfig({ capture: { x264Params: "" } }).capture.x264Params).toBe("");
+  });
+  test("Chromium: the operator's switches come after meetrec's own; ones that would pass the egress proxy or meetrec's control are refused", () => {
+    const own = chromiumArgs({ width: 1280, height: 720, proxyPort: 9 }, true);
+    expect(chromiumArgs({ width: 1280, height: 720, proxyPort: 9, extraArgs: ["--disable-gpu"] }, true)).toEqual([...own, "--disable-gpu"]);
+    expect(parseConfig({ capture: { chromiumArgs: ["--disable-gpu", "--force-device-scale-factor=1"] } }).capture.chromiumArgs).toHaveLength(2);
+    for (const bad of ["--proxy-server=http://x:1", "--no-proxy-server", "--remote-debugging-port=9222", "--user-data-dir=/tmp/x", "--disable-web-security", "--host-resolver-rules=MAP * 1.2.3.4", "disable-gpu", "--Disable-GPU"]) {
+      expect(() => parseConfig({ capture: { chromiumArgs: [bad] } }), bad).toThrow(/chromiumArgs/);
+    }
   });
   test("audio only: no display grab", () => {
     const a = encoderArgs({ ...base, mode: "audio" });
