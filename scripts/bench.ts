@@ -24,7 +24,14 @@
  * - Concurrency: N = 1…4 recordings at once, distinct pictures per second in each file and the
  *   encoder's own frame counts (whether meetrec notices an overloaded machine).
  *
- * `--only av|sessions|latency|watcher|tracks|concurrency` runs one part (for development;
+ * - Encoder settings (`settings`, scripts/bench-settings.ts): x264 presets, constant vs variable
+ *   frame rate, and Nextcloud's VP8, each encoding the same lossless grab of the meeting (flat
+ *   and high-motion, 720p and 1080p): CPU per second of picture, SSIM against the grab, bitrate.
+ *
+ * - Chromium switches (`flags`): the same recording with each set of `capture.chromiumArgs` in
+ *   turn; browser and whole-session cores and memory.
+ *
+ * `--only av|sessions|latency|watcher|tracks|concurrency|settings|flags` runs one part (for development;
  * `sessions` includes the encoder comparison). Needs root (the meeting's network namespace).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -40,8 +47,13 @@ import { startMeeting, type Meeting } from "../dev/meeting.js";
 import { audioSamples, colourFraction, frameRgb, lumaTrack, toneLevelsDb, toneTrack } from "../dev/media-check.js";
 import { startServer, type TestServer } from "../dev/server.js";
 import { cpuSeconds, processTree } from "../src/util/proc.js";
+import { encoderDisplay, grabReference, measureSetting, settings, type SettingRow } from "./bench-settings.js";
 
 const TERMINAL = ["completed", "failed", "aborted"];
+/** meetrec's capture settings by default (what every session here records with). */
+const DEFAULT_CAPTURE = parseConfig({}).capture;
+/** The default x264 setting, as the report names it. */
+const X264 = `x264 ${DEFAULT_CAPTURE.x264Preset}${DEFAULT_CAPTURE.x264Params ? ` (${DEFAULT_CAPTURE.x264Params})` : ""}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -312,7 +324,7 @@ interface AvResult {
  * Resolution: one frame (33 ms) for the picture, 10 ms for the sound.
  */
 async function avRig(runs = 3): Promise<AvResult> {
-  const audioDelayMs = parseConfig({}).capture.audioDelayMs;
+  const audioDelayMs = DEFAULT_CAPTURE.audioDelayMs;
   const dir = mkdtempSync(join(tmpdir(), "meetrec-bench-av-"));
   const pulse = await PulseServer.ensure(join(dir, "pulse"));
   const sink = await pulse.createSink("meetrec_bench_av");
@@ -326,7 +338,7 @@ async function avRig(runs = 3): Promise<AvResult> {
       await setRoot("#2060c0", env);
       const sound = await PacedSound.start(sink.name, env);
       const enc = new Encoder({ mode: "video", display: display.name, width: 640, height: 360, fps: 30, bitrateKbps: 1000, audioBitrateKbps: 128, audioDelayMs,
-        monitor: sink.monitor, pulseServer: pulse.server, segmentSeconds: 2, x264Preset: "veryfast", dir: out });
+        monitor: sink.monitor, pulseServer: pulse.server, segmentSeconds: 2, x264Preset: DEFAULT_CAPTURE.x264Preset, x264Params: DEFAULT_CAPTURE.x264Params, dir: out });
       const files: string[] = [];
       enc.on("init", (p: string) => files.unshift(p));
       enc.on("segment", (s: { path: string }) => files.push(s.path));
@@ -426,33 +438,54 @@ async function sessionRow(server: TestServer, meeting: Meeting, body: Record<str
     fileS: rec.file?.durationSeconds ?? 0, windowS: captureWindowS(rec), check };
 }
 
-/** One session measured with the media watcher on or off: the browser's processes and the whole session. */
-interface WatcherRow { on: boolean; browser: Usage; session: Usage; check: Check; status: string }
+/** One session measured under one server setting: the browser's processes and the whole session. */
+interface VariantRow { label: string; browser: Usage; session: Usage; check: Check; status: string }
 
 /**
- * The media watcher's cost: the same 1280×720@30 recording of the meeting with
- * `capture.mediaWatcher` on and off, alternating (on, off, on, off …) so that load drifts hit
- * both alike; a fresh server per session (the switch is the server's).
+ * The same 1280×720@30 recording of the meeting under each server setting of `variants` (its
+ * MEETREC_* environment), in turn (a, b, c, a, b, c …) so that load drifts hit all alike; a
+ * fresh server per session. Cores and peak PSS of the browser's process tree and of the whole
+ * session (Xvfb + browser + ffmpeg), `seconds` s after 4 s of settling.
  */
-async function watcherRows(meeting: Meeting, dir: string, rounds = 3, seconds = 20): Promise<WatcherRow[]> {
-  const rows: WatcherRow[] = [];
-  for (let i = 0; i < rounds * 2; i++) {
-    const on = i % 2 === 0;
-    process.stderr.write(`watcher ${on ? "on" : "off"}, round ${Math.floor(i / 2) + 1}\n`);
-    const server = await startServer({ netns: meeting.netns, egress: meeting.egress, startWhen: "joined", env: { MEETREC_LOG_LEVEL: "warn", MEETREC_CONCURRENCY: "1", MEETREC_CAPTURE__MEDIA_WATCHER: String(on) } });
+async function variantRows(meeting: Meeting, dir: string, variants: { label: string; env: Record<string, string> }[], rounds = 3, seconds = 20): Promise<VariantRow[]> {
+  const rows: VariantRow[] = [];
+  for (let i = 0; i < rounds * variants.length; i++) {
+    const v = variants[i % variants.length];
+    process.stderr.write(`${v.label}, round ${Math.floor(i / variants.length) + 1}\n`);
+    const server = await startServer({ netns: meeting.netns, egress: meeting.egress, startWhen: "joined", env: { MEETREC_LOG_LEVEL: "warn", MEETREC_CONCURRENCY: "1", ...v.env } });
     try {
       const id = (await server.api("POST", "/v1/recordings", { url: meeting.viewerUrl, join: meeting.joinSteps(), video: { width: 1280, height: 720, fps: 30 } })).json().id;
       const pids = await sessionPids(server, id);
       await sleep(4000);
       const [browser, session] = await Promise.all([measure(() => [pids[1]], seconds * 1000), measure(() => pids, seconds * 1000)]);
       const { rec, check } = await finish(server, id, meeting.publishers, dir);
-      rows.push({ on, browser, session, check, status: rec.status });
+      rows.push({ label: v.label, browser, session, check, status: rec.status });
     } finally {
       await server.stop();
     }
   }
   return rows;
 }
+
+/** Medians of each variant's rows, as a table row per variant: browser cores and PSS, session cores and PSS, the files' checks. */
+function variantTable(rows: VariantRow[], labels: string[], p: (s: string) => void): void {
+  const med = (xs: VariantRow[], f: (r: VariantRow) => number) => median(xs.map(f));
+  p("| setting | browser cores | browser peak PSS (MiB) | session cores | session peak PSS (MiB) | file checks |\n|---|---|---|---|---|---|");
+  for (const label of labels) {
+    const rs = rows.filter((r) => r.label === label);
+    p(`| ${label} | ${med(rs, (r) => r.browser.cores).toFixed(3)} | ${med(rs, (r) => r.browser.peakPssMiB).toFixed(0)} | ${med(rs, (r) => r.session.cores).toFixed(3)} | ${med(rs, (r) => r.session.peakPssMiB).toFixed(0)} | ${rs.map((r) => (r.status === "completed" ? r.check.detail : r.status)).join("; ")} |`);
+  }
+}
+
+/** `a` against `b` (variant labels): browser cores, browser PSS and session cores as ratios of the medians. */
+function variantRatios(rows: VariantRow[], a: string, b: string): string {
+  const med = (label: string, f: (r: VariantRow) => number) => median(rows.filter((r) => r.label === label).map(f));
+  const ratio = (f: (r: VariantRow) => number) => (med(a, f) / med(b, f)).toFixed(3);
+  return `browser cores ×${ratio((r) => r.browser.cores)}, browser PSS ×${ratio((r) => r.browser.peakPssMiB)}, session cores ×${ratio((r) => r.session.cores)}, session PSS ×${ratio((r) => r.session.peakPssMiB)}`;
+}
+
+/** Chromium switches tried by the `flags` part (capture.chromiumArgs), each against none. */
+const FLAG_SETS: string[][] = [[], ["--disable-gpu"], ["--disable-gpu", "--disable-software-rasterizer"]];
 
 /**
  * One session measured with per-participant tracks on or off: the browser's processes, the
@@ -589,6 +622,51 @@ async function concurrencyRows(meeting: Meeting, dir: string, ns = [1, 2, 3, 4],
   return rows;
 }
 
+/** One reference (publishers × size) and every setting measured on it. */
+interface SettingsGroup { publishers: string; size: string; rows: SettingRow[]; check: string }
+
+/**
+ * The encoder settings part: for flat and high-motion publishers, at 1280×720 and 1920×1080,
+ * a recording of the meeting shows it on a display, 8 s of that display are grabbed losslessly
+ * into /dev/shm, the recording is stopped (its file checked), and each setting encodes the grab.
+ */
+async function settingsRows(seconds = 8): Promise<SettingsGroup[]> {
+  const groups: SettingsGroup[] = [];
+  const dir = mkdtempSync(join(tmpdir(), "meetrec-bench-files-"));
+  const shm = mkdtempSync("/dev/shm/meetrec-bench-");
+  try {
+    for (const [label, publishers] of [["flat", DEFAULT_PUBLISHERS], ["high-motion", HIGH_MOTION_PUBLISHERS]] as const) {
+      const meeting = await startMeeting({ publishers });
+      const server = await startServer({ netns: meeting.netns, egress: meeting.egress, startWhen: "media", env: { MEETREC_LOG_LEVEL: "warn", MEETREC_CONCURRENCY: "1" } });
+      try {
+        for (const [width, height] of [[1280, 720], [1920, 1080]] as const) {
+          process.stderr.write(`settings: ${label}, ${width}×${height}\n`);
+          const id = (await server.api("POST", "/v1/recordings", { url: meeting.viewerUrl, join: meeting.joinSteps(), video: { width, height, fps: 30 } })).json().id;
+          const [, , encoder] = await sessionPids(server, id);
+          await sleep(4000); // let the page settle
+          const ref = join(shm, "reference.bgr0");
+          const frames = grabReference(encoderDisplay(encoder), width, height, 30, seconds, ref);
+          const { check } = await finish(server, id, publishers, dir);
+          const rows: SettingRow[] = [];
+          for (const s of settings(width, height, DEFAULT_CAPTURE)) {
+            process.stderr.write(`  ${s.name}\n`);
+            rows.push(measureSetting(ref, width, height, 30, frames, s, dir));
+          }
+          rmSync(ref, { force: true });
+          groups.push({ publishers: label, size: `${width}×${height}@30`, rows, check: check.detail });
+        }
+      } finally {
+        await server.stop();
+        await meeting.stop();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(shm, { recursive: true, force: true });
+  }
+  return groups;
+}
+
 // ───────────────────────────── report ─────────────────────────────
 
 function machine(): string {
@@ -608,7 +686,7 @@ const fmtUsage = (r: { usage: Usage; kibPerSecond: number; check: Check }) =>
 async function main() {
   const { values } = parseArgs({ options: { only: { type: "string" } } });
   const only = values.only;
-  if (only && !["av", "sessions", "latency", "watcher", "tracks", "concurrency"].includes(only)) throw new Error(`--only av|sessions|latency|watcher|tracks|concurrency, not ${only}`);
+  if (only && !["av", "sessions", "latency", "watcher", "tracks", "concurrency", "settings", "flags"].includes(only)) throw new Error(`--only av|sessions|latency|watcher|tracks|concurrency|settings|flags, not ${only}`);
   const want = (part: string) => !only || only === part;
   if (process.getuid?.() !== 0) throw new Error("make bench needs root (network namespace for the Janus meeting)");
   const report: string[] = [];
@@ -633,27 +711,33 @@ async function main() {
       `resolution one frame (33 ms) for the picture, 10 ms for the sound\n`);
   }
 
-  if (want("watcher")) {
+  if (want("watcher") || want("flags")) {
     const dir = mkdtempSync(join(tmpdir(), "meetrec-bench-files-"));
     const meeting = await startMeeting();
-    let rows: WatcherRow[];
+    const flagLabel = (f: string[]) => (f.length ? f.map((x) => `\`${x}\``).join(" ") : "meetrec's switches only");
+    let watcher: VariantRow[] = [];
+    let flags: VariantRow[] = [];
     try {
-      rows = await watcherRows(meeting, dir);
+      if (want("watcher")) watcher = await variantRows(meeting, dir, [{ label: "on", env: { MEETREC_CAPTURE__MEDIA_WATCHER: "true" } }, { label: "off", env: { MEETREC_CAPTURE__MEDIA_WATCHER: "false" } }]);
+      if (want("flags")) flags = await variantRows(meeting, dir, FLAG_SETS.map((f) => ({ label: flagLabel(f), env: { MEETREC_CAPTURE__CHROMIUM_ARGS: JSON.stringify(f) } })));
     } finally {
       await meeting.stop();
       rmSync(dir, { recursive: true, force: true });
     }
-    p("Media watcher (capture.mediaWatcher on/off): the same 1280×720@30 recording of the 2-publisher meeting (flat), Chromium, alternating on/off, " +
-      "3 sessions each, 20 s window each; browser = the browser's process tree (where the watcher runs), session = Xvfb + browser + ffmpeg; median of the sessions:\n");
-    p("| watcher | browser cores | browser peak PSS (MiB) | session cores | session peak PSS (MiB) | file checks |\n|---|---|---|---|---|---|");
-    const med = (xs: WatcherRow[], f: (r: WatcherRow) => number) => median(xs.map(f));
-    for (const on of [true, false]) {
-      const rs = rows.filter((r) => r.on === on);
-      p(`| ${on ? "on" : "off"} | ${med(rs, (r) => r.browser.cores).toFixed(3)} | ${med(rs, (r) => r.browser.peakPssMiB).toFixed(0)} | ${med(rs, (r) => r.session.cores).toFixed(3)} | ${med(rs, (r) => r.session.peakPssMiB).toFixed(0)} | ${rs.map((r) => (r.status === "completed" ? r.check.detail : r.status)).join("; ")} |`);
+    if (want("watcher")) {
+      p("Media watcher (capture.mediaWatcher on/off): the same 1280×720@30 recording of the 2-publisher meeting (flat), Chromium, alternating on/off, " +
+        "3 sessions each, 20 s window each; browser = the browser's process tree (where the watcher runs), session = Xvfb + browser + ffmpeg; median of the sessions:\n");
+      variantTable(watcher, ["on", "off"], p);
+      p(`\nWatcher on / off: ${variantRatios(watcher, "on", "off")}\n`);
     }
-    const on = rows.filter((r) => r.on), off = rows.filter((r) => !r.on);
-    p(`\nWatcher on / off: browser cores ×${(med(on, (r) => r.browser.cores) / med(off, (r) => r.browser.cores)).toFixed(3)}, browser PSS ×${(med(on, (r) => r.browser.peakPssMiB) / med(off, (r) => r.browser.peakPssMiB)).toFixed(3)}, ` +
-      `session cores ×${(med(on, (r) => r.session.cores) / med(off, (r) => r.session.cores)).toFixed(3)}\n`);
+    if (want("flags")) {
+      p(`Chromium switches (capture.chromiumArgs): the same 1280×720@30 recording of the 2-publisher meeting (flat), each set in turn, 3 sessions each, 20 s window each; browser = the browser's process tree, session = Xvfb + browser + ffmpeg; median of the sessions:\n`);
+      const labels = FLAG_SETS.map(flagLabel);
+      variantTable(flags, labels, p);
+      p("");
+      for (const l of labels.slice(1)) p(`- ${l} / ${labels[0]}: ${variantRatios(flags, l, labels[0])}`);
+      p("");
+    }
   }
 
   if (want("tracks")) {
@@ -701,6 +785,23 @@ async function main() {
     p("");
   }
 
+  if (want("settings")) {
+    const rows = await settingsRows();
+    p("Encoder settings, judged on the same pictures: a lossless grab (8 s, raw frames) of the recorder's display showing the 2-publisher meeting, " +
+      "encoded by each setting at its real-time rate; cores = the encoding ffmpeg's CPU s per s of picture (pixel conversion + encoder; the grab is the same for all), " +
+      "SSIM of the file (shown at 30 fps, a dropped frame held) against the grab, frame by frame; kept = frames in the file per frame grabbed:\n");
+    p("| publishers | size | setting | cores | × default | SSIM (all) | SSIM (Y) | kbit/s | kept |\n|---|---|---|---|---|---|---|---|---|");
+    for (const g of rows) {
+      const today = g.rows[0].cores;
+      for (const r of g.rows) {
+        p(r.error ? `| ${g.publishers} | ${g.size} | ${r.setting} | failed: ${r.error} |||||| ` :
+          `| ${g.publishers} | ${g.size} | ${r.setting} | ${r.cores.toFixed(3)} | ${(r.cores / today).toFixed(2)} | ${r.ssim.toFixed(4)} | ${r.ssimY.toFixed(4)} | ${r.kbps.toFixed(0)} | ${r.kept.toFixed(2)} |`);
+      }
+      p(`| ${g.publishers} | ${g.size} | (the recording that showed it: ${g.check}) |||||||`);
+    }
+    p("");
+  }
+
   if (want("sessions") || want("latency")) {
     const dir = mkdtempSync(join(tmpdir(), "meetrec-bench-files-"));
     type Variant = { label: string; publishers: PublisherSpec[]; rows: SessionRow[]; enc?: Awaited<ReturnType<typeof encoderRows>> };
@@ -709,8 +810,8 @@ async function main() {
       { label: "high-motion", publishers: HIGH_MOTION_PUBLISHERS, rows: [] },
     ];
     const bodies: [string, Record<string, unknown>][] = [
-      ["video 1280×720@30 (default, x264 veryfast 2.5 Mbit/s)", { video: { width: 1280, height: 720, fps: 30 } }],
-      ["video 1920×1080@30 (x264 veryfast 2.5 Mbit/s)", { video: { width: 1920, height: 1080, fps: 30 } }],
+      [`video 1280×720@30 (default, ${X264} 2.5 Mbit/s)`, { video: { width: 1280, height: 720, fps: 30 } }],
+      [`video 1920×1080@30 (${X264} 2.5 Mbit/s)`, { video: { width: 1920, height: 1080, fps: 30 } }],
       ["audio only (AAC 128 kbit/s)", { mode: "audio" }],
     ];
     let latency: Awaited<ReturnType<typeof startLatency>> | undefined;
@@ -755,7 +856,7 @@ async function main() {
       p("\nEncoder only, same 1920×1080@30 display and sink at the same time, same raw input queues (30 s window):\n");
       p("| encoder | publishers | cores | peak memory (PSS) | file bytes per s | file check |\n|---|---|---|---|---|---|");
       for (const v of [flat, high]) {
-        p(`| meetrec: H.264 x264 veryfast 2.5 Mbit/s + AAC, fMP4 segments | ${v.label} | ${fmtUsage(v.enc!.meetrec)} | ${v.enc!.meetrec.check.detail} |`);
+        p(`| meetrec: H.264 ${X264} 2.5 Mbit/s + AAC, fMP4 segments | ${v.label} | ${fmtUsage(v.enc!.meetrec)} | ${v.enc!.meetrec.check.detail} |`);
         p(`| Nextcloud recorder settings: VP8 realtime -crf 10 -b:v 1M + Opus, WebM | ${v.label} | ${fmtUsage(v.enc!.nextcloud)} | ${v.enc!.nextcloud.check.detail} |`);
       }
       p(`\nReference command (queues as meetrec's encoder): \`ffmpeg ${flat.enc!.ncArgs}\`\n`);
