@@ -57,19 +57,19 @@ function decimated(args: string[], fps: number, segmentS: number, maxHeld: numbe
 
 /**
  * The settings compared: meetrec's default first (`capture.x264Preset` / `x264Params` as
- * configured by default, passed in), then one change each, Nextcloud's recorder's VP8 last.
+ * configured by default, passed in), then the x264 candidates that differ from it, variable
+ * frame rate, and Nextcloud's recorder's VP8 last.
  */
 export function settings(width: number, height: number, defaults: { x264Preset: string; x264Params: string }, fps = 30, bitrateKbps = 2500): Setting[] {
   const args = (preset: string, params = "") => meetrecVideoArgs(width, height, fps, bitrateKbps, preset, params);
+  const name = (preset: string, params: string) => `x264 ${preset}${params ? ` (${params})` : ""}`;
   const held = Math.round(fps / 2) - 1; // at least 2 frames a second
+  const x264: [string, string][] = [["veryfast", ""], ["superfast", ""], ["ultrafast", ""], ["ultrafast", "cabac=1"], ["ultrafast", "cabac=1:deblock=1"]];
   return [
-    { name: `meetrec default: x264 ${defaults.x264Preset}${defaults.x264Params ? ` (${defaults.x264Params})` : ""}, zerolatency, CFR`, args: args(defaults.x264Preset, defaults.x264Params) },
-    { name: "x264 veryfast, CFR (meetrec's default until 2026-12-07)", args: args("veryfast") },
-    { name: "x264 superfast, CFR", args: args("superfast") },
-    { name: "x264 ultrafast, CFR", args: args("ultrafast") },
-    { name: "x264 ultrafast (cabac=1:deblock=1), CFR", args: args("ultrafast", "cabac=1:deblock=1") },
-    { name: "x264 veryfast, VFR (mpdecimate, ≥ 2 fps)", args: decimated(args("veryfast"), fps, 2, held) },
-    { name: `x264 ${defaults.x264Preset}${defaults.x264Params ? ` (${defaults.x264Params})` : ""}, VFR (mpdecimate, ≥ 2 fps)`, args: decimated(args(defaults.x264Preset, defaults.x264Params), fps, 2, held) },
+    { name: `meetrec default: ${name(defaults.x264Preset, defaults.x264Params)}, zerolatency, CFR`, args: args(defaults.x264Preset, defaults.x264Params) },
+    ...x264.filter(([p, o]) => p !== defaults.x264Preset || o !== defaults.x264Params).map(([p, o]) => ({ name: `${name(p, o)}, CFR`, args: args(p, o) })),
+    { name: `${name("veryfast", "")}, VFR (mpdecimate, ≥ 2 fps)`, args: decimated(args("veryfast"), fps, 2, held) },
+    { name: `${name("ultrafast", "cabac=1")}, VFR (mpdecimate, ≥ 2 fps)`, args: decimated(args("ultrafast", "cabac=1"), fps, 2, held) },
     { name: "Nextcloud recorder: VP8 realtime -crf 10 -b:v 1M", args: ["-c:v", "libvpx", "-quality:v", "realtime", "-crf", "10", "-b:v", "1M"] },
   ];
 }
