@@ -34,7 +34,7 @@ describe("live playlist from the manifest", () => {
 
 describe("encoder arguments", () => {
   const base = { display: ":5", width: 1280, height: 720, fps: 30, bitrateKbps: 2500, audioBitrateKbps: 128, monitor: "s.monitor", pulseServer: "unix:/x", segmentSeconds: 2, x264Preset: "veryfast", dir: "/d" };
-  test("video: x11grab + pulse, keyframe every segment, constant frame rate, fMP4 segments", () => {
+  test("video: x11grab + pulse, keyframe every segment after a short first one, constant frame rate, fMP4 segments", () => {
     const a = encoderArgs({ ...base, mode: "video" }, 1_000_000);
     const at = (flag: string) => a[a.indexOf(flag) + 1];
     expect(a).toContain("x11grab");
@@ -43,7 +43,9 @@ describe("encoder arguments", () => {
     expect(at("-keyint_min")).toBe("60");
     expect(at("-r")).toBe("30");
     expect(at("-hls_segment_type")).toBe("fmp4");
-    expect(at("-hls_time")).toBe("2");
+    // The first segment is half a second: a keyframe forced at frame 15, the muxer cutting at every keyframe ≥ 0.5 s on.
+    expect(at("-force_key_frames")).toBe("expr:eq(n,15)");
+    expect(at("-hls_time")).toBe("0.5");
     expect(at("-filter:v")).toBe("setpts=PTS-1000000/(TB*1000000)");
     expect(a.at(-1)).toBe("/d/live.m3u8");
   });
