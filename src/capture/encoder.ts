@@ -45,6 +45,14 @@ export interface EncoderOptions {
   pulseServer: string;
   /** Media segment duration, s. */
   segmentSeconds: number;
+  /**
+   * Video: length of each run's first media segment, s, when shorter than `segmentSeconds`
+   * (`capture.firstSegmentSeconds`): a keyframe is forced that long after the first frame and the
+   * muxer cuts there, so the first segment is durable that soon after the picture starts (the
+   * start latency, and what a crash in the first seconds keeps); from the second segment on the
+   * keyframe interval is `segmentSeconds` again (x264 counts its GOP from the forced keyframe).
+   */
+  firstSegmentSeconds?: number;
   x264Preset: string;
   /** x264 options on top of the preset (`-x264-params`, `key=value:…`); empty or absent for none. */
   x264Params?: string;
@@ -71,14 +79,6 @@ export interface ClosedSegment {
   frames?: FrameCounts;
 }
 
-/**
- * Length of a video run's first media segment, s: a keyframe is forced this long after the
- * first frame and the muxer cuts there, so the first segment is durable half a second after the
- * picture starts instead of a whole segment duration later (the start latency, and what a crash
- * in the first seconds keeps); from the second segment on the forced keyframe interval holds.
- */
-export const FIRST_SEGMENT_S = 0.5;
-
 /** The playlist the muxer maintains in the encoder directory. */
 export const PLAYLIST = "live.m3u8";
 export const INIT_SEGMENT = "init.mp4";
@@ -100,13 +100,17 @@ export function encoderArgs(o: EncoderOptions, originUs = Date.now() * 1000): st
   const maps: string[] = [];
   const codecs: string[] = [];
   const shift = `PTS-${originUs}/(TB*1000000)`;
+  /** The muxer cuts at the first keyframe at least this long after the last cut, s. */
+  let hlsTime = seg;
   if (o.mode === "video") {
     // Constant output frame rate + fixed GOP = a keyframe exactly every segment duration, and
-    // the same time base (1/fps) in every period, so periods join by stream copy. The first
-    // segment is short: a keyframe forced FIRST_SEGMENT_S after the first frame (x264 counts its
-    // GOP from there), and the muxer cuts at every keyframe at least that long after the last cut.
+    // the same time base (1/fps) in every period, so periods join by stream copy. A short first
+    // segment: a keyframe forced firstSegmentSeconds after the first frame, and the muxer
+    // cutting at every keyframe at least that long after the last cut.
     const gop = Math.max(1, Math.round(o.fps * seg));
-    const firstKey = Math.round(o.fps * FIRST_SEGMENT_S);
+    const firstKey = Math.round(o.fps * Math.min(o.firstSegmentSeconds ?? seg, seg));
+    const shortFirst = firstKey >= 1 && firstKey < gop;
+    if (shortFirst) hlsTime = firstKey / o.fps;
     // Raw frames are large (6 MB at 1080p): a queue of ~2 s bounds memory when the encoder lags.
     input.push("-thread_queue_size", String(Math.max(8, Math.round(o.fps * 2))), "-f", "x11grab", "-draw_mouse", "0", "-framerate", String(o.fps),
       "-video_size", `${o.width}x${o.height}`, "-i", `${o.display}.0+0,0`);
@@ -119,7 +123,7 @@ export function encoderArgs(o: EncoderOptions, originUs = Date.now() * 1000): st
       "-c:v", "libx264", "-preset", o.x264Preset, "-tune", "zerolatency", ...(o.x264Params ? ["-x264-params", o.x264Params] : []), "-profile:v", "high", "-pix_fmt", "yuv420p",
       "-b:v", `${o.bitrateKbps}k`, "-maxrate", `${Math.round(o.bitrateKbps * 1.5)}k`, "-bufsize", `${o.bitrateKbps * 2}k`,
       "-g", String(gop), "-keyint_min", String(gop), "-sc_threshold", "0",
-      ...(firstKey >= 1 && firstKey < gop ? ["-force_key_frames", `expr:eq(n,${firstKey})`] : []));
+      ...(shortFirst ? ["-force_key_frames", `expr:eq(n,${firstKey})`] : []));
   } else {
     maps.push("-map", "0:a:0");
   }
@@ -144,7 +148,7 @@ export function encoderArgs(o: EncoderOptions, originUs = Date.now() * 1000): st
     // how many were duplicated or dropped.
     "-progress", "pipe:1", "-stats_period", "0.5",
     ...input, ...maps, ...codecs,
-    "-f", "hls", "-hls_time", String(o.mode === "video" ? Math.min(FIRST_SEGMENT_S, seg) : seg), "-hls_list_size", "0", "-hls_playlist_type", "event",
+    "-f", "hls", "-hls_time", String(hlsTime), "-hls_list_size", "0", "-hls_playlist_type", "event",
     "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", INIT_SEGMENT, "-start_number", "1",
     "-hls_segment_filename", join(o.dir, "%06d.m4s"), "-hls_flags", "independent_segments+temp_file",
     join(o.dir, PLAYLIST),

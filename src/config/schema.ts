@@ -357,10 +357,27 @@ export const CaptureConfig = z.strictObject({
   pulseDir: z.string().optional(),
   /** Media segment duration in seconds (each starts on a keyframe). */
   segmentSeconds: z.number().min(1).max(10).default(2),
+  /**
+   * Video: length of each encoder run's first media segment, s (absent: `segmentSeconds`). A
+   * short first segment is durable that soon after the picture starts — with a warm stack
+   * (`warmBrowsers`) and 0.5 s, a one-click page's first segment is durable ~1.6 s after the
+   * request instead of ~3 s (docs/benchmarks.md). The first two segments' frame counts are then
+   * counted but not judged (`frames_degraded`).
+   */
+  firstSegmentSeconds: z.number().min(0.25).max(10).optional(),
   /** How often a dead encoder is restarted in a new period before the recording fails. */
   maxEncoderRestarts: z.number().int().min(0).max(20).default(3),
   /** How often a crashed browser is relaunched and rejoined before the recording fails. */
   maxBrowserRestarts: z.number().int().min(0).max(20).default(3),
+  /**
+   * Warm capture stacks kept per machine: display, sink and Chromium on `about:blank`, started
+   * before a recording asks, at the default frame size (`video`). A recording or a taken-over
+   * recording that fits one (Chromium, that frame size, no `acceptInsecureCerts`) only opens its
+   * page and joins; each stack serves one recording and the pool refills in the background. Never
+   * more than the CPU budget left has room for (at the learned cost of such a recording). Each
+   * waiting stack holds ~150–250 MiB. Default 0: none.
+   */
+  warmBrowsers: z.number().int().min(0).max(16).default(0),
   /** Timeout of the initial page load, ms. */
   pageLoadTimeoutMs: z.number().int().positive().default(30000),
   /** Default timeout of one join step, ms. */

@@ -401,7 +401,7 @@ export class RecordingJob {
   /**
    * A durable video segment's frame counts: to the observer (metrics), and on the timeline
    * (`frames_degraded`) when more than {@link DEGRADED_FRAMES_SHARE} of them were duplicated or
-   * dropped (from a period's third segment on) — an overloaded machine must not record a
+   * dropped (from a period's second segment on, third with a short first one) — an overloaded machine must not record a
    * stuttering picture silently. At most one
    * such event per {@link DEGRADED_EVENT_EVERY_MS} (a long overload would flood the timeline;
    * the view's `frames` has every count).
@@ -411,11 +411,13 @@ export class RecordingJob {
     // Of the frames the encoder handled (written, or grabbed and thrown away), the share that went wrong.
     const bad = f.duplicated + f.dropped;
     const handled = f.encoded + f.dropped;
-    // A period's first segments hold the encoder's start (its inputs opening: a few repeats of
-    // the first picture on every machine): the short first one (capture/encoder.ts
-    // FIRST_SEGMENT_S) and the second, which the counts (read every 0.5 s) may still share it
-    // with, are counted, not judged.
-    if (seq <= 2 || handled === 0 || bad / handled <= DEGRADED_FRAMES_SHARE) return;
+    // A period's first segment holds the encoder's start (its inputs opening: a few repeats of
+    // the first picture on every machine); it is counted, not judged. A short first segment
+    // (`capture.firstSegmentSeconds`) may share the start with the second (the counts are read
+    // every 0.5 s): then neither is judged.
+    const { firstSegmentSeconds: first, segmentSeconds } = this.plan.capture;
+    const startSegments = first !== undefined && first < segmentSeconds ? 2 : 1;
+    if (seq <= startSegments || handled === 0 || bad / handled <= DEGRADED_FRAMES_SHARE) return;
     this.degradedSegmentAt = Date.now();
     if (Date.now() - this.degradedReportedAt < DEGRADED_EVENT_EVERY_MS) return;
     this.degradedReportedAt = Date.now();

@@ -34,7 +34,7 @@ describe("live playlist from the manifest", () => {
 
 describe("encoder arguments", () => {
   const base = { display: ":5", width: 1280, height: 720, fps: 30, bitrateKbps: 2500, audioBitrateKbps: 128, monitor: "s.monitor", pulseServer: "unix:/x", segmentSeconds: 2, x264Preset: "veryfast", dir: "/d" };
-  test("video: x11grab + pulse, keyframe every segment after a short first one, constant frame rate, fMP4 segments", () => {
+  test("video: x11grab + pulse, keyframe every segment, constant frame rate, fMP4 segments", () => {
     const a = encoderArgs({ ...base, mode: "video" }, 1_000_000);
     const at = (flag: string) => a[a.indexOf(flag) + 1];
     expect(a).toContain("x11grab");
@@ -43,11 +43,21 @@ describe("encoder arguments", () => {
     expect(at("-keyint_min")).toBe("60");
     expect(at("-r")).toBe("30");
     expect(at("-hls_segment_type")).toBe("fmp4");
-    // The first segment is half a second: a keyframe forced at frame 15, the muxer cutting at every keyframe ≥ 0.5 s on.
-    expect(at("-force_key_frames")).toBe("expr:eq(n,15)");
-    expect(at("-hls_time")).toBe("0.5");
+    expect(a).not.toContain("-force_key_frames");
+    expect(at("-hls_time")).toBe("2");
     expect(at("-filter:v")).toBe("setpts=PTS-1000000/(TB*1000000)");
     expect(a.at(-1)).toBe("/d/live.m3u8");
+  });
+  test("video: a short first segment (firstSegmentSeconds): a keyframe forced at its end, the muxer cutting at every keyframe that long on; audio keeps the segment duration", () => {
+    const a = encoderArgs({ ...base, mode: "video", firstSegmentSeconds: 0.5 }, 1_000_000);
+    const at = (flag: string) => a[a.indexOf(flag) + 1];
+    expect(at("-force_key_frames")).toBe("expr:eq(n,15)");
+    expect(at("-hls_time")).toBe("0.5");
+    expect(at("-g")).toBe("60");
+    const same = encoderArgs({ ...base, mode: "video", firstSegmentSeconds: 2 }, 1_000_000);
+    expect(same).not.toContain("-force_key_frames");
+    const audio = encoderArgs({ ...base, mode: "audio", firstSegmentSeconds: 0.5 }, 1_000_000);
+    expect(audio[audio.indexOf("-hls_time") + 1]).toBe("2");
   });
   test("video: the configured preset, then x264 options on top of it (the default's CABAC); none when empty", () => {
     const defaults = parseConfig({}).capture;
