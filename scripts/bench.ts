@@ -44,7 +44,8 @@ import { Encoder, PulseServer, XvfbDisplay } from "../src/capture/index.js";
 import { parseConfig } from "../src/config/index.js";
 import { DEFAULT_PUBLISHERS, HIGH_MOTION_PUBLISHERS, type PublisherSpec } from "../dev/fake-media.js";
 import { startMeeting, type Meeting } from "../dev/meeting.js";
-import { audioSamples, colourFraction, frameRgb, lumaTrack, toneLevelsDb, toneTrack } from "../dev/media-check.js";
+import { audioSamples, checkPage, colourFraction, frameRgb, lumaTrack, toneLevelsDb, toneTrack } from "../dev/media-check.js";
+import { startSyncPage } from "../dev/sync-page.js";
 import { startServer, type TestServer } from "../dev/server.js";
 import { cpuSeconds, processTree } from "../src/util/proc.js";
 import { encoderDisplay, grabReference, measureSetting, settings, type SettingRow } from "./bench-settings.js";
@@ -554,25 +555,83 @@ async function encoderRows(server: TestServer, meeting: Meeting, dir: string, se
   };
 }
 
+/** `capture.firstSegmentSeconds` of the start-latency servers, s. */
+const FIRST_SEGMENT_S = 0.5;
+
+/** What start latency is measured on: the request's body, and the check of the finished recording (stops it). */
+interface LatencyTarget { body: Record<string, unknown>; check(server: TestServer, id: string, requestedAtMs: number): Promise<Check> }
+
+/** Start latencies of one server: POST → capture started (`recording`), POST → first segment durable, s. */
+interface LatencyRuns { label: string; capture: number[]; counted: number[]; rejected: string[] }
+
 /**
- * Start latency, s: POST → first segment durable, with the fixture's full join steps (Start,
- * name, Register, both remote videos present and showing frames). Each run then records until
- * it has 3 segments, is stopped, and counts only if it completed and its file passed the check.
+ * Start latency, s: POST → capture started (status `recording`) and POST → first segment
+ * durable, with the fixture's full join steps (Start, name, Register, both remote videos present
+ * and showing frames). `servers` take turns run by run (side by side in one run: a cold server
+ * and one with warm capture stacks, `capture.warmBrowsers`, whose pool is full again before
+ * every run, so that no browser launches beside a run). Each run then records until it has 3 segments, is stopped, and counts only if it
+ * completed and its file passed the check.
  */
-async function startLatency(server: TestServer, meeting: Meeting, dir: string, runs = 5) {
-  const counted: number[] = [];
-  const rejected: string[] = [];
+async function startLatency(servers: { label: string; server: TestServer }[], target: LatencyTarget, runs = 5): Promise<LatencyRuns[]> {
+  const out: LatencyRuns[] = servers.map((s) => ({ label: s.label, capture: [], counted: [], rejected: [] }));
   for (let i = 0; i < runs; i++) {
-    const t0 = Date.now();
-    const id = (await server.api("POST", "/v1/recordings", { url: meeting.viewerUrl, join: meeting.joinSteps(), video: { width: 1280, height: 720, fps: 30 } })).json().id;
-    const first = await server.waitFor(id, (r) => r.segmentCount >= 1 || TERMINAL.includes(r.status), 60_000);
-    const latency = (Date.now() - t0) / 1000;
-    if (first.segmentCount >= 1) await server.waitFor(id, (r) => r.segmentCount >= 3 || TERMINAL.includes(r.status), 60_000);
-    const { check } = await finish(server, id, meeting.publishers, dir);
-    if (check.ok) counted.push(latency);
-    else rejected.push(`run ${i + 1} (${latency.toFixed(2)} s): ${check.detail}`);
+    for (const [k, { server }] of servers.entries()) {
+      // Every pool full first (none refilling): a browser launching beside a run would slow that run.
+      for (const { server: other } of servers) {
+        const warmStacks = async () => /^meetrec_warm_stacks\{[^}]*\} (\d+)/m.exec((await other.api("GET", "/metrics")).body.toString())?.[1];
+        if (await warmStacks() === undefined) continue;
+        for (const end = Date.now() + 30_000; Date.now() < end && (await warmStacks()) === "0";) await new Promise((r) => setTimeout(r, 200));
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+      const t0 = Date.now();
+      const id = (await server.api("POST", "/v1/recordings", target.body)).json().id;
+      let captureAt: number | undefined;
+      const first = await server.waitFor(id, (r) => {
+        if (r.status === "recording") captureAt ??= Date.now();
+        return r.segmentCount >= 1 || TERMINAL.includes(r.status);
+      }, 60_000);
+      const latency = (Date.now() - t0) / 1000;
+      if (first.segmentCount >= 1) await server.waitFor(id, (r) => r.segmentCount >= 3 || TERMINAL.includes(r.status), 60_000);
+      const check = await target.check(server, id, t0);
+      if (check.ok && captureAt) {
+        out[k].counted.push(latency);
+        out[k].capture.push((captureAt - t0) / 1000);
+      } else out[k].rejected.push(`run ${i + 1} (${latency.toFixed(2)} s): ${check.detail}`);
+    }
   }
-  return { counted, rejected };
+  return out;
+}
+
+/**
+ * Start latency on a page that joins with one click (the sync page's Join button), cold and
+ * with a warm stack, side by side: two servers without WebRTC, `startWhen: joined`.
+ */
+async function oneClickLatency(dir: string): Promise<LatencyRuns[]> {
+  const page = await startSyncPage();
+  const env = { MEETREC_LOG_LEVEL: "warn", MEETREC_CONCURRENCY: "1", MEETREC_CAPTURE__FIRST_SEGMENT_SECONDS: String(FIRST_SEGMENT_S) };
+  const cold = await startServer({ egress: { allowedOrigins: [page.origin] }, env });
+  const warm = await startServer({ egress: { allowedOrigins: [page.origin] }, env: { ...env, MEETREC_CAPTURE__WARM_BROWSERS: "1" } });
+  try {
+    return await startLatency([{ label: "cold (no warm stack)", server: cold }, { label: "warm stack (`capture.warmBrowsers: 1`)", server: warm }], {
+      body: { url: page.url, join: [{ click: "#join" }], video: { width: 1280, height: 720, fps: 30 } },
+      check: async (srv, id, requestedAtMs) => {
+        const stopSentAtMs = Date.now();
+        await srv.api("POST", `/v1/recordings/${id}/stop`);
+        const rec = await srv.waitFor(id, (r) => TERMINAL.includes(r.status), 120_000);
+        if (rec.status !== "completed") return { ok: false, detail: `ended ${rec.status}: ${JSON.stringify(rec.error)}` };
+        try {
+          checkPage(await download(srv, id, dir), { bg: [0x20, 0x60, 0xc0], requestedAtMs, endedByMs: Date.now(), stopSentAtMs });
+          return { ok: true, detail: "page live, in step" };
+        } catch (err) {
+          return { ok: false, detail: (err as Error).message.slice(0, 300) };
+        }
+      },
+    });
+  } finally {
+    await cold.stop();
+    await warm.stop();
+    await page.close();
+  }
 }
 
 /** One recording of a concurrency round: distinct pictures, length, the encoder's own counts. */
@@ -814,7 +873,8 @@ async function main() {
       [`video 1920×1080@30 (${X264} 2.5 Mbit/s)`, { video: { width: 1920, height: 1080, fps: 30 } }],
       ["audio only (AAC 128 kbit/s)", { mode: "audio" }],
     ];
-    let latency: Awaited<ReturnType<typeof startLatency>> | undefined;
+    let latency: LatencyRuns[] | undefined;
+    let oneClick: LatencyRuns[] | undefined;
     try {
       for (const v of variants) {
         if (!want("sessions") && v.label !== "flat") continue;
@@ -831,12 +891,27 @@ async function main() {
           }
           if (want("latency") && v.label === "flat") {
             process.stderr.write("start latency\n");
-            latency = await startLatency(server, meeting, dir);
+            const env = { MEETREC_LOG_LEVEL: "warn", MEETREC_CONCURRENCY: "1", MEETREC_CAPTURE__FIRST_SEGMENT_SECONDS: String(FIRST_SEGMENT_S) };
+            const cold = await startServer({ netns: meeting.netns, egress: meeting.egress, startWhen: "media", env });
+            const warm = await startServer({ netns: meeting.netns, egress: meeting.egress, startWhen: "media", env: { ...env, MEETREC_CAPTURE__WARM_BROWSERS: "1" } });
+            try {
+              latency = await startLatency([{ label: "cold (no warm stack)", server: cold }, { label: "warm stack (`capture.warmBrowsers: 1`)", server: warm }], {
+                body: { url: meeting.viewerUrl, join: meeting.joinSteps(), video: { width: 1280, height: 720, fps: 30 } },
+                check: async (srv, id) => (await finish(srv, id, meeting.publishers, dir)).check,
+              });
+            } finally {
+              await cold.stop();
+              await warm.stop();
+            }
           }
         } finally {
           await server.stop();
           await meeting.stop();
         }
+      }
+      if (want("latency")) {
+        process.stderr.write("start latency, one-click page\n");
+        oneClick = await oneClickLatency(dir);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -861,12 +936,22 @@ async function main() {
       }
       p(`\nReference command (queues as meetrec's encoder): \`ffmpeg ${flat.enc!.ncArgs}\`\n`);
     }
+    if (oneClick) {
+      p(`Start latency on a page that joins with one click (the local sync page, 1280×720@30, \`startWhen: joined\`, join step \`click #join\`, \`capture.firstSegmentSeconds: ${FIRST_SEGMENT_S}\` on both servers; the two servers took turns, run by run; each file checked as a viewer would, \`checkPage\`): ` +
+        "POST /v1/recordings → capture started (status `recording`) and → first segment durable, median (min–max) in s:\n");
+      p("| server | runs counted | → capture started | → first segment durable |\n|---|---|---|---|");
+      const mm = (x: number[]) => (x.length ? `${median(x).toFixed(2)} (${Math.min(...x).toFixed(2)}–${Math.max(...x).toFixed(2)})` : "–");
+      for (const l of oneClick) p(`| ${l.label} | ${l.counted.length} of ${l.counted.length + l.rejected.length} | ${mm(l.capture)} | ${mm(l.counted)} |`);
+      for (const l of oneClick) for (const r of l.rejected) p(`- not counted (${l.label}): ${r}`);
+      p("");
+    }
     if (latency) {
-      const c = latency.counted;
-      p(`Start latency, POST /v1/recordings → first segment durable (1280×720, flat publishers, full join steps): ` +
-        (c.length ? `median ${median(c).toFixed(2)} s, min ${Math.min(...c).toFixed(2)}, max ${Math.max(...c).toFixed(2)} (counted runs: ${c.map((x) => x.toFixed(2)).join(", ")})` : "no run counted") +
-        `; ${c.length} of ${c.length + latency.rejected.length} runs counted`);
-      for (const r of latency.rejected) p(`- not counted: ${r}`);
+      p(`Start latency on the meeting (1280×720@30, flat publishers, full join steps, \`startWhen: media\`, \`capture.firstSegmentSeconds: ${FIRST_SEGMENT_S}\` on both servers; the two servers took turns, run by run): ` +
+        "POST /v1/recordings → capture started (status `recording`) and → first segment durable, median (min–max) in s:\n");
+      p("| server | runs counted | → capture started | → first segment durable |\n|---|---|---|---|");
+      const mm = (x: number[]) => (x.length ? `${median(x).toFixed(2)} (${Math.min(...x).toFixed(2)}–${Math.max(...x).toFixed(2)})` : "–");
+      for (const l of latency) p(`| ${l.label} | ${l.counted.length} of ${l.counted.length + l.rejected.length} | ${mm(l.capture)} | ${mm(l.counted)} |`);
+      for (const l of latency) for (const r of l.rejected) p(`- not counted (${l.label}): ${r}`);
       p("");
     }
   }

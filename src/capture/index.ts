@@ -1,5 +1,5 @@
 /** capture: one recording session (display, sink, browser, join steps, encoder). */
-export { CaptureSession, sameStage, type SessionOptions, type SessionHooks, type SessionEvent, type SessionPids, type PlatformAdapter } from "./session.js";
+export { CaptureSession, sameStage, sameStack, type SessionOptions, type SessionHooks, type SessionEvent, type SessionPids, type PlatformAdapter } from "./session.js";
 export { PulseServer, SharedPulse, defaultPulseDir } from "./audio.js";
 export { XvfbDisplay } from "./display.js";
 export { RecorderBrowser, type BrowserKind } from "./browser.js";
@@ -8,3 +8,4 @@ export { JoinStep, JoinSteps, stepOrigins } from "./join.js";
 export { killRegisteredProcesses, profileDirPrefix, RECORDING_ENV } from "./orphans.js";
 export { MediaWatcher, type MeetingState } from "./watcher.js";
 export { TrackTaps, type TrackSink } from "./tracks.js";
+export { WarmPool, idleHooks } from "./pool.js";

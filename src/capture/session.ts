@@ -158,6 +158,22 @@ export function sameStage(a: SessionOptions, b: SessionOptions): boolean {
     && a.mode === b.mode && a.video.width === b.video.width && a.video.height === b.video.height && !!a.acceptInsecureCerts === !!b.acceptInsecureCerts;
 }
 
+/**
+ * Whether a session warmed for `a` ({@link CaptureSession.prewarm}: display, sink and browser,
+ * no page yet) can record `b`: the same browser, launched the same way (path, switches, TLS
+ * leniency), on a display of `b`'s frame size, in video mode. The page, join steps, egress and
+ * encoder settings are `b`'s own and set when it is bound.
+ */
+export function sameStack(a: SessionOptions, b: SessionOptions): boolean {
+  const path = (o: SessionOptions) => (o.browser === "chromium" ? o.capture.chromiumPath : o.capture.firefoxPath);
+  return a.browser === b.browser && path(a) === path(b) && JSON.stringify(a.capture.chromiumArgs) === JSON.stringify(b.capture.chromiumArgs)
+    && a.mode === "video" && b.mode === "video" && a.video.width === b.video.width && a.video.height === b.video.height
+    && !!a.acceptInsecureCerts === !!b.acceptInsecureCerts;
+}
+
+/** Egress of a warm session before a recording is bound to it: no connection is allowed. */
+const NO_EGRESS: BrowserEgress = { navigation: [], requests: [], named: [], allow: [] };
+
 /** See module doc. Use {@link CaptureSession.start}, then {@link CaptureSession.stop}. */
 export class CaptureSession {
   private display?: XvfbDisplay;
@@ -196,6 +212,8 @@ export class CaptureSession {
   private readonly profileId: string;
   /** Display, sink, proxy and browser are up and the page joined ({@link open}). */
   private opened = false;
+  /** Display, sink, proxy and browser are up on `about:blank`, no page yet ({@link prewarm}). */
+  private staged = false;
   /** What the page receives (every page the session opens is watched). */
   readonly watcher = new MediaWatcher();
   /** Wall clock (ms) capturing was paused at; undefined while capturing (or before). */
@@ -203,7 +221,7 @@ export class CaptureSession {
   /** Generic speaking stretches being stored, in order ({@link onSpeaking}). */
   private speakingStored: Promise<void> = Promise.resolve();
   /** The per-participant recorders ({@link SessionOptions.tracks}), when asked for. */
-  private readonly taps?: TrackTaps;
+  private taps?: TrackTaps;
 
   constructor(private o: SessionOptions, private hooks: SessionHooks) {
     this.marker = recordingEnv(o.recordingId);
@@ -233,9 +251,14 @@ export class CaptureSession {
     return this.o;
   }
 
-  /** Open ({@link open}), still connected to its browser, and capturing nothing yet: ready to {@link bind}. */
+  /** Open ({@link open}) or warm ({@link prewarm}), still connected to its browser, and capturing nothing yet: ready to {@link bind}. */
   get ready(): boolean {
-    return this.opened && !this.closed && !this.stopping && !this.encoder && !!this.browser?.browser.connected;
+    return (this.opened || this.staged) && !this.closed && !this.stopping && !this.encoder && !!this.browser?.browser.connected;
+  }
+
+  /** Warm ({@link prewarm}) and not yet showing a page. */
+  get warm(): boolean {
+    return this.staged && !this.opened;
   }
 
   /** Recording: capturing, or paused in the meeting (the page's crashes and its end still count). */
@@ -371,19 +394,42 @@ export class CaptureSession {
   }
 
   /**
-   * Hands a session opened with {@link open} to the recording that captures it: `o` and `hooks`
-   * replace the ones it was opened with (its recording id, work directory, log, mode's sound,
-   * first period's reason). What is open stays: `o` must ask for the same page, join steps,
-   * browser and frame size ({@link sameStage}), else nothing changes and it throws. Processes
-   * started from now on (the encoder, a relaunched browser) carry `o.recordingId`'s marker.
-   * @throws MeetrecError `internal` when the session is not open, already captures, or `o` asks for another stage.
+   * Starts display, sink, egress proxy and browser (a fresh profile, on `about:blank`) and
+   * nothing else: a warm stack for a recording that does not exist yet (capture/pool.ts). Its
+   * proxy refuses every connection until a recording is bound ({@link bind}); {@link start}
+   * then only opens the page and joins. On failure everything started is closed.
+   * @throws MeetrecError `display_failed` | `audio_failed` | `browser_failed`.
+   */
+  async prewarm(signal?: AbortSignal): Promise<void> {
+    await this.guarded(signal, async () => {
+      await this.openStage(NO_EGRESS, signal);
+      await this.launchBrowser();
+      this.staged = true;
+      this.register();
+    });
+  }
+
+  /**
+   * Hands a session opened with {@link open}, or warmed with {@link prewarm}, to the recording
+   * that captures it: `o` and `hooks` replace the ones it was made with (its recording id, work
+   * directory, log, egress, mode's sound, first period's reason). What is open stays: an open
+   * session needs `o` to ask for the same page, join steps, browser and frame size
+   * ({@link sameStage}), a warm one the same browser and frame size ({@link sameStack}); else
+   * nothing changes and it throws. A warm session's proxy enforces `o.egress` from now on.
+   * Processes started from now on (the encoder, a relaunched browser) carry `o.recordingId`'s marker.
+   * @throws MeetrecError `internal` when the session is neither open nor warm, already captures, or `o` asks for another stage.
    */
   bind(o: SessionOptions, hooks: SessionHooks): this {
-    if (!this.opened || this.encoder || this.closed) throw new MeetrecError("internal", "Only an open session that captures nothing yet can be handed to a recording");
-    if (!sameStage(this.o, o)) throw new MeetrecError("internal", "The open session shows another page, browser or frame size than the recording asks for");
+    if (!(this.opened || this.staged) || this.encoder || this.closed) throw new MeetrecError("internal", "Only an open or warm session that captures nothing yet can be handed to a recording");
+    if (this.opened ? !sameStage(this.o, o) : !sameStack(this.o, o)) throw new MeetrecError("internal", "The open session shows another page, browser or frame size than the recording asks for");
     this.o = o;
     this.hooks = hooks;
     this.marker = recordingEnv(o.recordingId);
+    if (!this.opened) {
+      this.guard = new RequestGuard(o.egress);
+      this.proxy!.enforce(this.guard);
+      if (o.tracks && hooks.tracks && o.capture.mediaWatcher) this.taps = new TrackTaps(hooks.tracks);
+    }
     return this;
   }
 
@@ -403,6 +449,20 @@ export class CaptureSession {
   }
 
   private async openNow(signal?: AbortSignal): Promise<void> {
+    if (this.staged) {
+      // A warm stack: display, sink, proxy and browser are up; the page is opened now.
+      mkdirSync(this.o.workDir, { recursive: true });
+      this.register();
+      await this.joinPage(signal);
+    } else {
+      await this.openStage(this.o.egress, signal);
+      await this.launchAndJoin(signal);
+    }
+    this.opened = true;
+  }
+
+  /** Starts the display, the sink and the egress proxy (enforcing `egress`). */
+  private async openStage(egress: BrowserEgress, signal?: AbortSignal): Promise<void> {
     const { o } = this;
     const log = o.log;
     mkdirSync(o.workDir, { recursive: true });
@@ -413,14 +473,19 @@ export class CaptureSession {
     this.sink = await this.adopt(o.pulse.createSink(`meetrec_${o.recordingId.replace(/[^a-zA-Z0-9]/g, "").slice(0, 32)}`, this.marker));
     this.register(); // a kill -9 while joining leaves nothing the next start cannot find
     this.abortIfStopped(signal);
-    this.guard = new RequestGuard(o.egress);
+    this.guard = new RequestGuard(egress);
     this.proxy = await this.adopt(EgressProxy.start(this.guard, (hp, refusal) => this.onProxyRefused(hp, refusal)));
-    await this.launchAndJoin(signal);
-    this.opened = true;
   }
 
   /** Launches the browser (fresh profile), opens the meeting and joins it. */
   private async launchAndJoin(signal?: AbortSignal): Promise<void> {
+    await this.launchBrowser();
+    this.abortIfStopped(signal);
+    await this.joinPage(signal);
+  }
+
+  /** Launches the browser with a fresh profile on `about:blank`, and watches it (popups, crashes). */
+  private async launchBrowser(): Promise<void> {
     const { o } = this;
     const log = o.log;
     const width = this.display!.width;
@@ -432,10 +497,6 @@ export class CaptureSession {
       profileDir: this.profileDir(this.browserRestarts), env: { ...this.marker, ...this.sink!.env() }, acceptInsecureCerts: o.acceptInsecureCerts,
       proxyPort: this.proxy!.port, extraArgs: o.capture.chromiumArgs,
     }));
-    await enforceRequestPolicy(this.browser.page, this.guard!, (b) => this.onBlocked(b));
-    if (o.capture.mediaWatcher) await this.watcher.attach(this.browser.page);
-    if (this.taps) await this.taps.attach(this.browser.page);
-    await this.browser.page.evaluateOnNewDocument(CLOSE_HOOK);
     // The recorder records one tab: a window the page opens would cover the meeting and escape
     // the page's request rules, so it is closed at once (its connections still meet the proxy).
     const launchedPage = this.browser.page;
@@ -460,11 +521,21 @@ export class CaptureSession {
       launched.kill();
     });
     log.debug({ browser: o.browser, pid: this.browser.pid }, "browser started");
+  }
+
+  /** Opens the meeting page in the launched browser, under the recording's request rules, and joins. */
+  private async joinPage(signal?: AbortSignal): Promise<void> {
+    const { o } = this;
+    const browser = this.browser!;
+    await enforceRequestPolicy(browser.page, this.guard!, (b) => this.onBlocked(b));
+    if (o.capture.mediaWatcher) await this.watcher.attach(browser.page);
+    if (this.taps) await this.taps.attach(browser.page);
+    await browser.page.evaluateOnNewDocument(CLOSE_HOOK);
     this.abortIfStopped(signal);
     try {
       let status: number | undefined;
       try {
-        status = (await this.browser.page.goto(o.url, { waitUntil: "load", timeout: o.capture.pageLoadTimeoutMs }))?.status();
+        status = (await browser.page.goto(o.url, { waitUntil: "load", timeout: o.capture.pageLoadTimeoutMs }))?.status();
       } catch (err) {
         // The browser's message repeats the URL, which may carry a token or a password: never in a message or a log.
         const why = withoutUrl(errorMessage(err), o.url);
@@ -474,9 +545,9 @@ export class CaptureSession {
       if (status !== undefined && status >= 400) {
         throw new MeetrecError("join_failed", `The meeting page answered HTTP ${status} (${new URL(o.url).origin}${new URL(o.url).pathname}); check the URL, or whether the meeting is still open`);
       }
-      await runJoinSteps(this.browser.page, o.join, o.capture.joinStepTimeoutMs, signal);
+      await runJoinSteps(browser.page, o.join, o.capture.joinStepTimeoutMs, signal);
       this.abortIfStopped(signal);
-      if (o.adapter) await o.adapter.join(this.browser.page, signal);
+      if (o.adapter) await o.adapter.join(browser.page, signal);
       this.abortIfStopped(signal);
     } catch (err) {
       throw this.blocked ?? err; // a refused navigation is why the page or a step failed
@@ -484,7 +555,7 @@ export class CaptureSession {
     if (this.blocked) throw this.blocked;
     this.pageAliveAt = Date.now();
     this.register();
-    this.watchForEnd(this.browser);
+    this.watchForEnd(browser);
     // A relaunched browser rejoined while the encoder runs: its tracks are recorded from now.
     if (this.encoder) this.startTracks();
   }
@@ -690,7 +761,7 @@ export class CaptureSession {
     const enc = new Encoder({
       mode: this.o.mode, audioCodec: this.o.audioCodec, audio: this.o.audio, display: this.display!.name, width: video.width, height: video.height, fps: video.fps,
       bitrateKbps: video.bitrateKbps, audioBitrateKbps: capture.audioBitrateKbps, audioDelayMs: capture.audioDelayMs, monitor: this.sink!.monitor,
-      pulseServer: this.o.pulse.server, segmentSeconds: capture.segmentSeconds, x264Preset: capture.x264Preset, x264Params: capture.x264Params,
+      pulseServer: this.o.pulse.server, segmentSeconds: capture.segmentSeconds, firstSegmentSeconds: capture.firstSegmentSeconds, x264Preset: capture.x264Preset, x264Params: capture.x264Params,
       dir, ffmpegPath: capture.ffmpegPath, env: this.marker,
       // Media time 0 = the period's start as the manifest has it, so a wall-clock time maps
       // exactly to a time in the file (speaker intervals, RecordingFile.timeline).

@@ -155,6 +155,10 @@ export class Capacity {
   }
 
   /** Cores booked by the running recordings, at today's costs. */
+  get booked(): number {
+    return this.used;
+  }
+
   private get used(): number {
     return this.running.reduce((sum, w) => sum + this.cost(w), 0);
   }

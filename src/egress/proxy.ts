@@ -16,7 +16,15 @@ import type { EgressRefusal } from "./policy.js";
 /** A running proxy. {@link EgressProxy.close} is idempotent. */
 export class EgressProxy {
   private closed = false;
-  private constructor(private readonly server: Server, readonly port: number) {}
+  private constructor(private readonly server: Server, readonly port: number, private readonly current: { guard: RequestGuard }) {}
+
+  /**
+   * Enforces `guard` from now on instead of the one the proxy was started with (a warm capture
+   * stack bound to its recording). Connections already open stay open.
+   */
+  enforce(guard: RequestGuard): void {
+    this.current.guard = guard;
+  }
 
   /** `http://127.0.0.1:{port}`, for the browser's proxy setting. */
   get url(): string {
@@ -29,6 +37,7 @@ export class EgressProxy {
    * @throws Error when no loopback port can be bound.
    */
   static async start(guard: RequestGuard, onRefused: (hostPort: string, refusal: EgressRefusal) => void): Promise<EgressProxy> {
+    const current = { guard };
     const server = new Server({
       host: "127.0.0.1",
       port: 0,
@@ -36,6 +45,7 @@ export class EgressProxy {
       prepareRequestFunction: ({ hostname, port }) => {
         const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
         const hp = `${host}:${port}`;
+        const { guard } = current;
         const refuse = (refusal: EgressRefusal): never => {
           onRefused(hp, refusal);
           throw new RequestError(`meetrec egress policy: ${refusal.message}`, 403);
@@ -53,7 +63,7 @@ export class EgressProxy {
     });
     server.on("requestFailed", () => undefined); // refused and broken connections; reported through onRefused
     await server.listen();
-    return new EgressProxy(server, server.port);
+    return new EgressProxy(server, server.port, current);
   }
 
   /** Closes the proxy and every connection through it. */

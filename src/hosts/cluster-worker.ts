@@ -38,6 +38,7 @@ export class ClusterWorkerHost {
     const targets = deliveryTargets(config);
     const node = new RecorderNode({ config, store, log: wlog, name, failoverReason: "failover", planning: planning(config, targets, true, wlog) });
     node.killLeftovers();
+    node.startPool();
     const redis = redisConnection(c.redisUrl);
     redis.on("error", (err) => wlog.warn({ err: errorMessage(err) }, "redis connection error"));
     const bus = new ClusterBus(c.queue, redis, c.redisUrl);

@@ -76,6 +76,7 @@ export class EmbeddedHost {
     const talk = new TalkService({ config, store, dispatcher, stop: (id) => recordings.stop(id), log, now: opts.now });
     const retention = new Retention({ config, store, files, log });
     node.killLeftovers();
+    node.startPool();
     const d = dispatcher;
     const recovered = await new Recovery({ config, store, log, plan: (rec) => node.plan(rec) })
       .embedded(opts.recovery ?? "resume", { resume: (rec) => d.submit(rec.id, rec.options), delivering: (rec) => delivery.ensureFileDeliveries(rec) });

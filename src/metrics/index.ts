@@ -23,6 +23,8 @@ export interface MetricsSource {
   meetings?(): { recording: string; participants: number; audio: boolean; video: boolean }[];
   /** The running video recordings' encoder frame counts over their stored segments (store/types.ts `FrameCounts`). */
   frames?(): { recording: string; encoded: number; duplicated: number; dropped: number }[];
+  /** Warm capture stacks waiting for a recording (`capture.warmBrowsers`; absent: no pool). */
+  warmStacks?(): number;
 }
 
 /** meetrec's metrics; see each field. */
@@ -40,6 +42,8 @@ export class Metrics {
   readonly segmentStoreSeconds: Histogram<"store">;
   /** Video frames written by this machine's encoders into stored segments; label `kind`: encoded | duplicated | dropped (of the encoded, repeats because the grab fell behind; grabs thrown away). */
   readonly videoFrames: Counter<"kind">;
+  /** Capture sessions started on this machine; label `stack`: warm (taken from the pool) | cold (started for the recording). */
+  readonly captureStarts: Counter<"stack">;
 
   constructor(source: MetricsSource) {
     const r = this.registry;
@@ -68,6 +72,8 @@ export class Metrics {
         for (const [status, n] of Object.entries(await source.statusCounts())) this.set({ status }, n);
       },
     });
+    this.captureStarts = new Counter({ name: "meetrec_capture_starts_total", help: "Capture sessions started on this worker: on a warm stack from the pool, or cold", labelNames: ["stack"], registers: [r] });
+    new Gauge({ name: "meetrec_warm_stacks", help: "Warm capture stacks (display, sink, browser) waiting for a recording", labelNames: ["worker"], registers: [r], collect() { if (source.warmStacks) this.set({ worker }, source.warmStacks()); } });
     new Gauge({ name: "meetrec_recordings_active", help: "Recordings running on this worker", labelNames: ["worker"], registers: [r], collect() { this.set({ worker }, source.active()); } });
     new Gauge({ name: "meetrec_recordings_queued", help: "Recordings waiting on this worker", labelNames: ["worker"], registers: [r], collect() { this.set({ worker }, source.queued()); } });
     new Gauge({ name: "meetrec_segments_pending", help: "Media segments closed but not yet stored", labelNames: ["worker"], registers: [r], collect() { this.set({ worker }, source.pendingSegments()); } });

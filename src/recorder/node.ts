@@ -6,7 +6,7 @@
  * cluster worker feeds it from the queue ({@link RecorderNode.run} with a lease).
  */
 import { readdirSync } from "node:fs";
-import { SharedPulse, defaultPulseDir, killRegisteredProcesses, type PulseServer } from "../capture/index.js";
+import { CaptureSession, SharedPulse, WarmPool, defaultPulseDir, killRegisteredProcesses, type PulseServer, type SessionHooks, type SessionOptions } from "../capture/index.js";
 import type { Config } from "../config/index.js";
 import { Capacity, type RunningJob } from "../dispatch/index.js";
 import { mediaRoots, runWorkDir, workDir, workRoot } from "../media/index.js";
@@ -62,6 +62,8 @@ export class RecorderNode {
   /** Per job: its capture processes and their CPU time at the last measurement. */
   private readonly costSeen = new Map<RecordingJob, { pids: string; cpuS: number; atMs: number }>();
   private readonly costTimer: NodeJS.Timeout;
+  /** Warm capture stacks (`capture.warmBrowsers` > 0), filled once {@link startPool} is called. */
+  private readonly pool?: WarmPool;
 
   constructor(private readonly o: RecorderNodeOptions) {
     const { config, store } = o;
@@ -81,8 +83,24 @@ export class RecorderNode {
         return m && m.at > 0 ? [{ recording: j.id, participants: m.participants, audio: m.media.audio, video: m.media.video }] : [];
       }),
       frames: () => [...this.jobs.values()].flatMap((j) => (j.frames ? [{ recording: j.id, ...j.frames }] : [])),
+      ...(config.capture.warmBrowsers > 0 ? { warmStacks: () => this.pool?.size ?? 0 } : {}),
     });
-    this.costTimer = setInterval(() => { if (config.capacity.learnCost) this.measureCosts(); }, COST_SAMPLE_MS);
+    if (config.capture.warmBrowsers > 0) {
+      // Sized by capacity: never more waiting stacks than recordings of the default size the CPU budget left has room for.
+      const defaultVideo = { mode: "video" as const, video: config.video };
+      this.pool = new WarmPool({
+        target: () => Math.min(config.capture.warmBrowsers, Math.floor((this.capacity.budget - this.capacity.booked) / this.capacity.cost(defaultVideo) + 1e-9)),
+        stage: async (id) => ({
+          recordingId: id, url: "about:blank", join: [], mode: "video", browser: "chromium", video: config.video, capture: config.capture,
+          workDir: workDir(mediaRoots(config)[0], id), pulse: await this.pulse.get(), log: o.log, egress: { navigation: [], requests: [], named: [], allow: [] },
+        }),
+        log: o.log,
+      });
+    }
+    this.costTimer = setInterval(() => {
+      if (config.capacity.learnCost) this.measureCosts();
+      if (this.poolStarted) this.pool?.fill();
+    }, COST_SAMPLE_MS);
     this.costTimer.unref();
   }
 
@@ -106,6 +124,26 @@ export class RecorderNode {
       if (!prev || prev.pids !== key || now <= prev.atMs) continue;
       this.capacity.learn({ mode: job.plan.mode, video: job.plan.video }, (cpuS - prev.cpuS) / ((now - prev.atMs) / 1000));
     }
+  }
+
+  private poolStarted = false;
+
+  /**
+   * Starts keeping warm capture stacks (`capture.warmBrowsers`; nothing when 0), refilled in the
+   * background after each is taken, every {@link COST_SAMPLE_MS} and after each run. Call after
+   * {@link killLeftovers}.
+   */
+  startPool(): void {
+    this.poolStarted = true;
+    this.pool?.fill();
+  }
+
+  /** How every run here gets its capture session: a warm stack when one fits, else a new session. */
+  private session(o: SessionOptions, hooks: SessionHooks): CaptureSession {
+    const warm = this.pool?.take(o, hooks);
+    this.metrics.captureStarts.inc({ stack: warm ? "warm" : "cold" });
+    if (warm) o.log.info({ warmProfile: warm.options.recordingId }, "recording on a warm capture stack");
+    return warm ?? new CaptureSession(o, hooks);
   }
 
   /** Recordings running on this machine now. */
@@ -170,13 +208,14 @@ export class RecorderNode {
     } finally {
       this.runs--;
       if (this.jobs.get(rec.id) === job) this.jobs.delete(rec.id);
+      if (this.poolStarted) this.pool?.fill();
     }
     return job;
   }
 
   private create(rec: Recording, opts: JobOptions): RecordingJob {
     const { config, store, log } = this.o;
-    const job = new RecordingJob(rec, this.plan(rec), { store, log, pulse: () => this.pulse.get(), observer: this.observer() }, { flushTimeoutMs: config.segments.flushTimeoutMs, ...opts });
+    const job = new RecordingJob(rec, this.plan(rec), { store, log, pulse: () => this.pulse.get(), observer: this.observer() }, { flushTimeoutMs: config.segments.flushTimeoutMs, session: (o, h) => this.session(o, h), ...opts });
     this.jobs.set(rec.id, job);
     return job;
   }
@@ -226,15 +265,17 @@ export class RecorderNode {
         } finally {
           this.runs--;
           if (job && this.jobs.get(id) === job) this.jobs.delete(id);
+          if (this.poolStarted) this.pool?.fill();
         }
       })();
       return { stop: (reason: StopReason) => (job ? job.stop(reason) : void (pendingStop ??= reason)), done };
     };
   }
 
-  /** Stops the machine's sound daemon if this process started it. Jobs must have ended. */
+  /** Closes the warm capture stacks, and stops the machine's sound daemon if this process started it. Jobs must have ended. */
   async close(): Promise<void> {
     clearInterval(this.costTimer);
+    await this.pool?.close();
     await this.pulse.close();
   }
 }

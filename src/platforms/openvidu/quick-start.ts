@@ -26,7 +26,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { z } from "zod";
-import { CaptureSession, sameStage, type SessionHooks, type SessionOptions } from "../../capture/index.js";
+import { CaptureSession, idleHooks, sameStage, type SessionHooks, type SessionOptions } from "../../capture/index.js";
 import { browserEgressFor } from "../../egress/index.js";
 import { MeetrecError, errorMessage } from "../../util/errors.js";
 import type { Logger } from "../../util/log.js";
@@ -115,13 +115,7 @@ export async function runQuickStart(d: ContainerDeps, page: QuickStartPage, o: {
     workDir: join(tmpdir(), `meetrec-openvidu-quick-start-${process.pid}-${randomUUID().slice(0, 8)}`), pulse: await d.node.pulseServer(), log,
     acceptInsecureCerts: true, egress: browserEgressFor(config, OPENVIDU_BACKEND),
   });
-  /** Hooks of a session no recording has yet: its timeline events are logged; capture hooks are never called. */
-  const idle: SessionHooks = {
-    beginPeriod: () => Promise.reject(new MeetrecError("internal", "an unbound session began capturing")),
-    init: () => Promise.resolve(), segment: () => Promise.resolve(), mediaFlowing: () => undefined,
-    event: (e) => log.info({ event: e.type }, e.message),
-    failed: (err) => log.warn({ code: err.code, err: err.message }, "the waiting browser failed"),
-  };
+  const idle = idleHooks(log);
   const open = (): Promise<CaptureSession | undefined> => (warm = (async () => {
     if (closed) return undefined;
     const opts = await stage();
