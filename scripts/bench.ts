@@ -936,24 +936,17 @@ async function main() {
       }
       p(`\nReference command (queues as meetrec's encoder): \`ffmpeg ${flat.enc!.ncArgs}\`\n`);
     }
-    if (oneClick) {
-      p(`Start latency on a page that joins with one click (the local sync page, 1280×720@30, \`startWhen: joined\`, join step \`click #join\`, \`capture.firstSegmentSeconds: ${FIRST_SEGMENT_S}\` on both servers; the two servers took turns, run by run; each file checked as a viewer would, \`checkPage\`): ` +
+    const latencyTable = (what: string, runs: LatencyRuns[]) => {
+      p(`Start latency on ${what}, \`capture.firstSegmentSeconds: ${FIRST_SEGMENT_S}\` on both servers; the two servers took turns, run by run): ` +
         "POST /v1/recordings → capture started (status `recording`) and → first segment durable, median (min–max) in s:\n");
       p("| server | runs counted | → capture started | → first segment durable |\n|---|---|---|---|");
       const mm = (x: number[]) => (x.length ? `${median(x).toFixed(2)} (${Math.min(...x).toFixed(2)}–${Math.max(...x).toFixed(2)})` : "–");
-      for (const l of oneClick) p(`| ${l.label} | ${l.counted.length} of ${l.counted.length + l.rejected.length} | ${mm(l.capture)} | ${mm(l.counted)} |`);
-      for (const l of oneClick) for (const r of l.rejected) p(`- not counted (${l.label}): ${r}`);
+      for (const l of runs) p(`| ${l.label} | ${l.counted.length} of ${l.counted.length + l.rejected.length} | ${mm(l.capture)} | ${mm(l.counted)} |`);
+      for (const l of runs) for (const r of l.rejected) p(`- not counted (${l.label}): ${r}`);
       p("");
-    }
-    if (latency) {
-      p(`Start latency on the meeting (1280×720@30, flat publishers, full join steps, \`startWhen: media\`, \`capture.firstSegmentSeconds: ${FIRST_SEGMENT_S}\` on both servers; the two servers took turns, run by run): ` +
-        "POST /v1/recordings → capture started (status `recording`) and → first segment durable, median (min–max) in s:\n");
-      p("| server | runs counted | → capture started | → first segment durable |\n|---|---|---|---|");
-      const mm = (x: number[]) => (x.length ? `${median(x).toFixed(2)} (${Math.min(...x).toFixed(2)}–${Math.max(...x).toFixed(2)})` : "–");
-      for (const l of latency) p(`| ${l.label} | ${l.counted.length} of ${l.counted.length + l.rejected.length} | ${mm(l.capture)} | ${mm(l.counted)} |`);
-      for (const l of latency) for (const r of l.rejected) p(`- not counted (${l.label}): ${r}`);
-      p("");
-    }
+    };
+    if (oneClick) latencyTable("a page that joins with one click (the local sync page, 1280×720@30, `startWhen: joined`, join step `click #join`, each file checked as a viewer would, `checkPage`", oneClick);
+    if (latency) latencyTable("the meeting (1280×720@30, flat publishers, full join steps, `startWhen: media`", latency);
   }
   p(`(bench.ts took ${((Date.now() - started) / 60000).toFixed(1)} min)\n`);
   process.stdout.write(report.join("\n") + "\n");
