@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import { rmSync } from "node:fs";
 import { MeetrecError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
-import { CaptureSession, sameStack, type SessionHooks, type SessionOptions } from "./session.js";
+import { CaptureSession, NO_EGRESS, sameStack, type SessionHooks, type SessionOptions } from "./session.js";
 
 /** How long after a stack failed to start the pool tries again, ms. */
 const RETRY_MS = 10_000;
@@ -40,8 +40,11 @@ export function idleHooks(log: Logger): SessionHooks {
 export interface WarmPoolOptions {
   /** How many warm stacks to keep now (read at every refill). */
   target(): number;
-  /** The options a stack is warmed with, for its id (`warm-{uuid}`: its marker, sink and profile names). */
-  stage(id: string): Promise<SessionOptions>;
+  /**
+   * The options a stack is warmed with, for its id (`warm-{uuid}`: its marker, sink and profile
+   * names); the pool adds its log and no egress (every connection refused until it is bound).
+   */
+  stage(id: string): Promise<Omit<SessionOptions, "egress" | "log">>;
   log: Logger;
 }
 
@@ -52,11 +55,10 @@ export class WarmPool {
   /** Stacks being started (awaited by {@link close}). */
   private readonly pending = new Set<Promise<void>>();
   private closed = false;
-  private retryTimer?: NodeJS.Timeout;
+  /** A scheduled {@link fill}: after a failed start, or at the end of the quiet time after a take. */
+  private timer?: NodeJS.Timeout;
   /** No stack is started before this wall clock, ms ({@link REFILL_DELAY_MS} after a take). */
   private quietUntil = 0;
-  /** Stacks handed to recordings since the start. */
-  taken = 0;
 
   constructor(private readonly o: WarmPoolOptions) {}
 
@@ -67,14 +69,10 @@ export class WarmPool {
 
   /** Starts stacks in the background until ready + starting reaches the target (not within {@link REFILL_DELAY_MS} of a take: then it is scheduled). Never throws. */
   fill(): void {
-    if (this.closed || this.retryTimer) return;
+    if (this.closed || this.timer) return;
     this.dropDead();
     const wait = this.quietUntil - Date.now();
-    if (wait > 0) {
-      this.retryTimer = setTimeout(() => { this.retryTimer = undefined; this.fill(); }, wait);
-      this.retryTimer.unref();
-      return;
-    }
+    if (wait > 0) return this.fillIn(wait);
     const missing = this.o.target() - this.ready.length - this.starting;
     for (let i = 0; i < missing; i++) {
       const p = this.startOne().finally(() => this.pending.delete(p));
@@ -88,8 +86,20 @@ export class WarmPool {
       if (s.ready) continue;
       this.ready.splice(i, 1);
       this.o.log.warn("a warm browser died while waiting; replacing it");
-      void s.close().then(() => rmSync(s.options.workDir, { recursive: true, force: true }));
+      void this.discard(s);
     }
+  }
+
+  /** Schedules {@link fill} in `ms` (one at a time). */
+  private fillIn(ms: number): void {
+    this.timer ??= setTimeout(() => { this.timer = undefined; this.fill(); }, ms);
+    this.timer.unref();
+  }
+
+  /** Closes a stack that no recording will take, and removes its scratch directory. */
+  private async discard(s: CaptureSession): Promise<void> {
+    await s.close();
+    rmSync(s.options.workDir, { recursive: true, force: true });
   }
 
   private async startOne(): Promise<void> {
@@ -97,21 +107,15 @@ export class WarmPool {
     const id = `warm-${randomUUID()}`;
     const log = this.o.log.child({ warm: id });
     try {
-      const opts = await this.o.stage(id);
-      const s = new CaptureSession({ ...opts, log }, idleHooks(log));
+      const s = new CaptureSession({ ...await this.o.stage(id), egress: NO_EGRESS, log }, idleHooks(log));
       const t = performance.now();
       await s.prewarm();
-      if (this.closed) {
-        await s.close();
-        rmSync(opts.workDir, { recursive: true, force: true });
-        return;
-      }
+      if (this.closed) return await this.discard(s);
       this.ready.push(s);
       log.info({ ms: Math.round(performance.now() - t) }, "warm capture stack ready");
     } catch (err) {
       log.warn({ code: (err as MeetrecError).code, err: errorMessage(err) }, `a warm capture stack could not be started; next try in ${RETRY_MS / 1000} s`);
-      this.retryTimer ??= setTimeout(() => { this.retryTimer = undefined; this.fill(); }, RETRY_MS);
-      this.retryTimer.unref();
+      this.fillIn(RETRY_MS);
     } finally {
       this.starting--;
     }
@@ -132,7 +136,6 @@ export class WarmPool {
     s.bind(o, hooks);
     rmSync(warmDir, { recursive: true, force: true });
     this.o.log.info({ recordingId: o.recordingId }, "warm capture stack taken");
-    this.taken++;
     this.quietUntil = Date.now() + REFILL_DELAY_MS;
     this.fill();
     return s;
@@ -141,12 +144,8 @@ export class WarmPool {
   /** Closes every waiting stack, and every stack still starting once it is up. */
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.retryTimer);
+    clearTimeout(this.timer);
     await Promise.all([...this.pending]);
-    const all = this.ready.splice(0);
-    await Promise.all(all.map(async (s) => {
-      await s.close();
-      rmSync(s.options.workDir, { recursive: true, force: true });
-    }));
+    await Promise.all(this.ready.splice(0).map((s) => this.discard(s)));
   }
 }

@@ -172,7 +172,7 @@ export function sameStack(a: SessionOptions, b: SessionOptions): boolean {
 }
 
 /** Egress of a warm session before a recording is bound to it: no connection is allowed. */
-const NO_EGRESS: BrowserEgress = { navigation: [], requests: [], named: [], allow: [] };
+export const NO_EGRESS: BrowserEgress = { navigation: [], requests: [], named: [], allow: [] };
 
 /** See module doc. Use {@link CaptureSession.start}, then {@link CaptureSession.stop}. */
 export class CaptureSession {

@@ -156,16 +156,12 @@ export class Capacity {
 
   /** Cores booked by the running recordings, at today's costs. */
   get booked(): number {
-    return this.used;
-  }
-
-  private get used(): number {
     return this.running.reduce((sum, w) => sum + this.cost(w), 0);
   }
 
   /** Whether the recording `w` fits now, or the first reason it does not. */
   refusal(w: Workload): Refusal {
-    if (this.used + this.cost(w) > this.budget + 1e-9) return "cpu";
+    if (this.booked + this.cost(w) > this.budget + 1e-9) return "cpu";
     if (this.overloaded?.()) return "overloaded";
     if (freemem() < this.s.minFreeMemoryBytes) return "memory";
     if (this.freeDisk() < this.s.minFreeDiskBytes) return "disk";
@@ -194,7 +190,7 @@ export class Capacity {
   }
 
   snapshot(): CapacitySnapshot {
-    const used = this.used;
+    const used = this.booked;
     return {
       cpuBudget: this.budget, cpuUsed: round(used), cpuLeft: round(Math.max(0, this.budget - used)),
       cost: { video: round(this.cost("video")), audio: round(this.cost("audio")) },

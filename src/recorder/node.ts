@@ -92,14 +92,14 @@ export class RecorderNode {
         target: () => Math.min(config.capture.warmBrowsers, Math.floor((this.capacity.budget - this.capacity.booked) / this.capacity.cost(defaultVideo) + 1e-9)),
         stage: async (id) => ({
           recordingId: id, url: "about:blank", join: [], mode: "video", browser: "chromium", video: config.video, capture: config.capture,
-          workDir: workDir(mediaRoots(config)[0], id), pulse: await this.pulse.get(), log: o.log, egress: { navigation: [], requests: [], named: [], allow: [] },
+          workDir: workDir(mediaRoots(config)[0], id), pulse: await this.pulse.get(),
         }),
         log: o.log,
       });
     }
     this.costTimer = setInterval(() => {
       if (config.capacity.learnCost) this.measureCosts();
-      if (this.poolStarted) this.pool?.fill();
+      this.refillPool();
     }, COST_SAMPLE_MS);
     this.costTimer.unref();
   }
@@ -135,7 +135,12 @@ export class RecorderNode {
    */
   startPool(): void {
     this.poolStarted = true;
-    this.pool?.fill();
+    this.refillPool();
+  }
+
+  /** Tops the warm stacks up, once {@link startPool} was called. */
+  private refillPool(): void {
+    if (this.poolStarted) this.pool?.fill();
   }
 
   /** How every run here gets its capture session: a warm stack when one fits, else a new session. */
@@ -208,7 +213,7 @@ export class RecorderNode {
     } finally {
       this.runs--;
       if (this.jobs.get(rec.id) === job) this.jobs.delete(rec.id);
-      if (this.poolStarted) this.pool?.fill();
+      this.refillPool();
     }
     return job;
   }
@@ -265,7 +270,7 @@ export class RecorderNode {
         } finally {
           this.runs--;
           if (job && this.jobs.get(id) === job) this.jobs.delete(id);
-          if (this.poolStarted) this.pool?.fill();
+          this.refillPool();
         }
       })();
       return { stop: (reason: StopReason) => (job ? job.stop(reason) : void (pendingStop ??= reason)), done };
