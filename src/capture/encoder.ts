@@ -84,6 +84,13 @@ export const PLAYLIST = "live.m3u8";
 export const INIT_SEGMENT = "init.mp4";
 
 /**
+ * ffmpeg's `-frame_drop_threshold`, in frames: a frame grabbed more than 1 − this before the next
+ * free output slot is dropped rather than put in it. Rule: fftools/ffmpeg.c `do_video_out`,
+ * case VSYNC_CFR (ffmpeg 5.1); measured in docs/decisions.md "Frame slots and grabs".
+ */
+const FRAME_DROP_THRESHOLD = 0.2;
+
+/**
  * Builds ffmpeg's argument array for one encoder run (no shell involved).
  *
  * Both inputs stamp packets with the wallclock (x11grab and pulse use `av_gettime()`, µs since
@@ -144,6 +151,15 @@ export function encoderArgs(o: EncoderOptions, originUs = Date.now() * 1000): st
   }
   return [
     "-hide_banner", "-loglevel", "warning", "-nostdin", "-y", "-copyts",
+    // Frame slots: the constant-rate output repeats a frame grabbed ≥ 0.5 slot late, but by
+    // default drops one only when it is over 2.1 slots early. After any stall of the grab (a
+    // burst of frames grabbed at once as x11grab catches up) every later frame then sat up to
+    // two slots after the one it was grabbed for, for the rest of the run: the picture 1–2
+    // frames late, the sound that much early (133 ms at 15 fps). With 0.2 a frame more than
+    // 0.8 slot early is dropped instead, so the picture sits within −0.5…+0.8 frame of its grab
+    // time whatever happened before, with 0.3 frame of hysteresis against stamp jitter
+    // (docs/decisions.md "Frame slots and grabs").
+    ...(o.mode === "video" ? ["-frame_drop_threshold", String(FRAME_DROP_THRESHOLD)] : []),
     // Encoder statistics (key=value blocks on stdout every 0.5 s): when frames first flow, and
     // how many were duplicated or dropped.
     "-progress", "pipe:1", "-stats_period", "0.5",
