@@ -1,3 +1,7 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { encoderArgs, parsePlaylist, JoinSteps } from "../../src/capture/index.js";
 import { chromiumArgs } from "../../src/capture/browser.js";
@@ -58,6 +62,38 @@ describe("encoder arguments", () => {
     expect(same).not.toContain("-force_key_frames");
     const audio = encoderArgs({ ...base, mode: "audio", firstSegmentSeconds: 0.5 }, 1_000_000);
     expect(audio[audio.indexOf("-hls_time") + 1]).toBe("2");
+  });
+  test("video: frame slots — after a burst of grabs (a stall caught up) every later frame is back within −0.5…+0.8 slot of its grab time (ffmpeg's own rate conversion, the encoder's flags)", () => {
+    // Synthetic grab stamps through ffmpeg's rate conversion with the encoder's flags: frame N
+    // (its index painted as its luma) is grabbed at (N + phase ± jitter) / fps; frames 100–102
+    // are grabbed at once, late, at 102.25. Each output frame's slot is read back against its
+    // grab time. With ffmpeg's default drop threshold every frame after the burst sat 1–2 slots late.
+    const a = encoderArgs({ ...base, mode: "video", fps: 15 }, 1_000_000);
+    const flags = ["-frame_drop_threshold", a[a.indexOf("-frame_drop_threshold") + 1], "-r", "15", "-fps_mode", a[a.indexOf("-fps_mode") + 1]];
+    expect(flags.slice(-2)).toEqual(["-fps_mode", "cfr"]);
+    const dir = mkdtempSync(join(tmpdir(), "meetrec-slots-"));
+    try {
+      for (const phase of [0.05, 0.35, 0.65, 0.95]) {
+        const jitter = "0.2*(mod(abs(sin(N*12.9898))*43758.5453\\,1)-0.5)";
+        const out = join(dir, `${phase}.nut`);
+        execFileSync("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "color=black:s=16x16:rate=15:d=14,format=gray,geq=lum=N",
+          "-vf", `settb=1/90000,setpts=(N+${phase}+between(N\\,100\\,102)*(102.25-N)+${jitter})/(15*TB)`, "-copyts", ...flags, "-c:v", "rawvideo", out]);
+        const slots = execFileSync("ffprobe", ["-v", "error", "-select_streams", "v", "-show_entries", "frame=pts_time", "-of", "csv=p=0", out]).toString().trim().split("\n").map((x) => Math.round(Number(x) * 15));
+        const luma = execFileSync("ffmpeg", ["-v", "error", "-i", out, "-f", "rawvideo", "-pix_fmt", "gray", "-"], { maxBuffer: 1 << 24 });
+        const late: number[] = []; // slot − grab time, frames, for each grab first shown, after the burst
+        let prev = -1;
+        slots.forEach((slot, i) => {
+          const n = luma[i * 256 + 136];
+          if (n !== prev && n > 110) late.push(slot - (n + phase));
+          prev = n;
+        });
+        expect(late.length, `phase ${phase}: frames shown after the burst`).toBeGreaterThan(90);
+        expect(Math.min(...late), `phase ${phase}`).toBeGreaterThanOrEqual(-0.5 - 0.1);
+        expect(Math.max(...late), `phase ${phase}`).toBeLessThanOrEqual(0.8 + 0.1);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   test("video: the configured preset, then x264 options on top of it (the default's CABAC); none when empty", () => {
     const defaults = parseConfig({}).capture;
