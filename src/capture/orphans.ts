@@ -9,7 +9,8 @@
  * ticks since boot), so a recycled pid is never killed by mistake. A registry whose owner is
  * still alive (another meetrec on this machine sharing a media root) is left alone.
  */
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PROCESS_REGISTRY } from "../media/index.js";
 import { procStat } from "../util/process.js";
@@ -49,6 +50,50 @@ export function recordingEnv(id: string): Record<string, string> {
  */
 export function profileDirPrefix(id: string): string {
   return `meetrec-profile-${id}-`;
+}
+
+/** Wall time (ms since the epoch) process `pid` started, from `/proc` (boot time + start ticks at 100 Hz); undefined when it does not run. */
+function processStartedAt(pid: number): number | undefined {
+  const st = procStat(pid);
+  if (!st) return undefined;
+  try {
+    const btime = Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1]);
+    return btime * 1000 + Number(st.startTicks) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes the browser profile directories in `dir` (default: the system's temporary directory)
+ * whose meetrec process is gone. They are named `meetrec-profile-{id}-{meetrec pid}-{launch}`
+ * ({@link profileDirPrefix}); a directory counts as left over when that pid no longer runs, or
+ * runs a process started after the directory was made (the pid was recycled). A meetrec that is
+ * killed (-9, OOM) cannot remove its own, and each holds megabytes. Call after the leftover
+ * processes were killed. Returns the names removed; never throws.
+ */
+export function removeLeftoverProfiles(dir: string = tmpdir()): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = /^meetrec-profile-.+-(\d+)-\d+$/.exec(name);
+    if (!m) continue;
+    const path = join(dir, name);
+    try {
+      const st = statSync(path);
+      const madeAt = st.birthtimeMs > 0 ? st.birthtimeMs : st.mtimeMs;
+      const ownerStartedAt = processStartedAt(Number(m[1]));
+      if (ownerStartedAt !== undefined && ownerStartedAt <= madeAt + 1000) continue; // its meetrec still runs
+      rmSync(path, { recursive: true, force: true });
+      removed.push(name);
+    } catch { /* gone meanwhile, or not ours to remove */ }
+  }
+  return removed;
 }
 
 /** The registry file: its owner (the meetrec process running the session) and the processes. */

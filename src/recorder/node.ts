@@ -6,7 +6,7 @@
  * cluster worker feeds it from the queue ({@link RecorderNode.run} with a lease).
  */
 import { readdirSync } from "node:fs";
-import { CaptureSession, SharedPulse, WarmPool, defaultPulseDir, killRegisteredProcesses, type PulseServer, type SessionHooks, type SessionOptions } from "../capture/index.js";
+import { CaptureSession, SharedPulse, WarmPool, defaultPulseDir, killRegisteredProcesses, removeLeftoverProfiles, type PulseServer, type SessionHooks, type SessionOptions } from "../capture/index.js";
 import type { Config } from "../config/index.js";
 import { Capacity, type RunningJob } from "../dispatch/index.js";
 import { mediaRoots, runWorkDir, workDir, workRoot } from "../media/index.js";
@@ -183,7 +183,8 @@ export class RecorderNode {
    * Kills the capture processes killed previous runs left under every media root's work
    * directory (`work/{id}/{run}/pids.json`, and `work/{id}/pids.json` of older versions; a
    * registry whose meetrec still lives is left alone). Their scratch directories stay: they may
-   * hold segments closed after meetrec died. Never throws. Call before anything records here.
+   * hold segments closed after meetrec died; their browser profiles (system temp directory) are
+   * removed. Never throws. Call before anything records here.
    * `roots`: the media roots to look under (default: every root of the configuration).
    */
   killLeftovers(roots: string[] = mediaRoots(this.o.config)): KilledLeftover[] {
@@ -198,6 +199,8 @@ export class RecorderNode {
         out.push({ recordingId: id, killed });
       }
     }
+    const profiles = removeLeftoverProfiles();
+    if (profiles.length) this.o.log.info({ count: profiles.length }, "removed browser profiles left by a killed meetrec");
     return out;
   }
 

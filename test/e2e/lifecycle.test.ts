@@ -4,7 +4,7 @@
  * never loads, a server killed mid-recording, and `meetrec record`.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -400,6 +400,9 @@ describe("a server killed mid-recording (kill -9, capture processes left behind)
       await new Promise((r) => s1.child.once("exit", r));
       // What the restart must clean up: the killed server's capture processes live on.
       expect(stillRunning(old).length, "capture processes outliving the killed server").toBeGreaterThan(0);
+      // …and the browser profiles it can no longer remove.
+      const killedProfiles = () => readdirSync(tmpdir()).filter((n) => [id, short].some((r) => n.startsWith(`meetrec-profile-${r}-${s1.child.pid}-`)));
+      expect(killedProfiles().length, "profiles of the killed server").toBeGreaterThanOrEqual(2);
       // Let the short one run past its limit while meetrec is down.
       const shortOrigin = Date.parse(shortLive.startedAt);
       await new Promise((r) => setTimeout(r, Math.max(0, shortOrigin + 12_000 - Date.now())));
@@ -417,6 +420,7 @@ describe("a server killed mid-recording (kill -9, capture processes left behind)
       expect(recordingProcesses(short)).toEqual([]);
       expectCaptureProcesses(id); // the resumed session's own
       expect(s2.log()).toContain("killed capture processes left by the previous run");
+      expect(killedProfiles(), "the killed server's browser profiles, removed at the restart").toEqual([]);
       const metrics = (await s2.api("GET", "/metrics")).body.toString();
       expect(metrics).toMatch(/^meetrec_failovers_total\{reason="restart"\} 1$/m);
       expect(Number(/^meetrec_lost_media_seconds_total\{reason="resume"\} ([\d.]+)$/m.exec(metrics)?.[1])).toBeGreaterThan(1);
