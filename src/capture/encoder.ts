@@ -10,6 +10,7 @@
  * (frame counts, first frame) belong to one process and are kept together.
  */
 import { EventEmitter } from "node:events";
+import { watch, type FSWatcher } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ManagedProcess } from "../util/process.js";
@@ -247,7 +248,7 @@ export interface EncoderEvents {
   segment: [segment: ClosedSegment];
   /** After the last segment has been emitted: how the run ended. */
   exit: [info: EncoderExit];
-  /** Reading the playlist failed unexpectedly (the next poll, 250 ms later, tries again). */
+  /** Reading the playlist failed unexpectedly (the next change or poll, ≤ 250 ms later, tries again). */
   warning: [err: unknown];
 }
 
@@ -262,6 +263,7 @@ export class Encoder extends EventEmitter<EncoderEvents> {
   private emitted = 0;
   private initSeen = false;
   private timer?: NodeJS.Timeout;
+  private watcher?: FSWatcher;
   private polling = Promise.resolve();
   private stopRequested = false;
   /** Resolves once ffmpeg has exited and every closed segment has been emitted. */
@@ -297,9 +299,19 @@ export class Encoder extends EventEmitter<EncoderEvents> {
         }
       }
     });
+    // The playlist is read when the muxer renames a new one into place (inotify), so a closed
+    // segment is seen at once; the 250 ms poll stays as the fallback (a filesystem without
+    // change events, an event lost).
+    try {
+      this.watcher = watch(options.dir, (_event, name) => {
+        if (name === PLAYLIST || name === INIT_SEGMENT) this.schedulePoll();
+      });
+      this.watcher.on("error", () => this.watcher?.close());
+    } catch { /* no change events here: the poll alone */ }
     this.timer = setInterval(() => this.schedulePoll(), 250);
     this.finished = this.proc.exited.then(async ({ code, signal }) => {
       clearInterval(this.timer);
+      this.watcher?.close();
       this.schedulePoll();
       await this.polling;
       const info: EncoderExit = { code, signal, stderr: this.proc.stderr, requested: this.stopRequested };
