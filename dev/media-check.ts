@@ -46,6 +46,17 @@ export const LIMITS = {
    */
   beepResolutionMs: 10,
   /**
+   * Where a constant-rate file can put a grabbed frame, in frames after (positive) or before
+   * its grab time: ffmpeg's rate conversion with the encoder's `-frame_drop_threshold 0.2`
+   * keeps every frame within −0.5…+0.8 slot (docs/decisions.md "Frame slots and grabs"). It is
+   * the file's own, constant within a run: a flash can read that much later or earlier than it
+   * was drawn, on top of the grab's own sampling delay (`frameMs`). Each event's limit takes it
+   * in; the run's median does not, so a run whose every event sits there still fails. It goes
+   * once each period's slot phase is taken out at the stitch (not built).
+   */
+  slotLateFrames: 0.8,
+  slotEarlyFrames: 0.5,
+  /**
    * Sync is judged from this long after a run of the page begins, s: a measured fault, not a
    * tolerance to grow. Until issue 9's sink fix, sound led the picture by up to 124 ms for ~3 s
    * after every page load or encoder start (the recording's sink draining 2 s of latency,
@@ -498,13 +509,15 @@ export function syncReport(file: string, beepHz: number = BEEP_HZ, known: { fps?
 /**
  * Checks sound against picture in every run of the page (`runs`, from `pageTimeline`), from
  * `LIMITS.syncSettleS` after the run begins: each run longer than `minRunS` (default `LIMITS.syncMinRunS`) holds a judged event; every pair
- * is inside BT.1359's limits widened by the measurement resolution (early by `frameMs` more, since a
- * flash is first seen up to one frame late; late by `LIMITS.beepResolutionMs` more); and no flash
+ * is inside BT.1359's limits widened by the measurement resolution and the file's frame slots
+ * (early by `frameMs` × (1 + `LIMITS.slotLateFrames`) more, since a flash is first seen up to one
+ * frame late and its slot may lie 0.8 frame later still; late by `LIMITS.beepResolutionMs` +
+ * `frameMs` × `LIMITS.slotEarlyFrames` more); the run's median inside BT.1359's own; and no flash
  * or beep is left unpaired except within 0.5 s of a run's edge or inside `frozen` spans (an event cut by a join or the end).
  * @throws Error with every offset, in ms.
  */
 export function checkSync(report: SyncReport, runs: PageRun[], minRunS: number = LIMITS.syncMinRunS, frozen: Span[] = []): void {
-  const lo = -(LIMITS.syncEarlyMs + report.frameMs), hi = LIMITS.syncLateMs + LIMITS.beepResolutionMs;
+  const lo = -(LIMITS.syncEarlyMs + report.frameMs * (1 + LIMITS.slotLateFrames)), hi = LIMITS.syncLateMs + LIMITS.beepResolutionMs + report.frameMs * LIMITS.slotEarlyFrames;
   const settled = (t: number) => runs.some((r) => t >= r.from + LIMITS.syncSettleS && t <= r.to);
   const judged = report.pairs.filter((p) => settled(p.flashS));
   const all = judged.map((p) => Math.round(p.offsetMs));
