@@ -52,17 +52,13 @@ export function profileDirPrefix(id: string): string {
   return `meetrec-profile-${id}-`;
 }
 
-/** Wall time (ms since the epoch) process `pid` started, from `/proc` (boot time + start ticks at 100 Hz); undefined when it does not run. */
-function processStartedAt(pid: number): number | undefined {
-  const st = procStat(pid);
-  if (!st) return undefined;
-  try {
-    const btime = Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1]);
-    return btime * 1000 + Number(st.startTicks) * 10;
-  } catch {
-    return undefined;
-  }
+/** This meetrec's profile directory name for recording `id`'s browser launch `launch` (0, 1, …), see {@link profileDirPrefix}. */
+export function profileDirName(id: string, launch: number): string {
+  return `${profileDirPrefix(id)}${process.pid}-${launch}`;
 }
+
+/** A name made by {@link profileDirName}, its meetrec pid captured. */
+const PROFILE_DIR_NAME = new RegExp(`^${profileDirPrefix(".+")}(\\d+)-\\d+$`);
 
 /**
  * Removes the browser profile directories in `dir` (default: the system's temporary directory)
@@ -75,20 +71,25 @@ function processStartedAt(pid: number): number | undefined {
 export function removeLeftoverProfiles(dir: string = tmpdir()): string[] {
   const removed: string[] = [];
   let names: string[];
+  let bootMs: number;
   try {
     names = readdirSync(dir);
+    bootMs = Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1]) * 1000;
   } catch {
     return removed;
   }
+  if (!Number.isFinite(bootMs)) return removed; // no boot time: no owner's start can be told
   for (const name of names) {
-    const m = /^meetrec-profile-.+-(\d+)-\d+$/.exec(name);
+    const m = PROFILE_DIR_NAME.exec(name);
     if (!m) continue;
+    const pid = Number(m[1]);
     const path = join(dir, name);
     try {
       const st = statSync(path);
       const madeAt = st.birthtimeMs > 0 ? st.birthtimeMs : st.mtimeMs;
-      const ownerStartedAt = processStartedAt(Number(m[1]));
-      if (ownerStartedAt !== undefined && ownerStartedAt <= madeAt + 1000) continue; // its meetrec still runs
+      // When its owner started: boot time + its start in clock ticks (100 Hz); btime is whole seconds.
+      const owner = procStat(pid);
+      if (owner && bootMs + Number(owner.startTicks) * 10 <= madeAt + 1000) continue; // its meetrec still runs
       rmSync(path, { recursive: true, force: true });
       removed.push(name);
     } catch { /* gone meanwhile, or not ours to remove */ }

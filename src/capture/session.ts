@@ -19,7 +19,7 @@ import { RecorderBrowser, type BrowserKind } from "./browser.js";
 import { XvfbDisplay } from "./display.js";
 import { Encoder, type ClosedSegment, type EncoderExit } from "./encoder.js";
 import { runJoinSteps, type JoinStep } from "./join.js";
-import { profileDirPrefix, recordingEnv, registerProcesses } from "./orphans.js";
+import { profileDirName, recordingEnv, registerProcesses } from "./orphans.js";
 import { periodDir } from "../media/index.js";
 import { enforceRequestPolicy, type BlockedRequest } from "./request-policy.js";
 import { MediaWatcher, type MeetingState } from "./watcher.js";
@@ -636,7 +636,7 @@ export class CaptureSession {
    * data filesystem (a profile is megabytes the disk guard would otherwise have to count).
    */
   private profileDir(n: number): string {
-    return join(tmpdir(), `${profileDirPrefix(this.profileId)}${process.pid}-${n}`);
+    return join(tmpdir(), profileDirName(this.profileId, n));
   }
 
   /** Keeps the process registry (orphans.ts) current. */

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "../../dev/meeting.js";
+import { profileDirPrefix } from "../../src/capture/index.js";
 import { startSyncPage, type SyncPage } from "../../dev/sync-page.js";
 import { checkPage, checkTone, probe, type PageExpectation, type PageReport } from "../../dev/media-check.js";
 import { startServer, type TestServer } from "../../dev/server.js";
@@ -401,7 +402,7 @@ describe("a server killed mid-recording (kill -9, capture processes left behind)
       // What the restart must clean up: the killed server's capture processes live on.
       expect(stillRunning(old).length, "capture processes outliving the killed server").toBeGreaterThan(0);
       // …and the browser profiles it can no longer remove.
-      const killedProfiles = () => readdirSync(tmpdir()).filter((n) => [id, short].some((r) => n.startsWith(`meetrec-profile-${r}-${s1.child.pid}-`)));
+      const killedProfiles = () => readdirSync(tmpdir()).filter((n) => [id, short].some((r) => n.startsWith(`${profileDirPrefix(r)}${s1.child.pid}-`)));
       expect(killedProfiles().length, "profiles of the killed server").toBeGreaterThanOrEqual(2);
       // Let the short one run past its limit while meetrec is down.
       const shortOrigin = Date.parse(shortLive.startedAt);
