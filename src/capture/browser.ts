@@ -5,8 +5,10 @@
  * sound into the recording's sink, profile in a private directory.
  */
 import { mkdirSync } from "node:fs";
-import puppeteer, { type Browser, type Page } from "puppeteer-core";
-import { MeetrecError, withoutPaths } from "../util/errors.js";
+import puppeteer, { type Browser, type HTTPResponse, type Page } from "puppeteer-core";
+import { MeetrecError, errorMessage, withoutPaths } from "../util/errors.js";
+import type { Logger } from "../util/log.js";
+import { withoutUrl } from "../util/redact.js";
 
 /** Which browser records. */
 export type BrowserKind = "chromium" | "firefox";
@@ -94,6 +96,34 @@ export function firefoxProxyPrefs(port: number): Record<string, unknown> {
     "network.dns.disablePrefetch": true,
     "network.prefetch-next": false,
   };
+}
+
+/**
+ * Opens `url` in `page` and resolves with the main document's response (null for a same-document
+ * navigation) once the page fired `load`, at most `timeoutMs` (ms).
+ *
+ * Why not `page.goto` alone: over WebDriver BiDi, Firefox ESR 153 sometimes never answers
+ * `browsingContext.navigate` although the page loaded (measured here: 4 of 23 fresh Firefox
+ * launches on a local page); `page.goto` waits for that answer too, so the start hung until
+ * puppeteer's protocol timeout (60 s). The load seen by a navigation wait started before the
+ * command is enough when it brought a response; the command's answer, when it comes, is not
+ * needed. A load without a response (a failed navigation's error page) waits for that answer.
+ * `log` hears of a command answered with an error after the load (its message without the URL).
+ * @throws Error (puppeteer's) when the navigation fails, or `TimeoutError` when nothing loaded in `timeoutMs`.
+ */
+export async function openPage(page: Page, url: string, timeoutMs: number, log?: Pick<Logger, "debug">): Promise<HTTPResponse | null> {
+  let loadedFirst = false;
+  const loaded = page.waitForNavigation({ waitUntil: "load", timeout: timeoutMs }).then((r) => { loadedFirst = true; return r; });
+  const going = page.goto(url, { waitUntil: "load", timeout: timeoutMs });
+  // Whichever loses is dropped: its late rejection (a protocol timeout) must not go unhandled.
+  loaded.catch(() => undefined);
+  going.catch((err: unknown) => {
+    if (loadedFirst) log?.debug({ err: withoutUrl(errorMessage(err), url) }, "the browser never answered the navigation command; the page had loaded");
+  });
+  const first = await Promise.race([going, loaded]);
+  // A load without a response is a failed navigation's error page (or a same-document one):
+  // then the command's own answer says what happened.
+  return first ?? (await going);
 }
 
 /** A launched browser and its one page. */

@@ -4,6 +4,7 @@
 import type { Page } from "puppeteer-core";
 import { z } from "zod";
 import { MeetrecError } from "../util/errors.js";
+import { openPage } from "./browser.js";
 
 const selector = z.string().min(1).max(1000);
 const timeout = z.number().int().min(1).max(600000).optional();
@@ -61,7 +62,7 @@ async function runStep(page: Page, step: JoinStep, timeoutMs: number, signal?: A
   } else if ("waitFor" in step) {
     await page.waitForSelector(step.waitFor, { visible: true, timeout: timeoutMs });
   } else {
-    await page.goto(step.goto, { waitUntil: "load", timeout: timeoutMs });
+    await openPage(page, step.goto, timeoutMs);
   }
 }
 

@@ -15,7 +15,7 @@ import { MeetrecError, errorMessage, publicErrorMessage, withoutPaths } from "..
 import type { Logger } from "../util/log.js";
 import { sleep } from "../util/process.js";
 import { NullSink, PulseServer } from "./audio.js";
-import { RecorderBrowser, type BrowserKind } from "./browser.js";
+import { RecorderBrowser, openPage, type BrowserKind } from "./browser.js";
 import { XvfbDisplay } from "./display.js";
 import { Encoder, type ClosedSegment, type EncoderExit } from "./encoder.js";
 import { runJoinSteps, type JoinStep } from "./join.js";
@@ -535,7 +535,7 @@ export class CaptureSession {
     try {
       let status: number | undefined;
       try {
-        status = (await browser.page.goto(o.url, { waitUntil: "load", timeout: o.capture.pageLoadTimeoutMs }))?.status();
+        status = (await openPage(browser.page, o.url, o.capture.pageLoadTimeoutMs, o.log))?.status();
       } catch (err) {
         // The browser's message repeats the URL, which may carry a token or a password: never in a message or a log.
         const why = withoutUrl(errorMessage(err), o.url);

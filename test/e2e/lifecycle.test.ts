@@ -167,14 +167,19 @@ describe("recording a local page", () => {
     await noCaptureProcessesLeft(c.id);
   });
 
-  test("a page that never loads → failed/join_failed", async () => {
-    const r = await server.api("POST", "/v1/recordings", { url: `${page.origin}/slow` });
-    const rec = await server.waitFor(r.json().id, (x) => TERMINAL.includes(x.status), 60_000);
-    expect(rec.status).toBe("failed");
-    expect(rec.error.code).toBe("join_failed");
-    expect(rec.error.message).toContain("Cannot open the meeting page");
-    await noCaptureProcessesLeft(rec.id);
-  });
+  for (const browser of ["chromium", "firefox"] as const) {
+    test(`${browser}: a page that never loads → failed/join_failed once the page-load timeout passed`, async () => {
+      const t0 = Date.now();
+      const r = await server.api("POST", "/v1/recordings", { browser, url: `${page.origin}/slow` });
+      const rec = await server.waitFor(r.json().id, (x) => TERMINAL.includes(x.status), 60_000);
+      expect(rec.status).toBe("failed");
+      expect(rec.error.code).toBe("join_failed");
+      expect(rec.error.message).toContain("Cannot open the meeting page");
+      // the page-load timeout is 3 s here; the browser's start (Firefox: ~5 s) comes before it
+      expect(Date.now() - t0, "failed by the page-load timeout, not puppeteer's protocol timeout (60 s)").toBeLessThan(30_000);
+      await noCaptureProcessesLeft(rec.id);
+    });
+  }
 });
 
 describe("an encoder that keeps dying", () => {
