@@ -27,6 +27,9 @@ export const REPORT_INTERVAL_MS = 250;
  */
 export const LIVE_WINDOW_MS = 2500;
 
+/** A report whose page time is older than this at arrival is timed by its arrival instead, ms ({@link MediaWatcher.take}). */
+export const MAX_REPORT_AGE_MS = 5000;
+
 /**
  * A live audio track is audible when its level (webrtc-stats `audioLevel`, linear 0–1) is at
  * least this: 0.01 ≈ −40 dBFS, above comfort noise and below quiet speech.
@@ -186,8 +189,23 @@ export class MediaWatcher extends EventEmitter<WatcherEvents> {
     for (const s of this.speaking.flush(now)) this.emit("speaking", s);
   }
 
-  /** Takes in one report (the binding's handler; tests feed it directly). `now`: wallclock, ms. */
+  /** The time of the last report taken in, ms (reports are timed in order, {@link take}). */
+  private lastAt = 0;
+
+  /**
+   * Takes in one report (the binding's handler; tests feed it directly). `now`: wallclock at
+   * arrival, ms. The report is timed by the page's own clock (`report.at`, the same machine's
+   * wall clock, read when its stats were gathered), not by its arrival: Firefox hands binding
+   * calls over late — measured in a two-publisher meeting here: median 21–31 ms, 90th
+   * percentile 70–170 ms, worst ~600 ms (Chromium: 1 ms, 3 ms, 161 ms) — and a speaking
+   * stretch's edge moved with it. A page time more than {@link MAX_REPORT_AGE_MS} before `now`,
+   * or after it, is not believed (a page that replaced `Date.now`): then `now`. Never earlier
+   * than the previous report's time.
+   */
   take(report: WatcherReport, now = Date.now()): MeetingState {
+    const pageAt = Number(report.at);
+    const at = Math.max(this.lastAt, Number.isFinite(pageAt) && pageAt <= now && now - pageAt <= MAX_REPORT_AGE_MS ? pageAt : now);
+    this.lastAt = at;
     const seen = new Set<string>();
     for (const t of report.tracks ?? []) {
       if (!t || typeof t.track !== "string" || (t.kind !== "audio" && t.kind !== "video")) continue;
@@ -197,17 +215,17 @@ export class MediaWatcher extends EventEmitter<WatcherEvents> {
       const level = Number(t.level) || 0;
       const energy = Number(t.energy) || 0;
       const duration = Number(t.duration) || 0;
-      if (!prev) this.tracks.set(t.track, { stream: String(t.stream ?? t.track), kind: t.kind, count, level, energy, duration, at: now, grewAt: count > 0 ? now : undefined });
+      if (!prev) this.tracks.set(t.track, { stream: String(t.stream ?? t.track), kind: t.kind, count, level, energy, duration, at, grewAt: count > 0 ? at : undefined });
       else {
         if (t.kind === "audio") {
           // RMS over the window from the energy integral; the instantaneous level where the browser keeps none.
           const dd = duration - prev.duration;
           const rms = dd > 0 && energy >= prev.energy ? Math.sqrt((energy - prev.energy) / dd) : level;
-          const ended = this.speaking.window(t.track, prev.at, now, count > prev.count ? rms : 0);
+          const ended = this.speaking.window(t.track, prev.at, at, count > prev.count ? rms : 0);
           if (ended) this.emit("speaking", ended);
         }
-        Object.assign(prev, { level, energy, duration, at: now });
-        if (count > prev.count) { prev.count = count; prev.grewAt = now; }
+        Object.assign(prev, { level, energy, duration, at });
+        if (count > prev.count) { prev.count = count; prev.grewAt = at; }
       }
     }
     for (const id of [...this.tracks.keys()]) {
@@ -216,7 +234,7 @@ export class MediaWatcher extends EventEmitter<WatcherEvents> {
       const ended = this.speaking.gone(id);
       if (ended) this.emit("speaking", ended);
     }
-    const live = [...this.tracks.values()].filter((t) => t.grewAt !== undefined && now - t.grewAt <= LIVE_WINDOW_MS);
+    const live = [...this.tracks.values()].filter((t) => t.grewAt !== undefined && at - t.grewAt <= LIVE_WINDOW_MS);
     // A participant is a remote stream with a camera and/or a microphone; a stream holding
     // several tracks of one kind (an SFU that puts everyone in one stream) holds that many.
     const streams = new Map<string, { audio: number; video: number }>();
@@ -231,7 +249,7 @@ export class MediaWatcher extends EventEmitter<WatcherEvents> {
       media: { audio: live.some((t) => t.kind === "audio"), video: live.some((t) => t.kind === "video") },
       videoPending: [...this.tracks.values()].filter((t) => t.kind === "video" && t.grewAt === undefined).length,
       audible: live.some((t) => t.kind === "audio" && t.level >= AUDIBLE_LEVEL),
-      peerConnections: Number(report.peerConnections) || 0, at: now,
+      peerConnections: Number(report.peerConnections) || 0, at,
     };
     this.emit("state", this.current);
     return this.current;

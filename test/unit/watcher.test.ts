@@ -17,7 +17,7 @@ describe("media watcher", () => {
     const t0 = 1_000_000;
     const both = (k: number) => [audio("a1", "1/alice", 100 * k), video("v1", "1/alice", 10 * k), audio("a2", "2/bob", 100 * k), video("v2", "2/bob", 10 * k)];
     w.take({ at: t0, peerConnections: 2, tracks: both(1) }, t0);
-    expect(w.take({ at: t0, peerConnections: 2, tracks: both(2) }, t0 + 1000)).toMatchObject({ participants: 2, peakParticipants: 2, media: { audio: true, video: true } });
+    expect(w.take({ at: t0 + 1000, peerConnections: 2, tracks: both(2) }, t0 + 1000)).toMatchObject({ participants: 2, peakParticipants: 2, media: { audio: true, video: true } });
     // bob's tracks stop growing: live until the window has passed
     const aliceOnly = (k: number) => [audio("a1", "1/alice", 100 * k), video("v1", "1/alice", 10 * k), audio("a2", "2/bob", 200), video("v2", "2/bob", 20)];
     expect(w.take({ at: 0, peerConnections: 2, tracks: aliceOnly(3) }, t0 + 2000).participants).toBe(2);
@@ -61,11 +61,13 @@ describe("media watcher", () => {
 
 describe("who speaks when (capture/speaking.ts)", () => {
   /** Feeds `w` one audio track, 250 ms windows from `t0`, `voiced(i)` saying whether (or which part of) window i carried a 0.1-RMS tone. */
-  function feed(w: MediaWatcher, track: string, t0: number, windows: number, voiced: (i: number) => boolean | number) {
+  /** Reports every 250 ms from `t0`, each handed over `lag(i)` ms after the page took it (default: at once). */
+  function feed(w: MediaWatcher, track: string, t0: number, windows: number, voiced: (i: number) => boolean | number, lag: (i: number) => number = () => 0) {
     let energy = 0, duration = 0, bytes = 0;
     for (let i = 0; i <= windows; i++) {
       if (i > 0) { duration += 0.25; bytes += 1000; const part = Number(voiced(i - 1)); energy += (part * 0.1 ** 2 + (1 - part) * 0.0005 ** 2) * 0.25; }
-      w.take({ at: 0, peerConnections: 1, tracks: [{ track, stream: "1/janus", kind: "audio", bytes, level: 0, energy, duration }] }, t0 + i * 250);
+      const at = t0 + i * 250;
+      w.take({ at, peerConnections: 1, tracks: [{ track, stream: "1/janus", kind: "audio", bytes, level: 0, energy, duration }] }, at + lag(i));
     }
   }
 
@@ -95,12 +97,31 @@ describe("who speaks when (capture/speaking.ts)", () => {
     expect(Math.abs(got[0]!.stopMs - (t0 + 3150))).toBeLessThanOrEqual(2);
   });
 
+  test("reports handed over late (Firefox's binding: up to ~600 ms) are timed by the page: the same stretches as on time; a page time not believable is replaced by the arrival", () => {
+    const stretches = (lag: (i: number) => number) => {
+      const w = new MediaWatcher();
+      const got: SpeakingStretch[] = [];
+      w.on("speaking", (s) => got.push(s));
+      feed(w, "1/b", 1_000_000, 40, (i) => i < 10 || (i >= 20 && i < 30), lag);
+      return got;
+    };
+    const onTime = stretches(() => 0);
+    expect(onTime).toHaveLength(2);
+    // late by 0–600 ms, in order (a late report delays the ones behind it)
+    let behind = 0;
+    expect(stretches((i) => (behind = Math.max(0, behind - 250) + ((i * 7919) % 13 === 0 ? 600 : (i * 31) % 90)))).toEqual(onTime);
+    const w = new MediaWatcher();
+    expect(w.take({ at: 0, peerConnections: 0, tracks: [] }, 50_000).at, "page time long before the arrival").toBe(50_000);
+    expect(w.take({ at: 60_000, peerConnections: 0, tracks: [] }, 51_000).at, "page time after the arrival").toBe(51_000);
+    expect(w.take({ at: 49_000, peerConnections: 0, tracks: [] }, 52_000).at, "never before the previous report").toBe(51_000);
+  });
+
   test("a track that goes away ends its stretch (left); a track carrying no bytes is silent", () => {
     const w = new MediaWatcher();
     const got: SpeakingStretch[] = [];
     w.on("speaking", (s) => got.push(s));
     feed(w, "1/b", 0, 8, () => true);
-    w.take({ at: 0, peerConnections: 0, tracks: [] }, 2100);
+    w.take({ at: 2100, peerConnections: 0, tracks: [] }, 2100);
     expect(got).toEqual([{ track: "1/b", startMs: 0, stopMs: 2000, stopType: "left" }]);
     const d = new SpeakingDetector();
     expect(d.window("x", 0, 250, SPEAKING_LEVEL / 2)).toBeUndefined();
