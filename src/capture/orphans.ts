@@ -66,7 +66,8 @@ const PROFILE_DIR_NAME = new RegExp(`^${profileDirPrefix(".+")}(\\d+)-\\d+$`);
  * ({@link profileDirPrefix}); a directory counts as left over when that pid no longer runs, or
  * runs a process started after the directory was made (the pid was recycled). A meetrec that is
  * killed (-9, OOM) cannot remove its own, and each holds megabytes. Call after the leftover
- * processes were killed. Returns the names removed; never throws.
+ * processes were killed; a process still running on such a profile (one no registry knew) is
+ * killed before its directory goes. Returns the names removed; never throws.
  */
 export function removeLeftoverProfiles(dir: string = tmpdir()): string[] {
   const removed: string[] = [];
@@ -90,11 +91,27 @@ export function removeLeftoverProfiles(dir: string = tmpdir()): string[] {
       // When its owner started: boot time + its start in clock ticks (100 Hz); btime is whole seconds.
       const owner = procStat(pid);
       if (owner && bootMs + Number(owner.startTicks) * 10 <= madeAt + 1000) continue; // its meetrec still runs
+      killUsersOf(path);
       rmSync(path, { recursive: true, force: true });
       removed.push(name);
     } catch { /* gone meanwhile, or not ours to remove */ }
   }
   return removed;
+}
+
+/**
+ * Kills (SIGKILL) every process whose command line names `path`: a browser still running on a
+ * left-over profile that no registry knew (the Firefox profile template's build, capture/browser.ts).
+ */
+function killUsersOf(path: string): void {
+  let pids: string[];
+  try { pids = readdirSync("/proc").filter((n) => /^\d+$/.test(n)); } catch { return; }
+  for (const pid of pids) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").some((arg) => arg === path || arg.startsWith(`${path}/`))) continue;
+      process.kill(Number(pid), "SIGKILL");
+    } catch { /* gone meanwhile */ }
+  }
 }
 
 /** The registry file: its owner (the meetrec process running the session) and the processes. */

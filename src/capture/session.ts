@@ -495,7 +495,7 @@ export class CaptureSession {
       executablePath: o.browser === "chromium" ? o.capture.chromiumPath : o.capture.firefoxPath,
       display: this.display!.name, width, height,
       profileDir: this.profileDir(this.browserRestarts), env: { ...this.marker, ...this.sink!.env() }, acceptInsecureCerts: o.acceptInsecureCerts,
-      proxyPort: this.proxy!.port, extraArgs: o.capture.chromiumArgs,
+      proxyPort: this.proxy!.port, extraArgs: o.capture.chromiumArgs, log,
     }));
     // The recorder records one tab: a window the page opens would cover the meeting and escape
     // the page's request rules, so it is closed at once (its connections still meet the proxy).
