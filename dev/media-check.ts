@@ -10,6 +10,7 @@
  * each next to the reason for it.
  */
 import { execFileSync } from "node:child_process";
+import { appendFileSync } from "node:fs";
 import { BEEP_HZ, CLOCK_BITS, CLOCK_BLOCKS, CLOCK_UNIT_S } from "./sync-page.js";
 
 /** The thresholds every media check uses, each with the reason for its value. */
@@ -546,6 +547,8 @@ export function checkSync(report: SyncReport, runs: PageRun[], minRunS: number =
     const half = Math.floor(sorted.length / 2);
     const median = sorted.length % 2 ? sorted[half] : (sorted[half - 1] + sorted[half]) / 2;
     const est = median + report.frameMs / 2;
+    // Measurement aid: every judged file's offsets, one JSON line each (SYNC_CHECK_LOG=<file>).
+    if (process.env.SYNC_CHECK_LOG) appendFileSync(process.env.SYNC_CHECK_LOG, `${JSON.stringify({ frameMs: Math.round(report.frameMs), est: Math.round(est), offsets: all })}\n`);
     if (est < -LIMITS.syncEarlyMs || est > LIMITS.syncLateMs) throw new Error(`median A/V offset ${Math.round(est)} ms is outside −${LIMITS.syncEarlyMs}…+${LIMITS.syncLateMs} ms (${where})`);
   }
 }
