@@ -80,6 +80,7 @@ export function removeLeftoverProfiles(dir: string = tmpdir()): string[] {
     return removed;
   }
   if (!Number.isFinite(bootMs)) return removed; // no boot time: no owner's start can be told
+  const leftover: string[] = [];
   for (const name of names) {
     const m = PROFILE_DIR_NAME.exec(name);
     if (!m) continue;
@@ -91,24 +92,31 @@ export function removeLeftoverProfiles(dir: string = tmpdir()): string[] {
       // When its owner started: boot time + its start in clock ticks (100 Hz); btime is whole seconds.
       const owner = procStat(pid);
       if (owner && bootMs + Number(owner.startTicks) * 10 <= madeAt + 1000) continue; // its meetrec still runs
-      killUsersOf(path);
-      rmSync(path, { recursive: true, force: true });
+      leftover.push(name);
+    } catch { /* gone meanwhile */ }
+  }
+  if (leftover.length) killUsersOf(leftover.map((name) => join(dir, name)));
+  for (const name of leftover) {
+    try {
+      rmSync(join(dir, name), { recursive: true, force: true });
       removed.push(name);
-    } catch { /* gone meanwhile, or not ours to remove */ }
+    } catch { /* not ours to remove */ }
   }
   return removed;
 }
 
 /**
- * Kills (SIGKILL) every process whose command line names `path`: a browser still running on a
- * left-over profile that no registry knew (the Firefox profile template's build, capture/browser.ts).
+ * Kills (SIGKILL) every process whose command line names one of `paths` (one pass over `/proc`):
+ * a browser still running on a left-over profile that no registry knew (the Firefox profile
+ * template's build, capture/browser.ts).
  */
-function killUsersOf(path: string): void {
+function killUsersOf(paths: string[]): void {
   let pids: string[];
   try { pids = readdirSync("/proc").filter((n) => /^\d+$/.test(n)); } catch { return; }
+  const names = (arg: string) => paths.some((path) => arg === path || arg.startsWith(`${path}/`));
   for (const pid of pids) {
     try {
-      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").some((arg) => arg === path || arg.startsWith(`${path}/`))) continue;
+      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").some(names)) continue;
       process.kill(Number(pid), "SIGKILL");
     } catch { /* gone meanwhile */ }
   }
