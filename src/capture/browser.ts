@@ -104,31 +104,68 @@ export function firefoxProxyPrefs(port: number): Record<string, unknown> {
 }
 
 /**
+ * How long (ms) {@link openPage} waits, after the page loaded, for the browser's answer to the
+ * navigation command before it gives the browser up ({@link BrowserUnresponsive}). Measured
+ * here (Firefox ESR 153, 20 fresh launches on a local page): answered 50–125 ms after the load,
+ * or never.
+ */
+export const NAVIGATE_ANSWER_GRACE_MS = 2000;
+
+/**
+ * The page loaded, but its browser did not answer the command that opened it: Firefox ESR 153
+ * over WebDriver BiDi, now and then (measured here: 4 of 23 fresh launches on a local page).
+ * Such a browser does not answer later commands to the page either (measured: in 20 recordings
+ * of 8 s, the 2 whose navigation went unanswered — and only they — had their page probe hang
+ * and the browser relaunched 6 s into the recording), so the caller relaunches it with a fresh
+ * profile before recording. `code` is `browser_failed`.
+ */
+export class BrowserUnresponsive extends MeetrecError {
+  constructor(graceMs: number) {
+    super("browser_failed", `The browser loaded the meeting page but did not answer the command that opened it within ${graceMs} ms after the load; relaunch the browser`);
+  }
+}
+
+/**
  * Opens `url` in `page` and resolves with the main document's response (null for a same-document
  * navigation) once the page fired `load`, at most `timeoutMs` (ms).
  *
  * Why not `page.goto` alone: over WebDriver BiDi, Firefox ESR 153 sometimes never answers
- * `browsingContext.navigate` although the page loaded (measured here: 4 of 23 fresh Firefox
- * launches on a local page); `page.goto` waits for that answer too, so the start hung until
- * puppeteer's protocol timeout (60 s). The load seen by a navigation wait started before the
- * command is enough when it brought a response; the command's answer, when it comes, is not
- * needed. A load without a response (a failed navigation's error page) waits for that answer.
- * `log` hears of a command answered with an error after the load (its message without the URL).
- * @throws Error (puppeteer's) when the navigation fails, or `TimeoutError` when nothing loaded in `timeoutMs`.
+ * `browsingContext.navigate` although the page loaded; `page.goto` waits for that answer too, so
+ * the start hung until puppeteer's protocol timeout (60 s). Here a navigation wait started before
+ * the command sees the load; when it brought a response, the command then has `answerGraceMs`
+ * (ms, default {@link NAVIGATE_ANSWER_GRACE_MS}) to be answered, or the browser is given up
+ * ({@link BrowserUnresponsive}: it would not answer the page's next commands either). A load
+ * without a response (a failed navigation's error page) waits for the command's own answer.
+ * `log` hears how late an answer came after the load, and of a late error (without the URL).
+ * @throws Error (puppeteer's) when the navigation fails, `TimeoutError` when nothing loaded in
+ * `timeoutMs`, {@link BrowserUnresponsive} when the load came but the answer did not.
  */
-export async function openPage(page: Page, url: string, timeoutMs: number, log?: Pick<Logger, "debug">): Promise<HTTPResponse | null> {
-  let loadedFirst = false;
-  const loaded = page.waitForNavigation({ waitUntil: "load", timeout: timeoutMs }).then((r) => { loadedFirst = true; return r; });
-  const going = page.goto(url, { waitUntil: "load", timeout: timeoutMs });
+export async function openPage(page: Page, url: string, timeoutMs: number, log?: Pick<Logger, "debug">, answerGraceMs = NAVIGATE_ANSWER_GRACE_MS): Promise<HTTPResponse | null> {
+  let loadedAt: number | undefined;
+  let answered = false;
+  const loaded = page.waitForNavigation({ waitUntil: "load", timeout: timeoutMs }).then((r) => { loadedAt = Date.now(); return r; });
+  const going = page.goto(url, { waitUntil: "load", timeout: timeoutMs }).then((r) => {
+    if (loadedAt !== undefined) log?.debug({ afterLoadMs: Date.now() - loadedAt }, "the navigation command was answered after the page's load");
+    return r;
+  }).finally(() => { answered = true; });
   // Whichever loses is dropped: its late rejection (a protocol timeout) must not go unhandled.
   loaded.catch(() => undefined);
   going.catch((err: unknown) => {
-    if (loadedFirst) log?.debug({ err: withoutUrl(errorMessage(err), url) }, "the browser never answered the navigation command; the page had loaded");
+    if (loadedAt !== undefined) log?.debug({ err: withoutUrl(errorMessage(err), url) }, "the navigation command failed after the page had loaded");
   });
   const first = await Promise.race([going, loaded]);
   // A load without a response is a failed navigation's error page (or a same-document one):
   // then the command's own answer says what happened.
-  return first ?? (await going);
+  if (first === null) return await going;
+  if (answered) return first;
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<"late">((resolve) => { timer = setTimeout(() => resolve("late"), answerGraceMs); });
+  try {
+    if ((await Promise.race([going.then(() => "answered", () => "answered"), gaveUp])) === "late") throw new BrowserUnresponsive(answerGraceMs);
+  } finally {
+    clearTimeout(timer);
+  }
+  return first;
 }
 
 /** Firefox profile templates by executable path, one build each per meetrec process ({@link firefoxTemplate}). */

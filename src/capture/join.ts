@@ -4,7 +4,7 @@
 import type { Page } from "puppeteer-core";
 import { z } from "zod";
 import { MeetrecError } from "../util/errors.js";
-import { openPage } from "./browser.js";
+import { BrowserUnresponsive, openPage } from "./browser.js";
 
 const selector = z.string().min(1).max(1000);
 const timeout = z.number().int().min(1).max(600000).optional();
@@ -68,7 +68,8 @@ async function runStep(page: Page, step: JoinStep, timeoutMs: number, signal?: A
 
 /**
  * Runs `steps` in order on `page`. `defaultTimeoutMs` applies to steps without `timeoutMs`.
- * @throws MeetrecError `join_failed` naming the step index (0-based) and what it did.
+ * @throws MeetrecError `join_failed` naming the step index (0-based) and what it did;
+ * {@link BrowserUnresponsive} as it comes from a `goto` step.
  */
 export async function runJoinSteps(page: Page, steps: JoinStep[], defaultTimeoutMs: number, signal?: AbortSignal): Promise<void> {
   for (const [index, step] of steps.entries()) {
@@ -77,6 +78,7 @@ export async function runJoinSteps(page: Page, steps: JoinStep[], defaultTimeout
     try {
       await runStep(page, step, t, signal);
     } catch (err) {
+      if (err instanceof BrowserUnresponsive) throw err; // the browser's fault, not the step's: the session relaunches it
       const why = (err as Error).name === "TimeoutError" ? `timed out after ${t} ms` : (err as Error).message.split("\n")[0];
       throw new MeetrecError("join_failed", `Join step ${index} (${describeStep(step)}) failed: ${why}. Check the selector against the meeting page, or raise its timeoutMs.`, { details: { step: index }, cause: err });
     }

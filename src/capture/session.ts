@@ -15,7 +15,7 @@ import { MeetrecError, errorMessage, publicErrorMessage, withoutPaths } from "..
 import type { Logger } from "../util/log.js";
 import { sleep } from "../util/process.js";
 import { NullSink, PulseServer } from "./audio.js";
-import { RecorderBrowser, openPage, type BrowserKind } from "./browser.js";
+import { BrowserUnresponsive, RecorderBrowser, openPage, type BrowserKind } from "./browser.js";
 import { XvfbDisplay } from "./display.js";
 import { Encoder, type ClosedSegment, type EncoderExit } from "./encoder.js";
 import { runJoinSteps, type JoinStep } from "./join.js";
@@ -453,7 +453,7 @@ export class CaptureSession {
       // A warm stack: display, sink, proxy and browser are up; the page is opened now.
       mkdirSync(this.o.workDir, { recursive: true });
       this.register();
-      await this.joinPage(signal);
+      await this.joinOrRelaunch(signal);
     } else {
       await this.openStage(this.o.egress, signal);
       await this.launchAndJoin(signal);
@@ -481,7 +481,42 @@ export class CaptureSession {
   private async launchAndJoin(signal?: AbortSignal): Promise<void> {
     await this.launchBrowser();
     this.abortIfStopped(signal);
-    await this.joinPage(signal);
+    await this.joinOrRelaunch(signal);
+  }
+
+  /**
+   * Joins in the launched browser. A browser that loaded the page but stopped answering
+   * ({@link BrowserUnresponsive}) would hang the first page call of the recording and be
+   * relaunched then, a gap in the file: it is closed now and a fresh one (new profile) joins
+   * once more, which costs start time instead (each counted in `capture.maxBrowserRestarts`).
+   * @throws as {@link joinPage}; {@link BrowserUnresponsive} once the restarts are used up.
+   */
+  private async joinOrRelaunch(signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      try {
+        await this.joinPage(signal);
+        return;
+      } catch (err) {
+        if (!(err instanceof BrowserUnresponsive) || this.closed || this.stopping || this.browserRestarts >= this.o.capture.maxBrowserRestarts) throw err;
+        this.o.log.warn({ attempt: this.browserRestarts + 1 }, "the browser stopped answering once the page loaded; relaunching it before recording");
+        this.browserRestarts++;
+        await this.dropBrowser();
+        await this.launchBrowser();
+        this.abortIfStopped(signal);
+      }
+    }
+  }
+
+  /**
+   * Kills the current browser as one that is given up (its disconnection is not a loss to
+   * recover from). Killed, not closed: a browser that stopped answering took puppeteer's whole
+   * 5 s close timeout here before it was killed anyway.
+   */
+  private async dropBrowser(): Promise<void> {
+    const old = this.browser;
+    this.browser = undefined;
+    old?.kill();
+    await old?.close().catch(() => undefined);
   }
 
   /** Launches the browser with a fresh profile on `about:blank`, and watches it (popups, crashes). */
@@ -537,6 +572,7 @@ export class CaptureSession {
       try {
         status = (await openPage(browser.page, o.url, o.capture.pageLoadTimeoutMs, o.log))?.status();
       } catch (err) {
+        if (err instanceof BrowserUnresponsive) throw err; // no URL in it; joinOrRelaunch relaunches the browser
         // The browser's message repeats the URL, which may carry a token or a password: never in a message or a log.
         const why = withoutUrl(errorMessage(err), o.url);
         throw new MeetrecError("join_failed", `Cannot open the meeting page ${new URL(o.url).origin}: ${why.split("\n")[0]}`, { cause: new Error(why) });
@@ -720,8 +756,7 @@ export class CaptureSession {
         return;
       }
       this.browserRestarts++;
-      const old = this.browser;
-      await old?.close().catch(() => undefined);
+      await this.dropBrowser();
       try {
         await this.launchAndJoin();
         const gapMs = Date.now() - lostAt;
