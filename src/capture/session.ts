@@ -147,6 +147,26 @@ export interface SessionHooks {
   ended?(e: PageEnded): void;
 }
 
+/** The origin of `url` when it is an http(s) URL, else undefined (`about:blank`, an error page, junk). */
+function httpOrigin(url: string): string | undefined {
+  try {
+    const u = new URL(url);
+    return /^https?:$/.test(u.protocol) ? u.origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether a page now at `url` has left a meeting on `meetingOrigin` (`https://host[:port]`): it
+ * is on another http(s) origin. Pages that are not http(s) (`about:blank`, the browser's error
+ * pages) are not taken for an end: a crash or a network error shows them too.
+ */
+export function leftMeeting(meetingOrigin: string, url: string): boolean {
+  const o = httpOrigin(url);
+  return o !== undefined && o !== meetingOrigin;
+}
+
 /**
  * Whether `a` and `b` ask for the same stage — page, join steps, platform adapter, browser,
  * mode and frame size: what {@link CaptureSession.open} sets up, so that a session opened for
@@ -591,26 +611,29 @@ export class CaptureSession {
     if (this.blocked) throw this.blocked;
     this.pageAliveAt = Date.now();
     this.register();
+    // The meeting's origin is where the first join left the page: the meeting URL may redirect,
+    // and a `goto` step may lead elsewhere. A rejoin that ends on another origin means the page
+    // left the meeting while the browser was down (nothing watched it then).
+    const now = browser.page.url();
+    if (this.meetingOrigin === undefined) this.meetingOrigin = httpOrigin(now) ?? new URL(o.url).origin;
+    else if (this.live && leftMeeting(this.meetingOrigin, now)) this.pageEnded({ how: "navigated", url: redactUrl(now) });
     this.watchForEnd(browser);
     // A relaunched browser rejoined while the encoder runs: its tracks are recorded from now.
     if (this.encoder) this.startTracks();
   }
 
   /**
-   * Watches the joined page for leaving the meeting: a top-level navigation to another origin
-   * (http or https), or the page closing itself while its browser lives on (a crash is a
-   * relaunch, not an end). `endedSelector`, and a `window.close()` the browser refused
-   * ({@link CLOSE_HOOK}), are checked by the watchdog's probe once a second.
+   * Watches the joined page for leaving the meeting: a top-level navigation away from the
+   * meeting's origin ({@link leftMeeting}), or the page closing itself while its browser lives
+   * on (a crash is a relaunch, not an end). `endedSelector`, and a `window.close()` the browser
+   * refused ({@link CLOSE_HOOK}), are checked by the watchdog's probe once a second.
    */
   private watchForEnd(b: RecorderBrowser): void {
     const page = b.page;
-    const origin = new URL(this.o.url).origin;
+    const origin = this.meetingOrigin!;
     const current = () => this.browser === b && !this.stopping && !this.closed && !this.rejoining;
     page.on("framenavigated", (f) => {
-      if (f !== page.mainFrame() || !current()) return;
-      let u: URL;
-      try { u = new URL(f.url()); } catch { return; }
-      if (!/^https?:$/.test(u.protocol) || u.origin === origin) return;
+      if (f !== page.mainFrame() || !current() || !leftMeeting(origin, f.url())) return;
       this.pageEnded({ how: "navigated", url: redactUrl(f.url()) });
     });
     page.on("close", () => {
@@ -620,6 +643,8 @@ export class CaptureSession {
   }
 
   private endedReported = false;
+  /** The origin the page was on after its first join ({@link joinPage}): leaving it ends the meeting. */
+  private meetingOrigin?: string;
 
   private pageEnded(e: PageEnded): void {
     if (this.endedReported) return;

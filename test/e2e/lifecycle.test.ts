@@ -571,6 +571,8 @@ describe("the page leaves the meeting (autoStop)", () => {
       await viewFile(server, id, `${browser}-ended-closed.mp4`, { requestedAtMs: t0, stopSentAtMs: closeAt, minShownS: 4 });
     });
 
+    // The meeting URL redirects to the meeting's origin, and the page leaves for the origin of
+    // the meeting URL: the origin that counts is the page's after the join, not the URL's.
     test(`${browser}: the page navigates to another origin → completed/meeting_ended within 5 s (its URL redacted on the timeline)`, async () => {
       const other = await startSyncPage();
       const s = await startServer({ egress: { allowedOrigins: [page.origin, other.origin] } });
@@ -578,7 +580,8 @@ describe("the page leaves the meeting (autoStop)", () => {
         const t0 = Date.now();
         const goAt = t0 + leaveMs;
         const to = `${other.origin}/left?secret=abc`;
-        const { id } = (await s.api("POST", "/v1/recordings", { browser, url: `${page.url}?goAt=${goAt}&to=${encodeURIComponent(to)}`, video: { width: 640, height: 360, fps: 30 }, maxDurationSeconds: 60 })).json();
+        const meetingUrl = `${page.url}?goAt=${goAt}&to=${encodeURIComponent(to)}`;
+        const { id } = (await s.api("POST", "/v1/recordings", { browser, url: `${other.origin}/redirect?to=${encodeURIComponent(meetingUrl)}`, video: { width: 640, height: 360, fps: 30 }, maxDurationSeconds: 60 })).json();
         const rec = await s.waitFor(id, (x) => TERMINAL.includes(x.status), 60_000);
         expect(rec.status, JSON.stringify(rec.error)).toBe("completed");
         expect(rec.endReason).toBe("meeting_ended");

@@ -6,6 +6,7 @@
 import { describe, expect, test } from "vitest";
 import type { MeetingState } from "../../src/capture/index.js";
 import { AutoStop } from "../../src/recorder/auto-stop.js";
+import { leftMeeting } from "../../src/capture/session.js";
 import { parseConfig } from "../../src/config/index.js";
 import { RecordingRequest, resolveAutoStop, resolveOptions, resolveStart } from "../../src/recordings/index.js";
 
@@ -77,5 +78,20 @@ describe("when a recording begins and ends: the request over the backend over th
     expect(RecordingRequest.safeParse({ url: "https://meet.example.com/r", startWhen: "later" }).success).toBe(false);
     expect(RecordingRequest.safeParse({ url: "https://meet.example.com/r", startTimeoutSeconds: 0 }).success).toBe(false);
     expect(() => parseConfig({ startWhen: "soon" })).toThrow(/startWhen/);
+  });
+});
+
+describe("the page leaves the meeting's origin (capture/session.ts leftMeeting)", () => {
+  const meeting = "https://meet.example.org";
+  test("another http(s) origin is an end; the same origin (any path, query or fragment) is not", () => {
+    expect(leftMeeting(meeting, "https://example.org/left")).toBe(true);
+    expect(leftMeeting(meeting, "http://meet.example.org/room")).toBe(true); // another scheme is another origin
+    expect(leftMeeting(meeting, "https://meet.example.org:8443/room")).toBe(true);
+    expect(leftMeeting(meeting, "https://meet.example.org/room/2?x=1#y")).toBe(false);
+    expect(leftMeeting(meeting, "https://MEET.example.org/")).toBe(false);
+  });
+
+  test("pages that are not http(s) are not an end: a crash or a network error shows them too", () => {
+    for (const u of ["about:blank", "chrome-error://chromewebdata/", "about:neterror?e=connectionFailure", "", "not a url"]) expect(leftMeeting(meeting, u)).toBe(false);
   });
 });
