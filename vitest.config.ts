@@ -8,6 +8,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // Removes the scratch directories each file made (test/helpers/scratch.ts).
+    setupFiles: ["test/helpers/setup.ts"],
     reporters: ["default"],
   },
 });

@@ -5,13 +5,13 @@
  * delivery with PATCH, giving up and one redelivery at a time: test/api/delivery.test.ts.)
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startSyncPage, type SyncPage } from "../../dev/sync-page.js";
 import { startServer, type TestServer } from "../../dev/server.js";
 import { startWebhookReceiver, type ReceivedHook, type WebhookReceiver } from "../helpers/webhooks.js";
+import { scratchDir } from "../helpers/scratch.js";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const TERMINAL = ["completed", "failed", "aborted"];
@@ -27,7 +27,7 @@ beforeAll(async () => {
   page = await startSyncPage();
   receiver = await startWebhookReceiver(SECRET, () => (failFirst-- > 0 ? 503 : 200));
   received = receiver.received;
-  const dir = mkdtempSync(join(tmpdir(), "meetrec-delivery-"));
+  const dir = scratchDir("meetrec-delivery-");
   spoolRoot = join(dir, "spool");
   writeFileSync(spoolRoot, "a file where the spool directory should be: delivery must fail until it is gone");
   server = await startServer({ egress: { allowedOrigins: [page.origin] }, config: {

@@ -11,9 +11,8 @@
  */
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, connect, type Server } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import S3rver from "s3rver";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -22,6 +21,7 @@ import { REPO_ROOT } from "../../dev/meeting.js";
 import { freePort, startServer, unixRequest, type TestServer } from "../../dev/server.js";
 import { startSyncPage, type SyncPage } from "../../dev/sync-page.js";
 import { startMeetDouble, type MeetDouble } from "../fixtures/meet-double.js";
+import { scratchDir } from "../helpers/scratch.js";
 
 const MEET_KEY = "meet-backend-key-0123456789abcdef";
 const HOOK_TOKEN = "storage-event-token-0123456789";
@@ -88,7 +88,7 @@ function runPython(env: Record<string, string>): Promise<string> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "meetrec-meet-"));
+  dir = scratchDir("meetrec-meet-");
   page = await startSyncPage();
   const s3Port = await freePort();
   s3 = new S3rver({ port: s3Port, address: "127.0.0.1", silent: true, directory: join(dir, "s3"), configureBuckets: [{ name: BUCKET }] });

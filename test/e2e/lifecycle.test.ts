@@ -4,7 +4,7 @@
  * never loads, a server killed mid-recording, and `meetrec record`.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -14,6 +14,7 @@ import { startSyncPage, type SyncPage } from "../../dev/sync-page.js";
 import { checkPage, checkTone, probe, type PageExpectation, type PageReport } from "../../dev/media-check.js";
 import { startServer, type TestServer } from "../../dev/server.js";
 import { expectCaptureProcesses, recordingProcesses, recordingProcessesGone, stillRunning, untilEmpty } from "../helpers/processes.js";
+import { scratchDir } from "../helpers/scratch.js";
 
 const TERMINAL = ["completed", "failed", "aborted"];
 const BG: [number, number, number] = [0x20, 0x60, 0xc0];
@@ -510,7 +511,7 @@ describe("meetrec recover", () => {
 
 describe("disk guard", () => {
   test("a data filesystem filling up ends the recording completed/disk_full with a playable file", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "meetrec-tiny-"));
+    const dataDir = scratchDir("meetrec-tiny-");
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=32m", "tmpfs", dataDir]);
     let s: TestServer | undefined;
     try {
@@ -664,7 +665,7 @@ describe("pause and resume", () => {
 
 describe("meetrec serve", () => {
   test("SIGTERM after whoever read its log went away (serve | head): it still stops, at once", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "meetrec-serve-epipe-"));
+    const dir = scratchDir("meetrec-serve-epipe-");
     try {
       const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), "serve"], {
         cwd: REPO_ROOT, stdio: ["ignore", "ignore", "pipe"],
@@ -700,7 +701,7 @@ describe("meetrec record (CLI)", () => {
   });
 
   test("--audio-only --json: a JSON summary and an M4A with the page's tone", async () => {
-    const out = join(mkdtempSync(join(tmpdir(), "meetrec-cli-")), "call.m4a");
+    const out = join(scratchDir("meetrec-cli-"), "call.m4a");
     const r = await run(["--audio-only", "--duration", "5", "--json", "--out", out]);
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout);
@@ -711,7 +712,7 @@ describe("meetrec record (CLI)", () => {
   });
 
   test("progress lines while recording, a video file at the size asked for", async () => {
-    const out = join(mkdtempSync(join(tmpdir(), "meetrec-cli-")), "call.mp4");
+    const out = join(scratchDir("meetrec-cli-"), "call.mp4");
     const t0 = Date.now();
     const r = await run(["--duration", "5", "--width", "480", "--height", "270", "--fps", "15", "--out", out]);
     expect(r.code, r.stderr).toBe(0);

@@ -3,14 +3,13 @@
  * uploaded; `file.url` is a presigned GET URL that downloads the same bytes; DELETE removes the
  * object from the bucket too.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import S3rver from "s3rver";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startSyncPage, type SyncPage } from "../../dev/sync-page.js";
 import { freePort, startServer, type TestServer } from "../../dev/server.js";
+import { scratchDir } from "../helpers/scratch.js";
 
 let page: SyncPage;
 let server: TestServer;
@@ -21,7 +20,7 @@ let dir: string;
 beforeAll(async () => {
   page = await startSyncPage();
   port = await freePort();
-  dir = mkdtempSync(join(tmpdir(), "meetrec-s3-"));
+  dir = scratchDir("meetrec-s3-");
   server = await startServer({ egress: { allowedOrigins: [page.origin] }, config: {
     delivery: { retry: { initialDelayMs: 300, maxDelayMs: 1000, factor: 2 }, pollIntervalMs: 100, attemptTimeoutMs: 5000 },
     backends: {

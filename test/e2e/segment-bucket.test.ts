@@ -4,8 +4,7 @@
  * uploaded once it is back — no segment lost, one period. Finalize streams from the bucket,
  * then removes the bucket's segments.
  */
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import S3rver from "s3rver";
@@ -13,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startSyncPage, type SyncPage } from "../../dev/sync-page.js";
 import { checkPage } from "../../dev/media-check.js";
 import { freePort, startServer, type TestServer } from "../../dev/server.js";
+import { scratchDir } from "../helpers/scratch.js";
 
 const BG: [number, number, number] = [0x20, 0x60, 0xc0];
 const TERMINAL = ["completed", "failed", "aborted"];
@@ -37,7 +37,7 @@ const stopS3 = async () => {
 beforeAll(async () => {
   page = await startSyncPage();
   port = await freePort();
-  dir = mkdtempSync(join(tmpdir(), "meetrec-segbucket-"));
+  dir = scratchDir("meetrec-segbucket-");
   await startS3();
   client = new S3Client({ region: "us-east-1", endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } });
   server = await startServer({ egress: { allowedOrigins: [page.origin] }, config: {

@@ -6,8 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -17,6 +16,7 @@ import { REPO_ROOT, startMeeting, type Meeting } from "../../dev/meeting.js";
 import { TalkDouble } from "../fixtures/talk-double.js";
 import { checkMeeting, probe } from "../../dev/media-check.js";
 import { startServer, type TestServer } from "../../dev/server.js";
+import { scratchDir } from "../helpers/scratch.js";
 
 const SECRET = randomBytes(24).toString("hex");
 const INTERNAL = randomBytes(16).toString("hex");
@@ -39,7 +39,7 @@ beforeAll(async () => {
   // High-motion publishers (moving texture with temporal noise): the one e2e test whose
   // content an encoder finds hard, judged tile by tile like the flat ones.
   meeting = await startMeeting({ publishers: HIGH_MOTION_PUBLISHERS });
-  const out = mkdtempSync(join(tmpdir(), "meetrec-talk-janus-"));
+  const out = scratchDir("meetrec-talk-janus-");
   const argv = meeting.netns.exec([process.execPath, "--import", "tsx", join(FIXTURES, "talk-double-host.ts"), "--secret", SECRET, "--internal", INTERNAL, "--demos", meeting.demosDir, "--out", out]);
   host = spawn(argv[0], argv.slice(1), { cwd: REPO_ROOT, stdio: ["pipe", "pipe", "inherit"] });
   signer.url = await new Promise<string>((resolve, reject) => {

@@ -4,14 +4,14 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { JOINED_RGB, TalkDouble, selfSignedCert, sidecarNameFor, sidecarProblems, type SpeakingScript, type Upload } from "../fixtures/talk-double.js";
 import { audioSamples, colourFraction, decodeFrames, frameRgb, pageTimeline, probe, toneLevelsDb } from "../../dev/media-check.js";
 import { unixRequest } from "../../dev/server.js";
 import { startServer, type TestServer } from "../../dev/server.js";
+import { scratchDir } from "../helpers/scratch.js";
 
 const SECRET = randomBytes(24).toString("hex");
 const TERMINAL = ["completed", "failed", "aborted"];
@@ -28,7 +28,7 @@ beforeAll(async () => {
   await talk.start();
   badHpb = new TalkDouble(SECRET, "the-signaling-server-has-this-one");
   await badHpb.start();
-  const cert = selfSignedCert(mkdtempSync(join(tmpdir(), "meetrec-cert-")));
+  const cert = selfSignedCert(scratchDir("meetrec-cert-"));
   selfSigned = new TalkDouble(SECRET, INTERNAL);
   await selfSigned.start(cert);
   selfSignedStrict = new TalkDouble(SECRET, INTERNAL);

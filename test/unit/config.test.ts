@@ -1,9 +1,9 @@
-import { mkdtempSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { ensureDefaultBackend, loadConfig } from "../../src/config/index.js";
 import { MeetrecError } from "../../src/util/errors.js";
+import { scratchDir } from "../helpers/scratch.js";
 
 describe("configuration", () => {
   test("defaults make a usable config with no file", () => {
@@ -23,7 +23,7 @@ describe("configuration", () => {
   });
 
   test("YAML file, then MEETREC_* environment on top (nested keys with __)", () => {
-    const dir = mkdtempSync(join(tmpdir(), "meetrec-cfg-"));
+    const dir = scratchDir("meetrec-cfg-");
     const file = join(dir, "meetrec.yaml");
     writeFileSync(file, "listen: 0.0.0.0:9000\nvideo:\n  fps: 25\nbackends:\n  talk:\n    apiKey: abcdefghijklmnop1234\n    allowedOrigins: [https://cloud.example.com]\n");
     const c = loadConfig(file, { MEETREC_LISTEN: "unix:/run/m.sock", MEETREC_CAPTURE__SEGMENT_SECONDS: "4", MEETREC_VIDEO__WIDTH: "1920", MEETREC_VIDEO__HEIGHT: "1080", MEETREC_API_KEY: "zyxwvutsrqponmlk0000" });
@@ -43,7 +43,7 @@ describe("configuration", () => {
   });
 
   test("unknown keys and bad YAML are refused", () => {
-    const dir = mkdtempSync(join(tmpdir(), "meetrec-cfg-"));
+    const dir = scratchDir("meetrec-cfg-");
     writeFileSync(join(dir, "a.yaml"), "listne: 1\n");
     expect(() => loadConfig(join(dir, "a.yaml"), {})).toThrow(/listne/);
     writeFileSync(join(dir, "b.yaml"), "a: [\n");
@@ -52,7 +52,7 @@ describe("configuration", () => {
   });
 
   test("no backend → a generated key stored 0600 and reused", () => {
-    const dir = mkdtempSync(join(tmpdir(), "meetrec-cfg-"));
+    const dir = scratchDir("meetrec-cfg-");
     const a = loadConfig(undefined, { MEETREC_DATA_DIR: dir });
     const file = ensureDefaultBackend(a)!;
     const b = loadConfig(undefined, { MEETREC_DATA_DIR: dir });

@@ -4,8 +4,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { parsePlaylist, parseProgress } from "../../src/capture/index.js";
@@ -19,6 +18,7 @@ import { manifestFrames, mediaPlace } from "../../src/media/index.js";
 import { browserEgressFor } from "../../src/egress/index.js";
 import { RecordingMedia, finalize } from "../../src/media/index.js";
 import { audioSamples, colourFraction, frameRgb, toneLevelsDb } from "../../dev/media-check.js";
+import { scratchDir } from "../helpers/scratch.js";
 
 /** Encodes `seconds` of a solid colour + tone into an HLS fMP4 directory; returns its segments. */
 function encodePeriod(dir: string, colour: string, toneHz: number, seconds: number, audioOnly = false, audioCodec: "aac" | "libopus" = "aac", offsetS = 0) {
@@ -46,7 +46,7 @@ const n0 = (m: RecordingMedia) => (m.current.periods.length === 0 ? "start" : "e
 
 describe("segment store", () => {
   test("segments are moved in, checksummed, and listed in the manifest on disk", async () => {
-    const root = mkdtempSync(join(tmpdir(), "meetrec-media-"));
+    const root = scratchDir("meetrec-media-");
     const enc = join(root, "enc");
     const segs = encodePeriod(enc, "red", 440, 4);
     const media = await store(root, "rec1", [{ dir: enc, segs }]);
@@ -66,7 +66,7 @@ describe("segment store", () => {
 
 describe("finalize", () => {
   test("two periods stitch by stream copy into one continuous MP4 with both pictures and tones", async () => {
-    const root = mkdtempSync(join(tmpdir(), "meetrec-media-"));
+    const root = scratchDir("meetrec-media-");
     const p1 = { dir: join(root, "e1"), segs: encodePeriod(join(root, "e1"), "red", 440, 5) };
     const p2 = { dir: join(root, "e2"), segs: encodePeriod(join(root, "e2"), "blue", 1000, 4) };
     const media = await store(root, "rec2", [p1, p2]);
@@ -90,7 +90,7 @@ describe("finalize", () => {
   test("the file's time 0 in wall-clock time: the first period's encoder start + when its media begins", async () => {
     // Media time 0 = the encoder's spawn (it keeps capture timestamps): this period's first
     // frame came 1.5 s after it; the stitched file begins there (the remux moves it to 0).
-    const root = mkdtempSync(join(tmpdir(), "meetrec-media-"));
+    const root = scratchDir("meetrec-media-");
     const p1 = { dir: join(root, "e1"), segs: encodePeriod(join(root, "e1"), "red", 440, 3, false, "aac", 1.5) };
     const media = await RecordingMedia.open(root, "rec-t0", { mode: "video", segmentSeconds: 2 });
     const spawn = new Date("2026-03-01T09:15:40.000Z");
@@ -106,7 +106,7 @@ describe("finalize", () => {
   });
 
   test("audio only → M4A", async () => {
-    const root = mkdtempSync(join(tmpdir(), "meetrec-media-"));
+    const root = scratchDir("meetrec-media-");
     const p1 = { dir: join(root, "e1"), segs: encodePeriod(join(root, "e1"), "red", 700, 5, true) };
     const media = await store(root, "rec3", [p1], "audio");
     const out = await finalize(media.dir, media.current);
@@ -116,7 +116,7 @@ describe("finalize", () => {
   });
 
   test("audio only, Opus: two periods → one Ogg/Opus file by stream copy, each tone in its place", async () => {
-    const root = mkdtempSync(join(tmpdir(), "meetrec-media-"));
+    const root = scratchDir("meetrec-media-");
     const p1 = { dir: join(root, "e1"), segs: encodePeriod(join(root, "e1"), "red", 440, 4, true, "libopus") };
     const p2 = { dir: join(root, "e2"), segs: encodePeriod(join(root, "e2"), "red", 1000, 4, true, "libopus") };
     const media = await store(root, "rec-opus", [p1, p2], "audio", "opus");
@@ -134,7 +134,7 @@ describe("finalize", () => {
   });
 
   test("a damaged segment fails finalize with finalize_failed and keeps every segment", async () => {
-    const root = mkdtempSync(join(tmpdir(), "meetrec-media-"));
+    const root = scratchDir("meetrec-media-");
     const p1 = { dir: join(root, "e1"), segs: encodePeriod(join(root, "e1"), "red", 440, 6) };
     const media = await store(root, "rec4", [p1]);
     writeFileSync(join(media.dir, "p1/000002.m4s"), Buffer.alloc(5000, 7));
@@ -144,7 +144,7 @@ describe("finalize", () => {
   });
 
   test("nothing captured → finalize_failed", async () => {
-    const root = mkdtempSync(join(tmpdir(), "meetrec-media-"));
+    const root = scratchDir("meetrec-media-");
     const media = await RecordingMedia.open(root, "rec5", { mode: "video", segmentSeconds: 2 });
     await expect(finalize(media.dir, media.current)).rejects.toMatchObject({ code: "finalize_failed" });
   });
@@ -152,7 +152,7 @@ describe("finalize", () => {
 
 describe("a capture without the streams it asked for is never a completed recording", () => {
   test("a video recording whose segments hold only sound ends failed no_media; the segments stay, no file is kept", async () => {
-    const root = mkdtempSync(join(tmpdir(), "meetrec-media-"));
+    const root = scratchDir("meetrec-media-");
     const enc = join(root, "enc");
     const segs = encodePeriod(enc, "red", 440, 4, true);
     const media = await store(root, "rec6", [{ dir: enc, segs }], "video");

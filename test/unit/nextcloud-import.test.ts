@@ -1,11 +1,11 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { parse } from "yaml";
 import { configWarnings, importNextcloudConf, loadConfig, parseConfig } from "../../src/config/index.js";
 import { REPO_ROOT } from "../../dev/meeting.js";
+import { scratchDir } from "../helpers/scratch.js";
 
 const SERVER_CONF = `[logs]
 level = 30
@@ -86,7 +86,7 @@ describe("importing a Talk recording server's server.conf", () => {
   });
 
   test("meetrec config import-nextcloud writes a valid meetrec.yaml (0600) with the left-over keys as comments", () => {
-    const dir = mkdtempSync(join(tmpdir(), "meetrec-import-"));
+    const dir = scratchDir("meetrec-import-");
     writeFileSync(join(dir, "server.conf"), SERVER_CONF);
     const out = join(dir, "meetrec.yaml");
     execFileSync(process.execPath, ["--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), "config", "import-nextcloud", join(dir, "server.conf"), "-o", out], { cwd: REPO_ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
@@ -111,7 +111,7 @@ describe("importing a Talk recording server's server.conf", () => {
     expect(() => parseConfig({ backends: { a: { talk: { url: "https://c.example.com/", secret: "" } } } })).toThrow(/talk\.secret: must not be empty/);
 
     // meetrec config check repeats them: for the server.conf by its keys, for the written YAML by meetrec's
-    const dir = mkdtempSync(join(tmpdir(), "meetrec-import-"));
+    const dir = scratchDir("meetrec-import-");
     writeFileSync(join(dir, "server.conf"), conf);
     const cli = (...a: string[]) => execFileSync(process.execPath, ["--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), ...a], { cwd: REPO_ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, MEETREC_CONFIG: "" } });
     const checkConf = cli("config", "check", "-c", join(dir, "server.conf"));
@@ -124,7 +124,7 @@ describe("importing a Talk recording server's server.conf", () => {
   });
 
   test("serve can also read the server.conf directly, and says what it left out", () => {
-    const dir = mkdtempSync(join(tmpdir(), "meetrec-import-"));
+    const dir = scratchDir("meetrec-import-");
     writeFileSync(join(dir, "server.conf"), SERVER_CONF);
     let left: string[] = [];
     const cfg = loadConfig(join(dir, "server.conf"), {}, (k) => { left = k; });

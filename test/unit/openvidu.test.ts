@@ -5,8 +5,7 @@
  * settings in the recordings folder's `.env`, and the options a recording is made with.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { encoderArgs, sameStage, type SessionOptions } from "../../src/capture/index.js";
@@ -17,6 +16,7 @@ import {
 import { MeetrecError } from "../../src/util/errors.js";
 import { withoutUrl } from "../../src/util/redact.js";
 import { recordingJson, serverReadsInfo } from "../fixtures/openvidu-server.js";
+import { scratchDir } from "../helpers/scratch.js";
 
 const SECRET = "s3cr3t-value";
 const URL_ = `https://OPENVIDUAPP:${SECRET}@localhost:4443/dashboard/#/layout-best-fit/ses_X/${SECRET}/4443/false`;
@@ -25,7 +25,7 @@ const env = (over: Record<string, string | undefined> = {}) => ({
   URL: URL_, ONLY_VIDEO: "false", RESOLUTION: "1280x720", FRAMERATE: "25", VIDEO_ID: "ses_X~2", VIDEO_NAME: "ses_X~2", VIDEO_FORMAT: "mp4",
   RECORDING_JSON: recordingJson(rec), DEBUG_MODE: "false", ...over,
 });
-const tmp = () => mkdtempSync(join(tmpdir(), "meetrec-ov-unit-"));
+const tmp = () => scratchDir("meetrec-ov-unit-");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("the environment openvidu-server passes (§1, §5)", () => {

@@ -1,5 +1,3 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { EmbeddedHost } from "../../src/hosts/index.js";
@@ -8,6 +6,7 @@ import { talkCallback } from "../../src/platforms/talk/index.js";
 import type { Recording } from "../../src/store/index.js";
 import { checksumMatches, internalSecretFor, sameSignalingServer, talkChecksum } from "../../src/platforms/talk/index.js";
 import { createLogger } from "../../src/util/log.js";
+import { scratchDir } from "../helpers/scratch.js";
 
 describe("Talk rules", () => {
   test("checksum: hex HMAC-SHA256(secret, random ‖ body), compared case-insensitively in constant time", () => {
@@ -29,7 +28,7 @@ describe("Talk rules", () => {
   });
 
   test("allowAll: any Talk URL maps to talk-any with the common secret; without it, unknown URLs are refused", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "meetrec-talk-"));
+    const dir = scratchDir("meetrec-talk-");
     const open = await EmbeddedHost.start(parseConfig({ dataDir: join(dir, "a"), talk: { allowAll: true, secret: "common-secret-0123456789" }, backends: { cloud: { talk: { url: "https://cloud.example.com/", secret: "cloud-secret-0123456789" } } } }), createLogger("silent"));
     expect(open.talk.backendFor("https://cloud.example.com")).toMatchObject({ backend: "cloud", secret: "cloud-secret-0123456789" });
     expect(open.talk.backendFor("https://anything.example.org/nc/")).toMatchObject({ backend: "talk-any", secret: "common-secret-0123456789" });
