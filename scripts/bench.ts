@@ -486,7 +486,11 @@ function variantRatios(rows: VariantRow[], a: string, b: string): string {
 }
 
 /** Chromium switches tried by the `flags` part (capture.chromiumArgs), each against none. */
-const FLAG_SETS: string[][] = [[], ["--disable-gpu"], ["--disable-gpu", "--disable-software-rasterizer"]];
+const FLAG_SETS: string[][] = [
+  [],
+  ["--disable-features=AudioServiceOutOfProcess"], // the audio service in the browser process too (not meetrec's default: it moves the sound path)
+  ["--disable-gpu"], // software compositing in the browser process, no GPU process
+];
 
 /**
  * One session measured with per-participant tracks on or off: the browser's processes, the
