@@ -121,11 +121,7 @@ export async function finalize(dir: string, manifest: Manifest, opts: { ffmpegPa
         scratch.push(file);
         await mkdir(join(dir, periodDir(p.index)), { recursive: true });
         await remuxPeriod(p, file, ffmpeg, false, open);
-        // Each period after the previous one's segments, as RecordingFile.timeline has it: by
-        // default the concat demuxer took the previous file's own length, which also counts the
-        // first frame's offset in its period (up to a frame: 0–67 ms at 15 fps), so every later
-        // period lay that much after where the timeline, the speakers and the tracks put it.
-        list.push(`file '${file.replace(/'/g, "'\\''")}'`, `duration ${(p.segments.reduce((t, x) => t + x.durationMs, 0) / 1000).toFixed(6)}`);
+        list.push(`file '${file.replace(/'/g, "'\\''")}'`);
       }
       const listFile = join(dir, "finalize.ffconcat");
       scratch.push(listFile);

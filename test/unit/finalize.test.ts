@@ -81,11 +81,6 @@ describe("finalize", () => {
     // video timestamps strictly increasing, no jumps
     const dts = execFileSync("ffprobe", ["-v", "error", "-select_streams", "v", "-show_entries", "packet=dts_time", "-of", "csv=p=0", out.path], { encoding: "utf8" }).trim().split("\n").map(Number);
     for (let i = 1; i < dts.length; i++) expect(dts[i] - dts[i - 1]).toBeGreaterThan(0), expect(dts[i] - dts[i - 1]).toBeLessThan(0.1);
-    // The second period lies where RecordingFile.timeline puts it, after the first one's
-    // segments: its first frame as far after their total as the first period's after 0.
-    const p1Frames = Math.round(5 * 25);
-    const p1Total = p1.segs.reduce((t, x) => t + x.durationMs, 0) / 1000;
-    expect(Math.abs(dts[p1Frames] - p1Total - dts[0]) * 1000, "the second period's placement error, ms").toBeLessThan(1.5);
     expect(colourFraction(frameRgb(out.path, 2), [255, 0, 0], 60)).toBeGreaterThan(0.9);
     expect(colourFraction(frameRgb(out.path, 7), [0, 0, 255], 60)).toBeGreaterThan(0.9);
     expect(toneLevelsDb(audioSamples(out.path, 16000, 0.5, 4), 16000, [440])[0]).toBeGreaterThan(30);
