@@ -7,7 +7,7 @@
  * (display, sink, egress proxy, browser, encoder runs, watchdog, rejoin): split, nobody would
  * own the order in which they are closed.
  */
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CaptureConfig, VideoSettings } from "../config/index.js";
@@ -19,7 +19,7 @@ import { BrowserUnresponsive, RecorderBrowser, openPage, type BrowserKind } from
 import { XvfbDisplay } from "./display.js";
 import { Encoder, type ClosedSegment, type EncoderExit } from "./encoder.js";
 import { runJoinSteps, type JoinStep } from "./join.js";
-import { profileDirName, recordingEnv, registerProcesses } from "./orphans.js";
+import { profileDirName, recordingEnv, registerProcesses, removeProfile } from "./orphans.js";
 import { periodDir } from "../media/index.js";
 import { enforceRequestPolicy, type BlockedRequest } from "./request-policy.js";
 import { MediaWatcher, type MeetingState } from "./watcher.js";
@@ -942,7 +942,7 @@ export class CaptureSession {
       await this.sink?.close().catch(() => undefined);
       await this.display?.close().catch(() => undefined);
       await this.proxy?.close();
-      for (let i = 0; i <= this.browserRestarts; i++) rmSync(this.profileDir(i), { recursive: true, force: true });
+      for (let i = 0; i <= this.browserRestarts; i++) { try { removeProfile(this.profileDir(i)); } catch { /* scratch: a later start removes it */ } }
     })();
     return this.closing;
   }

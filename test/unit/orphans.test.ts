@@ -1,9 +1,10 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import { describe, expect, test } from "vitest";
 import { removeLeftoverProfiles } from "../../src/capture/index.js";
+import { removeProfile } from "../../src/capture/orphans.js";
 
 describe("browser profiles left by a killed meetrec", () => {
   test("a profile whose meetrec pid is gone is removed; a running meetrec's and other names stay", () => {
@@ -43,6 +44,33 @@ describe("browser profiles left by a killed meetrec", () => {
     } finally {
       for (const p of [other, holder]) p.kill("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a Chromium profile goes with its singleton socket's directory; a link elsewhere is not followed", () => {
+    const tmp = mkdtempSync(join(tmpdir(), "meetrec-orphans-"));
+    try {
+      const socketDir = join(tmp, "org.chromium.Chromium.a1B2c3");
+      mkdirSync(socketDir);
+      const profile = join(tmp, "meetrec-profile-x-1-0");
+      mkdirSync(profile);
+      symlinkSync(join(socketDir, "SingletonSocket"), join(profile, "SingletonSocket"));
+      removeProfile(profile, tmp);
+      expect(existsSync(profile)).toBe(false);
+      expect(existsSync(socketDir), "the socket's directory").toBe(false);
+      // A link to anything else (another name, another directory) only goes with the profile.
+      const keep = join(tmp, "keep");
+      mkdirSync(join(keep, "org.chromium.Chromium.zz"), { recursive: true });
+      for (const target of [join(keep, "SingletonSocket"), join(keep, "org.chromium.Chromium.zz", "SingletonSocket")]) {
+        mkdirSync(profile);
+        symlinkSync(target, join(profile, "SingletonSocket"));
+        removeProfile(profile, tmp);
+        expect(existsSync(profile)).toBe(false);
+      }
+      expect(existsSync(join(keep, "org.chromium.Chromium.zz"))).toBe(true);
+      removeProfile(join(tmp, "missing"), tmp); // nothing there: no error
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
     }
   });
 });
