@@ -112,7 +112,7 @@ export function firefoxProxyPrefs(port: number): Record<string, unknown> {
 /**
  * How long (ms) {@link openPage} waits, after the page loaded, for the browser's answer to the
  * navigation command before it gives the browser up ({@link BrowserUnresponsive}). Measured
- * here (Firefox ESR 153, 20 fresh launches on a local page): answered 50–125 ms after the load,
+ * here (Firefox ESR 153, 65 fresh launches on a local page): answered 50–132 ms after the load,
  * or never.
  */
 export const NAVIGATE_ANSWER_GRACE_MS = 2000;
@@ -148,12 +148,11 @@ export class BrowserUnresponsive extends MeetrecError {
  */
 export async function openPage(page: Page, url: string, timeoutMs: number, log?: Pick<Logger, "debug">, answerGraceMs = NAVIGATE_ANSWER_GRACE_MS): Promise<HTTPResponse | null> {
   let loadedAt: number | undefined;
-  let answered = false;
   const loaded = page.waitForNavigation({ waitUntil: "load", timeout: timeoutMs }).then((r) => { loadedAt = Date.now(); return r; });
   const going = page.goto(url, { waitUntil: "load", timeout: timeoutMs }).then((r) => {
     if (loadedAt !== undefined) log?.debug({ afterLoadMs: Date.now() - loadedAt }, "the navigation command was answered after the page's load");
     return r;
-  }).finally(() => { answered = true; });
+  });
   // Whichever loses is dropped: its late rejection (a protocol timeout) must not go unhandled.
   loaded.catch(() => undefined);
   going.catch((err: unknown) => {
@@ -163,7 +162,7 @@ export async function openPage(page: Page, url: string, timeoutMs: number, log?:
   // A load without a response is a failed navigation's error page (or a same-document one):
   // then the command's own answer says what happened.
   if (first === null) return await going;
-  if (answered) return first;
+  // An answer already in (or coming within the grace) wins this race at once.
   let timer: NodeJS.Timeout | undefined;
   const gaveUp = new Promise<"late">((resolve) => { timer = setTimeout(() => resolve("late"), answerGraceMs); });
   try {
